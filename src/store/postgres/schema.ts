@@ -1,0 +1,41 @@
+// Drizzle schema for the PostgreSQL store; table and column names match the SQLite schema.
+import { index, integer, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+
+const millis = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: "date" });
+
+export const users = pgTable("users", {
+  id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+  username: text("username").notNull().unique(),
+  email: text("email").notNull().unique(),
+  passwordHash: text("hashed_password").notNull(),
+  role: text("role", { enum: ["admin", "user"] }).notNull().default("user"),
+  tokenVersion: integer("token_version").notNull().default(0),
+  createdAt: millis("created_at").notNull(),
+});
+
+export const rooms = pgTable("rooms", {
+  id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+  name: text("name").notNull().unique(),
+  description: text("description"),
+  createdAt: millis("created_at").notNull(),
+});
+
+export const messages = pgTable(
+  "messages",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    roomId: integer("room_id").notNull().references(() => rooms.id, { onDelete: "cascade" }),
+    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    content: text("content").notNull(),
+    clientId: text("client_id"),
+    createdAt: millis("created_at").notNull(),
+    editedAt: millis("edited_at"),
+  },
+  (table) => [
+    // "room R, id below X, newest first" is a range scan of this index.
+    index("messages_room_id_id_idx").on(table.roomId, table.id),
+    uniqueIndex("messages_user_id_client_id_key").on(table.userId, table.clientId),
+  ],
+);
+
+export const schema = { users, rooms, messages };

@@ -1,0 +1,234 @@
+// The production store: Drizzle on postgres-js. Queries are prepared once (postgres-js names and caches them
+// per connection); a message batch is one INSERT over unnest() arrays, whatever its size.
+import postgres from "postgres";
+import { and, asc, count, desc, eq, gt, lt, sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/postgres-js";
+import { migrations } from "../../../drizzle/postgres/index.ts";
+import { toMigrationMeta } from "../migrations.ts";
+import {
+  ConflictError,
+  MissingReferenceError,
+  type HistoryQuery,
+  type MessageRecord,
+  type NewMessage,
+  type Store,
+  type UserRecord,
+} from "../store.ts";
+import { messages, rooms, schema, users } from "./schema.ts";
+
+const p = sql.placeholder;
+/** Any advisory lock key of ours; held while migrating so that instances starting together take turns. */
+const MIGRATION_LOCK = 72_160_001;
+
+export interface PostgresStoreOptions {
+  migrate?: boolean;
+  poolSize?: number;
+}
+
+export async function migratePostgres(url: string): Promise<void> {
+  const client = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await client`SELECT pg_advisory_lock(${MIGRATION_LOCK})`;
+    const db = drizzle(client);
+    await db.dialect.migrate(toMigrationMeta(migrations), db.session, {});
+  } finally {
+    await client.end();
+  }
+}
+
+export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
+  if (options.migrate !== false) await migratePostgres(url);
+  const client = postgres(url, { max: options.poolSize ?? 10, onnotice: () => {} });
+  const db = drizzle(client, { schema });
+
+  const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare("user_by_id");
+  const userByName = db.select().from(users).where(eq(users.username, p("username"))).prepare("user_by_name");
+  const userByEmail = db.select().from(users).where(eq(users.email, p("email"))).prepare("user_by_email");
+  const userCount = db.select({ n: count() }).from(users).prepare("user_count");
+  const roomById = db.select().from(rooms).where(eq(rooms.id, p("id"))).prepare("room_by_id");
+  const messageById = db.select().from(messages).where(eq(messages.id, p("id"))).prepare("message_by_id");
+
+  const withAuthor = { message: messages, author: users };
+  const page = () => db.select(withAuthor).from(messages).innerJoin(users, eq(users.id, messages.userId));
+  const historyBefore = page()
+    .where(and(eq(messages.roomId, p("roomId")), lt(messages.id, p("cursor"))))
+    .orderBy(desc(messages.id))
+    .limit(p("limit"))
+    .prepare("history_before");
+  const historyAfter = page()
+    .where(and(eq(messages.roomId, p("roomId")), gt(messages.id, p("cursor"))))
+    .orderBy(asc(messages.id))
+    .limit(p("limit"))
+    .prepare("history_after");
+  const historySkip = page()
+    .where(eq(messages.roomId, p("roomId")))
+    .orderBy(desc(messages.id))
+    .limit(p("limit"))
+    .offset(p("skip"))
+    .prepare("history_skip");
+
+  const first = <T>(rows: T[]): T | undefined => rows[0];
+
+  return {
+    dialect: "postgres",
+
+    async countUsers() {
+      return first(await userCount.execute())?.n ?? 0;
+    },
+    async createUser(user) {
+      try {
+        return first(await db.insert(users).values(user).returning()) as UserRecord;
+      } catch (error) {
+        throw mapConstraint(error);
+      }
+    },
+    async findUserById(id) {
+      return first(await userById.execute({ id })) as UserRecord | undefined;
+    },
+    async findUserByUsername(username) {
+      return first(await userByName.execute({ username })) as UserRecord | undefined;
+    },
+    async findUserByEmail(email) {
+      return first(await userByEmail.execute({ email })) as UserRecord | undefined;
+    },
+    async listUsers() {
+      return (await db.select().from(users).orderBy(asc(users.id))) as UserRecord[];
+    },
+    async setUserRole(id, role) {
+      const rows = await db
+        .update(users)
+        .set({ role, tokenVersion: sql`${users.tokenVersion} + 1` })
+        .where(eq(users.id, id))
+        .returning();
+      return first(rows) as UserRecord | undefined;
+    },
+    async bumpTokenVersion(id) {
+      const rows = await db
+        .update(users)
+        .set({ tokenVersion: sql`${users.tokenVersion} + 1` })
+        .where(eq(users.id, id))
+        .returning();
+      return first(rows) as UserRecord | undefined;
+    },
+
+    async createRoom(room) {
+      try {
+        return first(await db.insert(rooms).values(room).returning())!;
+      } catch (error) {
+        throw mapConstraint(error);
+      }
+    },
+    async listRooms() {
+      return db.select().from(rooms).orderBy(asc(rooms.id));
+    },
+    async findRoom(id) {
+      return first(await roomById.execute({ id }));
+    },
+    async deleteRoom(id) {
+      return (await db.delete(rooms).where(eq(rooms.id, id)).returning({ id: rooms.id })).length > 0;
+    },
+
+    async insertMessages(batch: readonly NewMessage[]) {
+      try {
+        return await insertBatch(client, batch);
+      } catch (error) {
+        throw mapConstraint(error);
+      }
+    },
+    async listMessages(roomId, query: HistoryQuery) {
+      const rows =
+        "before" in query
+          ? await historyBefore.execute({ roomId, cursor: query.before, limit: query.limit })
+          : "after" in query
+            ? await historyAfter.execute({ roomId, cursor: query.after, limit: query.limit })
+            : await historySkip.execute({ roomId, limit: query.limit, skip: query.skip });
+      return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
+    },
+    async findMessage(id) {
+      return first(await messageById.execute({ id }));
+    },
+    async updateMessage(id, content, editedAt) {
+      return first(await db.update(messages).set({ content, editedAt }).where(eq(messages.id, id)).returning());
+    },
+    async deleteMessage(id) {
+      return (await db.delete(messages).where(eq(messages.id, id)).returning({ id: messages.id })).length > 0;
+    },
+
+    async ping() {
+      await client`SELECT 1`;
+    },
+    async close() {
+      await client.end({ timeout: 5 });
+    },
+  };
+}
+
+interface MessageRow {
+  id: number;
+  room_id: number;
+  user_id: number;
+  content: string;
+  client_id: string | null;
+  created_at: Date;
+  edited_at: Date | null;
+}
+
+async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[]): Promise<MessageRecord[]> {
+  const column = <T extends postgres.SerializableParameter>(pick: (m: NewMessage) => T) =>
+    client.array(batch.map(pick) as never[]);
+  // ORDER BY ord makes ids follow the batch's order.
+  const inserted = await client<MessageRow[]>`
+    INSERT INTO messages (room_id, user_id, content, client_id, created_at)
+    SELECT room_id, user_id, content, client_id, created_at
+    FROM unnest(${column((m) => m.roomId)}::int[], ${column((m) => m.userId)}::int[],
+                ${column((m) => m.content)}::text[], ${column((m) => m.clientId)}::text[],
+                ${column((m) => m.createdAt.toISOString())}::timestamptz[])
+      WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_at, ord)
+    ORDER BY ord
+    ON CONFLICT (user_id, client_id) DO NOTHING
+    RETURNING id, room_id, user_id, content, client_id, created_at, edited_at`;
+
+  const byClientKey = new Map<string, MessageRow>();
+  const anonymous: MessageRow[] = [];
+  for (const row of inserted) {
+    if (row.client_id === null) anonymous.push(row);
+    else byClientKey.set(`${row.user_id}:${row.client_id}`, row);
+  }
+  const resent = batch.filter((m) => m.clientId !== null && !byClientKey.has(`${m.userId}:${m.clientId}`));
+  if (resent.length > 0) {
+    const rows = await client<MessageRow[]>`
+      SELECT id, room_id, user_id, content, client_id, created_at, edited_at FROM messages
+      WHERE (user_id, client_id) IN (
+        SELECT * FROM unnest(${client.array(resent.map((m) => m.userId))}::int[],
+                             ${client.array(resent.map((m) => m.clientId!))}::text[]))`;
+    for (const row of rows) byClientKey.set(`${row.user_id}:${row.client_id}`, row);
+  }
+  let next = 0;
+  return batch.map((m) => {
+    const row = m.clientId === null ? anonymous[next++] : byClientKey.get(`${m.userId}:${m.clientId}`);
+    if (!row) throw new Error("insertMessages: a stored row is missing from RETURNING");
+    return {
+      id: row.id,
+      roomId: row.room_id,
+      userId: row.user_id,
+      content: row.content,
+      clientId: row.client_id,
+      createdAt: row.created_at,
+      editedAt: row.edited_at,
+    };
+  });
+}
+
+function mapConstraint(thrown: unknown): unknown {
+  // Drizzle wraps the driver's error in DrizzleQueryError; the code is on its cause.
+  const error = thrown instanceof Error && thrown.cause instanceof postgres.PostgresError ? thrown.cause : thrown;
+  if (!(error instanceof postgres.PostgresError)) return thrown;
+  if (error.code === "23503") return new MissingReferenceError();
+  if (error.code === "23505") {
+    const name = error.constraint_name ?? "";
+    if (name.includes("username")) return new ConflictError("username");
+    if (name.includes("email")) return new ConflictError("email");
+    if (name.includes("name")) return new ConflictError("name");
+  }
+  return error;
+}

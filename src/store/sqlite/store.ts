@@ -1,0 +1,189 @@
+// The embedded store: Drizzle on bun:sqlite, WAL mode, every query prepared once.
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { and, asc, count, desc, eq, gt, lt, sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/bun-sqlite";
+import { migrations } from "../../../drizzle/sqlite/index.ts";
+import { toMigrationMeta } from "../migrations.ts";
+import {
+  ConflictError,
+  MissingReferenceError,
+  type HistoryQuery,
+  type MessageRecord,
+  type NewMessage,
+  type Store,
+  type UserRecord,
+} from "../store.ts";
+import { messages, rooms, schema, users } from "./schema.ts";
+
+const p = sql.placeholder;
+
+/** `path` is a file path or ":memory:". */
+export function openSqliteStore(path: string, options: { migrate?: boolean } = {}): Store {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new Database(path, { create: true, strict: true });
+  sqlite.run("PRAGMA journal_mode = WAL");
+  sqlite.run("PRAGMA synchronous = NORMAL");
+  sqlite.run("PRAGMA foreign_keys = ON");
+  sqlite.run("PRAGMA busy_timeout = 5000");
+  const db = drizzle(sqlite, { schema });
+  if (options.migrate !== false) db.dialect.migrate(toMigrationMeta(migrations), db.session, {});
+
+  const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare();
+  const userByName = db.select().from(users).where(eq(users.username, p("username"))).prepare();
+  const userByEmail = db.select().from(users).where(eq(users.email, p("email"))).prepare();
+  const userCount = db.select({ n: count() }).from(users).prepare();
+  const roomById = db.select().from(rooms).where(eq(rooms.id, p("id"))).prepare();
+  const messageById = db.select().from(messages).where(eq(messages.id, p("id"))).prepare();
+  const messageByClientId = db
+    .select()
+    .from(messages)
+    .where(and(eq(messages.userId, p("userId")), eq(messages.clientId, p("clientId"))))
+    .prepare();
+  const insertMessage = db
+    .insert(messages)
+    .values({
+      roomId: p("roomId"),
+      userId: p("userId"),
+      content: p("content"),
+      clientId: p("clientId"),
+      createdAt: p("createdAt"),
+    })
+    .onConflictDoNothing({ target: [messages.userId, messages.clientId] })
+    .returning()
+    .prepare();
+
+  const withAuthor = { message: messages, author: users };
+  const page = () =>
+    db.select(withAuthor).from(messages).innerJoin(users, eq(users.id, messages.userId));
+  const historyBefore = page()
+    .where(and(eq(messages.roomId, p("roomId")), lt(messages.id, p("cursor"))))
+    .orderBy(desc(messages.id))
+    .limit(p("limit"))
+    .prepare();
+  const historyAfter = page()
+    .where(and(eq(messages.roomId, p("roomId")), gt(messages.id, p("cursor"))))
+    .orderBy(asc(messages.id))
+    .limit(p("limit"))
+    .prepare();
+  const historySkip = page()
+    .where(eq(messages.roomId, p("roomId")))
+    .orderBy(desc(messages.id))
+    .limit(p("limit"))
+    .offset(p("skip"))
+    .prepare();
+
+  const storeBatch = db.transaction.bind(db);
+
+  return {
+    dialect: "sqlite",
+
+    async countUsers() {
+      return userCount.get()?.n ?? 0;
+    },
+    async createUser(user) {
+      try {
+        return db.insert(users).values(user).returning().get() as UserRecord;
+      } catch (error) {
+        throw mapConstraint(error);
+      }
+    },
+    async findUserById(id) {
+      return userById.get({ id }) as UserRecord | undefined;
+    },
+    async findUserByUsername(username) {
+      return userByName.get({ username }) as UserRecord | undefined;
+    },
+    async findUserByEmail(email) {
+      return userByEmail.get({ email }) as UserRecord | undefined;
+    },
+    async listUsers() {
+      return db.select().from(users).orderBy(asc(users.id)).all() as UserRecord[];
+    },
+    async setUserRole(id, role) {
+      return db
+        .update(users)
+        .set({ role, tokenVersion: sql`${users.tokenVersion} + 1` })
+        .where(eq(users.id, id))
+        .returning()
+        .get() as UserRecord | undefined;
+    },
+    async bumpTokenVersion(id) {
+      return db
+        .update(users)
+        .set({ tokenVersion: sql`${users.tokenVersion} + 1` })
+        .where(eq(users.id, id))
+        .returning()
+        .get() as UserRecord | undefined;
+    },
+
+    async createRoom(room) {
+      try {
+        return db.insert(rooms).values(room).returning().get();
+      } catch (error) {
+        throw mapConstraint(error);
+      }
+    },
+    async listRooms() {
+      return db.select().from(rooms).orderBy(asc(rooms.id)).all();
+    },
+    async findRoom(id) {
+      return roomById.get({ id });
+    },
+    async deleteRoom(id) {
+      return db.delete(rooms).where(eq(rooms.id, id)).returning({ id: rooms.id }).all().length > 0;
+    },
+
+    async insertMessages(batch: readonly NewMessage[]) {
+      try {
+        return storeBatch(() =>
+          batch.map((m): MessageRecord => {
+            const stored = insertMessage.get({ ...m });
+            if (stored) return stored;
+            // (userId, clientId) was stored before: a resend. Return the original.
+            return messageByClientId.get({ userId: m.userId, clientId: m.clientId })!;
+          }),
+        );
+      } catch (error) {
+        throw mapConstraint(error);
+      }
+    },
+    async listMessages(roomId, query: HistoryQuery) {
+      const rows =
+        "before" in query
+          ? historyBefore.all({ roomId, cursor: query.before, limit: query.limit })
+          : "after" in query
+            ? historyAfter.all({ roomId, cursor: query.after, limit: query.limit })
+            : historySkip.all({ roomId, limit: query.limit, skip: query.skip });
+      return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
+    },
+    async findMessage(id) {
+      return messageById.get({ id });
+    },
+    async updateMessage(id, content, editedAt) {
+      return db.update(messages).set({ content, editedAt }).where(eq(messages.id, id)).returning().get();
+    },
+    async deleteMessage(id) {
+      return db.delete(messages).where(eq(messages.id, id)).returning({ id: messages.id }).all().length > 0;
+    },
+
+    async ping() {
+      sqlite.query("SELECT 1").get();
+    },
+    async close() {
+      sqlite.close();
+    },
+  };
+}
+
+function mapConstraint(error: unknown): unknown {
+  const message = error instanceof Error ? error.message : "";
+  if (message.includes("FOREIGN KEY constraint failed")) return new MissingReferenceError();
+  const unique = /UNIQUE constraint failed: (\w+)\.(\w+)/.exec(message);
+  if (unique) {
+    const column = unique[2];
+    if (column === "username" || column === "email" || column === "name") return new ConflictError(column);
+  }
+  return error;
+}
