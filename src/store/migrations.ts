@@ -23,3 +23,14 @@ export function toMigrationMeta({ journal, sql }: EmbeddedMigrations): Migration
 export function latestMigrationMillis({ journal }: EmbeddedMigrations): number {
   return Math.max(...journal.entries.map((e) => e.when));
 }
+
+/** Drizzle's migrator without its filesystem read: `dialect` and `session` are internal to Drizzle's types. */
+interface Migratable {
+  dialect: { migrate(migrations: MigrationMeta[], session: unknown, config: object): unknown };
+  session: unknown;
+}
+
+export function applyMigrations(db: object, embedded: EmbeddedMigrations): unknown {
+  const { dialect, session } = db as Migratable;
+  return dialect.migrate(toMigrationMeta(embedded), session, {});
+}

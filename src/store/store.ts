@@ -30,6 +30,11 @@ export interface MessageRecord {
   editedAt: Date | null;
 }
 
+export interface StoredMessage {
+  record: MessageRecord;
+  duplicate: boolean;
+}
+
 /** A message with its author, as history pages return it. */
 export interface MessageWithAuthor extends MessageRecord {
   author: UserRecord;
@@ -95,11 +100,12 @@ export interface Store {
   deleteRoom(id: number): Promise<boolean>;
 
   /**
-   * Stores a batch in one transaction and returns one record per input, in input order.
-   * An input whose (userId, clientId) is already stored returns the stored record and writes nothing.
-   * Throws MissingReferenceError if any room or user is gone (nothing of the batch is stored).
+   * Stores a batch in one transaction and returns one result per input, in input order.
+   * An input whose (userId, clientId) is already stored (a resend) returns the stored record with
+   * `duplicate: true` and writes nothing. Throws MissingReferenceError if any room or user is gone
+   * (then nothing of the batch is stored).
    */
-  insertMessages(batch: readonly NewMessage[]): Promise<MessageRecord[]>;
+  insertMessages(batch: readonly NewMessage[]): Promise<StoredMessage[]>;
   listMessages(roomId: number, query: HistoryQuery): Promise<MessageWithAuthor[]>;
   findMessage(id: number): Promise<MessageRecord | undefined>;
   updateMessage(id: number, content: string, editedAt: Date): Promise<MessageRecord | undefined>;

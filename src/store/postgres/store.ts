@@ -4,14 +4,14 @@ import postgres from "postgres";
 import { and, asc, count, desc, eq, gt, lt, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/postgres-js";
 import { migrations } from "../../../drizzle/postgres/index.ts";
-import { toMigrationMeta } from "../migrations.ts";
+import { applyMigrations } from "../migrations.ts";
 import {
   ConflictError,
   MissingReferenceError,
   type HistoryQuery,
-  type MessageRecord,
   type NewMessage,
   type Store,
+  type StoredMessage,
   type UserRecord,
 } from "../store.ts";
 import { messages, rooms, schema, users } from "./schema.ts";
@@ -29,8 +29,7 @@ export async function migratePostgres(url: string): Promise<void> {
   const client = postgres(url, { max: 1, onnotice: () => {} });
   try {
     await client`SELECT pg_advisory_lock(${MIGRATION_LOCK})`;
-    const db = drizzle(client);
-    await db.dialect.migrate(toMigrationMeta(migrations), db.session, {});
+    await applyMigrations(drizzle(client), migrations);
   } finally {
     await client.end();
   }
@@ -173,7 +172,7 @@ interface MessageRow {
   edited_at: Date | null;
 }
 
-async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[]): Promise<MessageRecord[]> {
+async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[]): Promise<StoredMessage[]> {
   const column = <T extends postgres.SerializableParameter>(pick: (m: NewMessage) => T) =>
     client.array(batch.map(pick) as never[]);
   // ORDER BY ord makes ids follow the batch's order.
@@ -189,8 +188,10 @@ async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[]): 
     RETURNING id, room_id, user_id, content, client_id, created_at, edited_at`;
 
   const byClientKey = new Map<string, MessageRow>();
+  const fresh = new Set<MessageRow>();
   const anonymous: MessageRow[] = [];
   for (const row of inserted) {
+    fresh.add(row);
     if (row.client_id === null) anonymous.push(row);
     else byClientKey.set(`${row.user_id}:${row.client_id}`, row);
   }
@@ -207,14 +208,19 @@ async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[]): 
   return batch.map((m) => {
     const row = m.clientId === null ? anonymous[next++] : byClientKey.get(`${m.userId}:${m.clientId}`);
     if (!row) throw new Error("insertMessages: a stored row is missing from RETURNING");
+    // A row is new for the first input that maps to it; a resend (even within this batch) is a duplicate.
+    const duplicate = !fresh.delete(row);
     return {
-      id: row.id,
-      roomId: row.room_id,
-      userId: row.user_id,
-      content: row.content,
-      clientId: row.client_id,
-      createdAt: row.created_at,
-      editedAt: row.edited_at,
+      duplicate,
+      record: {
+        id: row.id,
+        roomId: row.room_id,
+        userId: row.user_id,
+        content: row.content,
+        clientId: row.client_id,
+        createdAt: row.created_at,
+        editedAt: row.edited_at,
+      },
     };
   });
 }

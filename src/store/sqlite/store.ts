@@ -5,14 +5,14 @@ import { dirname } from "node:path";
 import { and, asc, count, desc, eq, gt, lt, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import { migrations } from "../../../drizzle/sqlite/index.ts";
-import { toMigrationMeta } from "../migrations.ts";
+import { applyMigrations } from "../migrations.ts";
 import {
   ConflictError,
   MissingReferenceError,
   type HistoryQuery,
-  type MessageRecord,
   type NewMessage,
   type Store,
+  type StoredMessage,
   type UserRecord,
 } from "../store.ts";
 import { messages, rooms, schema, users } from "./schema.ts";
@@ -28,7 +28,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
   sqlite.run("PRAGMA foreign_keys = ON");
   sqlite.run("PRAGMA busy_timeout = 5000");
   const db = drizzle(sqlite, { schema });
-  if (options.migrate !== false) db.dialect.migrate(toMigrationMeta(migrations), db.session, {});
+  if (options.migrate !== false) applyMigrations(db, migrations);
 
   const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare();
   const userByName = db.select().from(users).where(eq(users.username, p("username"))).prepare();
@@ -138,11 +138,11 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
     async insertMessages(batch: readonly NewMessage[]) {
       try {
         return storeBatch(() =>
-          batch.map((m): MessageRecord => {
+          batch.map((m): StoredMessage => {
             const stored = insertMessage.get({ ...m });
-            if (stored) return stored;
+            if (stored) return { record: stored, duplicate: false };
             // (userId, clientId) was stored before: a resend. Return the original.
-            return messageByClientId.get({ userId: m.userId, clientId: m.clientId })!;
+            return { record: messageByClientId.get({ userId: m.userId, clientId: m.clientId })!, duplicate: true };
           }),
         );
       } catch (error) {

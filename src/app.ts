@@ -1,0 +1,67 @@
+// createApp(deps): composes the feature plugins into one Elysia app. No env reads, no I/O: tests import this.
+import { swagger } from "@elysiajs/swagger";
+import { Elysia } from "elysia";
+import { createPasswordHasher } from "./auth/password.ts";
+import { authRoutes } from "./auth/routes.ts";
+import { createAuthService } from "./auth/service.ts";
+import { createTokenCodec } from "./auth/jwt.ts";
+import { systemClock, type Clock } from "./clock.ts";
+import type { Config } from "./config.ts";
+import { cors, errorHandling } from "./http.ts";
+import { noRoomEvents } from "./messages/events.ts";
+import { messageRoutes } from "./messages/routes.ts";
+import { createMessageService } from "./messages/service.ts";
+import { createMessageWriter } from "./messages/writer.ts";
+import { roomRoutes } from "./rooms/routes.ts";
+import { createRoomService } from "./rooms/service.ts";
+import type { Store } from "./store/store.ts";
+
+export const VERSION = "0.1.0";
+
+export interface AppDeps {
+  store: Store;
+  config: Pick<Config, "secretKey" | "accessTokenTtlSeconds" | "bcryptCost" | "corsOrigins">;
+  clock?: Clock;
+  log?: (line: Record<string, unknown>) => void;
+}
+
+export async function createApp(deps: AppDeps) {
+  const { store, config } = deps;
+  const clock = deps.clock ?? systemClock;
+  const log = deps.log ?? ((line) => console.error(JSON.stringify(line)));
+  const tokens = await createTokenCodec({ secret: config.secretKey, ttlSeconds: config.accessTokenTtlSeconds, clock });
+  const auth = createAuthService({ store, tokens, passwords: createPasswordHasher(config.bcryptCost), clock });
+  const events = noRoomEvents;
+  const writer = createMessageWriter({ store, clock, events });
+  const rooms = createRoomService({ store, clock, events });
+  const messages = createMessageService({ store, writer, events, clock });
+
+  const app = new Elysia()
+    .use(errorHandling(log))
+    .use(cors(config.corsOrigins))
+    .use(
+      swagger({
+        path: "/docs",
+        provider: "swagger-ui",
+        exclude: ["/", "/health", "/docs", "/docs/json"],
+        documentation: {
+          info: { title: "Bun chat server", version: VERSION, description: "Accounts, rooms, history and live rooms." },
+          components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+        },
+      }),
+    )
+    .get("/", () => ({
+      message: "Chat Application API",
+      docs: "/docs",
+      websocket: "/ws/{room_id}?token=your_jwt_token",
+      chat_client: "/chat",
+    }))
+    .get("/health", () => ({ status: "healthy" }))
+    .use(authRoutes(auth))
+    .use(roomRoutes(auth, rooms))
+    .use(messageRoutes(auth, messages));
+
+  return { app, auth, rooms, messages, writer, store };
+}
+
+export type App = Awaited<ReturnType<typeof createApp>>["app"];

@@ -1,0 +1,56 @@
+// Request and response schemas for accounts, and the user's JSON shape (the seed's).
+import { t } from "elysia";
+import type { UserRecord } from "../store/store.ts";
+
+export const LIMITS = {
+  usernameMin: 3,
+  usernameMax: 32,
+  passwordMin: 8,
+  passwordMax: 128,
+  emailMax: 254,
+} as const;
+
+export const Role = t.Union([t.Literal("admin"), t.Literal("user")]);
+
+export const Username = t.String({
+  minLength: LIMITS.usernameMin,
+  maxLength: LIMITS.usernameMax,
+  pattern: "^[A-Za-z0-9_.-]+$",
+  description: "3-32 characters: letters, digits, `_`, `.` and `-`",
+});
+
+export const SignupBody = t.Object({
+  username: Username,
+  email: t.String({ format: "email", maxLength: LIMITS.emailMax }),
+  password: t.String({ minLength: LIMITS.passwordMin, maxLength: LIMITS.passwordMax }),
+  role: t.Optional(Role),
+});
+
+export const LoginBody = t.Object({
+  username: t.String({ minLength: 1, maxLength: LIMITS.usernameMax }),
+  password: t.String({ minLength: 1, maxLength: LIMITS.passwordMax }),
+});
+
+export const TokenResponse = t.Object({ access_token: t.String(), token_type: t.Literal("bearer") });
+
+export const UserResponse = t.Object({
+  id: t.Integer(),
+  username: t.String(),
+  email: t.String(),
+  role: Role,
+  created_at: t.String({ format: "date-time" }),
+});
+
+export const RoleChangeBody = t.Object({ role: Role });
+
+export const Detail = t.Object({ detail: t.String(), code: t.Optional(t.String()) });
+
+export function toUserJson(user: UserRecord) {
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    role: user.role,
+    created_at: user.createdAt.toISOString(),
+  };
+}

@@ -1,0 +1,53 @@
+// One error type for the whole app: a stable code, an HTTP status, and the seed's `detail` text.
+
+export const ERRORS = {
+  NOT_AUTHENTICATED: [401, "Not authenticated"],
+  INVALID_TOKEN: [401, "Could not validate credentials"],
+  BAD_CREDENTIALS: [401, "Incorrect username or password"],
+  FORBIDDEN: [403, "Not enough permissions"],
+  ADMIN_SIGNUP_FORBIDDEN: [403, "Only an admin can create an admin account"],
+  USERNAME_TAKEN: [400, "Username already registered"],
+  EMAIL_TAKEN: [400, "Email already registered"],
+  ROOM_NAME_TAKEN: [400, "Room name already exists"],
+  ROOM_NOT_FOUND: [404, "Room not found"],
+  USER_NOT_FOUND: [404, "User not found"],
+  MESSAGE_NOT_FOUND: [404, "Message not found"],
+  NOT_FOUND: [404, "Not Found"],
+  CONTENT_EMPTY: [422, "Message content must not be empty"],
+  CONTENT_TOO_LONG: [422, "Message content is too long"],
+  NOT_AUTHOR: [403, "Only the author can do this"],
+  CURSOR_CONFLICT: [422, "Use at most one of before, after and skip"],
+  INVALID_BODY: [422, "Request body is not valid JSON"],
+  BODY_TOO_LARGE: [413, "Request body too large"],
+  RATE_LIMITED: [429, "Too many requests"],
+  STORE_UNAVAILABLE: [503, "Database unavailable"],
+} as const satisfies Record<string, readonly [number, string]>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface AppErrorOptions {
+  detail?: string;
+  headers?: Record<string, string>;
+  /** A finer reason than the code, e.g. TOKEN_EXPIRED under INVALID_TOKEN; clients see it as `code`. */
+  reason?: string;
+}
+
+export class AppError extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string> | undefined;
+  readonly reason: string;
+  constructor(
+    readonly code: ErrorCode,
+    options: AppErrorOptions = {},
+  ) {
+    super(options.detail ?? ERRORS[code][1]);
+    this.name = "AppError";
+    this.status = ERRORS[code][0];
+    this.headers = options.headers;
+    this.reason = options.reason ?? code;
+  }
+
+  toJSON() {
+    return { detail: this.message, code: this.reason };
+  }
+}

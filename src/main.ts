@@ -1,0 +1,89 @@
+// Entry point: `serve` (default) loads the config, opens the store, builds the app and listens; `migrate` only migrates.
+import { createApp, VERSION } from "./app.ts";
+import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { openStore } from "./store/open.ts";
+
+const USAGE = `Usage: chat-server [command]
+
+Commands:
+  serve      run the server (default)
+  migrate    apply database migrations and exit
+
+Options:
+  --help     show this help
+  --version  print the version
+
+Configuration comes from the environment; see README.md (DATABASE_URL, SECRET_KEY, PORT, ...).`;
+
+/** Largest HTTP request body accepted (bytes); larger ones get 413 before parsing. */
+export const MAX_REQUEST_BODY_BYTES = 64 * 1024;
+
+function configOrExit(): Config {
+  try {
+    const { config, warnings } = loadConfig();
+    for (const warning of warnings) console.warn(`warning: ${warning}`);
+    return config;
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+async function serve(): Promise<void> {
+  const config = configOrExit();
+  const store = await openStore(config.database, { poolSize: config.databasePoolSize });
+  const { app, writer } = await createApp({ store, config });
+  try {
+    app.listen({
+      hostname: config.host,
+      port: config.port,
+      // Elysia turns reusePort on, which lets a second server silently share a taken port.
+      reusePort: config.reusePort,
+      maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
+    });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "EADDRINUSE" || /in use/i.test(String(error))) {
+      console.error(`error: port ${config.port} on ${config.host} is already in use; stop the other server or set PORT`);
+    } else {
+      console.error(`error: cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
+    }
+    await store.close();
+    process.exit(1);
+  }
+  const where = config.database.kind === "sqlite" ? `SQLite ${config.database.path}` : "PostgreSQL";
+  console.log(`chat server ${VERSION} listening on http://${config.host}:${app.server?.port} (${where})`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: shutting down`);
+    await app.server?.stop();
+    await writer.drain();
+    await store.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
+async function migrate(): Promise<void> {
+  const config = configOrExit();
+  const store = await openStore(config.database, { poolSize: 1 });
+  await store.close();
+  console.log("migrations applied");
+}
+
+const [command = "serve", ...rest] = process.argv.slice(2);
+if (command === "--help" || command === "-h" || command === "help") console.log(USAGE);
+else if (command === "--version" || command === "-v") console.log(VERSION);
+else if (command === "serve" && rest.length === 0) await serve();
+else if (command === "migrate" && rest.length === 0) await migrate();
+else {
+  console.error(`unknown command: ${[command, ...rest].join(" ")}\n\n${USAGE}`);
+  process.exit(2);
+}

@@ -1,0 +1,81 @@
+// Message schemas, content rules, and the two JSON shapes: the history item and the live `message` frame.
+import { t } from "elysia";
+import { toUserJson, UserResponse } from "../auth/model.ts";
+import { AppError } from "../errors.ts";
+import { Id } from "../ids.ts";
+import type { MessageRecord, MessageWithAuthor } from "../store/store.ts";
+import type { Author } from "./events.ts";
+
+export const MESSAGE_LIMITS = {
+  contentMax: 4000,
+  clientIdMax: 64,
+  pageDefault: 50,
+  pageMax: 100,
+  skipMax: 100_000,
+} as const;
+
+/** Trimmed; empty or over the limit is refused. Used by HTTP and WebSocket alike. */
+export function normalizeContent(raw: string): string {
+  const content = raw.trim();
+  if (content === "") throw new AppError("CONTENT_EMPTY");
+  if (content.length > MESSAGE_LIMITS.contentMax) {
+    throw new AppError("CONTENT_TOO_LONG", { detail: `Message content is over ${MESSAGE_LIMITS.contentMax} characters` });
+  }
+  return content;
+}
+
+export const ClientId = t.String({ minLength: 1, maxLength: MESSAGE_LIMITS.clientIdMax });
+
+export const PostMessageBody = t.Object({
+  // The raw string may carry surrounding whitespace; normalizeContent applies the real limit after trimming.
+  content: t.String({ maxLength: MESSAGE_LIMITS.contentMax * 2 }),
+  client_id: t.Optional(ClientId),
+});
+
+export const EditMessageBody = t.Object({ content: t.String({ maxLength: MESSAGE_LIMITS.contentMax * 2 }) });
+
+export const HistoryQuery = t.Object({
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: MESSAGE_LIMITS.pageMax, default: MESSAGE_LIMITS.pageDefault })),
+  skip: t.Optional(t.Integer({ minimum: 0, maximum: MESSAGE_LIMITS.skipMax })),
+  before: t.Optional(Id),
+  after: t.Optional(t.Integer({ minimum: 0, maximum: Id.maximum })),
+});
+
+export const MessageResponse = t.Object({
+  id: t.Integer(),
+  content: t.String(),
+  timestamp: t.String({ format: "date-time" }),
+  user_id: t.Integer(),
+  room_id: t.Integer(),
+  client_id: t.Nullable(t.String()),
+  edited_at: t.Nullable(t.String({ format: "date-time" })),
+  user: UserResponse,
+});
+
+export function toMessageJson(message: MessageWithAuthor) {
+  return {
+    id: message.id,
+    content: message.content,
+    timestamp: message.createdAt.toISOString(),
+    user_id: message.userId,
+    room_id: message.roomId,
+    client_id: message.clientId,
+    edited_at: message.editedAt?.toISOString() ?? null,
+    user: toUserJson(message.author),
+  };
+}
+
+/** The seed's live `message` frame, plus client_id and edited_at. */
+export function toMessageFrame(message: MessageRecord, author: Author) {
+  return {
+    type: "message" as const,
+    id: message.id,
+    content: message.content,
+    username: author.username,
+    user_id: message.userId,
+    timestamp: message.createdAt.toISOString(),
+    room_id: message.roomId,
+    client_id: message.clientId,
+    edited_at: message.editedAt?.toISOString() ?? null,
+  };
+}

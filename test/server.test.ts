@@ -1,0 +1,72 @@
+// The server as a process: `bun src/main.ts` starts, answers, refuses a taken port, rejects bad config.
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const main = join(import.meta.dir, "..", "src", "main.ts");
+const work = mkdtempSync(join(tmpdir(), "chat-server-"));
+const children: Bun.Subprocess[] = [];
+afterAll(() => {
+  for (const child of children) child.kill();
+  rmSync(work, { recursive: true, force: true });
+});
+
+function start(env: Record<string, string>, args: string[] = []) {
+  const child = Bun.spawn(["bun", main, ...args], {
+    cwd: work,
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? work, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  children.push(child);
+  return child;
+}
+
+/** Reads stdout until a line matches. */
+async function waitForLine(stream: ReadableStream<Uint8Array>, pattern: RegExp): Promise<string> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const chunk of stream) {
+    buffer += decoder.decode(chunk);
+    const line = buffer.split("\n").find((l) => pattern.test(l));
+    if (line) return line;
+  }
+  throw new Error(`stream ended before ${pattern}: ${buffer}`);
+}
+
+describe("server process", () => {
+  test("starts on the embedded SQLite default with no set-up, and a second server on the same port fails clearly", async () => {
+    const first = start({ PORT: "0", HOST: "127.0.0.1" });
+    const line = await waitForLine(first.stdout, /listening on/);
+    const port = Number(/:(\d+) /.exec(line)![1]);
+    expect((await (await fetch(`http://127.0.0.1:${port}/health`)).json()).status).toBe("healthy");
+
+    const second = start({ PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: "sqlite:other.db" });
+    expect(await second.exited).toBe(1);
+    expect(await new Response(second.stderr).text()).toContain(`port ${port}`);
+    // The first server still answers every request.
+    for (let i = 0; i < 5; i++) expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+    first.kill("SIGTERM");
+    expect(await first.exited).toBe(0);
+  });
+
+  test("bad configuration stops the server with one message naming every bad variable", async () => {
+    const child = start({ PORT: "x", BCRYPT_COST: "99" });
+    expect(await child.exited).toBe(2);
+    const stderr = await new Response(child.stderr).text();
+    expect(stderr).toContain("PORT");
+    expect(stderr).toContain("BCRYPT_COST");
+  });
+
+  test("migrate, --help and --version", async () => {
+    const migrate = start({ DATABASE_URL: "sqlite:migrated.db" }, ["migrate"]);
+    expect(await migrate.exited).toBe(0);
+    expect(await Bun.file(join(work, "migrated.db")).exists()).toBe(true);
+    const help = start({}, ["--help"]);
+    expect(await help.exited).toBe(0);
+    expect(await new Response(help.stdout).text()).toContain("migrate");
+    const unknown = start({}, ["frobnicate"]);
+    expect(await unknown.exited).toBe(2);
+  });
+});

@@ -1,0 +1,137 @@
+// The Store contract: one suite, run unchanged on SQLite and (with DATABASE_URL=postgres://...) PostgreSQL.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { ConflictError, MissingReferenceError, type RoomRecord, type UserRecord } from "../src/store/store.ts";
+import { dialect, openTestStore, type TestStore } from "./support.ts";
+
+let store: TestStore;
+let alice: UserRecord;
+let bob: UserRecord;
+let room: RoomRecord;
+const at = (ms: number) => new Date(Date.UTC(2026, 0, 1) + ms);
+
+beforeAll(async () => {
+  store = await openTestStore();
+  alice = await store.createUser({ username: "alice", email: "alice@example.com", passwordHash: "h1", role: "admin", createdAt: at(0) });
+  bob = await store.createUser({ username: "bob", email: "bob@example.com", passwordHash: "h2", role: "user", createdAt: at(1) });
+  room = await store.createRoom({ name: "general", description: null, createdAt: at(2) });
+});
+afterAll(() => store.dispose());
+
+describe(`store contract (${dialect})`, () => {
+  test("users are found by id, username and email, and counted", async () => {
+    expect(await store.countUsers()).toBe(2);
+    expect((await store.findUserById(alice.id))?.username).toBe("alice");
+    expect((await store.findUserByUsername("bob"))?.id).toBe(bob.id);
+    expect((await store.findUserByEmail("alice@example.com"))?.id).toBe(alice.id);
+    expect(await store.findUserByUsername("nobody")).toBeUndefined();
+    expect((await store.listUsers()).map((u) => u.username)).toEqual(["alice", "bob"]);
+  });
+
+  test("duplicate username and email are ConflictErrors naming the field", async () => {
+    const base = { passwordHash: "h", role: "user" as const, createdAt: at(3) };
+    expect(store.createUser({ ...base, username: "alice", email: "new@example.com" })).rejects.toEqual(new ConflictError("username"));
+    expect(store.createUser({ ...base, username: "carol", email: "bob@example.com" })).rejects.toEqual(new ConflictError("email"));
+  });
+
+  test("timestamps keep milliseconds", async () => {
+    const user = await store.findUserById(bob.id);
+    expect(user?.createdAt.getTime()).toBe(at(1).getTime());
+  });
+
+  test("role changes and logouts bump the token version", async () => {
+    const promoted = await store.setUserRole(bob.id, "admin");
+    expect(promoted).toMatchObject({ role: "admin", tokenVersion: bob.tokenVersion + 1 });
+    const bumped = await store.bumpTokenVersion(bob.id);
+    expect(bumped?.tokenVersion).toBe(bob.tokenVersion + 2);
+    await store.setUserRole(bob.id, "user");
+    expect(await store.setUserRole(999_999, "admin")).toBeUndefined();
+  });
+
+  test("rooms: unique names, listing, lookup", async () => {
+    expect(store.createRoom({ name: "general", description: "again", createdAt: at(4) })).rejects.toEqual(new ConflictError("name"));
+    const other = await store.createRoom({ name: "other", description: "desc", createdAt: at(5) });
+    expect((await store.listRooms()).map((r) => r.name)).toEqual(["general", "other"]);
+    expect(await store.findRoom(other.id)).toMatchObject({ name: "other", description: "desc" });
+    expect(await store.findRoom(999_999)).toBeUndefined();
+  });
+
+  test("a batch is stored in order, with ids in input order and millisecond timestamps", async () => {
+    const batch = Array.from({ length: 5 }, (_, i) => ({
+      roomId: room.id,
+      userId: i % 2 ? bob.id : alice.id,
+      content: `m${i}`,
+      clientId: null,
+      createdAt: at(100 + i),
+    }));
+    const stored = await store.insertMessages(batch);
+    expect(stored.map((s) => s.record.content)).toEqual(["m0", "m1", "m2", "m3", "m4"]);
+    expect(stored.every((s) => !s.duplicate)).toBe(true);
+    const ids = stored.map((s) => s.record.id);
+    expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+    expect(stored[3]!.record.createdAt.getTime()).toBe(at(103).getTime());
+  });
+
+  test("a resent client_id returns the first record and stores nothing, also within one batch", async () => {
+    const draft = { roomId: room.id, userId: alice.id, content: "once", clientId: "c-1", createdAt: at(200) };
+    const [first] = await store.insertMessages([draft]);
+    const again = await store.insertMessages([{ ...draft, content: "twice" }, { ...draft, clientId: "c-2" }, { ...draft, clientId: "c-2" }]);
+    expect(first!.duplicate).toBe(false);
+    expect(again[0]).toEqual({ record: first!.record, duplicate: true });
+    expect(again[1]!.duplicate).toBe(false);
+    expect(again[2]).toEqual({ record: again[1]!.record, duplicate: true });
+    // Another user may use the same client_id.
+    const [bobs] = await store.insertMessages([{ ...draft, userId: bob.id }]);
+    expect(bobs!.duplicate).toBe(false);
+    const page = await store.listMessages(room.id, { limit: 100, skip: 0 });
+    expect(page.filter((m) => m.clientId === "c-1")).toHaveLength(2);
+  });
+
+  test("a batch naming a missing room stores nothing", async () => {
+    const before = await store.listMessages(room.id, { limit: 100, skip: 0 });
+    const batch = [
+      { roomId: room.id, userId: alice.id, content: "ok", clientId: null, createdAt: at(300) },
+      { roomId: 999_999, userId: alice.id, content: "lost room", clientId: null, createdAt: at(301) },
+    ];
+    expect(store.insertMessages(batch)).rejects.toBeInstanceOf(MissingReferenceError);
+    expect(await store.listMessages(room.id, { limit: 100, skip: 0 })).toHaveLength(before.length);
+  });
+
+  test("history pages: newest first, before/after cursors, skip, each with its author", async () => {
+    const all = await store.listMessages(room.id, { limit: 100, skip: 0 });
+    const ids = all.map((m) => m.id);
+    expect([...ids].sort((a, b) => b - a)).toEqual(ids);
+    expect(all[0]!.author.username).toBeDefined();
+    const firstPage = await store.listMessages(room.id, { limit: 3, skip: 0 });
+    const secondPage = await store.listMessages(room.id, { limit: 3, before: firstPage.at(-1)!.id });
+    expect([...firstPage, ...secondPage].map((m) => m.id)).toEqual(ids.slice(0, 6));
+    expect((await store.listMessages(room.id, { limit: 3, skip: 3 })).map((m) => m.id)).toEqual(ids.slice(3, 6));
+    const forward = await store.listMessages(room.id, { limit: 2, after: ids.at(-1)! });
+    expect(forward.map((m) => m.id)).toEqual([ids.at(-2)!, ids.at(-3)!]);
+    expect(await store.listMessages(room.id, { limit: 5, after: ids[0]! })).toEqual([]);
+  });
+
+  test("edit and delete a message", async () => {
+    const [{ record }] = (await store.insertMessages([
+      { roomId: room.id, userId: bob.id, content: "typo", clientId: null, createdAt: at(400) },
+    ])) as [{ record: { id: number } }];
+    const edited = await store.updateMessage(record.id, "fixed", at(401));
+    expect(edited).toMatchObject({ content: "fixed", editedAt: at(401) });
+    expect(await store.deleteMessage(record.id)).toBe(true);
+    expect(await store.findMessage(record.id)).toBeUndefined();
+    expect(await store.deleteMessage(record.id)).toBe(false);
+  });
+
+  test("deleting a room deletes its messages, and ids are not reused", async () => {
+    const doomed = await store.createRoom({ name: "doomed", description: null, createdAt: at(500) });
+    const [stored] = await store.insertMessages([{ roomId: doomed.id, userId: alice.id, content: "bye", clientId: null, createdAt: at(501) }]);
+    expect(await store.deleteRoom(doomed.id)).toBe(true);
+    expect(await store.findMessage(stored!.record.id)).toBeUndefined();
+    expect(await store.deleteRoom(doomed.id)).toBe(false);
+    const [next] = await store.insertMessages([{ roomId: room.id, userId: alice.id, content: "after", clientId: null, createdAt: at(502) }]);
+    expect(next!.record.id).toBeGreaterThan(stored!.record.id);
+  });
+
+  test("ping answers", async () => {
+    await store.ping();
+  });
+});

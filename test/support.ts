@@ -1,0 +1,109 @@
+// Test support: a fresh store per test file on the database the run targets, and an app with HTTP helpers.
+// `bun test` runs on in-memory SQLite; with DATABASE_URL=postgres://... every store gets its own scratch database.
+import postgres from "postgres";
+import { createApp } from "../src/app.ts";
+import type { Clock } from "../src/clock.ts";
+import { openPostgresStore } from "../src/store/postgres/store.ts";
+import { openSqliteStore } from "../src/store/sqlite/store.ts";
+import type { Store } from "../src/store/store.ts";
+
+const baseUrl = process.env.DATABASE_URL ?? "";
+export const dialect: "sqlite" | "postgres" = /^postgres(ql)?:\/\//.test(baseUrl) ? "postgres" : "sqlite";
+
+export interface TestStore extends Store {
+  /** Closes the store and drops its scratch database. */
+  dispose(): Promise<void>;
+}
+
+let scratchCounter = 0;
+
+export async function openTestStore(): Promise<TestStore> {
+  if (dialect === "sqlite") {
+    const store = openSqliteStore(":memory:");
+    return Object.assign(store, { dispose: () => store.close() });
+  }
+  const name = `chat_test_${process.pid}_${Date.now().toString(36)}_${scratchCounter++}`;
+  const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  const store = await openPostgresStore(url.toString(), { poolSize: 4 });
+  return Object.assign(store, {
+    scratchUrl: url.toString(),
+    async dispose() {
+      await store.close();
+      const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    },
+  });
+}
+
+/** A settable clock for tests that check expiry. */
+export function testClock(start = Date.UTC(2026, 0, 1)): Clock & { now: number; advance(ms: number): void } {
+  const clock = Object.assign(() => clock.now, {
+    now: start,
+    advance(ms: number) {
+      clock.now += ms;
+    },
+  });
+  return clock;
+}
+
+export const TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789";
+
+export async function createTestApp(options: { clock?: Clock; corsOrigins?: "*" | string[] } = {}) {
+  const store = await openTestStore();
+  const built = await createApp({
+    store,
+    clock: options.clock,
+    config: { secretKey: TEST_SECRET, accessTokenTtlSeconds: 1800, bcryptCost: 4, corsOrigins: options.corsOrigins ?? "*" },
+    log: () => {},
+  });
+  const { app } = built;
+
+  async function request(method: string, path: string, init: { body?: unknown; token?: string; headers?: Record<string, string> } = {}) {
+    const headers: Record<string, string> = { ...init.headers };
+    if (init.token) headers.authorization = `Bearer ${init.token}`;
+    let body: string | undefined;
+    if (init.body !== undefined) {
+      body = typeof init.body === "string" ? init.body : JSON.stringify(init.body);
+      headers["content-type"] ??= "application/json";
+    }
+    const response = await app.handle(new Request(`http://localhost${path}`, { method, headers, body }));
+    const text = await response.text();
+    let json: any;
+    try {
+      json = text === "" ? undefined : JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, headers: response.headers, json, text };
+  }
+
+  /** Signs up (first call may be admin) and logs in; returns the user JSON and a token. */
+  async function user(username: string, options: { role?: "admin" | "user"; adminToken?: string } = {}) {
+    const password = `${username}-password`;
+    const signup = await request("POST", "/auth/signup", {
+      body: { username, email: `${username}@example.com`, password, role: options.role },
+      token: options.adminToken,
+    });
+    if (signup.status !== 201) throw new Error(`signup ${username}: ${signup.status} ${signup.text}`);
+    const login = await request("POST", "/auth/login", { body: { username, password } });
+    if (login.status !== 200) throw new Error(`login ${username}: ${login.status} ${login.text}`);
+    return { ...signup.json, password, token: login.json.access_token as string };
+  }
+
+  return {
+    ...built,
+    request,
+    user,
+    async dispose() {
+      await built.writer.drain();
+      await store.dispose();
+    },
+  };
+}
+
+export type TestApp = Awaited<ReturnType<typeof createTestApp>>;
