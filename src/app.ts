@@ -8,15 +8,20 @@ import { createTokenCodec } from "./auth/jwt.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { cors, errorHandling } from "./http.ts";
-import { noRoomEvents } from "./messages/events.ts";
 import { messageRoutes } from "./messages/routes.ts";
 import { createMessageService } from "./messages/service.ts";
 import { createMessageWriter } from "./messages/writer.ts";
+import { createHub } from "./realtime/hub.ts";
+import { createLocalPresence } from "./realtime/presence.ts";
+import { CLOSE } from "./realtime/protocol.ts";
+import { realtimeRoutes } from "./realtime/routes.ts";
 import { roomRoutes } from "./rooms/routes.ts";
 import { createRoomService } from "./rooms/service.ts";
 import type { Store } from "./store/store.ts";
 
 export const VERSION = "0.1.0";
+/** How long shutdown waits for open HTTP requests after the sockets are closed. */
+export const SHUTDOWN_GRACE_MS = 5000;
 
 export interface AppDeps {
   store: Store;
@@ -30,8 +35,15 @@ export async function createApp(deps: AppDeps) {
   const clock = deps.clock ?? systemClock;
   const log = deps.log ?? ((line) => console.error(JSON.stringify(line)));
   const tokens = await createTokenCodec({ secret: config.secretKey, ttlSeconds: config.accessTokenTtlSeconds, clock });
-  const auth = createAuthService({ store, tokens, passwords: createPasswordHasher(config.bcryptCost), clock });
-  const events = noRoomEvents;
+  const hub = createHub({ presence: createLocalPresence(), clock });
+  const events = hub.events;
+  const auth = createAuthService({
+    store,
+    tokens,
+    passwords: createPasswordHasher(config.bcryptCost),
+    clock,
+    onRevoke: (userId) => hub.closeUser(userId, CLOSE.POLICY, "token revoked"),
+  });
   const writer = createMessageWriter({ store, clock, events });
   const rooms = createRoomService({ store, clock, events });
   const messages = createMessageService({ store, writer, events, clock });
@@ -59,9 +71,26 @@ export async function createApp(deps: AppDeps) {
     .get("/health", () => ({ status: "healthy" }))
     .use(authRoutes(auth))
     .use(roomRoutes(auth, rooms))
-    .use(messageRoutes(auth, messages));
+    .use(messageRoutes(auth, messages))
+    .use(realtimeRoutes({ auth, store, writer, hub, clock, corsOrigins: config.corsOrigins }))
+    .onStart(({ server }) => {
+      if (server) hub.attach(server);
+    });
 
-  return { app, auth, rooms, messages, writer, store };
+  /**
+   * Graceful stop: stop accepting, store what is in flight (so every ack already owed is sent), close every
+   * socket with 1001, give open requests up to SHUTDOWN_GRACE_MS, then close the store.
+   */
+  async function shutdown(): Promise<void> {
+    const stopped = app.server?.stop(false);
+    await writer.drain();
+    hub.closeAll(CLOSE.GOING_AWAY, "server shutting down");
+    await Promise.race([stopped, Bun.sleep(SHUTDOWN_GRACE_MS)]);
+    await writer.drain();
+    await store.close();
+  }
+
+  return { app, auth, rooms, messages, writer, store, hub, shutdown };
 }
 
 export type App = Awaited<ReturnType<typeof createApp>>["app"];

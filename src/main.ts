@@ -35,7 +35,7 @@ function configOrExit(): Config {
 async function serve(): Promise<void> {
   const config = configOrExit();
   const store = await openStore(config.database, { poolSize: config.databasePoolSize });
-  const { app, writer } = await createApp({ store, config });
+  const { app, shutdown } = await createApp({ store, config });
   try {
     app.listen({
       hostname: config.host,
@@ -58,17 +58,15 @@ async function serve(): Promise<void> {
   console.log(`chat server ${VERSION} listening on http://${config.host}:${app.server?.port} (${where})`);
 
   let stopping = false;
-  const shutdown = async (signal: string) => {
+  const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: shutting down`);
-    await app.server?.stop();
-    await writer.drain();
-    await store.close();
+    await shutdown();
     process.exit(0);
   };
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
 }
 
 async function migrate(): Promise<void> {

@@ -53,12 +53,12 @@ export function testClock(start = Date.UTC(2026, 0, 1)): Clock & { now: number; 
 
 export const TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789";
 
-export async function createTestApp(options: { clock?: Clock; corsOrigins?: "*" | string[] } = {}) {
+export async function createTestApp(options: { clock?: Clock; corsOrigins?: "*" | string[]; accessTokenTtlSeconds?: number } = {}) {
   const store = await openTestStore();
   const built = await createApp({
     store,
     clock: options.clock,
-    config: { secretKey: TEST_SECRET, accessTokenTtlSeconds: 1800, bcryptCost: 4, corsOrigins: options.corsOrigins ?? "*" },
+    config: { secretKey: TEST_SECRET, accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 1800, bcryptCost: 4, corsOrigins: options.corsOrigins ?? "*" },
     log: () => {},
   });
   const { app } = built;

@@ -14,11 +14,24 @@ export interface SignupInput {
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
-export function createAuthService(deps: { store: Store; tokens: TokenCodec; passwords: PasswordHasher; clock: Clock }) {
-  const { store, tokens, passwords, clock } = deps;
+export interface AuthDeps {
+  store: Store;
+  tokens: TokenCodec;
+  passwords: PasswordHasher;
+  clock: Clock;
+  /** Told when a user's earlier tokens stop working (logout, role change), so live sockets can close. */
+  onRevoke?: (userId: number) => void;
+}
 
-  /** The user a token speaks for, or AppError INVALID_TOKEN (with the token's reason in the detail's code). */
-  async function authenticate(token: string): Promise<UserRecord> {
+export function createAuthService(deps: AuthDeps) {
+  const { store, tokens, passwords, clock } = deps;
+  const revoked = (user: UserRecord | undefined) => {
+    if (user) deps.onRevoke?.(user.id);
+    return user;
+  };
+
+  /** The user a token speaks for and when the token expires, or AppError INVALID_TOKEN with the reason. */
+  async function authenticateSession(token: string): Promise<{ user: UserRecord; expiresAt: number }> {
     let claims;
     try {
       claims = await tokens.verify(token);
@@ -31,11 +44,12 @@ export function createAuthService(deps: { store: Store; tokens: TokenCodec; pass
     if (!user || user.tokenVersion !== claims.ver) {
       throw new AppError("INVALID_TOKEN", { reason: "TOKEN_REVOKED" });
     }
-    return user;
+    return { user, expiresAt: claims.exp * 1000 };
   }
 
   return {
-    authenticate,
+    authenticateSession,
+    authenticate: async (token: string): Promise<UserRecord> => (await authenticateSession(token)).user,
 
     /** Seed rule minus its hole: "admin" needs an admin actor, except for the very first account. */
     async signup(input: SignupInput, actor: UserRecord | undefined): Promise<UserRecord> {
@@ -77,13 +91,13 @@ export function createAuthService(deps: { store: Store; tokens: TokenCodec; pass
 
     /** Every token issued to this user so far stops working. */
     async logout(user: UserRecord): Promise<void> {
-      await store.bumpTokenVersion(user.id);
+      revoked(await store.bumpTokenVersion(user.id));
     },
 
     listUsers: () => store.listUsers(),
 
     async setRole(id: number, role: Role): Promise<UserRecord> {
-      const user = await store.setUserRole(id, role);
+      const user = revoked(await store.setUserRole(id, role));
       if (!user) throw new AppError("USER_NOT_FOUND");
       return user;
     },

@@ -1,0 +1,107 @@
+// The live protocol: limits, close codes, client frame parsing, and the server's frame builders.
+import { t } from "elysia";
+import { MESSAGE_LIMITS } from "../messages/model.ts";
+
+export const WS_LIMITS = {
+  /** Frames over this many bytes close the socket with 1009 (Bun enforces it before we see the frame). */
+  maxFrameBytes: 16 * 1024,
+  /** Messages a joiner gets: the last N without `since`. */
+  historyOnJoin: 20,
+  /** With `since`, at most this many messages, then a `sync` frame with complete: false. */
+  syncMax: 500,
+  /** A socket whose unsent buffer passes this is closed with 1013 (checked every sweepMs). */
+  sendBufferBytes: 1024 * 1024,
+  sweepMs: 250,
+  /** Per-connection message rate: a token bucket of `burst` refilled at `perSecond`. */
+  messagesPerSecond: 1000,
+  messageBurst: 1000,
+  /** Typing notices relayed per connection: at most one per this many ms; extras are dropped. */
+  typingIntervalMs: 1000,
+  /** Server pings idle sockets; Bun closes one that does not answer within this. */
+  idleTimeoutSeconds: 120,
+} as const;
+
+export const CLOSE = {
+  GOING_AWAY: 1001,
+  POLICY: 1008, // token expired or revoked
+  TOO_BIG: 1009,
+  INTERNAL: 1011,
+  TRY_AGAIN_LATER: 1013, // too slow to keep up: reconnect with `since`
+  ROOM_DELETED: 4404,
+} as const;
+
+export type ClientFrame =
+  | { type: "message"; content: string; clientId: string | null }
+  | { type: "typing" };
+
+export interface FrameRefusal {
+  code: "INVALID_JSON" | "INVALID_FRAME" | "UNKNOWN_TYPE";
+  detail: string;
+  clientId?: string;
+}
+
+/** Turns what Elysia hands us (parsed JSON when it parsed, else the raw string) into a frame or a refusal. */
+export function parseClientFrame(raw: unknown): ClientFrame | FrameRefusal {
+  let frame = raw;
+  if (typeof frame === "string") {
+    try {
+      frame = JSON.parse(frame);
+    } catch {
+      return { code: "INVALID_JSON", detail: "Frame is not valid JSON" };
+    }
+  }
+  if (typeof frame !== "object" || frame === null || Array.isArray(frame)) {
+    return { code: "INVALID_FRAME", detail: "Frame must be a JSON object" };
+  }
+  const { type = "message", content, client_id: clientId } = frame as Record<string, unknown>;
+  if (type === "typing") return { type: "typing" };
+  if (type !== "message") return { code: "UNKNOWN_TYPE", detail: `Unknown frame type ${JSON.stringify(type).slice(0, 40)}` };
+  const validClientId =
+    clientId === undefined || clientId === null ||
+    (typeof clientId === "string" && clientId.length > 0 && clientId.length <= MESSAGE_LIMITS.clientIdMax);
+  if (!validClientId) {
+    return { code: "INVALID_FRAME", detail: `client_id must be a string of 1-${MESSAGE_LIMITS.clientIdMax} characters` };
+  }
+  const id = typeof clientId === "string" ? clientId : undefined;
+  if (typeof content !== "string") return { code: "INVALID_FRAME", detail: "content must be a string", clientId: id };
+  return { type: "message", content, clientId: id ?? null };
+}
+
+export const roomTopic = (roomId: number) => `room:${roomId}`;
+
+export interface PresenceUser {
+  user_id: number;
+  username: string;
+}
+
+export const frames = {
+  activeUsers: (users: PresenceUser[]) => ({ type: "active_users" as const, users, count: users.length }),
+  joined: (username: string, at: Date) => ({
+    type: "user_joined" as const,
+    username,
+    message: `${username} joined the room`,
+    timestamp: at.toISOString(),
+  }),
+  left: (username: string, at: Date) => ({
+    type: "user_left" as const,
+    username,
+    message: `${username} left the room`,
+    timestamp: at.toISOString(),
+  }),
+  ack: (clientId: string, id: number) => ({ type: "ack" as const, client_id: clientId, id }),
+  error: (code: string, detail: string, clientId?: string) =>
+    clientId === undefined ? { type: "error" as const, code, detail } : { type: "error" as const, code, detail, client_id: clientId },
+  typing: (userId: number, username: string) => ({ type: "typing" as const, user_id: userId, username }),
+  sync: (complete: boolean) => ({ type: "sync" as const, complete }),
+  deleted: (id: number, roomId: number) => ({ type: "message_deleted" as const, id, room_id: roomId }),
+};
+
+/** Documentation schema of the client frames (the socket parses them by hand for precise error codes). */
+export const ClientFrameSchema = t.Union([
+  t.Object({
+    type: t.Optional(t.Literal("message")),
+    content: t.String({ maxLength: MESSAGE_LIMITS.contentMax }),
+    client_id: t.Optional(t.String({ maxLength: MESSAGE_LIMITS.clientIdMax })),
+  }),
+  t.Object({ type: t.Literal("typing") }),
+]);

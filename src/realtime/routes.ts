@@ -1,0 +1,175 @@
+// WS /ws/{room_id}: the handshake (token, room, origin) refused before the upgrade, then history, presence,
+// and the message path: frame -> validate -> rate limit -> writer (stored, then published) -> ack.
+import { Elysia, t } from "elysia";
+import type { AuthService } from "../auth/service.ts";
+import type { Clock } from "../clock.ts";
+import { AppError } from "../errors.ts";
+import { Id } from "../ids.ts";
+import { normalizeContent, toMessageFrame } from "../messages/model.ts";
+import type { MessageWriter } from "../messages/writer.ts";
+import { MissingReferenceError, type Store } from "../store/store.ts";
+import type { Hub, LiveSocket, Session } from "./hub.ts";
+import { CLOSE, frames, parseClientFrame, roomTopic, WS_LIMITS } from "./protocol.ts";
+
+export interface RealtimeDeps {
+  auth: AuthService;
+  store: Store;
+  writer: MessageWriter;
+  hub: Hub;
+  clock: Clock;
+  corsOrigins: "*" | readonly string[];
+}
+
+const SUBPROTOCOL = "chat";
+const BEARER_PREFIX = "bearer.";
+
+/** The token from `?token=` (the seed) or from a `bearer.<JWT>` subprotocol offered next to `chat`. */
+function handshakeToken(query: { token?: string }, protocols: string | null): { token?: string; viaProtocol: boolean } {
+  const offered = protocols?.split(",").map((p) => p.trim()) ?? [];
+  const fromProtocol = offered.find((p) => p.startsWith(BEARER_PREFIX))?.slice(BEARER_PREFIX.length);
+  if (fromProtocol) return { token: fromProtocol, viaProtocol: true };
+  return { token: query.token, viaProtocol: false };
+}
+
+const send = (ws: LiveSocket, frame: object) => ws.send(JSON.stringify(frame));
+
+export function realtimeRoutes(deps: RealtimeDeps) {
+  const { auth, store, writer, hub, clock, corsOrigins } = deps;
+
+  /** Token bucket per connection; true when the frame may pass. */
+  function allowMessage(session: Session): boolean {
+    const now = clock();
+    const refill = ((now - session.rateRefilledAt) / 1000) * WS_LIMITS.messagesPerSecond;
+    session.rateTokens = Math.min(WS_LIMITS.messageBurst, session.rateTokens + refill);
+    session.rateRefilledAt = now;
+    if (session.rateTokens < 1) return false;
+    session.rateTokens -= 1;
+    return true;
+  }
+
+  async function sendHistory(ws: LiveSocket, since: number | undefined): Promise<void> {
+    const { session } = ws.data;
+    const recorder = hub.record(session.roomId);
+    try {
+      const page =
+        since === undefined
+          ? (await store.listMessages(session.roomId, { limit: WS_LIMITS.historyOnJoin, skip: 0 })).reverse()
+          : await store.listMessages(session.roomId, { limit: WS_LIMITS.syncMax + 1, after: since });
+      if (session.closed) return;
+      const complete = page.length <= WS_LIMITS.syncMax;
+      const history = complete ? page : page.slice(0, WS_LIMITS.syncMax);
+      ws.cork(() => {
+        for (const m of history) send(ws, toMessageFrame(m, m.author));
+        if (since !== undefined) send(ws, frames.sync(complete));
+        // Everything published while the page loaded, minus what the page already had.
+        const lastId = complete ? Math.max(since ?? 0, history.at(-1)?.id ?? 0) : Number.POSITIVE_INFINITY;
+        for (const frame of recorder.frames) if (frame.id === undefined || frame.id > lastId) ws.send(frame.json);
+        hub.join(ws);
+      });
+    } finally {
+      recorder.stop();
+    }
+  }
+
+  async function handleMessage(ws: LiveSocket, content: string, clientId: string | null): Promise<void> {
+    const { session } = ws.data;
+    const refuse = (code: string, detail: string) => send(ws, frames.error(code, detail, clientId ?? undefined));
+    let normalized: string;
+    try {
+      normalized = normalizeContent(content);
+    } catch (error) {
+      if (error instanceof AppError) return refuse(error.code, error.message);
+      throw error;
+    }
+    try {
+      const { record } = await writer.write({ roomId: session.roomId, author: session.user, content: normalized, clientId });
+      if (clientId !== null && !session.closed) send(ws, frames.ack(clientId, record.id));
+    } catch (error) {
+      if (session.closed) return;
+      if (error instanceof MissingReferenceError) refuse("ROOM_NOT_FOUND", "Room not found");
+      else refuse("STORE_UNAVAILABLE", "The message was not stored; send it again");
+    }
+  }
+
+  return new Elysia({ name: "realtime", seed: hub }).ws("/ws/:room_id", {
+    params: t.Object({ room_id: Id }),
+    query: t.Object({ token: t.Optional(t.String()), since: t.Optional(t.Integer({ minimum: 0, maximum: Id.maximum })) }),
+    maxPayloadLength: WS_LIMITS.maxFrameBytes,
+    idleTimeout: WS_LIMITS.idleTimeoutSeconds,
+    detail: {
+      tags: ["realtime"],
+      summary: "Live room (WebSocket)",
+      description:
+        "Token as `?token=` or as subprotocol `bearer.<JWT>` offered next to `chat`. See README for the frames.",
+    },
+
+    // Refusals here are HTTP responses (401/403/404) and no upgrade happens.
+    async beforeHandle(context) {
+      const { params, query, request, set } = context;
+      const origin = request.headers.get("origin");
+      if (origin && corsOrigins !== "*" && !corsOrigins.includes(origin)) {
+        throw new AppError("FORBIDDEN", { detail: "Origin not allowed", reason: "ORIGIN_NOT_ALLOWED" });
+      }
+      const { token, viaProtocol } = handshakeToken(query, request.headers.get("sec-websocket-protocol"));
+      if (!token) throw new AppError("NOT_AUTHENTICATED");
+      const { user, expiresAt } = await auth.authenticateSession(token);
+      if (!(await store.findRoom(params.room_id))) throw new AppError("ROOM_NOT_FOUND");
+      if (viaProtocol) set.headers["sec-websocket-protocol"] = SUBPROTOCOL;
+      const now = clock();
+      const session: Session = {
+        user,
+        roomId: params.room_id,
+        expiresAt,
+        joined: false,
+        closed: false,
+        rateTokens: WS_LIMITS.messageBurst,
+        rateRefilledAt: now,
+        lastTypingAt: 0,
+      };
+      // Elysia copies the context into the socket's data; this is how the session reaches open().
+      Object.assign(context, { session });
+    },
+
+    async open(elysiaWs) {
+      const ws = elysiaWs.raw as unknown as LiveSocket;
+      const { session } = ws.data;
+      hub.track(ws);
+      session.expiryTimer = setTimeout(
+        () => ws.close(CLOSE.POLICY, "token expired"),
+        Math.max(0, session.expiresAt - clock()),
+      );
+      try {
+        await sendHistory(ws, elysiaWs.data.query.since);
+      } catch {
+        ws.close(CLOSE.INTERNAL, "history unavailable");
+      }
+    },
+
+    message(elysiaWs, raw) {
+      const ws = elysiaWs.raw as unknown as LiveSocket;
+      const { session } = ws.data;
+      const frame = parseClientFrame(raw);
+      if ("code" in frame) return send(ws, frames.error(frame.code, frame.detail, frame.clientId));
+      if (frame.type === "typing") {
+        const now = clock();
+        if (now - session.lastTypingAt < WS_LIMITS.typingIntervalMs) return;
+        session.lastTypingAt = now;
+        // ws.publish skips the sender.
+        ws.publish(roomTopic(session.roomId), JSON.stringify(frames.typing(session.user.id, session.user.username)));
+        return;
+      }
+      if (!allowMessage(session)) {
+        return send(ws, frames.error("RATE_LIMITED", `At most ${WS_LIMITS.messagesPerSecond} messages per second`, frame.clientId ?? undefined));
+      }
+      return handleMessage(ws, frame.content, frame.clientId);
+    },
+
+    close(elysiaWs) {
+      const ws = elysiaWs.raw as unknown as LiveSocket;
+      const { session } = ws.data;
+      session.closed = true;
+      clearTimeout(session.expiryTimer);
+      hub.untrack(ws);
+    },
+  });
+}
