@@ -13,7 +13,7 @@ import { createMessageService } from "./messages/service.ts";
 import { createMessageWriter } from "./messages/writer.ts";
 import { createHub } from "./realtime/hub.ts";
 import { createLocalPresence } from "./realtime/presence.ts";
-import { CLOSE } from "./realtime/protocol.ts";
+import { CLOSE, WS_LIMITS } from "./realtime/protocol.ts";
 import { realtimeRoutes } from "./realtime/routes.ts";
 import { roomRoutes } from "./rooms/routes.ts";
 import { createRoomService } from "./rooms/service.ts";
@@ -48,7 +48,15 @@ export async function createApp(deps: AppDeps) {
   const rooms = createRoomService({ store, clock, events });
   const messages = createMessageService({ store, writer, events, clock });
 
-  const app = new Elysia()
+  // Bun has one WebSocket configuration per server, so the socket limits are set here, not on the route.
+  const app = new Elysia({
+    websocket: {
+      maxPayloadLength: WS_LIMITS.maxFrameBytes,
+      idleTimeout: WS_LIMITS.idleTimeoutSeconds,
+      backpressureLimit: WS_LIMITS.backpressureBytes,
+      closeOnBackpressureLimit: false,
+    },
+  })
     .use(errorHandling(log))
     .use(cors(config.corsOrigins))
     .use(

@@ -111,9 +111,10 @@ describe(`store contract (${dialect})`, () => {
   });
 
   test("edit and delete a message", async () => {
-    const [{ record }] = (await store.insertMessages([
+    const [stored] = await store.insertMessages([
       { roomId: room.id, userId: bob.id, content: "typo", clientId: null, createdAt: at(400) },
-    ])) as [{ record: { id: number } }];
+    ]);
+    const record = stored!.record;
     const edited = await store.updateMessage(record.id, "fixed", at(401));
     expect(edited).toMatchObject({ content: "fixed", editedAt: at(401) });
     expect(await store.deleteMessage(record.id)).toBe(true);

@@ -7,7 +7,8 @@ export interface Frame {
 export class TestSocket {
   readonly frames: Frame[] = [];
   private waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void; reject: (e: Error) => void }[] = [];
-  private cursor = 0;
+  /** Frames already handed to a waiter: each frame satisfies one `next` call at most. */
+  private consumed = new Set<number>();
   readonly opened: Promise<void>;
   readonly closed: Promise<{ code: number; reason: string }>;
   readonly ws: WebSocket;
@@ -18,6 +19,7 @@ export class TestSocket {
       this.ws.addEventListener("open", () => resolve());
       this.ws.addEventListener("error", () => reject(new Error(`socket error: ${url}`)));
     });
+    this.opened.catch(() => {}); // a refused handshake is observed through `closed`
     this.closed = new Promise((resolve) => {
       this.ws.addEventListener("close", (event) => {
         resolve({ code: event.code, reason: event.reason });
@@ -30,17 +32,17 @@ export class TestSocket {
       const index = this.waiters.findIndex((w) => w.match(frame));
       if (index >= 0) {
         const [waiter] = this.waiters.splice(index, 1);
-        this.cursor = this.frames.length;
+        this.consumed.add(this.frames.length - 1);
         waiter!.resolve(frame);
       }
     });
   }
 
-  /** The next frame (after the last one awaited) that matches. */
+  /** The earliest frame not yet returned by `next` that matches, now or when it arrives. */
   next(match: (f: Frame) => boolean = () => true, timeoutMs = 10_000): Promise<Frame> {
-    for (let i = this.cursor; i < this.frames.length; i++) {
-      if (match(this.frames[i]!)) {
-        this.cursor = i + 1;
+    for (let i = 0; i < this.frames.length; i++) {
+      if (!this.consumed.has(i) && match(this.frames[i]!)) {
+        this.consumed.add(i);
         return Promise.resolve(this.frames[i]!);
       }
     }

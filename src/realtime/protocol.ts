@@ -12,6 +12,8 @@ export const WS_LIMITS = {
   /** A socket whose unsent buffer passes this is closed with 1013 (checked every sweepMs). */
   sendBufferBytes: 1024 * 1024,
   sweepMs: 250,
+  /** Bun drops sends past this; far above sendBufferBytes so the sweep closes a slow socket before any drop. */
+  backpressureBytes: 64 * 1024 * 1024,
   /** Per-connection message rate: a token bucket of `burst` refilled at `perSecond`. */
   messagesPerSecond: 1000,
   messageBurst: 1000,

@@ -73,7 +73,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
 
   async function handleMessage(ws: LiveSocket, content: string, clientId: string | null): Promise<void> {
     const { session } = ws.data;
-    const refuse = (code: string, detail: string) => send(ws, frames.error(code, detail, clientId ?? undefined));
+    const refuse = (code: string, detail: string) => void send(ws, frames.error(code, detail, clientId ?? undefined));
     let normalized: string;
     try {
       normalized = normalizeContent(content);
@@ -94,8 +94,6 @@ export function realtimeRoutes(deps: RealtimeDeps) {
   return new Elysia({ name: "realtime", seed: hub }).ws("/ws/:room_id", {
     params: t.Object({ room_id: Id }),
     query: t.Object({ token: t.Optional(t.String()), since: t.Optional(t.Integer({ minimum: 0, maximum: Id.maximum })) }),
-    maxPayloadLength: WS_LIMITS.maxFrameBytes,
-    idleTimeout: WS_LIMITS.idleTimeoutSeconds,
     detail: {
       tags: ["realtime"],
       summary: "Live room (WebSocket)",

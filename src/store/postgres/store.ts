@@ -168,9 +168,15 @@ interface MessageRow {
   user_id: number;
   content: string;
   client_id: string | null;
-  created_at: Date;
-  edited_at: Date | null;
+  created_ms: number;
+  edited_ms: number | null;
 }
+
+// Drizzle reconfigures the shared postgres-js client to return timestamps as strings; epoch milliseconds as
+// float8 come back as numbers whatever the parsers are.
+const ROW_COLUMNS = `id, room_id, user_id, content, client_id,
+  round(extract(epoch FROM created_at) * 1000)::float8 AS created_ms,
+  round(extract(epoch FROM edited_at) * 1000)::float8 AS edited_ms`;
 
 async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[]): Promise<StoredMessage[]> {
   const column = <T extends postgres.SerializableParameter>(pick: (m: NewMessage) => T) =>
@@ -185,7 +191,7 @@ async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[]): 
       WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_at, ord)
     ORDER BY ord
     ON CONFLICT (user_id, client_id) DO NOTHING
-    RETURNING id, room_id, user_id, content, client_id, created_at, edited_at`;
+    RETURNING ${client.unsafe(ROW_COLUMNS)}`;
 
   const byClientKey = new Map<string, MessageRow>();
   const fresh = new Set<MessageRow>();
@@ -198,7 +204,7 @@ async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[]): 
   const resent = batch.filter((m) => m.clientId !== null && !byClientKey.has(`${m.userId}:${m.clientId}`));
   if (resent.length > 0) {
     const rows = await client<MessageRow[]>`
-      SELECT id, room_id, user_id, content, client_id, created_at, edited_at FROM messages
+      SELECT ${client.unsafe(ROW_COLUMNS)} FROM messages
       WHERE (user_id, client_id) IN (
         SELECT * FROM unnest(${client.array(resent.map((m) => m.userId))}::int[],
                              ${client.array(resent.map((m) => m.clientId!))}::text[]))`;
@@ -218,8 +224,8 @@ async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[]): 
         userId: row.user_id,
         content: row.content,
         clientId: row.client_id,
-        createdAt: row.created_at,
-        editedAt: row.edited_at,
+        createdAt: new Date(row.created_ms),
+        editedAt: row.edited_ms === null ? null : new Date(row.edited_ms),
       },
     };
   });
