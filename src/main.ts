@@ -8,6 +8,7 @@ const USAGE = `Usage: chat-server [command]
 Commands:
   serve      run the server (default)
   migrate    apply database migrations and exit
+  healthcheck  exit 0 if the server on $PORT answers /health (for container HEALTHCHECK)
 
 Options:
   --help     show this help
@@ -76,11 +77,22 @@ async function migrate(): Promise<void> {
   console.log("migrations applied");
 }
 
+async function healthcheck(): Promise<void> {
+  const port = process.env.PORT || "8000";
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) });
+    process.exit(response.ok ? 0 : 1);
+  } catch {
+    process.exit(1);
+  }
+}
+
 const [command = "serve", ...rest] = process.argv.slice(2);
 if (command === "--help" || command === "-h" || command === "help") console.log(USAGE);
 else if (command === "--version" || command === "-v") console.log(VERSION);
 else if (command === "serve" && rest.length === 0) await serve();
 else if (command === "migrate" && rest.length === 0) await migrate();
+else if (command === "healthcheck" && rest.length === 0) await healthcheck();
 else {
   console.error(`unknown command: ${[command, ...rest].join(" ")}\n\n${USAGE}`);
   process.exit(2);

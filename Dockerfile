@@ -1,0 +1,22 @@
+# Build: the same script as `bun run build`, producing one self-contained executable.
+FROM oven/bun:1 AS build
+WORKDIR /app
+COPY package.json bun.lock ./
+RUN bun install --frozen-lockfile
+COPY . .
+RUN bun run build
+
+# Run: a small base with glibc, the executable, a non-root user.
+FROM gcr.io/distroless/base-debian12:nonroot
+WORKDIR /data
+COPY --from=build /app/dist/chat-server /usr/local/bin/chat-server
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    DATABASE_URL=sqlite:/data/chat.db
+# SECRET_KEY (required), ACCESS_TOKEN_EXPIRE_MINUTES, CORS_ORIGINS, BCRYPT_COST, DATABASE_POOL_SIZE: see README.md
+USER nonroot
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["/usr/local/bin/chat-server", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/chat-server"]
+CMD ["serve"]
