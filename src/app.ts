@@ -18,6 +18,7 @@ import { realtimeRoutes } from "./realtime/routes.ts";
 import { roomRoutes } from "./rooms/routes.ts";
 import { createRoomService } from "./rooms/service.ts";
 import type { Store } from "./store/store.ts";
+import { webRoutes } from "./web/routes.ts";
 
 export const VERSION = "0.1.0";
 /** How long shutdown waits for open HTTP requests after the sockets are closed. */
@@ -77,6 +78,7 @@ export async function createApp(deps: AppDeps) {
       chat_client: "/chat",
     }))
     .get("/health", () => ({ status: "healthy" }))
+    .use(webRoutes())
     .use(authRoutes(auth))
     .use(roomRoutes(auth, rooms))
     .use(messageRoutes(auth, messages))

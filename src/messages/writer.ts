@@ -78,8 +78,8 @@ export function createMessageWriter(deps: { store: Store; clock: Clock; events: 
     write(draft) {
       return new Promise<StoredMessage>((resolve, reject) => {
         queue.push({ draft, createdAt: new Date(clock()), resolve, reject });
-        // Start on a microtask, so frames handled in the same turn share the first commit.
-        running ??= Promise.resolve().then(run);
+        // Start after the current I/O poll: every frame that arrived in it joins the first commit.
+        running ??= new Promise<void>((started) => setImmediate(started)).then(run);
       });
     },
     async drain() {

@@ -1,0 +1,106 @@
+// The HTTP side of the server as the client uses it: the session token, JSON requests, and the shapes they return.
+import type { ChatMessage } from "./timeline.ts";
+
+export interface User {
+  id: number;
+  username: string;
+  email: string;
+  role: "admin" | "user";
+}
+
+export interface Room {
+  id: number;
+  name: string;
+  description: string | null;
+}
+
+interface HistoryItem extends Omit<ChatMessage, "username"> {
+  user: { username: string };
+}
+
+/** A failed request, with the server's `detail` made readable. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const TOKEN_KEY = "chat.token";
+
+// sessionStorage: a tab's login ends with the tab, and a token never outlives the browser session.
+export const session = {
+  get token(): string | null {
+    return sessionStorage.getItem(TOKEN_KEY);
+  },
+  set token(value: string | null) {
+    if (value === null) sessionStorage.removeItem(TOKEN_KEY);
+    else sessionStorage.setItem(TOKEN_KEY, value);
+  },
+};
+
+/** Called when the server refuses the token, so the page can go back to the login form. */
+let onUnauthorized: () => void = () => {};
+export function whenUnauthorized(handler: () => void): void {
+  onUnauthorized = handler;
+}
+
+function describe(status: number, body: unknown): string {
+  const detail = (body as { detail?: unknown } | null)?.detail;
+  if (typeof detail === "string") return detail;
+  // Validation failures (422) list one item per field.
+  if (Array.isArray(detail)) {
+    return detail
+      .map((item: { loc?: unknown[]; msg?: string }) => `${item.loc?.at(-1) ?? "request"}: ${item.msg ?? "invalid"}`)
+      .join("; ");
+  }
+  return `Request failed (${status})`;
+}
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = {};
+  const token = session.token;
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  let response: Response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw new ApiError(0, "Cannot reach the server");
+  }
+  const text = await response.text();
+  let json: unknown = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    // A proxy's HTML error page: the status says enough.
+  }
+  if (!response.ok) {
+    if (response.status === 401 && token) onUnauthorized();
+    throw new ApiError(response.status, describe(response.status, json));
+  }
+  return json as T;
+}
+
+const toChatMessage = ({ user, ...rest }: HistoryItem): ChatMessage => ({ ...rest, username: user.username });
+
+export const api = {
+  signup: (username: string, email: string, password: string) =>
+    request<User>("POST", "/auth/signup", { username, email, password }),
+  login: (username: string, password: string) =>
+    request<{ access_token: string }>("POST", "/auth/login", { username, password }),
+  me: () => request<User>("GET", "/auth/me"),
+  logout: () => request<void>("POST", "/auth/logout"),
+  rooms: () => request<Room[]>("GET", "/rooms/"),
+  room: (id: number) => request<Room>("GET", `/rooms/${id}`),
+  createRoom: (name: string, description: string | null) => request<Room>("POST", "/rooms/", { name, description }),
+  /** `after`: oldest first from that id; `before`: newest first, returned here oldest first. */
+  async messages(roomId: number, cursor: { after: number } | { before: number }, limit: number): Promise<ChatMessage[]> {
+    const query = "after" in cursor ? `after=${cursor.after}` : `before=${cursor.before}`;
+    const page = await request<HistoryItem[]>("GET", `/rooms/${roomId}/messages?${query}&limit=${limit}`);
+    const messages = page.map(toChatMessage);
+    return "before" in cursor ? messages.reverse() : messages;
+  },
+};

@@ -1,0 +1,611 @@
+// The chat page: log in or sign up, pick a room, and talk in it live. User data only ever reaches the page
+// through textContent and attributes, never innerHTML.
+import { api, ApiError, session, whenUnauthorized, type Room, type User } from "./api.ts";
+import { RoomSocket, type ConnectionState, type EndReason, type PresenceUser, type ServerFrame } from "./room-socket.ts";
+import { Timeline, type ChatMessage, type PendingMessage } from "./timeline.ts";
+
+const PAGE_SIZE = 100;
+const JOIN_HISTORY = 20;
+const TYPING_SEND_EVERY_MS = 2000;
+const TYPING_SHOWN_MS = 3000;
+const NEAR_BOTTOM_PX = 80;
+
+function $<T extends HTMLElement = HTMLElement>(id: string): T {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`#${id} is missing from chat.html`);
+  return element as T;
+}
+
+/** A new element with a class and, optionally, text. */
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = "", text?: string): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag);
+  if (className) element.className = className;
+  if (text !== undefined) element.textContent = text;
+  return element;
+}
+
+const ui = {
+  authView: $("auth-view"),
+  chatView: $("chat-view"),
+  showLogin: $<HTMLButtonElement>("show-login"),
+  showSignup: $<HTMLButtonElement>("show-signup"),
+  loginForm: $<HTMLFormElement>("login-form"),
+  signupForm: $<HTMLFormElement>("signup-form"),
+  authError: $("auth-error"),
+  authNotice: $("auth-notice"),
+  currentUser: $("current-user"),
+  currentRole: $("current-role"),
+  logoutButton: $<HTMLButtonElement>("logout-button"),
+  sidebar: $("sidebar"),
+  backdrop: $("sidebar-backdrop"),
+  roomsToggle: $<HTMLButtonElement>("rooms-toggle"),
+  roomList: $("room-list"),
+  roomsEmpty: $("rooms-empty"),
+  newRoomForm: $<HTMLFormElement>("new-room-form"),
+  newRoomError: $("new-room-error"),
+  roomTitle: $("room-title"),
+  roomDescription: $("room-description"),
+  connection: $("connection-state"),
+  onlinePanel: $("online-panel"),
+  onlineCount: $("online-count"),
+  onlineUsers: $("online-users"),
+  notice: $("notice"),
+  scroller: $("message-scroller"),
+  loadEarlier: $<HTMLButtonElement>("load-earlier"),
+  placeholder: $("room-placeholder"),
+  messageList: $("message-list"),
+  typing: $("typing"),
+  messageForm: $<HTMLFormElement>("message-form"),
+  messageInput: $<HTMLTextAreaElement>("message-input"),
+  sendButton: $<HTMLButtonElement>("send-button"),
+};
+
+let me: User | null = null;
+let rooms: Room[] = [];
+
+// ---------------------------------------------------------------- accounts
+
+function showAuth(mode: "login" | "signup", notice = ""): void {
+  leaveRoom();
+  me = null;
+  ui.chatView.hidden = true;
+  ui.authView.hidden = false;
+  ui.loginForm.hidden = mode !== "login";
+  ui.signupForm.hidden = mode !== "signup";
+  ui.showLogin.setAttribute("aria-selected", String(mode === "login"));
+  ui.showSignup.setAttribute("aria-selected", String(mode === "signup"));
+  ui.authError.textContent = "";
+  ui.authNotice.textContent = notice;
+  const form = mode === "login" ? ui.loginForm : ui.signupForm;
+  form.querySelector("input")?.focus();
+}
+
+/** The form's named fields as strings. */
+function fields(form: HTMLFormElement): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const [key, value] of new FormData(form)) values[key] = String(value);
+  return values;
+}
+
+/** Runs a form's submit action with its button disabled, showing a failure in `errorOut`. */
+function onSubmit(form: HTMLFormElement, errorOut: HTMLElement, action: (values: Record<string, string>) => Promise<void>): void {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector<HTMLButtonElement>("button[type=submit]");
+    if (button) button.disabled = true;
+    errorOut.textContent = "";
+    try {
+      await action(fields(form));
+    } catch (error) {
+      errorOut.textContent = error instanceof Error ? error.message : String(error);
+    } finally {
+      if (button) button.disabled = false;
+    }
+  });
+}
+
+async function logIn(username: string, password: string): Promise<void> {
+  const { access_token } = await api.login(username, password);
+  session.token = access_token;
+  await enterChat();
+}
+
+async function enterChat(): Promise<void> {
+  me = await api.me();
+  ui.authView.hidden = true;
+  ui.chatView.hidden = false;
+  ui.currentUser.textContent = me.username;
+  ui.currentRole.hidden = me.role !== "admin";
+  ui.newRoomForm.hidden = me.role !== "admin";
+  await loadRooms();
+  const wanted = Number(/^#room=(\d+)$/.exec(location.hash)?.[1]);
+  const room = rooms.find((r) => r.id === wanted);
+  if (room) joinRoom(room);
+  else setSidebarOpen(true);
+}
+
+function endSession(notice: string): void {
+  session.token = null;
+  history.replaceState(null, "", location.pathname);
+  showAuth("login", notice);
+}
+
+// ---------------------------------------------------------------- rooms
+
+async function loadRooms(): Promise<void> {
+  rooms = await api.rooms();
+  ui.roomList.replaceChildren(
+    ...rooms.map((room) => {
+      const button = el("button", "room-item");
+      button.type = "button";
+      button.dataset.roomId = String(room.id);
+      button.dataset.testid = `room-${room.id}`;
+      button.append(el("span", "room-name", room.name));
+      if (room.description) button.append(el("span", "room-desc", room.description));
+      button.addEventListener("click", () => joinRoom(room));
+      const item = el("li");
+      item.append(button);
+      return item;
+    }),
+  );
+  ui.roomsEmpty.hidden = rooms.length > 0;
+  markActiveRoom();
+}
+
+function markActiveRoom(): void {
+  for (const button of ui.roomList.querySelectorAll<HTMLElement>("[data-room-id]")) {
+    if (button.dataset.roomId === String(current?.room.id)) button.setAttribute("aria-current", "true");
+    else button.removeAttribute("aria-current");
+  }
+}
+
+function setSidebarOpen(open: boolean): void {
+  ui.sidebar.classList.toggle("open", open);
+  ui.backdrop.hidden = !open;
+  ui.roomsToggle.setAttribute("aria-expanded", String(open));
+}
+
+let noticeTimer: ReturnType<typeof setTimeout> | undefined;
+function showNotice(text: string, kind: "info" | "error" = "info"): void {
+  ui.notice.textContent = text;
+  ui.notice.dataset.kind = kind;
+  ui.notice.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => (ui.notice.hidden = true), 6000);
+}
+
+// ---------------------------------------------------------------- the open room
+
+interface OpenRoom {
+  room: Room;
+  timeline: Timeline;
+  socket: RoomSocket;
+  /** While a gap after a `sync` is open: the id everything up to which is here (live ones may be past the gap). */
+  syncedUpTo: number | null;
+  syncing: boolean;
+  /** An earlier-history page came back short: there is nothing older. */
+  reachedStart: boolean;
+  typists: Map<number, { username: string; timer: ReturnType<typeof setTimeout> }>;
+  lastTypingSent: number;
+}
+
+let current: OpenRoom | null = null;
+
+function joinRoom(room: Room): void {
+  leaveRoom();
+  setSidebarOpen(false);
+  history.replaceState(null, "", `#room=${room.id}`);
+  ui.roomTitle.textContent = room.name;
+  ui.roomDescription.textContent = room.description ?? "";
+  ui.placeholder.hidden = true;
+  ui.messageList.replaceChildren();
+  ui.loadEarlier.hidden = true;
+  ui.onlinePanel.hidden = false;
+  ui.messageInput.disabled = false;
+  ui.sendButton.disabled = false;
+  const timeline = new Timeline();
+  const open: OpenRoom = { room, timeline, socket: null!, syncedUpTo: null, syncing: false, reachedStart: false, typists: new Map(), lastTypingSent: 0 };
+  open.socket = new RoomSocket({
+    url: (since) => {
+      const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+      return `${scheme}//${location.host}/ws/${room.id}${since === undefined ? "" : `?since=${since}`}`;
+    },
+    token: () => session.token ?? "",
+    resumeAfter: () => open.syncedUpTo ?? timeline.lastId,
+    onOpen: () => {
+      for (const pending of timeline.unsent()) open.socket.send({ content: pending.content, client_id: pending.clientId });
+    },
+    onFrame: (frame) => current === open && handleFrame(open, frame),
+    onState: (state, retryInMs) => current === open && showConnection(state, retryInMs),
+    onEnd: (reason) => current === open && roomEnded(reason),
+    whyNotRetry: () => whyNotRetry(room.id),
+  });
+  current = open;
+  markActiveRoom();
+  renderOnline([]);
+  renderTyping(open);
+  open.socket.start();
+  // On a phone, focusing would pop the keyboard over the history the user came to read.
+  if (matchMedia("(min-width: 721px)").matches) ui.messageInput.focus();
+}
+
+function leaveRoom(): void {
+  if (!current) return;
+  current.socket.stop();
+  for (const typist of current.typists.values()) clearTimeout(typist.timer);
+  current = null;
+  ui.roomTitle.textContent = "Pick a room";
+  ui.roomDescription.textContent = "";
+  ui.placeholder.hidden = false;
+  ui.messageList.replaceChildren();
+  ui.loadEarlier.hidden = true;
+  ui.onlinePanel.hidden = true;
+  ui.typing.textContent = "";
+  ui.messageInput.disabled = true;
+  ui.sendButton.disabled = true;
+  showConnection("closed");
+  markActiveRoom();
+}
+
+/** Asked after a handshake that never opened: a refused token or a deleted room is not worth retrying. */
+async function whyNotRetry(roomId: number): Promise<EndReason | null> {
+  try {
+    await api.room(roomId);
+    return null;
+  } catch (error) {
+    if (!(error instanceof ApiError)) return null;
+    if (error.status === 401) return "unauthorized";
+    if (error.status === 404) return "room-deleted";
+    return null;
+  }
+}
+
+function roomEnded(reason: EndReason): void {
+  if (reason === "unauthorized") return endSession("Your session has ended. Please log in again.");
+  const name = current?.room.name ?? "The room";
+  leaveRoom();
+  history.replaceState(null, "", location.pathname);
+  showNotice(`${name} was deleted.`);
+  setSidebarOpen(true);
+  void loadRooms().catch(() => {});
+}
+
+function showConnection(state: ConnectionState, retryInMs?: number): void {
+  const labels: Record<ConnectionState, string> = {
+    connecting: "Connecting…",
+    connected: "Connected",
+    reconnecting: retryInMs ? `Reconnecting in ${Math.ceil(retryInMs / 1000)} s…` : "Reconnecting…",
+    offline: "Offline",
+    closed: "",
+  };
+  ui.connection.dataset.state = state;
+  ui.connection.textContent = labels[state];
+}
+
+function handleFrame(open: OpenRoom, frame: ServerFrame): void {
+  const { timeline } = open;
+  switch (frame.type) {
+    case "message": {
+      const { type: _, ...message } = frame;
+      addMessages(open, [message]);
+      stopTyping(open, message.user_id);
+      break;
+    }
+    case "ack": {
+      const pending = timeline.ack(frame.client_id, frame.id);
+      if (pending) renderPending(pending);
+      else pendingElement(frame.client_id)?.remove();
+      break;
+    }
+    case "error": {
+      const pending = frame.client_id ? timeline.fail(frame.client_id, frame.detail) : null;
+      if (pending) renderPending(pending);
+      else showNotice(frame.detail, "error");
+      break;
+    }
+    case "active_users":
+      renderOnline(frame.users);
+      break;
+    case "user_joined":
+    case "user_left":
+      if (frame.username !== me?.username) addSystemLine(frame.message, frame.timestamp);
+      if (frame.type === "user_left") stopTyping(open, null, frame.username);
+      break;
+    case "typing":
+      if (frame.user_id !== me?.id) startTyping(open, frame.user_id, frame.username);
+      break;
+    case "message_updated": {
+      const message = timeline.update(frame.id, frame);
+      const element = messageElement(frame.id);
+      if (message && element) element.replaceWith(renderMessage(message));
+      break;
+    }
+    case "message_deleted":
+      if (timeline.remove(frame.id)) messageElement(frame.id)?.remove();
+      break;
+    case "sync":
+      if (!frame.complete) void pageForward(open);
+      else if (!open.syncing) open.syncedUpTo = null;
+      break;
+  }
+}
+
+/** The server sent what it could after `since`; the rest comes over HTTP, one page after another. */
+async function pageForward(open: OpenRoom): Promise<void> {
+  if (open.syncing) return;
+  open.syncing = true;
+  // Live messages may arrive meanwhile, so the cursor is our own, not the highest id seen.
+  let after = open.syncedUpTo ?? open.timeline.lastId;
+  open.syncedUpTo = after;
+  try {
+    for (;;) {
+      const page = await api.messages(open.room.id, { after }, PAGE_SIZE);
+      if (current !== open) return;
+      addMessages(open, page);
+      after = page.at(-1)?.id ?? after;
+      open.syncedUpTo = after;
+      if (page.length < PAGE_SIZE) break;
+    }
+    open.syncedUpTo = null;
+  } catch (error) {
+    // The gap stays recorded, so the next reconnect asks for it again with `since`.
+    showNotice(`Some messages could not be loaded: ${(error as Error).message}`, "error");
+  } finally {
+    open.syncing = false;
+  }
+}
+
+async function loadEarlier(): Promise<void> {
+  const open = current;
+  const before = open?.timeline.firstId;
+  if (!open || before === undefined) return;
+  ui.loadEarlier.disabled = true;
+  try {
+    const page = await api.messages(open.room.id, { before }, PAGE_SIZE);
+    if (current !== open) return;
+    // Keep what the reader is looking at in place while older messages go in above it.
+    const fromBottom = ui.scroller.scrollHeight - ui.scroller.scrollTop;
+    addMessages(open, page, { scroll: false });
+    ui.scroller.scrollTop = ui.scroller.scrollHeight - fromBottom;
+    open.reachedStart = page.length < PAGE_SIZE;
+    ui.loadEarlier.hidden = open.reachedStart;
+  } catch (error) {
+    showNotice(`Could not load earlier messages: ${(error as Error).message}`, "error");
+  } finally {
+    ui.loadEarlier.disabled = false;
+  }
+}
+
+function nearBottom(): boolean {
+  const { scrollHeight, scrollTop, clientHeight } = ui.scroller;
+  return scrollHeight - scrollTop - clientHeight < NEAR_BOTTOM_PX;
+}
+
+function addMessages(open: OpenRoom, messages: ChatMessage[], { scroll = true } = {}): void {
+  const stick = nearBottom();
+  let mine = false;
+  for (const message of messages) {
+    const placed = open.timeline.add(message);
+    if (message.client_id) pendingElement(message.client_id)?.remove();
+    if (!placed) continue;
+    const before = placed.before === null ? firstAfterStored() : messageElement(placed.before);
+    ui.messageList.insertBefore(renderMessage(message), before);
+    mine ||= message.user_id === me?.id;
+  }
+  // A join brings the last 20 messages; with fewer the room has no older ones.
+  ui.loadEarlier.hidden = open.reachedStart || open.timeline.messages.size < JOIN_HISTORY;
+  if (scroll && (stick || mine)) scrollToBottom();
+}
+
+/** Where a message newer than every stored one goes: before the pending ones, after system lines. */
+function firstAfterStored(): Element | null {
+  return ui.messageList.querySelector(":scope > [data-client-id]");
+}
+
+function addSystemLine(text: string, timestamp: string): void {
+  const stick = nearBottom();
+  const line = el("li", "system", text);
+  line.title = new Date(timestamp).toLocaleString();
+  ui.messageList.insertBefore(line, firstAfterStored());
+  if (stick) scrollToBottom();
+}
+
+function scrollToBottom(): void {
+  ui.scroller.scrollTop = ui.scroller.scrollHeight;
+}
+
+const messageElement = (id: number) => ui.messageList.querySelector(`:scope > [data-id="${id}"]`);
+const pendingElement = (clientId: string) =>
+  [...ui.messageList.querySelectorAll<HTMLElement>(":scope > [data-client-id]")].find((e) => e.dataset.clientId === clientId);
+
+function formatTime(iso: string): string {
+  const date = new Date(iso);
+  const today = new Date().toDateString() === date.toDateString();
+  return today
+    ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    : date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+function messageShell(author: string, text: string, isMine: boolean): HTMLLIElement {
+  const item = el("li", isMine ? "message mine" : "message");
+  item.dataset.testid = "message";
+  const meta = el("div", "meta");
+  meta.append(el("span", "author", author));
+  item.append(meta, el("div", "content", text));
+  return item;
+}
+
+function renderMessage(message: ChatMessage): HTMLLIElement {
+  const item = messageShell(message.username, message.content, message.user_id === me?.id);
+  item.dataset.id = String(message.id);
+  const time = el("time", "", formatTime(message.timestamp));
+  time.dateTime = message.timestamp;
+  time.title = new Date(message.timestamp).toLocaleString();
+  item.querySelector(".meta")?.append(time);
+  if (message.edited_at) item.querySelector(".meta")?.append(el("span", "edited", "edited"));
+  return item;
+}
+
+/** Draws (or redraws in place) one of the user's own messages the server has not confirmed yet. */
+function renderPending(pending: PendingMessage): void {
+  const stick = nearBottom();
+  const item = messageShell(me?.username ?? "", pending.content, true);
+  item.classList.add("pending", pending.state);
+  item.dataset.clientId = pending.clientId;
+  item.dataset.testid = "pending-message";
+  const status = el("div", "status");
+  if (pending.state === "failed") {
+    status.append(el("span", "", `Not sent: ${pending.error ?? "refused"}`));
+    const retry = el("button", "retry", "Retry");
+    retry.type = "button";
+    retry.addEventListener("click", () => {
+      pending.state = "sending";
+      delete pending.error;
+      renderPending(pending);
+      current?.socket.send({ content: pending.content, client_id: pending.clientId });
+    });
+    status.append(retry);
+  } else {
+    status.textContent = pending.state === "stored" ? "Sent" : "Sending…";
+  }
+  item.append(status);
+  const existing = pendingElement(pending.clientId);
+  if (existing) existing.replaceWith(item);
+  else ui.messageList.append(item);
+  if (stick) scrollToBottom();
+}
+
+function sendMessage(): void {
+  const open = current;
+  const content = ui.messageInput.value.trim();
+  if (!open || !content) return;
+  const pending = open.timeline.addPending(content);
+  renderPending(pending);
+  scrollToBottom();
+  // Not connected: it stays pending and goes out when the socket opens again.
+  open.socket.send({ content, client_id: pending.clientId });
+  ui.messageInput.value = "";
+  fitComposer();
+}
+
+// ---------------------------------------------------------------- presence and typing
+
+function renderOnline(users: PresenceUser[]): void {
+  ui.onlineCount.textContent = String(users.length);
+  ui.onlineUsers.replaceChildren(
+    ...users.map((user) => {
+      const item = el("li", user.user_id === me?.id ? "person me" : "person", user.username);
+      item.dataset.userId = String(user.user_id);
+      return item;
+    }),
+  );
+}
+
+function startTyping(open: OpenRoom, userId: number, username: string): void {
+  clearTimeout(open.typists.get(userId)?.timer);
+  const timer = setTimeout(() => stopTyping(open, userId), TYPING_SHOWN_MS);
+  open.typists.set(userId, { username, timer });
+  renderTyping(open);
+}
+
+function stopTyping(open: OpenRoom, userId: number | null, username?: string): void {
+  for (const [id, typist] of open.typists) {
+    if (id !== userId && typist.username !== username) continue;
+    clearTimeout(typist.timer);
+    open.typists.delete(id);
+  }
+  if (current === open) renderTyping(open);
+}
+
+function renderTyping(open: OpenRoom): void {
+  const names = [...open.typists.values()].map((t) => t.username);
+  ui.typing.textContent =
+    names.length === 0
+      ? ""
+      : names.length === 1
+        ? `${names[0]} is typing…`
+        : names.length === 2
+          ? `${names[0]} and ${names[1]} are typing…`
+          : "Several people are typing…";
+}
+
+function noteTyping(): void {
+  const open = current;
+  if (!open || ui.messageInput.value.trim() === "") return;
+  const now = Date.now();
+  if (now - open.lastTypingSent < TYPING_SEND_EVERY_MS) return;
+  if (open.socket.send({ type: "typing" })) open.lastTypingSent = now;
+}
+
+/** The composer grows with its text, up to a few lines. */
+function fitComposer(): void {
+  ui.messageInput.style.height = "auto";
+  ui.messageInput.style.height = `${Math.min(ui.messageInput.scrollHeight, 160)}px`;
+}
+
+// ---------------------------------------------------------------- wiring
+
+ui.showLogin.addEventListener("click", () => showAuth("login"));
+ui.showSignup.addEventListener("click", () => showAuth("signup"));
+
+onSubmit(ui.loginForm, ui.authError, async ({ username = "", password = "" }) => {
+  await logIn(username, password);
+  ui.loginForm.reset();
+});
+
+onSubmit(ui.signupForm, ui.authError, async ({ username = "", email = "", password = "" }) => {
+  await api.signup(username, email, password);
+  await logIn(username, password);
+  ui.signupForm.reset();
+});
+
+onSubmit(ui.newRoomForm, ui.newRoomError, async ({ name = "", description = "" }) => {
+  const room = await api.createRoom(name.trim(), description.trim() || null);
+  ui.newRoomForm.reset();
+  await loadRooms();
+  joinRoom(room);
+});
+
+ui.logoutButton.addEventListener("click", async () => {
+  // Logging out revokes the token on the server; the page forgets it either way.
+  await api.logout().catch(() => {});
+  endSession("You have logged out.");
+});
+
+ui.roomsToggle.addEventListener("click", () => {
+  const opening = !ui.sidebar.classList.contains("open");
+  setSidebarOpen(opening);
+  if (opening) void loadRooms().catch(() => {});
+});
+ui.backdrop.addEventListener("click", () => setSidebarOpen(false));
+ui.loadEarlier.addEventListener("click", () => void loadEarlier());
+
+ui.messageForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  sendMessage();
+});
+ui.messageInput.addEventListener("keydown", (event) => {
+  // Enter sends; Shift+Enter makes a new line; Enter while an IME composes a word is the IME's.
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    sendMessage();
+  }
+});
+ui.messageInput.addEventListener("input", () => {
+  fitComposer();
+  noteTyping();
+});
+
+window.addEventListener("online", () => current?.socket.setOnline(true));
+window.addEventListener("offline", () => current?.socket.setOnline(false));
+
+whenUnauthorized(() => endSession("Your session has ended. Please log in again."));
+
+if (session.token) {
+  ui.authView.hidden = true;
+  enterChat().catch((error: unknown) => {
+    if (!(error instanceof ApiError && error.status === 401)) showAuth("login", (error as Error).message);
+  });
+} else {
+  showAuth("login");
+}
