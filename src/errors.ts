@@ -15,6 +15,7 @@ export const ERRORS = {
   NOT_FOUND: [404, "Not Found"],
   CONTENT_EMPTY: [422, "Message content must not be empty"],
   CONTENT_TOO_LONG: [422, "Message content is too long"],
+  TEXT_NOT_STORABLE: [422, "Text contains a NUL character or an unpaired surrogate"],
   NOT_AUTHOR: [403, "Only the author can do this"],
   CURSOR_CONFLICT: [422, "Use at most one of before, after and skip"],
   INVALID_BODY: [422, "Request body is not valid JSON"],

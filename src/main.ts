@@ -36,7 +36,8 @@ function configOrExit(): Config {
 async function serve(): Promise<void> {
   const config = configOrExit();
   const store = await openStore(config.database, { poolSize: config.databasePoolSize });
-  const { app, shutdown } = await createApp({ store, config });
+  const { app, shutdown, writer } = await createApp({ store, config });
+  const writerStats = () => writer.stats;
   try {
     app.listen({
       hostname: config.host,
@@ -63,6 +64,7 @@ async function serve(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: shutting down`);
+    console.log("STATS", JSON.stringify(writerStats()));
     await shutdown();
     process.exit(0);
   };

@@ -154,6 +154,13 @@ describe(`messages (${dialect})`, () => {
     expect((await t.request("POST", `/rooms/${room.id}/messages`, { token: user.token, body: { content: 5 } })).status).toBe(422);
     expect((await t.request("POST", `/rooms/${room.id}/messages`, { token: user.token, body: "nope" })).status).toBe(422);
     expect((await post(room.id, "hi", user.token, "x".repeat(65))).status).toBe(422);
+    for (const bad of ["nul \u0000 inside", "lone \uD800 surrogate"]) {
+      const refused = await post(room.id, bad);
+      expect(refused.status).toBe(422);
+      expect(refused.json.code).toBe("TEXT_NOT_STORABLE");
+    }
+    const nulRoom = await t.request("POST", "/rooms/", { token: admin.token, body: { name: "nul\u0000room" } });
+    expect(nulRoom.status).toBe(422);
     const missing = await post(999_999, "anyone?");
     expect(missing.status).toBe(404);
     expect(missing.json.detail).toBe("Room not found");

@@ -132,6 +132,17 @@ describe(`store contract (${dialect})`, () => {
     expect(next!.record.id).toBeGreaterThan(stored!.record.id);
   });
 
+  test("awkward text is stored and returned exactly", async () => {
+    const awkward = ['"{a,b}", \\ NULL', "NULL", "'; DROP TABLE messages; --", "\u202Eevil\u202C", "emoji 👩‍💻", "line\nbreak\ttab", "{}"];
+    const stored = await store.insertMessages(
+      awkward.map((content, i) => ({ roomId: room.id, userId: alice.id, content, clientId: i % 2 ? `"quoted\\${i}"` : null, createdAt: at(600 + i) })),
+    );
+    expect(stored.map((s) => s.record.content)).toEqual(awkward);
+    const page = await store.listMessages(room.id, { limit: awkward.length, skip: 0 });
+    expect(page.map((m) => m.content).reverse()).toEqual(awkward);
+    expect(stored[1]!.record.clientId).toBe('"quoted\\1"');
+  });
+
   test("ping answers", async () => {
     await store.ping();
   });

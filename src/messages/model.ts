@@ -14,9 +14,17 @@ export const MESSAGE_LIMITS = {
   skipMax: 100_000,
 } as const;
 
-/** Trimmed; empty or over the limit is refused. Used by HTTP and WebSocket alike. */
+/** NUL cannot be stored in PostgreSQL text and a lone surrogate cannot be encoded: refuse both, everywhere. */
+export function assertStorableText(value: string, field: string): void {
+  if (value.includes("\u0000") || !value.isWellFormed()) {
+    throw new AppError("TEXT_NOT_STORABLE", { detail: `${field} contains a NUL character or an unpaired surrogate` });
+  }
+}
+
+/** Trimmed; empty, over the limit or unstorable is refused. Used by HTTP and WebSocket alike. */
 export function normalizeContent(raw: string): string {
   const content = raw.trim();
+  assertStorableText(content, "content");
   if (content === "") throw new AppError("CONTENT_EMPTY");
   if (content.length > MESSAGE_LIMITS.contentMax) {
     throw new AppError("CONTENT_TOO_LONG", { detail: `Message content is over ${MESSAGE_LIMITS.contentMax} characters` });

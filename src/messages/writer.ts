@@ -28,35 +28,42 @@ export interface MessageWriter {
 }
 
 export const MAX_BATCH = 256;
+/**
+ * Batches sent before the first one commits. The PostgreSQL store pipelines them on one connection, so they
+ * commit (and take ids) in order while the round trips overlap; results are published in submission order.
+ */
+export const MAX_IN_FLIGHT = 4;
 
-export function createMessageWriter(deps: { store: Store; clock: Clock; events: RoomEvents; maxBatch?: number }): MessageWriter {
+export function createMessageWriter(deps: {
+  store: Store;
+  clock: Clock;
+  events: RoomEvents;
+  maxBatch?: number;
+  maxInFlight?: number;
+}): MessageWriter {
   const { store, clock, events } = deps;
   const maxBatch = deps.maxBatch ?? MAX_BATCH;
+  const maxInFlight = deps.maxInFlight ?? MAX_IN_FLIGHT;
   let queue: Pending[] = [];
-  let running: Promise<void> | undefined;
+  let inFlight = 0;
+  let scheduled = false;
+  /** Settles batches one after another, in the order they were sent. */
+  let settled: Promise<void> = Promise.resolve();
+  const idle: (() => void)[] = [];
   const stats = { batches: 0, messages: 0 };
 
-  async function commit(batch: Pending[]): Promise<void> {
-    let stored: StoredMessage[];
-    try {
-      stored = await store.insertMessages(
-        batch.map((p) => ({
-          roomId: p.draft.roomId,
-          userId: p.draft.author.id,
-          content: p.draft.content,
-          clientId: p.draft.clientId,
-          createdAt: p.createdAt,
-        })),
-      );
-    } catch (error) {
-      // One message for a room deleted meanwhile must not sink the others: retry them one by one.
-      if (error instanceof MissingReferenceError && batch.length > 1) {
-        for (const p of batch) await commit([p]);
-        return;
-      }
-      for (const p of batch) p.reject(error);
-      return;
-    }
+  const insert = (batch: Pending[]) =>
+    store.insertMessages(
+      batch.map((p) => ({
+        roomId: p.draft.roomId,
+        userId: p.draft.author.id,
+        content: p.draft.content,
+        clientId: p.draft.clientId,
+        createdAt: p.createdAt,
+      })),
+    );
+
+  function publish(batch: Pending[], stored: StoredMessage[]): void {
     stats.batches++;
     stats.messages += batch.length;
     const fresh = stored.flatMap((s, i) => (s.duplicate ? [] : [{ record: s.record, author: batch[i]!.draft.author }]));
@@ -64,13 +71,40 @@ export function createMessageWriter(deps: { store: Store; clock: Clock; events: 
     batch.forEach((p, i) => p.resolve(stored[i]!));
   }
 
-  async function run(): Promise<void> {
-    while (queue.length > 0) {
+  async function settle(batch: Pending[], result: Promise<StoredMessage[]>): Promise<void> {
+    try {
+      publish(batch, await result);
+    } catch (error) {
+      // One message for a room deleted meanwhile must not sink the others: retry them one by one.
+      if (error instanceof MissingReferenceError && batch.length > 1) {
+        for (const p of batch) await settle([p], insert([p]));
+        return;
+      }
+      for (const p of batch) p.reject(error);
+    }
+  }
+
+  function pump(): void {
+    scheduled = false;
+    while (queue.length > 0 && inFlight < maxInFlight) {
       const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
       queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
-      await commit(batch);
+      inFlight++;
+      const result = insert(batch); // sent now; settled in order below
+      result.catch(() => {}); // observed by settle(); avoids an unhandled rejection while waiting its turn
+      settled = settled.then(() => settle(batch, result)).finally(() => {
+        inFlight--;
+        if (queue.length > 0) schedule();
+        else if (inFlight === 0) for (const done of idle.splice(0)) done();
+      });
     }
-    running = undefined;
+  }
+
+  function schedule(): void {
+    if (scheduled) return;
+    scheduled = true;
+    // After the current I/O poll: every frame that arrived in it joins the same batch.
+    setImmediate(pump);
   }
 
   return {
@@ -78,12 +112,12 @@ export function createMessageWriter(deps: { store: Store; clock: Clock; events: 
     write(draft) {
       return new Promise<StoredMessage>((resolve, reject) => {
         queue.push({ draft, createdAt: new Date(clock()), resolve, reject });
-        // Start after the current I/O poll: every frame that arrived in it joins the first commit.
-        running ??= new Promise<void>((started) => setImmediate(started)).then(run);
+        schedule();
       });
     },
-    async drain() {
-      while (running) await running;
+    drain() {
+      if (queue.length === 0 && inFlight === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => idle.push(resolve));
     },
   };
 }

@@ -3,6 +3,7 @@ import type { Clock } from "../clock.ts";
 import { AppError } from "../errors.ts";
 import { ConflictError, type RoomRecord, type Store } from "../store/store.ts";
 import type { RoomEvents } from "../messages/events.ts";
+import { assertStorableText } from "../messages/model.ts";
 
 export type RoomService = ReturnType<typeof createRoomService>;
 
@@ -11,6 +12,8 @@ export function createRoomService(deps: { store: Store; clock: Clock; events: Ro
   return {
     async create(input: { name: string; description?: string | null }): Promise<RoomRecord> {
       const name = input.name.trim();
+      assertStorableText(name, "name");
+      if (input.description) assertStorableText(input.description, "description");
       try {
         return await store.createRoom({ name, description: input.description ?? null, createdAt: new Date(clock()) });
       } catch (error) {

@@ -38,6 +38,9 @@ export async function migratePostgres(url: string): Promise<void> {
 export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
   if (options.migrate !== false) await migratePostgres(url);
   const client = postgres(url, { max: options.poolSize ?? 10, onnotice: () => {} });
+  // Message batches go through one connection of their own: postgres-js pipelines concurrent batches on it, so
+  // they commit, and take their ids, in the order the writer sent them.
+  const batchClient = postgres(url, { max: 1, onnotice: () => {} });
   const db = drizzle(client, { schema });
 
   const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare("user_by_id");
@@ -129,7 +132,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 
     async insertMessages(batch: readonly NewMessage[]) {
       try {
-        return await insertBatch(client, batch);
+        return await insertBatch(batchClient, batch);
       } catch (error) {
         throw mapConstraint(error);
       }
@@ -157,7 +160,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       await client`SELECT 1`;
     },
     async close() {
-      await client.end({ timeout: 5 });
+      await Promise.all([client.end({ timeout: 5 }), batchClient.end({ timeout: 5 })]);
     },
   };
 }
@@ -178,17 +181,25 @@ const ROW_COLUMNS = `id, room_id, user_id, content, client_id,
   round(extract(epoch FROM created_at) * 1000)::float8 AS created_ms,
   round(extract(epoch FROM edited_at) * 1000)::float8 AS edited_ms`;
 
+/**
+ * A PostgreSQL array literal, built here so no type lookup is needed: every element quoted (NULL bare), with
+ * backslash and double quote escaped, per the array input syntax.
+ */
+export function arrayLiteral(values: readonly (string | number | null)[]): string {
+  const items = values.map((v) => (v === null ? "NULL" : `"${String(v).replace(/["\\]/g, "\\$&")}"`));
+  return `{${items.join(",")}}`;
+}
+
 async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[]): Promise<StoredMessage[]> {
-  const column = <T extends postgres.SerializableParameter>(pick: (m: NewMessage) => T) =>
-    client.array(batch.map(pick) as never[]);
-  // ORDER BY ord makes ids follow the batch's order.
+  const column = (pick: (m: NewMessage) => string | number | null) => arrayLiteral(batch.map(pick));
+  // ORDER BY ord makes ids follow the batch's order; times travel as epoch milliseconds (cheap to parse).
   const inserted = await client<MessageRow[]>`
     INSERT INTO messages (room_id, user_id, content, client_id, created_at)
-    SELECT room_id, user_id, content, client_id, created_at
+    SELECT room_id, user_id, content, client_id, to_timestamp(created_ms / 1000.0)
     FROM unnest(${column((m) => m.roomId)}::int[], ${column((m) => m.userId)}::int[],
                 ${column((m) => m.content)}::text[], ${column((m) => m.clientId)}::text[],
-                ${column((m) => m.createdAt.toISOString())}::timestamptz[])
-      WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_at, ord)
+                ${column((m) => m.createdAt.getTime())}::float8[])
+      WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, ord)
     ORDER BY ord
     ON CONFLICT (user_id, client_id) DO NOTHING
     RETURNING ${client.unsafe(ROW_COLUMNS)}`;
@@ -206,8 +217,8 @@ async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[]): 
     const rows = await client<MessageRow[]>`
       SELECT ${client.unsafe(ROW_COLUMNS)} FROM messages
       WHERE (user_id, client_id) IN (
-        SELECT * FROM unnest(${client.array(resent.map((m) => m.userId))}::int[],
-                             ${client.array(resent.map((m) => m.clientId!))}::text[]))`;
+        SELECT * FROM unnest(${arrayLiteral(resent.map((m) => m.userId))}::int[],
+                             ${arrayLiteral(resent.map((m) => m.clientId))}::text[]))`;
     for (const row of rows) byClientKey.set(`${row.user_id}:${row.client_id}`, row);
   }
   let next = 0;
