@@ -9,6 +9,7 @@ import {
   ConflictError,
   MissingReferenceError,
   type HistoryQuery,
+  type MessageRecord,
   type NewMessage,
   type Store,
   type StoredMessage,
@@ -165,6 +166,12 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   };
 }
 
+interface InsertedRow {
+  id: number;
+  user_id: number;
+  client_id: string | null;
+}
+
 interface MessageRow {
   id: number;
   room_id: number;
@@ -193,7 +200,7 @@ export function arrayLiteral(values: readonly (string | number | null)[]): strin
 async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[]): Promise<StoredMessage[]> {
   const column = (pick: (m: NewMessage) => string | number | null) => arrayLiteral(batch.map(pick));
   // ORDER BY ord makes ids follow the batch's order; times travel as epoch milliseconds (cheap to parse).
-  const inserted = await client<MessageRow[]>`
+  const inserted = await client<InsertedRow[]>`
     INSERT INTO messages (room_id, user_id, content, client_id, created_at)
     SELECT room_id, user_id, content, client_id, to_timestamp(created_ms / 1000.0)
     FROM unnest(${column((m) => m.roomId)}::int[], ${column((m) => m.userId)}::int[],
@@ -202,44 +209,59 @@ async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[]): 
       WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, ord)
     ORDER BY ord
     ON CONFLICT (user_id, client_id) DO NOTHING
-    RETURNING ${client.unsafe(ROW_COLUMNS)}`;
+    RETURNING id, user_id, client_id`;
 
-  const byClientKey = new Map<string, MessageRow>();
-  const fresh = new Set<MessageRow>();
-  const anonymous: MessageRow[] = [];
+  // Fresh rows are known from the input; only their ids come back. Resends are read back whole.
+  const freshByKey = new Map<string, number>();
+  const anonymous: number[] = [];
   for (const row of inserted) {
-    fresh.add(row);
-    if (row.client_id === null) anonymous.push(row);
-    else byClientKey.set(`${row.user_id}:${row.client_id}`, row);
+    if (row.client_id === null) anonymous.push(row.id);
+    else freshByKey.set(`${row.user_id}:${row.client_id}`, row.id);
   }
-  const resent = batch.filter((m) => m.clientId !== null && !byClientKey.has(`${m.userId}:${m.clientId}`));
+  const resentByKey = new Map<string, MessageRecord>();
+  const resent = batch.filter((m) => m.clientId !== null && !freshByKey.has(`${m.userId}:${m.clientId}`));
   if (resent.length > 0) {
     const rows = await client<MessageRow[]>`
       SELECT ${client.unsafe(ROW_COLUMNS)} FROM messages
       WHERE (user_id, client_id) IN (
         SELECT * FROM unnest(${arrayLiteral(resent.map((m) => m.userId))}::int[],
                              ${arrayLiteral(resent.map((m) => m.clientId))}::text[]))`;
-    for (const row of rows) byClientKey.set(`${row.user_id}:${row.client_id}`, row);
+    for (const row of rows) resentByKey.set(`${row.user_id}:${row.client_id}`, toRecord(row));
   }
   let next = 0;
   return batch.map((m) => {
-    const row = m.clientId === null ? anonymous[next++] : byClientKey.get(`${m.userId}:${m.clientId}`);
-    if (!row) throw new Error("insertMessages: a stored row is missing from RETURNING");
-    // A row is new for the first input that maps to it; a resend (even within this batch) is a duplicate.
-    const duplicate = !fresh.delete(row);
-    return {
-      duplicate,
-      record: {
-        id: row.id,
-        roomId: row.room_id,
-        userId: row.user_id,
-        content: row.content,
-        clientId: row.client_id,
-        createdAt: new Date(row.created_ms),
-        editedAt: row.edited_ms === null ? null : new Date(row.edited_ms),
-      },
-    };
+    if (m.clientId === null) return { duplicate: false, record: fresh(m, anonymous[next++]) };
+    const key = `${m.userId}:${m.clientId}`;
+    const id = freshByKey.get(key);
+    if (id !== undefined) {
+      // The first input with this key made the row; a second one in the same batch is a resend.
+      freshByKey.delete(key);
+      const record = fresh(m, id);
+      resentByKey.set(key, record);
+      return { duplicate: false, record };
+    }
+    const record = resentByKey.get(key);
+    if (!record) throw new Error("insertMessages: a stored row is missing");
+    return { duplicate: true, record };
   });
+}
+
+function fresh(m: NewMessage, id: number | undefined): MessageRecord {
+  if (id === undefined) throw new Error("insertMessages: RETURNING has fewer rows than the batch");
+  // The column is timestamp(3): what is stored is the input rounded to the millisecond, as getTime() already is.
+  return { id, roomId: m.roomId, userId: m.userId, content: m.content, clientId: m.clientId, createdAt: m.createdAt, editedAt: null };
+}
+
+function toRecord(row: MessageRow): MessageRecord {
+  return {
+    id: row.id,
+    roomId: row.room_id,
+    userId: row.user_id,
+    content: row.content,
+    clientId: row.client_id,
+    createdAt: new Date(row.created_ms),
+    editedAt: row.edited_ms === null ? null : new Date(row.edited_ms),
+  };
 }
 
 function mapConstraint(thrown: unknown): unknown {
