@@ -1,18 +1,22 @@
 // createApp(deps): composes the feature plugins into one Elysia app. No env reads, no I/O: tests import this.
-import { swagger } from "@elysiajs/swagger";
 import { Elysia } from "elysia";
 import { createPasswordHasher } from "./auth/password.ts";
 import { authRoutes } from "./auth/routes.ts";
 import { createAuthService } from "./auth/service.ts";
 import { createTokenCodec } from "./auth/jwt.ts";
+import { bodyLimit } from "./body-limit.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
+import { docsRoutes } from "./docs/routes.ts";
 import { cors, errorHandling } from "./http.ts";
 import { messageRoutes } from "./messages/routes.ts";
 import { createMessageService } from "./messages/service.ts";
 import { createMessageWriter } from "./messages/writer.ts";
+import { createMetrics } from "./ops/metrics.ts";
+import { operationsRoutes, type RequestLog } from "./ops/routes.ts";
 import { createHub } from "./realtime/hub.ts";
-import { createLocalPresence } from "./realtime/presence.ts";
+import { createLocalBus, type FanoutBus } from "./realtime/bus.ts";
+import { createLocalPresence, type Presence } from "./realtime/presence.ts";
 import { CLOSE, WS_LIMITS } from "./realtime/protocol.ts";
 import { realtimeRoutes } from "./realtime/routes.ts";
 import { roomRoutes } from "./rooms/routes.ts";
@@ -29,6 +33,10 @@ export interface AppDeps {
   config: Pick<Config, "secretKey" | "accessTokenTtlSeconds" | "bcryptCost" | "corsOrigins">;
   clock?: Clock;
   log?: (line: Record<string, unknown>) => void;
+  /** Gets one JSON line per request; without it requests are not logged (metrics are kept either way). */
+  requestLog?: RequestLog;
+  /** Several instances on one PostgreSQL: the fanout bus and shared presence (default: this process only). */
+  cluster?: { bus: FanoutBus; presence: Presence };
 }
 
 export async function createApp(deps: AppDeps) {
@@ -36,16 +44,23 @@ export async function createApp(deps: AppDeps) {
   const clock = deps.clock ?? systemClock;
   const log = deps.log ?? ((line) => console.error(JSON.stringify(line)));
   const tokens = await createTokenCodec({ secret: config.secretKey, ttlSeconds: config.accessTokenTtlSeconds, clock });
-  const hub = createHub({ presence: createLocalPresence(), clock });
+  const hub = createHub({
+    presence: deps.cluster?.presence ?? createLocalPresence(),
+    bus: deps.cluster?.bus ?? createLocalBus(),
+    store,
+    clock,
+  });
   const events = hub.events;
   const auth = createAuthService({
     store,
     tokens,
     passwords: createPasswordHasher(config.bcryptCost),
     clock,
-    onRevoke: (userId) => hub.closeUser(userId, CLOSE.POLICY, "token revoked"),
+    onRevoke: (userId) => hub.revoke(userId),
   });
-  const writer = createMessageWriter({ store, clock, events });
+  const metrics = createMetrics();
+  const writer = createMessageWriter({ store, clock, events, onCommit: metrics.observeCommit });
+  await hub.start();
   const rooms = createRoomService({ store, clock, events });
   const messages = createMessageService({ store, writer, events, clock });
 
@@ -59,18 +74,10 @@ export async function createApp(deps: AppDeps) {
     },
   })
     .use(errorHandling(log))
+    .use(operationsRoutes({ store, hub, writer, metrics, requestLog: deps.requestLog }))
     .use(cors(config.corsOrigins))
-    .use(
-      swagger({
-        path: "/docs",
-        provider: "swagger-ui",
-        exclude: ["/", "/health", "/docs", "/docs/json"],
-        documentation: {
-          info: { title: "Bun chat server", version: VERSION, description: "Accounts, rooms, history and live rooms." },
-          components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
-        },
-      }),
-    )
+    .use(bodyLimit())
+    .use(docsRoutes({ title: "Bun chat server", version: VERSION, description: "Accounts, rooms, history and live rooms." }))
     .get("/", () => ({
       message: "Chat Application API",
       docs: "/docs",
@@ -97,6 +104,7 @@ export async function createApp(deps: AppDeps) {
     hub.closeAll(CLOSE.GOING_AWAY, "server shutting down");
     await Promise.race([stopped, Bun.sleep(SHUTDOWN_GRACE_MS)]);
     await writer.drain();
+    await hub.stop();
     await store.close();
   }
 

@@ -17,6 +17,8 @@ export interface Config {
   corsOrigins: "*" | readonly string[];
   bcryptCost: number;
   reusePort: boolean;
+  /** PostgreSQL only: an instance silent this long is presumed dead and its users leave their rooms. */
+  instanceTtlSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -109,6 +111,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins,
     bcryptCost: integer("BCRYPT_COST", 10, 4, 31),
     reusePort: boolean("REUSE_PORT", false),
+    instanceTtlSeconds: integer("INSTANCE_TTL_SECONDS", 15, 3, 3600),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return { config: Object.freeze(config), warnings };

@@ -22,26 +22,33 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
 
 export function errorHandling(log: (line: Record<string, unknown>) => void) {
-  return new Elysia({ name: "error-handling" }).onError({ as: "global" }, ({ code, error, request }) => {
-    if (error instanceof AppError) {
-      const challenge: Record<string, string> = error.status === 401 ? { "www-authenticate": "Bearer" } : {};
-      return json(error.status, error, { ...challenge, ...error.headers });
+  return new Elysia({ name: "error-handling" }).onError({ as: "global" }, ({ code, error, request, set }) => {
+    const response = respond();
+    // The request log and metrics read the status from `set`, which returning a Response does not update.
+    set.status = response.status;
+    return response;
+
+    function respond(): Response {
+      if (error instanceof AppError) {
+        const challenge: Record<string, string> = error.status === 401 ? { "www-authenticate": "Bearer" } : {};
+        return json(error.status, error, { ...challenge, ...error.headers });
+      }
+      switch (code) {
+        case "VALIDATION":
+          return json(422, { detail: validationDetail(error), code: "VALIDATION_FAILED" });
+        case "PARSE":
+          return json(422, {
+            detail: [{ loc: ["body"], msg: "Request body is not valid JSON", type: "json_invalid" }],
+            code: "INVALID_BODY",
+          });
+        case "NOT_FOUND":
+          return json(404, { detail: "Not Found", code: "NOT_FOUND" });
+        case "INVALID_COOKIE_SIGNATURE":
+          return json(400, { detail: "Invalid cookie signature", code: "INVALID_COOKIE" });
+      }
+      log({ level: "error", msg: "unhandled error", method: request.method, path: new URL(request.url).pathname, error: String((error as Error)?.stack ?? error) });
+      return json(500, { detail: "Internal Server Error", code: "INTERNAL" });
     }
-    switch (code) {
-      case "VALIDATION":
-        return json(422, { detail: validationDetail(error), code: "VALIDATION_FAILED" });
-      case "PARSE":
-        return json(422, {
-          detail: [{ loc: ["body"], msg: "Request body is not valid JSON", type: "json_invalid" }],
-          code: "INVALID_BODY",
-        });
-      case "NOT_FOUND":
-        return json(404, { detail: "Not Found", code: "NOT_FOUND" });
-      case "INVALID_COOKIE_SIGNATURE":
-        return json(400, { detail: "Invalid cookie signature", code: "INVALID_COOKIE" });
-    }
-    log({ level: "error", msg: "unhandled error", method: request.method, path: new URL(request.url).pathname, error: String((error as Error)?.stack ?? error) });
-    return json(500, { detail: "Internal Server Error", code: "INTERNAL" });
   });
 }
 

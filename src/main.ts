@@ -1,23 +1,33 @@
 // Entry point: `serve` (default) loads the config, opens the store, builds the app and listens; `migrate` only migrates.
 import { createApp, VERSION } from "./app.ts";
+import { MAX_REQUEST_BODY_BYTES } from "./body-limit.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { createAdmin, CREATE_ADMIN_USAGE } from "./ops/create-admin.ts";
+import { createStdoutLog } from "./ops/stdout-log.ts";
+import { createPostgresBus } from "./realtime/bus-postgres.ts";
+import { createPostgresPresence } from "./realtime/presence-postgres.ts";
+import { runImportSeed } from "./import/cli.ts";
 import { openStore } from "./store/open.ts";
+
+/** Every instance on one PostgreSQL shares presence and hears the others through LISTEN/NOTIFY. */
+function openCluster(url: string, instanceId: string, ttlSeconds: number) {
+  return { bus: createPostgresBus(url, instanceId), presence: createPostgresPresence(url, instanceId, ttlSeconds * 1000) };
+}
 
 const USAGE = `Usage: chat-server [command]
 
 Commands:
   serve      run the server (default)
   migrate    apply database migrations and exit
+  import-seed --from <url> [--dry-run]  import the FastAPI app's database, passwords included (README.md)
   healthcheck  exit 0 if the server on $PORT answers /health (for container HEALTHCHECK)
+  ${CREATE_ADMIN_USAGE}  create an admin; password from $ADMIN_PASSWORD or stdin
 
 Options:
   --help     show this help
   --version  print the version
 
 Configuration comes from the environment; see README.md (DATABASE_URL, SECRET_KEY, PORT, ...).`;
-
-/** Largest HTTP request body accepted (bytes); larger ones get 413 before parsing. */
-export const MAX_REQUEST_BODY_BYTES = 64 * 1024;
 
 function configOrExit(): Config {
   try {
@@ -35,9 +45,11 @@ function configOrExit(): Config {
 
 async function serve(): Promise<void> {
   const config = configOrExit();
-  const store = await openStore(config.database, { poolSize: config.databasePoolSize });
-  const { app, shutdown, writer } = await createApp({ store, config });
-  const writerStats = () => writer.stats;
+  const instanceId = crypto.randomUUID();
+  const cluster = config.database.kind === "postgres" ? openCluster(config.database.url, instanceId, config.instanceTtlSeconds) : undefined;
+  const store = await openStore(config.database, { poolSize: config.databasePoolSize, instanceId });
+  const { app, shutdown, hub } = await createApp({ store, config, cluster, requestLog: createStdoutLog().log });
+  await cluster?.presence.start((gone) => hub.presenceExpired(gone));
   try {
     app.listen({
       hostname: config.host,
@@ -64,8 +76,8 @@ async function serve(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: shutting down`);
-    console.log("STATS", JSON.stringify(writerStats()));
     await shutdown();
+    await cluster?.presence.stop();
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
@@ -94,7 +106,9 @@ if (command === "--help" || command === "-h" || command === "help") console.log(
 else if (command === "--version" || command === "-v") console.log(VERSION);
 else if (command === "serve" && rest.length === 0) await serve();
 else if (command === "migrate" && rest.length === 0) await migrate();
+else if (command === "import-seed") process.exit(await runImportSeed(rest, () => openStore(configOrExit().database, { poolSize: 2 })));
 else if (command === "healthcheck" && rest.length === 0) await healthcheck();
+else if (command === "create-admin") process.exit(await createAdmin(rest, configOrExit()));
 else {
   console.error(`unknown command: ${[command, ...rest].join(" ")}\n\n${USAGE}`);
   process.exit(2);

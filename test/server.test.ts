@@ -3,6 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { startServer } from "./process.ts";
 
 const main = join(import.meta.dir, "..", "src", "main.ts");
 const work = mkdtempSync(join(tmpdir(), "chat-server-"));
@@ -23,32 +24,19 @@ function start(env: Record<string, string>, args: string[] = []) {
   return child;
 }
 
-/** Reads stdout until a line matches. */
-async function waitForLine(stream: ReadableStream<Uint8Array>, pattern: RegExp): Promise<string> {
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for await (const chunk of stream) {
-    buffer += decoder.decode(chunk);
-    const line = buffer.split("\n").find((l) => pattern.test(l));
-    if (line) return line;
-  }
-  throw new Error(`stream ended before ${pattern}: ${buffer}`);
-}
-
 describe("server process", () => {
   test("starts on the embedded SQLite default with no set-up, and a second server on the same port fails clearly", async () => {
-    const first = start({ PORT: "0", HOST: "127.0.0.1" });
-    const line = await waitForLine(first.stdout, /listening on/);
-    const port = Number(/:(\d+) /.exec(line)![1]);
+    const first = await startServer({ SECRET_KEY: "" }, work);
+    const port = first.port;
     expect((await (await fetch(`http://127.0.0.1:${port}/health`)).json()).status).toBe("healthy");
+    expect(first.output()).toContain("SECRET_KEY is not set");
 
     const second = start({ PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: "sqlite:other.db" });
     expect(await second.exited).toBe(1);
     expect(await new Response(second.stderr).text()).toContain(`port ${port}`);
     // The first server still answers every request.
     for (let i = 0; i < 5; i++) expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
-    first.kill("SIGTERM");
-    expect(await first.exited).toBe(0);
+    expect(await first.stop("SIGTERM")).toBe(0);
   });
 
   test("bad configuration stops the server with one message naming every bad variable", async () => {

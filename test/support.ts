@@ -3,6 +3,8 @@
 import postgres from "postgres";
 import { createApp } from "../src/app.ts";
 import type { Clock } from "../src/clock.ts";
+import { createPostgresBus } from "../src/realtime/bus-postgres.ts";
+import { createPostgresPresence } from "../src/realtime/presence-postgres.ts";
 import { openPostgresStore } from "../src/store/postgres/store.ts";
 import { openSqliteStore } from "../src/store/sqlite/store.ts";
 import type { Store } from "../src/store/store.ts";
@@ -11,6 +13,9 @@ const baseUrl = process.env.DATABASE_URL ?? "";
 export const dialect: "sqlite" | "postgres" = /^postgres(ql)?:\/\//.test(baseUrl) ? "postgres" : "sqlite";
 
 export interface TestStore extends Store {
+  /** The scratch database's URL on PostgreSQL, and the instance id its message notifications carry. */
+  scratchUrl?: string;
+  instanceId?: string;
   /** Closes the store and drops its scratch database. */
   dispose(): Promise<void>;
 }
@@ -28,9 +33,11 @@ export async function openTestStore(): Promise<TestStore> {
   await admin.end();
   const url = new URL(baseUrl);
   url.pathname = `/${name}`;
-  const store = await openPostgresStore(url.toString(), { poolSize: 4 });
+  const instanceId = `test-${crypto.randomUUID()}`;
+  const store = await openPostgresStore(url.toString(), { poolSize: 4, instanceId });
   return Object.assign(store, {
     scratchUrl: url.toString(),
+    instanceId,
     async dispose() {
       await store.close();
       const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
@@ -55,13 +62,23 @@ export const TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789";
 
 export async function createTestApp(options: { clock?: Clock; corsOrigins?: "*" | string[]; accessTokenTtlSeconds?: number } = {}) {
   const store = await openTestStore();
+  // On PostgreSQL the app runs as it does in production: shared presence and the LISTEN/NOTIFY bus.
+  const cluster =
+    store.scratchUrl && store.instanceId
+      ? {
+          bus: createPostgresBus(store.scratchUrl, store.instanceId),
+          presence: createPostgresPresence(store.scratchUrl, store.instanceId),
+        }
+      : undefined;
   const built = await createApp({
     store,
+    cluster,
     clock: options.clock,
     config: { secretKey: TEST_SECRET, accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 1800, bcryptCost: 4, corsOrigins: options.corsOrigins ?? "*" },
     log: () => {},
   });
   const { app } = built;
+  await cluster?.presence.start((gone) => built.hub.presenceExpired(gone));
 
   async function request(method: string, path: string, init: { body?: unknown; token?: string; headers?: Record<string, string> } = {}) {
     const headers: Record<string, string> = { ...init.headers };
@@ -101,6 +118,8 @@ export async function createTestApp(options: { clock?: Clock; corsOrigins?: "*" 
     user,
     async dispose() {
       await built.writer.drain();
+      await built.hub.stop();
+      await cluster?.presence.stop();
       await store.dispose();
     },
   };

@@ -4,6 +4,7 @@ import { AppError } from "../errors.ts";
 import { ConflictError, type Role, type Store, type UserRecord } from "../store/store.ts";
 import { TokenError, type TokenCodec } from "./jwt.ts";
 import type { PasswordHasher } from "./password.ts";
+import { createLoginThrottle, UNKNOWN_ADDRESS } from "./rate-limit.ts";
 
 export interface SignupInput {
   username: string;
@@ -25,6 +26,7 @@ export interface AuthDeps {
 
 export function createAuthService(deps: AuthDeps) {
   const { store, tokens, passwords, clock } = deps;
+  const throttle = createLoginThrottle(clock);
   const revoked = (user: UserRecord | undefined) => {
     if (user) deps.onRevoke?.(user.id);
     return user;
@@ -77,7 +79,9 @@ export function createAuthService(deps: AuthDeps) {
       }
     },
 
-    async login(username: string, password: string): Promise<string> {
+    /** `address` is the client's IP when known; throttled per username and per address (see rate-limit.ts). */
+    async login(username: string, password: string, address = UNKNOWN_ADDRESS): Promise<string> {
+      throttle.begin(username, address);
       const user = await store.findUserByUsername(username);
       if (!user) {
         await passwords.burn(password);
@@ -86,6 +90,7 @@ export function createAuthService(deps: AuthDeps) {
       if (!(await passwords.verify(password, user.passwordHash))) {
         throw new AppError("BAD_CREDENTIALS");
       }
+      throttle.succeeded(username, address);
       return tokens.sign({ sub: user.username, role: user.role, ver: user.tokenVersion });
     },
 

@@ -7,8 +7,11 @@ export interface Author {
 }
 
 export interface RoomEvents {
-  /** Called once per commit, in id order, before anyone is told the messages are stored. */
-  messagesStored(messages: readonly { record: MessageRecord; author: Author }[]): void;
+  /**
+   * Called once per commit, in id order, before anyone is told the messages are stored. A promise delays the
+   * senders' acks until the messages are broadcast (with several instances, broadcasting waits for the bus).
+   */
+  messagesStored(messages: readonly { record: MessageRecord; author: Author }[]): void | Promise<void>;
   messageUpdated(record: MessageRecord, author: Author): void;
   messageDeleted(record: MessageRecord): void;
   roomDeleted(roomId: number): void;

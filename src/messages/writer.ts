@@ -24,7 +24,9 @@ export interface MessageWriter {
   write(draft: MessageDraft): Promise<StoredMessage>;
   /** Resolves when everything written so far is committed or refused. */
   drain(): Promise<void>;
-  readonly stats: { batches: number; messages: number };
+
+  /** `stored` leaves out resends of an already stored client_id. */
+  readonly stats: { batches: number; messages: number; stored: number };
 }
 
 export const MAX_BATCH = 256;
@@ -40,6 +42,8 @@ export function createMessageWriter(deps: {
   events: RoomEvents;
   maxBatch?: number;
   maxInFlight?: number;
+  /** Told each committed batch's size and how long the database took to commit it (for /metrics). */
+  onCommit?: (batchSize: number, seconds: number) => void;
 }): MessageWriter {
   const { store, clock, events } = deps;
   const maxBatch = deps.maxBatch ?? MAX_BATCH;
@@ -50,7 +54,7 @@ export function createMessageWriter(deps: {
   /** Settles batches one after another, in the order they were sent. */
   let settled: Promise<void> = Promise.resolve();
   const idle: (() => void)[] = [];
-  const stats = { batches: 0, messages: 0 };
+  const stats = { batches: 0, messages: 0, stored: 0 };
 
   const insert = (batch: Pending[]) =>
     store.insertMessages(
@@ -67,13 +71,15 @@ export function createMessageWriter(deps: {
     stats.batches++;
     stats.messages += batch.length;
     const fresh = stored.flatMap((s, i) => (s.duplicate ? [] : [{ record: s.record, author: batch[i]!.draft.author }]));
+    stats.stored += fresh.length;
     if (fresh.length > 0) events.messagesStored(fresh);
     batch.forEach((p, i) => p.resolve(stored[i]!));
   }
 
   async function settle(batch: Pending[], result: Promise<StoredMessage[]>): Promise<void> {
+    let stored: StoredMessage[];
     try {
-      publish(batch, await result);
+      stored = await result;
     } catch (error) {
       // One message for a room deleted meanwhile must not sink the others: retry them one by one.
       if (error instanceof MissingReferenceError && batch.length > 1) {
@@ -81,7 +87,9 @@ export function createMessageWriter(deps: {
         return;
       }
       for (const p of batch) p.reject(error);
+      return;
     }
+    await publish(batch, stored);
   }
 
   function pump(): void {
@@ -90,8 +98,10 @@ export function createMessageWriter(deps: {
       const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
       queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
       inFlight++;
+      const sentAt = performance.now();
       const result = insert(batch); // sent now; settled in order below
-      result.catch(() => {}); // observed by settle(); avoids an unhandled rejection while waiting its turn
+      // The rejection is observed by settle(); handling it here too avoids an unhandled one while it waits its turn.
+      result.then(() => deps.onCommit?.(batch.length, (performance.now() - sentAt) / 1000), () => {});
       settled = settled.then(() => settle(batch, result)).finally(() => {
         inFlight--;
         if (queue.length > 0) schedule();

@@ -1,10 +1,12 @@
-// The local half of live rooms: this instance's sockets, one pub/sub topic per room, and the RoomEvents that
-// turn stored, edited and deleted messages into frames. Every frame is serialised once and published once.
+// The live side of one instance: its sockets, one pub/sub topic per room, presence, and the RoomEvents that turn
+// stored, edited and deleted messages into frames. Every frame is serialised once and published once per
+// instance; the fanout bus carries what other instances must publish to their own sockets.
 import type { Server, ServerWebSocket } from "bun";
 import type { Clock } from "../clock.ts";
 import type { Author, RoomEvents } from "../messages/events.ts";
 import { toMessageFrame } from "../messages/model.ts";
-import type { MessageRecord, UserRecord } from "../store/store.ts";
+import type { MessageRecord, MessageWithAuthor, Store, UserRecord } from "../store/store.ts";
+import type { BusEvent, FanoutBus } from "./bus.ts";
 import type { Presence } from "./presence.ts";
 import { CLOSE, frames, roomTopic, WS_LIMITS } from "./protocol.ts";
 
@@ -31,21 +33,123 @@ export interface Recorder {
 
 export type Hub = ReturnType<typeof createHub>;
 
-export function createHub(deps: { presence: Presence; clock: Clock }) {
-  const { presence, clock } = deps;
+/**
+ * How long an ack waits for the bus to bring back its message's notification. Past it the ack goes out anyway
+ * (the message is stored; the bus's catch-up publishes it when the listener is back).
+ */
+export const BUS_WAIT_MS = 5_000;
+
+export interface HubDeps {
+  presence: Presence;
+  clock: Clock;
+  bus: FanoutBus;
+  store: Store;
+}
+
+export function createHub(deps: HubDeps) {
+  const { presence, clock, bus, store } = deps;
   let server: Pick<Server<unknown>, "publish"> | undefined;
+  /** With other instances, messages are published in the order the database committed them: the bus's order. */
+  const clustered = bus.status().kind !== "local";
+  /** This instance's messages awaiting their own notification, which says when to publish them. */
+  const ownPending = new Map<number, { record: MessageRecord; author: Author; done(): void }>();
+  let inOrder: Promise<void> = Promise.resolve();
+  const sequence = (task: () => Promise<void> | void) => {
+    inOrder = inOrder.then(task).catch(() => {});
+  };
   const rooms = new Map<number, Set<LiveSocket>>();
   const users = new Map<number, Set<LiveSocket>>();
   const recorders = new Map<number, Set<Recorder>>();
+  /** The highest message id published here per room with local sockets: nothing at or below it goes out twice. */
+  const published = new Map<number, number>();
   let sweeper: ReturnType<typeof setInterval> | undefined;
-  const counters = { published: 0, slowConsumersClosed: 0 };
+  /** For /metrics; `delivered` is message frames published times the room's sockets here at that moment. */
+  const counters = { published: 0, delivered: 0, slowConsumersClosed: 0 };
 
-  function publish(roomId: number, frame: object, messageId?: number): void {
-    const json = JSON.stringify(frame);
+  function publish(roomId: number, frame: object | string, messageId?: number): void {
+    const json = typeof frame === "string" ? frame : JSON.stringify(frame);
     counters.published++;
+    if (messageId !== undefined) counters.delivered += rooms.get(roomId)?.size ?? 0;
     server?.publish(roomTopic(roomId), json);
     const active = recorders.get(roomId);
     if (active) for (const recorder of active) recorder.frames.push({ id: messageId, json });
+  }
+
+  function publishMessage(record: MessageRecord, author: Author): void {
+    ownPending.get(record.id)?.done();
+    const last = published.get(record.roomId);
+    if (last !== undefined && record.id <= last) return;
+    if (rooms.has(record.roomId)) published.set(record.roomId, record.id);
+    publish(record.roomId, toMessageFrame(record, author), record.id);
+  }
+
+  const publishAll = (messages: MessageWithAuthor[]) => {
+    for (const m of messages) publishMessage(m, m.author);
+  };
+
+  /** The seed's order: active_users then user_joined on a join; user_left then active_users on a leave. */
+  async function announcePresence(roomId: number, change: "joined" | "left", username: string, at: number) {
+    if (change === "left") publish(roomId, frames.left(username, new Date(at)));
+    publish(roomId, frames.activeUsers(await presence.list(roomId)));
+    if (change === "joined") publish(roomId, frames.joined(username, new Date(at)));
+  }
+
+  /** Everything this instance may have missed while its bus listener was away. */
+  function catchUp(): void {
+    for (const roomId of rooms.keys()) {
+      sequence(async () => {
+        for (;;) {
+          const after = published.get(roomId) ?? 0;
+          const page = await store.listMessages(roomId, { after, limit: 500 });
+          publishAll(page);
+          if (page.length < 500) return;
+        }
+      });
+    }
+  }
+
+  function onBusEvent(event: BusEvent): void {
+    // Our own message notifications come back to us (they set the order); anything else of ours does not.
+    if (event.origin === bus.instanceId && event.kind !== "messages") return;
+    switch (event.kind) {
+      case "messages":
+        sequence(async () => {
+          const own: { record: MessageRecord; author: Author }[] = [];
+          const remote: number[] = [];
+          for (const [room, id] of event.items) {
+            const pending = ownPending.get(id);
+            if (pending) own.push(pending);
+            else if (rooms.has(room) && id > (published.get(room) ?? 0)) remote.push(id);
+          }
+          const fetched: { record: MessageRecord; author: Author }[] = (await store.findMessagesByIds(remote)).map(
+            (m) => ({ record: m, author: m.author }),
+          );
+          // One commit holds one instance's batch, so this is own or remote, already in id order.
+          for (const { record, author } of [...own, ...fetched].sort((a, b) => a.record.id - b.record.id)) {
+            publishMessage(record, author);
+          }
+        });
+        return;
+      case "updated":
+        if (rooms.has(event.room)) {
+          void store.findMessagesByIds([event.id]).then(([m]) => {
+            if (m) publish(m.roomId, { ...toMessageFrame(m, m.author), type: "message_updated" });
+          });
+        }
+        return;
+      case "frame":
+        publish(event.room, event.frame);
+        return;
+      case "presence":
+        if (rooms.has(event.room)) void announcePresence(event.room, event.change, event.username, event.at).catch(() => {});
+        return;
+      case "room_deleted":
+        closeRoom(event.room);
+        return;
+      case "revoke":
+        closeUser(event.user, CLOSE.POLICY, "token revoked");
+        return;
+    }
   }
 
   const add = <K>(map: Map<K, Set<LiveSocket>>, key: K, ws: LiveSocket) => {
@@ -70,25 +174,71 @@ export function createHub(deps: { presence: Presence; clock: Clock }) {
     }
   }
 
+  function closeRoom(roomId: number) {
+    for (const ws of [...(rooms.get(roomId) ?? [])]) ws.close(CLOSE.ROOM_DELETED, "room deleted");
+  }
+
+  function closeUser(userId: number, code: number, reason: string) {
+    for (const ws of [...(users.get(userId) ?? [])]) ws.close(code, reason);
+  }
+
+  /** This instance's own presence change: announced here and on every other instance. */
+  function presenceChanged(roomId: number, change: "joined" | "left", username: string) {
+    const at = clock();
+    bus.send({ kind: "presence", room: roomId, change, username, at });
+    return announcePresence(roomId, change, username, at);
+  }
+
   const events: RoomEvents = {
     messagesStored(stored) {
-      for (const { record, author } of stored) publish(record.roomId, toMessageFrame(record, author), record.id);
+      if (!clustered) {
+        for (const { record, author } of stored) publishMessage(record, author);
+        return;
+      }
+      // Every instance, this one included, publishes these when the store's notification (sent at commit)
+      // arrives, so messages of all instances go out in commit order. The ack waits for that, up to a bound.
+      return Promise.all(
+        stored.map(
+          ({ record, author }) =>
+            new Promise<void>((resolve) => {
+              const timer = setTimeout(() => entry.done(), BUS_WAIT_MS);
+              const entry = {
+                record,
+                author,
+                done() {
+                  clearTimeout(timer);
+                  ownPending.delete(record.id);
+                  resolve();
+                },
+              };
+              ownPending.set(record.id, entry);
+            }),
+        ),
+      ).then(() => {});
     },
     messageUpdated(record: MessageRecord, author: Author) {
       publish(record.roomId, { ...toMessageFrame(record, author), type: "message_updated" });
+      bus.send({ kind: "updated", room: record.roomId, id: record.id });
     },
     messageDeleted(record: MessageRecord) {
-      publish(record.roomId, frames.deleted(record.id, record.roomId));
+      const frame = JSON.stringify(frames.deleted(record.id, record.roomId));
+      publish(record.roomId, frame);
+      bus.send({ kind: "frame", room: record.roomId, frame });
     },
     roomDeleted(roomId: number) {
-      for (const ws of [...(rooms.get(roomId) ?? [])]) ws.close(CLOSE.ROOM_DELETED, "room deleted");
+      closeRoom(roomId);
+      bus.send({ kind: "room_deleted", room: roomId });
     },
   };
 
   return {
     events,
     counters,
-    publish,
+    bus,
+
+    async start() {
+      await bus.start({ event: onBusEvent, reconnected: catchUp });
+    },
     attach(target: Pick<Server<unknown>, "publish">) {
       server = target;
     },
@@ -102,20 +252,20 @@ export function createHub(deps: { presence: Presence; clock: Clock }) {
       sweeper.unref?.();
     },
 
-    /** Stops tracking; returns whether the user's presence changed (their last socket in the room left). */
-    untrack(ws: LiveSocket) {
+    /** Stops tracking; the room hears user_left and active_users when it was the user's last socket anywhere. */
+    async untrack(ws: LiveSocket) {
       const { session } = ws.data;
       remove(rooms, session.roomId, ws);
       remove(users, session.user.id, ws);
+      if (!rooms.has(session.roomId)) published.delete(session.roomId);
       if (rooms.size === 0 && sweeper) {
         clearInterval(sweeper);
         sweeper = undefined;
       }
       if (!session.joined) return;
       session.joined = false;
-      if (presence.leave(session.roomId, session.user.id).last) {
-        publish(session.roomId, frames.left(session.user.username, new Date(clock())));
-        publish(session.roomId, frames.activeUsers(presence.list(session.roomId)));
+      if ((await presence.leave(session.roomId, session.user.id)).last) {
+        await presenceChanged(session.roomId, "left", session.user.username);
       }
     },
 
@@ -133,25 +283,45 @@ export function createHub(deps: { presence: Presence; clock: Clock }) {
       return recorder;
     },
 
-    /** Subscribes a socket whose history has been sent, and announces it as the seed does. */
-    join(ws: LiveSocket) {
+    /**
+     * Subscribes a socket whose history (up to message `coveredId`) has been sent, then announces it as the
+     * seed does. Subscribing happens before the first await, so the caller can do it inside a cork.
+     */
+    async join(ws: LiveSocket, coveredId: number) {
       const { session } = ws.data;
       ws.subscribe(roomTopic(session.roomId));
       session.joined = true;
-      const { first } = presence.join(session.roomId, session.user.id, session.user.username);
-      const active = frames.activeUsers(presence.list(session.roomId));
+      // The room's first socket here: later copies of what its history held are not published again.
+      if (!published.has(session.roomId)) published.set(session.roomId, coveredId);
+      const { first } = await presence.join(session.roomId, session.user.id, session.user.username);
       if (first) {
-        publish(session.roomId, active);
-        publish(session.roomId, frames.joined(session.user.username, new Date(clock())));
-      } else {
+        await presenceChanged(session.roomId, "joined", session.user.username);
+      } else if (!session.closed) {
         // Another tab of someone already here: only the new socket needs the list.
-        ws.send(JSON.stringify(active));
+        ws.send(JSON.stringify(frames.activeUsers(await presence.list(session.roomId))));
       }
     },
 
-    closeUser(userId: number, code: number, reason: string) {
-      for (const ws of [...(users.get(userId) ?? [])]) ws.close(code, reason);
+    /** Relays a typing notice to everyone in the room but the typist, on every instance. */
+    typing(ws: LiveSocket) {
+      const { session } = ws.data;
+      const frame = JSON.stringify(frames.typing(session.user.id, session.user.username));
+      ws.publish(roomTopic(session.roomId), frame);
+      bus.send({ kind: "frame", room: session.roomId, frame });
     },
+
+    /** Closes a user's sockets here and on every other instance (logout, role change). */
+    revoke(userId: number) {
+      closeUser(userId, CLOSE.POLICY, "token revoked");
+      bus.send({ kind: "revoke", user: userId });
+    },
+
+    /** Users of an instance that died without saying goodbye: they leave their rooms everywhere. */
+    presenceExpired(gone: { roomId: number; username: string }[]) {
+      for (const { roomId, username } of gone) void presenceChanged(roomId, "left", username).catch(() => {});
+    },
+
+    stop: () => bus.stop(),
 
     closeAll(code: number, reason: string) {
       for (const sockets of [...rooms.values()]) for (const ws of [...sockets]) ws.close(code, reason);

@@ -9,7 +9,7 @@ import { normalizeContent, toMessageFrame } from "../messages/model.ts";
 import type { MessageWriter } from "../messages/writer.ts";
 import { MissingReferenceError, type Store } from "../store/store.ts";
 import type { Hub, LiveSocket, Session } from "./hub.ts";
-import { CLOSE, frames, parseClientFrame, roomTopic, WS_LIMITS } from "./protocol.ts";
+import { CLOSE, frames, parseClientFrame, WS_LIMITS } from "./protocol.ts";
 
 export interface RealtimeDeps {
   auth: AuthService;
@@ -50,6 +50,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
   async function sendHistory(ws: LiveSocket, since: number | undefined): Promise<void> {
     const { session } = ws.data;
     const recorder = hub.record(session.roomId);
+    let joined: Promise<void> | undefined;
     try {
       const page =
         since === undefined
@@ -58,17 +59,18 @@ export function realtimeRoutes(deps: RealtimeDeps) {
       if (session.closed) return;
       const complete = page.length <= WS_LIMITS.syncMax;
       const history = complete ? page : page.slice(0, WS_LIMITS.syncMax);
-      ws.cork(() => {
+      // Everything published while the page loaded, minus what the page already had.
+      const lastId = complete ? Math.max(since ?? 0, history.at(-1)?.id ?? 0) : Number.POSITIVE_INFINITY;
+      joined = ws.cork(() => {
         for (const m of history) send(ws, toMessageFrame(m, m.author));
         if (since !== undefined) send(ws, frames.sync(complete));
-        // Everything published while the page loaded, minus what the page already had.
-        const lastId = complete ? Math.max(since ?? 0, history.at(-1)?.id ?? 0) : Number.POSITIVE_INFINITY;
         for (const frame of recorder.frames) if (frame.id === undefined || frame.id > lastId) ws.send(frame.json);
-        hub.join(ws);
+        return hub.join(ws, complete ? lastId : (history.at(-1)?.id ?? 0));
       });
     } finally {
       recorder.stop();
     }
+    await joined;
   }
 
   async function handleMessage(ws: LiveSocket, content: string, clientId: string | null): Promise<void> {
@@ -152,8 +154,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
         const now = clock();
         if (now - session.lastTypingAt < WS_LIMITS.typingIntervalMs) return;
         session.lastTypingAt = now;
-        // ws.publish skips the sender.
-        ws.publish(roomTopic(session.roomId), JSON.stringify(frames.typing(session.user.id, session.user.username)));
+        hub.typing(ws);
         return;
       }
       if (!allowMessage(session)) {
@@ -167,7 +168,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
       const { session } = ws.data;
       session.closed = true;
       clearTimeout(session.expiryTimer);
-      hub.untrack(ws);
+      void hub.untrack(ws).catch(() => {});
     },
   });
 }

@@ -56,6 +56,39 @@ export interface NewMessage {
   createdAt: Date;
 }
 
+/** An import's reference to a user or room: one already stored (`id`), or one the same import creates (`index`). */
+export type ImportRef = { id: number } | { index: number };
+
+/** The id a reference stands for, given the ids the import has created so far. */
+export function resolveImportRef(ref: ImportRef, created: readonly number[]): number {
+  if ("id" in ref) return ref.id;
+  const id = created[ref.index];
+  if (id === undefined) throw new Error(`import: reference to row ${ref.index}, which the import does not create`);
+  return id;
+}
+
+export interface ImportMessage {
+  room: ImportRef;
+  user: ImportRef;
+  content: string;
+  clientId: string;
+  createdAt: Date;
+}
+
+export interface ImportBatch {
+  users: readonly NewUser[];
+  rooms: readonly { name: string; description: string | null; createdAt: Date }[];
+  messages: readonly ImportMessage[];
+}
+
+export interface ImportResult {
+  /** Ids of the created users and rooms, in input order. */
+  userIds: number[];
+  roomIds: number[];
+  /** Messages stored; the others were stored by an earlier import (same user and clientId). */
+  messagesStored: number;
+}
+
 /** One page of a room's history. `before`/`after` are message ids; without either, `skip` offsets from the newest. */
 export type HistoryQuery =
   | { limit: number; before: number }
@@ -108,10 +141,22 @@ export interface Store {
   insertMessages(batch: readonly NewMessage[]): Promise<StoredMessage[]>;
   listMessages(roomId: number, query: HistoryQuery): Promise<MessageWithAuthor[]>;
   findMessage(id: number): Promise<MessageRecord | undefined>;
+  /** The messages that still exist among `ids`, with authors, in id order. */
+  findMessagesByIds(ids: readonly number[]): Promise<MessageWithAuthor[]>;
   updateMessage(id: number, content: string, editedAt: Date): Promise<MessageRecord | undefined>;
   deleteMessage(id: number): Promise<boolean>;
 
+  /**
+   * Writes an import in one transaction: users, rooms, then messages in input order (their ids follow it).
+   * A message whose (user, clientId) is already stored is left alone, so repeating an import stores nothing twice.
+   * Any error (ConflictError, MissingReferenceError, ...) rolls all of it back; so does `dryRun`, after counting.
+   * `onProgress` is told how many messages are done, now and then.
+   */
+  importRecords(batch: ImportBatch, options?: { dryRun?: boolean; onProgress?: (messagesDone: number) => void }): Promise<ImportResult>;
+
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>;
+  /** True when the database records every migration this program embeds (or a newer one). */
+  migrationsApplied(): Promise<boolean>;
   close(): Promise<void>;
 }

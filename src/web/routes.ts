@@ -17,7 +17,8 @@ const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join("; ");
 
-function responder(asset: EmbeddedAsset, cacheControl: string, extra: Record<string, string> = {}) {
+/** Serves one embedded asset with an ETag (304 on a match). */
+export function responder(asset: EmbeddedAsset, cacheControl: string, extra: Record<string, string> = {}) {
   const body = new TextEncoder().encode(asset.body);
   const etag = `"${Bun.hash(body).toString(36)}"`;
   const headers = {

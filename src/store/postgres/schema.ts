@@ -1,5 +1,5 @@
 // Drizzle schema for the PostgreSQL store; table and column names match the SQLite schema.
-import { index, integer, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 
 const millis = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: "date" });
 
@@ -38,4 +38,23 @@ export const messages = pgTable(
   ],
 );
 
-export const schema = { users, rooms, messages };
+
+
+// Several instances on one database: each heartbeats here, and presence lists every instance's sockets.
+export const instances = pgTable("instances", {
+  id: text("id").primaryKey(),
+  heartbeatAt: millis("heartbeat_at").notNull(),
+});
+
+export const presence = pgTable(
+  "presence",
+  {
+    instanceId: text("instance_id").notNull().references(() => instances.id, { onDelete: "cascade" }),
+    roomId: integer("room_id").notNull(),
+    userId: integer("user_id").notNull(),
+    username: text("username").notNull(),
+    sockets: integer("sockets").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.roomId, table.userId, table.instanceId] })],
+);
+export const schema = { users, rooms, messages, instances, presence };

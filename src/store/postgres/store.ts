@@ -1,14 +1,17 @@
 // The production store: Drizzle on postgres-js. Queries are prepared once (postgres-js names and caches them
 // per connection); a message batch is one INSERT over unnest() arrays, whatever its size.
 import postgres from "postgres";
-import { and, asc, count, desc, eq, gt, lt, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, inArray, lt, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/postgres-js";
 import { migrations } from "../../../drizzle/postgres/index.ts";
-import { applyMigrations } from "../migrations.ts";
+import { applyMigrations, latestMigrationMillis } from "../migrations.ts";
 import {
   ConflictError,
   MissingReferenceError,
+  resolveImportRef,
   type HistoryQuery,
+  type ImportBatch,
+  type ImportResult,
   type MessageRecord,
   type NewMessage,
   type Store,
@@ -24,7 +27,17 @@ const MIGRATION_LOCK = 72_160_001;
 export interface PostgresStoreOptions {
   migrate?: boolean;
   poolSize?: number;
+  /** Who notifies other instances of stored messages (the fanout bus's instance id). */
+  instanceId?: string;
 }
+
+/** The NOTIFY channel the fanout bus listens on (src/realtime/bus-postgres.ts). */
+export const MESSAGES_CHANNEL = "chat_events";
+/**
+ * Held by every message INSERT until its commit, on every instance: commits, and so notifications, happen in id
+ * order, which lets each instance deliver every room's messages in id order.
+ */
+const INSERT_LOCK = 72_160_002;
 
 export async function migratePostgres(url: string): Promise<void> {
   const client = postgres(url, { max: 1, onnotice: () => {} });
@@ -133,7 +146,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 
     async insertMessages(batch: readonly NewMessage[]) {
       try {
-        return await insertBatch(batchClient, batch);
+        return await insertBatch(batchClient, batch, options.instanceId ?? "single");
       } catch (error) {
         throw mapConstraint(error);
       }
@@ -150,15 +163,38 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     async findMessage(id) {
       return first(await messageById.execute({ id }));
     },
+    async findMessagesByIds(ids) {
+      if (ids.length === 0) return [];
+      const rows = await page().where(inArray(messages.id, [...ids])).orderBy(asc(messages.id));
+      return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
+    },
     async updateMessage(id, content, editedAt) {
       return first(await db.update(messages).set({ content, editedAt }).where(eq(messages.id, id)).returning());
     },
     async deleteMessage(id) {
       return (await db.delete(messages).where(eq(messages.id, id)).returning({ id: messages.id })).length > 0;
     },
+    async importRecords(batch, options = {}) {
+      try {
+        return await client.begin(async (tx) => {
+          const result = await importBatch(tx, batch, options.onProgress);
+          if (options.dryRun) throw new DryRunDone(result);
+          return result;
+        });
+      } catch (error) {
+        if (error instanceof DryRunDone) return error.result;
+        throw mapConstraint(error);
+      }
+    },
 
     async ping() {
       await client`SELECT 1`;
+    },
+    async migrationsApplied() {
+      const [table] = await client`SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS present`;
+      if (!table?.present) return false;
+      const [row] = await client`SELECT max(created_at) AS at FROM drizzle.__drizzle_migrations`;
+      return Number(row?.at ?? 0) >= latestMigrationMillis(migrations);
     },
     async close() {
       await Promise.all([client.end({ timeout: 5 }), batchClient.end({ timeout: 5 })]);
@@ -197,19 +233,30 @@ export function arrayLiteral(values: readonly (string | number | null)[]): strin
   return `{${items.join(",")}}`;
 }
 
-async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[]): Promise<StoredMessage[]> {
+async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[], origin: string): Promise<StoredMessage[]> {
   const column = (pick: (m: NewMessage) => string | number | null) => arrayLiteral(batch.map(pick));
-  // ORDER BY ord makes ids follow the batch's order; times travel as epoch milliseconds (cheap to parse).
+  // The lock is an InitPlan, taken before the first row gets its id. ORDER BY ord makes ids follow the batch's
+  // order; times travel as epoch milliseconds (cheap to parse). The NOTIFY is sent at commit, with the ids only.
   const inserted = await client<InsertedRow[]>`
-    INSERT INTO messages (room_id, user_id, content, client_id, created_at)
-    SELECT room_id, user_id, content, client_id, to_timestamp(created_ms / 1000.0)
-    FROM unnest(${column((m) => m.roomId)}::int[], ${column((m) => m.userId)}::int[],
-                ${column((m) => m.content)}::text[], ${column((m) => m.clientId)}::text[],
-                ${column((m) => m.createdAt.getTime())}::float8[])
-      WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, ord)
-    ORDER BY ord
-    ON CONFLICT (user_id, client_id) DO NOTHING
-    RETURNING id, user_id, client_id`;
+    WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${INSERT_LOCK})),
+    ins AS (
+      INSERT INTO messages (room_id, user_id, content, client_id, created_at)
+      SELECT room_id, user_id, content, client_id, to_timestamp(created_ms / 1000.0)
+      FROM unnest(${column((m) => m.roomId)}::int[], ${column((m) => m.userId)}::int[],
+                  ${column((m) => m.content)}::text[], ${column((m) => m.clientId)}::text[],
+                  ${column((m) => m.createdAt.getTime())}::float8[])
+        WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, ord)
+      WHERE EXISTS (SELECT 1 FROM lock)
+      ORDER BY ord
+      ON CONFLICT (user_id, client_id) DO NOTHING
+      RETURNING id, room_id, user_id, client_id
+    ),
+    notified AS (
+      SELECT pg_notify(${MESSAGES_CHANNEL}, json_build_object(
+        'kind', 'messages', 'origin', ${origin}::text, 'items', json_agg(json_build_array(room_id, id) ORDER BY id))::text)
+      FROM ins HAVING count(*) > 0
+    )
+    SELECT id, user_id, client_id FROM ins WHERE (SELECT count(*) FROM notified) >= 0`;
 
   // Fresh rows are known from the input; only their ids come back. Resends are read back whole.
   const freshByKey = new Map<string, number>();
@@ -244,6 +291,57 @@ async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[]): 
     if (!record) throw new Error("insertMessages: a stored row is missing");
     return { duplicate: true, record };
   });
+}
+
+/** Thrown to roll a dry run back, carrying what it would have done. (Identity sequences still advance.) */
+class DryRunDone {
+  constructor(readonly result: ImportResult) {}
+}
+
+const IMPORT_CHUNK = 5000;
+
+async function importBatch(tx: postgres.TransactionSql, batch: ImportBatch, onProgress?: (done: number) => void): Promise<ImportResult> {
+  const ms = (d: Date) => d.getTime();
+  // Ids come back keyed by the unique name, so nothing relies on the order of RETURNING.
+  const userRows = await tx<{ id: number; username: string }[]>`
+    INSERT INTO users (username, email, hashed_password, role, created_at)
+    SELECT username, email, hashed_password, role, to_timestamp(created_ms / 1000.0)
+    FROM unnest(${arrayLiteral(batch.users.map((u) => u.username))}::text[], ${arrayLiteral(batch.users.map((u) => u.email))}::text[],
+                ${arrayLiteral(batch.users.map((u) => u.passwordHash))}::text[], ${arrayLiteral(batch.users.map((u) => u.role))}::text[],
+                ${arrayLiteral(batch.users.map((u) => ms(u.createdAt)))}::float8[])
+      WITH ORDINALITY AS b(username, email, hashed_password, role, created_ms, ord)
+    ORDER BY ord
+    RETURNING id, username`;
+  const userId = new Map(userRows.map((r) => [r.username, r.id]));
+  const roomRows = await tx<{ id: number; name: string }[]>`
+    INSERT INTO rooms (name, description, created_at)
+    SELECT name, description, to_timestamp(created_ms / 1000.0)
+    FROM unnest(${arrayLiteral(batch.rooms.map((r) => r.name))}::text[], ${arrayLiteral(batch.rooms.map((r) => r.description))}::text[],
+                ${arrayLiteral(batch.rooms.map((r) => ms(r.createdAt)))}::float8[])
+      WITH ORDINALITY AS b(name, description, created_ms, ord)
+    ORDER BY ord
+    RETURNING id, name`;
+  const roomId = new Map(roomRows.map((r) => [r.name, r.id]));
+  const userIds = batch.users.map((u) => userId.get(u.username)!);
+  const roomIds = batch.rooms.map((r) => roomId.get(r.name)!);
+
+  let messagesStored = 0;
+  for (let start = 0; start < batch.messages.length; start += IMPORT_CHUNK) {
+    const chunk = batch.messages.slice(start, start + IMPORT_CHUNK);
+    const column = (pick: (m: (typeof chunk)[number]) => string | number | null) => arrayLiteral(chunk.map(pick));
+    const inserted = await tx`
+      INSERT INTO messages (room_id, user_id, content, client_id, created_at)
+      SELECT room_id, user_id, content, client_id, to_timestamp(created_ms / 1000.0)
+      FROM unnest(${column((m) => resolveImportRef(m.room, roomIds))}::int[], ${column((m) => resolveImportRef(m.user, userIds))}::int[],
+                  ${column((m) => m.content)}::text[], ${column((m) => m.clientId)}::text[],
+                  ${column((m) => ms(m.createdAt))}::float8[])
+        WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, ord)
+      ORDER BY ord
+      ON CONFLICT (user_id, client_id) DO NOTHING`;
+    messagesStored += inserted.count;
+    onProgress?.(start + chunk.length);
+  }
+  return { userIds, roomIds, messagesStored };
 }
 
 function fresh(m: NewMessage, id: number | undefined): MessageRecord {

@@ -2,14 +2,16 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { and, asc, count, desc, eq, gt, lt, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, inArray, lt, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import { migrations } from "../../../drizzle/sqlite/index.ts";
-import { applyMigrations } from "../migrations.ts";
+import { applyMigrations, latestMigrationMillis } from "../migrations.ts";
 import {
   ConflictError,
   MissingReferenceError,
+  resolveImportRef,
   type HistoryQuery,
+  type ImportResult,
   type NewMessage,
   type Store,
   type StoredMessage,
@@ -161,20 +163,63 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
     async findMessage(id) {
       return messageById.get({ id });
     },
+    async findMessagesByIds(ids) {
+      if (ids.length === 0) return [];
+      const rows = page().where(inArray(messages.id, [...ids])).orderBy(asc(messages.id)).all();
+      return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
+    },
     async updateMessage(id, content, editedAt) {
       return db.update(messages).set({ content, editedAt }).where(eq(messages.id, id)).returning().get();
     },
     async deleteMessage(id) {
       return db.delete(messages).where(eq(messages.id, id)).returning({ id: messages.id }).all().length > 0;
     },
+    async importRecords(batch, options = {}) {
+      try {
+        // IMMEDIATE takes the write lock up front: a long import never fails half way on a lock upgrade.
+        return db.transaction(
+          () => {
+            const userIds = batch.users.map((u) => db.insert(users).values(u).returning({ id: users.id }).get().id);
+            const roomIds = batch.rooms.map((r) => db.insert(rooms).values(r).returning({ id: rooms.id }).get().id);
+            let messagesStored = 0;
+            batch.messages.forEach((m, i) => {
+              const roomId = resolveImportRef(m.room, roomIds);
+              const userId = resolveImportRef(m.user, userIds);
+              if (insertMessage.get({ roomId, userId, content: m.content, clientId: m.clientId, createdAt: m.createdAt })) {
+                messagesStored++;
+              }
+              if ((i + 1) % 5000 === 0) options.onProgress?.(i + 1);
+            });
+            const result = { userIds, roomIds, messagesStored };
+            if (options.dryRun) throw new DryRunDone(result);
+            return result;
+          },
+          { behavior: "immediate" },
+        );
+      } catch (error) {
+        if (error instanceof DryRunDone) return error.result;
+        throw mapConstraint(error);
+      }
+    },
 
     async ping() {
       sqlite.query("SELECT 1").get();
+    },
+    async migrationsApplied() {
+      const table = sqlite.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'").get();
+      if (!table) return false;
+      const row = sqlite.query("SELECT max(created_at) AS at FROM __drizzle_migrations").get() as { at: number | null };
+      return Number(row.at ?? 0) >= latestMigrationMillis(migrations);
     },
     async close() {
       sqlite.close();
     },
   };
+}
+
+/** Thrown to roll a dry run back, carrying what it would have done. */
+class DryRunDone {
+  constructor(readonly result: ImportResult) {}
 }
 
 function mapConstraint(error: unknown): unknown {

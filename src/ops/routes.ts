@@ -1,0 +1,109 @@
+// Operations: a request id, metrics and one JSON log line for every request (global hooks), GET /ready and
+// GET /metrics.
+import { Elysia } from "elysia";
+import { AppError } from "../errors.ts";
+import type { MessageWriter } from "../messages/writer.ts";
+import type { Hub } from "../realtime/hub.ts";
+import type { Store } from "../store/store.ts";
+import type { Metrics } from "./metrics.ts";
+
+/** Receives one JSON line per request (no trailing newline). */
+export type RequestLog = (line: string) => void;
+
+export interface OperationsDeps {
+  store: Store;
+  hub: Hub;
+  writer: MessageWriter;
+  metrics: Metrics;
+  requestLog?: RequestLog;
+}
+
+/** What a caller may send as x-request-id; anything else is replaced, so logs stay one clean line. */
+const REQUEST_ID = /^[\w.:+=/-]{1,128}$/;
+export const READY_TIMEOUT_MS = 2000;
+
+/** Written on the request's context by onRequest, read back once the response is out. */
+interface Started {
+  startedAt: number;
+}
+
+/** The path and query as sent, with `token=` values (the seed's WebSocket auth) blanked. */
+export function loggedPath(url: string): string {
+  const path = url.slice(url.indexOf("/", url.indexOf("//") + 2));
+  return path.includes("token=") ? path.replace(/([?&]token=)[^&#]*/gi, "$1REDACTED") : path;
+}
+
+export function operationsRoutes(deps: OperationsDeps) {
+  const { store, hub, writer, metrics, requestLog } = deps;
+
+  /** Why this instance should not take traffic, or undefined when it should. */
+  async function notReady(): Promise<string | undefined> {
+    try {
+      await store.ping();
+      return (await store.migrationsApplied()) ? undefined : "Database migrations are not applied";
+    } catch {
+      return "Database unavailable";
+    }
+  }
+
+  return new Elysia({ name: "operations" })
+    .onRequest((context) => {
+      (context as unknown as Started).startedAt = performance.now();
+      const given = context.request.headers.get("x-request-id");
+      context.set.headers["x-request-id"] = given !== null && REQUEST_ID.test(given) ? given : Bun.randomUUIDv7();
+    })
+    .onAfterResponse({ as: "global" }, (context) => {
+      const { request, set } = context;
+      const seconds = (performance.now() - (context as unknown as Started).startedAt) / 1000;
+      // A handler's own Response carries its status; otherwise Elysia (or the error handler) put it in `set`.
+      const value = context.responseValue;
+      const status = value instanceof Response ? value.status : typeof set.status === "number" ? set.status : 200;
+      // Unmatched paths share one series: a raw path per series would let any client grow /metrics without bound.
+      const route = context.route || "unmatched";
+      metrics.observeRequest(request.method, route, status, seconds);
+      if (!requestLog) return;
+      requestLog(
+        JSON.stringify({
+          time: new Date().toISOString(),
+          msg: "request",
+          method: request.method,
+          route,
+          path: loggedPath(request.url),
+          status,
+          duration_ms: Math.round(seconds * 1e6) / 1e3,
+          request_id: set.headers["x-request-id"],
+        }),
+      );
+    })
+    .get(
+      "/ready",
+      async () => {
+        const reason = await Promise.race([
+          notReady(),
+          Bun.sleep(READY_TIMEOUT_MS).then(() => `Database did not answer within ${READY_TIMEOUT_MS} ms`),
+        ]);
+        if (reason === undefined) return { status: "ready" };
+        throw new AppError("STORE_UNAVAILABLE", { detail: reason, reason: "NOT_READY" });
+      },
+      { detail: { hide: true } },
+    )
+    .get(
+      "/metrics",
+      ({ set }) => {
+        set.headers["content-type"] = "text/plain; version=0.0.4; charset=utf-8";
+        return metrics.render({
+          counters: {
+            messages_stored_total: ["Messages stored by the message writer (resends of a stored client_id excluded).", writer.stats.stored],
+            messages_delivered_total: ["Stored messages published to a room, times the sockets in that room at publish time.", hub.counters.delivered],
+            room_frames_published_total: ["Frames published to room topics (messages, edits, deletes, presence).", hub.counters.published],
+            slow_consumers_closed_total: ["Sockets closed with 1013 because their send buffer passed the limit.", hub.counters.slowConsumersClosed],
+          },
+          gauges: {
+            websocket_connections: ["Open WebSocket connections on this instance.", hub.socketCount],
+            rooms_with_sockets: ["Rooms with at least one socket on this instance.", hub.roomCount],
+          },
+        });
+      },
+      { detail: { hide: true } },
+    );
+}

@@ -1,0 +1,39 @@
+// The fanout bus: how instances sharing one database tell each other what their local sockets must see.
+// One instance (SQLite, or a single server) needs none of it: the in-process bus sends nothing.
+
+/** What crosses instances. Message rows never travel: `messages` names ids, and receivers read them. */
+export type BusEvent =
+  | { kind: "messages"; origin: string; items: [roomId: number, id: number][] }
+  | { kind: "updated"; origin: string; room: number; id: number }
+  | { kind: "frame"; origin: string; room: number; frame: string }
+  | { kind: "presence"; origin: string; room: number; change: "joined" | "left"; username: string; at: number }
+  | { kind: "room_deleted"; origin: string; room: number }
+  | { kind: "revoke"; origin: string; user: number };
+
+export type BusEventBody = BusEvent extends infer E ? (E extends BusEvent ? Omit<E, "origin"> : never) : never;
+
+export interface BusHandlers {
+  /** An event: every instance's message notifications (this one's included), and other instances' rest. */
+  event(event: BusEvent): void;
+  /** The listener (re)connected: anything sent while it was away must be read from the database. */
+  reconnected(): void;
+}
+
+export interface FanoutBus {
+  readonly instanceId: string;
+  start(handlers: BusHandlers): Promise<void>;
+  /** Tells the other instances (never this one). */
+  send(event: BusEventBody): void;
+  status(): { kind: "local" | "postgres"; connected: boolean };
+  stop(): Promise<void>;
+}
+
+export function createLocalBus(): FanoutBus {
+  return {
+    instanceId: "local",
+    async start() {},
+    send() {},
+    status: () => ({ kind: "local", connected: true }),
+    async stop() {},
+  };
+}

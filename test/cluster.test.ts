@@ -1,0 +1,152 @@
+// Several instances on one PostgreSQL behave as one server: fanout, presence, revocation and room deletion
+// across real server processes; a killed listener loses nothing; a killed instance's users leave.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import postgres from "postgres";
+import { createSocketCounts } from "../src/realtime/presence.ts";
+import { account, call, startServer, type ServerProcess } from "./process.ts";
+import { dialect, openTestStore, type TestStore } from "./support.ts";
+import { TestSocket, type Frame } from "./ws-client.ts";
+
+describe("socket counts (every dialect)", () => {
+  test("a user counts once however many sockets; first and last are reported", () => {
+    const counts = createSocketCounts();
+    expect(counts.join(1, 7, "ann")).toEqual({ first: true });
+    expect(counts.join(1, 7, "ann")).toEqual({ first: false });
+    expect(counts.list(1)).toEqual([{ user_id: 7, username: "ann" }]);
+    expect(counts.leave(1, 7)).toEqual({ last: false });
+    expect(counts.leave(1, 7)).toEqual({ last: true });
+    expect(counts.list(1)).toEqual([]);
+    expect(counts.leave(1, 7)).toEqual({ last: false });
+  });
+});
+
+if (dialect === "postgres") {
+  describe("several instances on one PostgreSQL", () => {
+    let store: TestStore;
+    let servers: ServerProcess[] = [];
+    const sockets: TestSocket[] = [];
+    let admin: { token: string };
+    const TTL_SECONDS = 3;
+
+    beforeAll(async () => {
+      store = await openTestStore(); // a scratch database with our schema
+      const env = { DATABASE_URL: store.scratchUrl!, INSTANCE_TTL_SECONDS: String(TTL_SECONDS) };
+      servers = await Promise.all([startServer(env), startServer(env), startServer(env)]);
+      admin = await account(servers[0]!.url, "admin", "admin");
+    });
+    afterAll(async () => {
+      for (const s of sockets) s.ws.close();
+      await Promise.all(servers.map((s) => s.stop("SIGKILL")));
+      await store.dispose();
+    });
+
+    const room = async (name: string) => (await call(servers[0]!.url, "POST", "/rooms/", { name }, admin.token)).json.id as number;
+    async function join(server: ServerProcess, roomId: number, who: { username: string; token: string }) {
+      const socket = new TestSocket(`ws://127.0.0.1:${server.port}/ws/${roomId}?token=${who.token}`);
+      sockets.push(socket);
+      await socket.opened;
+      await socket.next((f) => f.type === "active_users" && f.users.some((u: any) => u.username === who.username));
+      return socket;
+    }
+    const messageIds = (socket: TestSocket) => socket.ofType("message").map((f) => f.id as number);
+    const ordered = (ids: number[]) => ids.every((id, i) => i === 0 || id > ids[i - 1]!);
+
+    test("messages sent on every instance reach every client once, in id order", async () => {
+      const roomId = await room("fanout");
+      const users = await Promise.all(["ann", "ben", "cat"].map((u) => account(servers[0]!.url, u)));
+      const clients = await Promise.all(users.map((u, i) => join(servers[i]!, roomId, u)));
+      const acks = await Promise.all(
+        clients.flatMap((c, i) => Array.from({ length: 40 }, (_, n) => c.say(`from ${i} #${n}`))),
+      );
+      expect(acks.every((a) => a.type === "ack")).toBe(true);
+      const all = acks.map((a) => a.id as number).sort((a, b) => a - b);
+      for (const c of clients) {
+        await c.next((f) => f.type === "message" && f.id === all.at(-1), 15_000);
+        const ids = messageIds(c).filter((id) => id >= all[0]!);
+        expect(ids).toEqual(all);
+      }
+    });
+
+    test("presence, typing, edits and deletes describe the whole room, across instances", async () => {
+      const roomId = await room("presence");
+      const dan = await account(servers[0]!.url, "dan");
+      const eve = await account(servers[0]!.url, "eve");
+      const d = await join(servers[0]!, roomId, dan);
+      const e = await join(servers[1]!, roomId, eve);
+      expect(e.frames.find((f) => f.type === "active_users")!.users.map((u: any) => u.username).sort()).toEqual(["dan", "eve"]);
+      expect(await d.next((f) => f.type === "user_joined" && f.username === "eve")).toBeDefined();
+      // A second tab of eve on a third instance is not a new arrival.
+      const e2 = await join(servers[2]!, roomId, eve);
+      expect(e2.frames.find((f) => f.type === "active_users")!.count).toBe(2);
+      e.send({ type: "typing" });
+      expect(await d.nextOfType("typing")).toMatchObject({ username: "eve" });
+      const sent = await e.say("typo hre");
+      await d.next((f) => f.type === "message" && f.id === sent.id);
+      await call(servers[2]!.url, "PATCH", `/messages/${sent.id}`, { content: "typo here" }, eve.token);
+      expect(await d.nextOfType("message_updated")).toMatchObject({ id: sent.id, content: "typo here" });
+      await call(servers[2]!.url, "DELETE", `/messages/${sent.id}`, undefined, eve.token);
+      expect(await d.nextOfType("message_deleted")).toMatchObject({ id: sent.id });
+      await e.close();
+      await e2.close();
+      const left = await d.next((f) => f.type === "user_left" && f.username === "eve");
+      const after = await d.next((f) => f.type === "active_users" && d.frames.indexOf(f) > d.frames.indexOf(left));
+      expect(after.users.map((u: any) => u.username)).toEqual(["dan"]);
+      expect(d.ofType("user_joined").filter((f) => f.username === "eve")).toHaveLength(1);
+    });
+
+    test("logout on one instance closes the user's sockets on the others; a deleted room closes everywhere", async () => {
+      const roomId = await room("revocation");
+      const fay = await account(servers[0]!.url, "fay");
+      const gus = await account(servers[0]!.url, "gus");
+      const f = await join(servers[1]!, roomId, fay);
+      const g = await join(servers[2]!, roomId, gus);
+      await call(servers[0]!.url, "POST", "/auth/logout", undefined, fay.token);
+      expect((await f.closed).code).toBe(1008);
+      await call(servers[0]!.url, "DELETE", `/rooms/${roomId}`, undefined, admin.token);
+      expect((await g.closed).code).toBe(4404);
+    });
+
+    test("killing the listeners' connections loses nothing: each instance catches up from the database", async () => {
+      const roomId = await room("listener-kill");
+      const hal = await account(servers[0]!.url, "hal");
+      const ivy = await account(servers[0]!.url, "ivy");
+      const receiver = await join(servers[1]!, roomId, hal);
+      const sender = await join(servers[2]!, roomId, ivy);
+      const pg = postgres(store.scratchUrl!, { max: 1, onnotice: () => {} });
+      const ids: number[] = [];
+      for (let round = 0; round < 3; round++) {
+        const sending = Array.from({ length: 30 }, (_, n) => sender.say(`round ${round} #${n}`));
+        if (round === 1) {
+          const killed = await pg`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE application_name = 'chat-bus' AND datname = current_database()`;
+          expect(killed.length).toBeGreaterThanOrEqual(3);
+        }
+        ids.push(...(await Promise.all(sending)).map((a) => a.id as number));
+      }
+      await pg.end();
+      ids.sort((a, b) => a - b);
+      await receiver.next((f) => f.type === "message" && f.id === ids.at(-1), 20_000);
+      const got = messageIds(receiver);
+      expect(got).toEqual(ids);
+      expect(ordered(got)).toBe(true);
+    });
+
+    test("an instance killed with SIGKILL has its users leave the room within the TTL", async () => {
+      const roomId = await room("sigkill");
+      const joe = await account(servers[0]!.url, "joe");
+      const kim = await account(servers[0]!.url, "kim");
+      const watcher = await join(servers[0]!, roomId, joe);
+      await join(servers[2]!, roomId, kim);
+      await watcher.next((f) => f.type === "user_joined" && f.username === "kim");
+      const killedAt = Date.now();
+      await servers[2]!.stop("SIGKILL");
+      const left: Frame = await watcher.next((f) => f.type === "user_left" && f.username === "kim", (TTL_SECONDS * 2 + 5) * 1000);
+      const seconds = (Date.now() - killedAt) / 1000;
+      console.log(JSON.stringify({ test: "instance SIGKILL", ttlSeconds: TTL_SECONDS, userLeftAfterSeconds: seconds }));
+      expect(left.message).toBe("kim left the room");
+      expect(seconds).toBeLessThan(TTL_SECONDS + TTL_SECONDS / 3 + 3);
+      const list = await watcher.next((f) => f.type === "active_users" && watcher.frames.indexOf(f) > watcher.frames.indexOf(left));
+      expect(list.users.map((u: any) => u.username)).toEqual(["joe"]);
+    });
+  });
+}

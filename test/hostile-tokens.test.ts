@@ -1,0 +1,223 @@
+// Hostile tokens at both doors: each is refused with its reason at the HTTP guard (GET /auth/me) and at the
+// WebSocket handshake (401 before any upgrade), on a real store where users can be revoked and deleted.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import postgres from "postgres";
+import { createApp } from "../src/app.ts";
+import { openSqliteStore } from "../src/store/sqlite/store.ts";
+import type { Store } from "../src/store/store.ts";
+import { dialect, openTestStore, TEST_SECRET, testClock } from "./support.ts";
+import { TestSocket } from "./ws-client.ts";
+
+const OTHER_SECRET = "another-secret-that-is-also-long-enough-0123456789";
+const NOW = 1_767_225_600; // seconds; the app's clock is frozen here
+const TTL = 1800;
+const HEADER = '{"alg":"HS256","typ":"JWT"}';
+
+const encoder = new TextEncoder();
+const b64url = (bytes: Uint8Array | string) =>
+  Buffer.from(typeof bytes === "string" ? encoder.encode(bytes) : bytes).toString("base64url");
+
+/** Signs raw header and payload strings, so a case controls every byte the server sees. */
+async function forge(header: string, payload: string, secret = TEST_SECRET): Promise<string> {
+  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const input = `${b64url(header)}.${b64url(payload)}`;
+  return `${input}.${b64url(new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(input))))}`;
+}
+
+const claims = (overrides: Record<string, unknown> = {}, sub = "alice") =>
+  JSON.stringify({ sub, role: "user", ver: 0, iat: NOW, exp: NOW + TTL, ...overrides });
+const claimsWithout = (key: string) => {
+  const value = JSON.parse(claims()) as Record<string, unknown>;
+  delete value[key];
+  return JSON.stringify(value);
+};
+const segment = (token: string, index: number, replace: (s: string) => string) => {
+  const parts = token.split(".");
+  parts[index] = replace(parts[index] ?? "");
+  return parts.join(".");
+};
+const valid = () => forge(HEADER, claims());
+
+/** A store on this run's database, plus a raw delete that goes around the Store interface, as an operator would. */
+async function openDeletableStore(): Promise<{ store: Store; deleteUser(id: number): Promise<void>; dispose(): Promise<void> }> {
+  if (dialect === "sqlite") {
+    const dir = mkdtempSync(join(tmpdir(), "chat-hostile-"));
+    const path = join(dir, "chat.db");
+    const store = openSqliteStore(path);
+    const raw = new Database(path);
+    return {
+      store,
+      deleteUser: async (id) => void raw.run("DELETE FROM users WHERE id = ?", [id]),
+      async dispose() {
+        raw.close();
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  const store = await openTestStore();
+  const sql = postgres((store as unknown as { scratchUrl: string }).scratchUrl, { max: 1, onnotice: () => {} });
+  return {
+    store,
+    deleteUser: async (id) => void (await sql`DELETE FROM users WHERE id = ${id}`),
+    async dispose() {
+      await sql.end();
+      await store.dispose();
+    },
+  };
+}
+
+let opened: Awaited<ReturnType<typeof openDeletableStore>>;
+let built: Awaited<ReturnType<typeof createApp>>;
+let base: string;
+let roomId: number;
+const tokens: Record<string, string> = {};
+
+async function call(method: string, path: string, init: { body?: unknown; authorization?: string } = {}) {
+  const headers: Record<string, string> = {};
+  if (init.authorization !== undefined) headers.authorization = init.authorization;
+  if (init.body !== undefined) headers["content-type"] = "application/json";
+  const response = await built.app.handle(
+    new Request(`http://localhost${path}`, { method, headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) }),
+  );
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, json: text ? JSON.parse(text) : undefined };
+}
+
+async function account(username: string, role?: "admin") {
+  const password = `${username}-password`;
+  const signup = await call("POST", "/auth/signup", { body: { username, email: `${username}@example.com`, password, role } });
+  expect(signup.status).toBe(201);
+  const login = await call("POST", "/auth/login", { body: { username, password } });
+  return { id: signup.json.id as number, token: login.json.access_token as string };
+}
+
+/** The refused upgrade's status and JSON body (Bun's WebSocket client reports neither). */
+async function handshake(token: string): Promise<{ status: number; code?: string }> {
+  const response = await fetch(`${base.replace(/^ws/, "http")}/ws/${roomId}?token=${encodeURIComponent(token)}`, {
+    headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": btoa("0123456789abcdef") },
+  });
+  const text = await response.text();
+  let code: string | undefined;
+  try {
+    code = JSON.parse(text).code;
+  } catch {
+    code = undefined;
+  }
+  return { status: response.status, code };
+}
+
+beforeAll(async () => {
+  opened = await openDeletableStore();
+  built = await createApp({
+    store: opened.store,
+    clock: testClock(NOW * 1000),
+    config: { secretKey: TEST_SECRET, accessTokenTtlSeconds: TTL, bcryptCost: 4, corsOrigins: "*" },
+    log: () => {},
+  });
+  built.app.listen({ port: 0, hostname: "127.0.0.1", reusePort: false });
+  base = `ws://127.0.0.1:${built.app.server!.port}`;
+  const admin = await account("admin", "admin");
+  await account("alice");
+  roomId = (await call("POST", "/rooms/", { authorization: `Bearer ${admin.token}`, body: { name: "door" } })).json.id;
+
+  const leaver = await account("leaver");
+  expect((await call("POST", "/auth/logout", { authorization: `Bearer ${leaver.token}` })).status).toBe(204);
+  tokens.loggedOut = leaver.token;
+  const promoted = await account("promoted");
+  await call("PATCH", `/users/${promoted.id}`, { authorization: `Bearer ${admin.token}`, body: { role: "admin" } });
+  tokens.roleChanged = promoted.token;
+  const doomed = await account("doomed");
+  expect((await call("GET", "/auth/me", { authorization: `Bearer ${doomed.token}` })).status).toBe(200);
+  await opened.deleteUser(doomed.id);
+  tokens.deleted = doomed.token;
+});
+
+afterAll(async () => {
+  await built.app.stop(true);
+  await opened.dispose();
+});
+
+type Case = [name: string, build: () => Promise<string> | string, code: string];
+const cases: Case[] = [
+  // Structure and encoding
+  ["one segment", () => b64url(HEADER), "TOKEN_MALFORMED"],
+  ["two segments", async () => (await valid()).split(".").slice(0, 2).join("."), "TOKEN_MALFORMED"],
+  ["four segments", async () => `${await valid()}.AAAA`, "TOKEN_MALFORMED"],
+  ["padded base64url signature", async () => `${await valid()}=`, "TOKEN_MALFORMED"],
+  ["padded base64url header", async () => segment(await valid(), 0, (s) => `${s}==`), "TOKEN_MALFORMED"],
+  ["standard base64 '+' and '/'", async () => segment(await valid(), 2, (s) => `+/${s.slice(2)}`), "TOKEN_MALFORMED"],
+  ["impossible base64url length", async () => segment(await valid(), 2, (s) => s.slice(0, 41)), "TOKEN_MALFORMED"],
+  ["header not JSON", () => forge("not json", claims()), "TOKEN_MALFORMED"],
+  ["header a JSON array", () => forge('["HS256"]', claims()), "TOKEN_MALFORMED"],
+  ["payload not JSON, validly signed", () => forge(HEADER, "not json"), "TOKEN_MALFORMED"],
+  ["payload a JSON number, validly signed", () => forge(HEADER, "42"), "TOKEN_MALFORMED"],
+  ["token of 100 KB", () => forge(HEADER, claims({ pad: "x".repeat(100_000) })), "TOKEN_MALFORMED"],
+  // Algorithm and header
+  ["alg none, empty signature", () => `${b64url('{"alg":"none","typ":"JWT"}')}.${b64url(claims())}.`, "TOKEN_ALGORITHM"],
+  ["alg HS512", () => forge('{"alg":"HS512","typ":"JWT"}', claims()), "TOKEN_ALGORITHM"],
+  ["alg RS256", () => forge('{"alg":"RS256","typ":"JWT"}', claims()), "TOKEN_ALGORITHM"],
+  ["crit present", () => forge('{"alg":"HS256","typ":"JWT","crit":["exp"]}', claims()), "TOKEN_ALGORITHM"],
+  ["typ at+jwt", () => forge('{"alg":"HS256","typ":"at+jwt"}', claims()), "TOKEN_ALGORITHM"],
+  // Signature (checked before any claim)
+  ["signature cut short", async () => segment(await valid(), 2, (s) => s.slice(0, 40)), "TOKEN_SIGNATURE"],
+  ["signature from another secret", () => forge(HEADER, claims(), OTHER_SECRET), "TOKEN_SIGNATURE"],
+  ["admin role claimed with another secret", () => forge(HEADER, claims({ role: "admin" }), OTHER_SECRET), "TOKEN_SIGNATURE"],
+  ["expired and from another secret: signature wins", () => forge(HEADER, claims({ exp: NOW - 1 }), OTHER_SECRET), "TOKEN_SIGNATURE"],
+  // Time
+  ["exp in the past", () => forge(HEADER, claims({ exp: NOW - 1 })), "TOKEN_EXPIRED"],
+  ["exp == now", () => forge(HEADER, claims({ exp: NOW })), "TOKEN_EXPIRED"],
+  ["exp missing", () => forge(HEADER, claimsWithout("exp")), "TOKEN_CLAIMS"],
+  ["exp a string", () => forge(HEADER, claims({ exp: String(NOW + TTL) })), "TOKEN_CLAIMS"],
+  ["nbf in the future", () => forge(HEADER, claims({ nbf: NOW + 1 })), "TOKEN_CLAIMS"],
+  ["iat in the future", () => forge(HEADER, claims({ iat: NOW + 3600 })), "TOKEN_CLAIMS"],
+  ["role root", () => forge(HEADER, claims({ role: "root" })), "TOKEN_CLAIMS"],
+  // Valid tokens that no longer speak for anyone
+  ["issued before a logout", () => tokens.loggedOut!, "TOKEN_REVOKED"],
+  ["issued before a role change", () => tokens.roleChanged!, "TOKEN_REVOKED"],
+  ["its user deleted from the database", () => tokens.deleted!, "TOKEN_REVOKED"],
+  ["a user that never existed", () => forge(HEADER, claims({}, "ghost")), "TOKEN_REVOKED"],
+  ["a token version the user never had", () => forge(HEADER, claims({ ver: 7 })), "TOKEN_REVOKED"],
+];
+
+describe(`hostile tokens at both doors (${dialect})`, () => {
+  test("the forged baseline is accepted at both doors, so each refusal below is the one change it makes", async () => {
+    const token = await valid();
+    expect((await call("GET", "/auth/me", { authorization: `Bearer ${token}` })).json).toMatchObject({ username: "alice" });
+    const socket = new TestSocket(`${base}/ws/${roomId}?token=${token}`);
+    await socket.opened;
+    await socket.close();
+  });
+
+  test("no token at all is NOT_AUTHENTICATED at both doors", async () => {
+    const http = await call("GET", "/auth/me", { authorization: "Bearer " });
+    expect([http.status, http.json.code]).toEqual([401, "NOT_AUTHENTICATED"]);
+    expect(await handshake("")).toEqual({ status: 401, code: "NOT_AUTHENTICATED" });
+  });
+
+  const titled = cases.map(([name, build, code]) => [`${name} -> ${code}`, build, code] as const);
+  test.each(titled)("%s", async (_title, build, code) => {
+    const token = await build();
+    const http = await call("GET", "/auth/me", { authorization: `Bearer ${token}` });
+    expect(http.status).toBe(401);
+    expect(http.json).toMatchObject({ detail: expect.any(String), code });
+    expect(http.headers.get("www-authenticate")).toBe("Bearer");
+
+    const ws = await handshake(token);
+    if (token.length > 16 * 1024) {
+      // Bun refuses a URL this long itself (431) before any route runs; any 4xx is a refusal before the upgrade.
+      expect(ws.status).toBeGreaterThanOrEqual(400);
+      expect(ws.status).toBeLessThan(500);
+    } else {
+      expect(ws).toEqual({ status: 401, code });
+    }
+  });
+
+  test(`${cases.length} hostile tokens in the table`, () => {
+    expect(cases.length).toBeGreaterThanOrEqual(25);
+  });
+});
