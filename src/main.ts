@@ -43,11 +43,16 @@ function configOrExit(): Config {
   }
 }
 
+function exitOnStoreError(error: unknown): never {
+  console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
+
 async function serve(): Promise<void> {
   const config = configOrExit();
   const instanceId = crypto.randomUUID();
   const cluster = config.database.kind === "postgres" ? openCluster(config.database.url, instanceId, config.instanceTtlSeconds) : undefined;
-  const store = await openStore(config.database, { poolSize: config.databasePoolSize, instanceId });
+  const store = await openStore(config.database, { poolSize: config.databasePoolSize, instanceId }).catch(exitOnStoreError);
   const { app, shutdown, hub } = await createApp({ store, config, cluster, requestLog: createStdoutLog().log });
   await cluster?.presence.start((gone) => hub.presenceExpired(gone));
   try {
@@ -86,7 +91,7 @@ async function serve(): Promise<void> {
 
 async function migrate(): Promise<void> {
   const config = configOrExit();
-  const store = await openStore(config.database, { poolSize: 1 });
+  const store = await openStore(config.database, { poolSize: 1 }).catch(exitOnStoreError);
   await store.close();
   console.log("migrations applied");
 }

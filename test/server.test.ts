@@ -39,6 +39,20 @@ describe("server process", () => {
     expect(await first.stop("SIGTERM")).toBe(0);
   });
 
+  test("a second server on the same SQLite file is refused: SQLite serves one instance", async () => {
+    const first = await startServer({ DATABASE_URL: "sqlite:shared.db" }, work);
+    const second = start({ PORT: "0", HOST: "127.0.0.1", DATABASE_URL: "sqlite:shared.db" });
+    expect(await second.exited).toBe(1);
+    expect(await new Response(second.stderr).text()).toContain("in use by another chat server");
+    const migrate = start({ DATABASE_URL: "sqlite:shared.db" }, ["migrate"]);
+    expect(await migrate.exited).toBe(1);
+    expect(await first.stop()).toBe(0);
+    // Once the first has stopped, the file is free again.
+    const after = await startServer({ DATABASE_URL: "sqlite:shared.db" }, work);
+    expect((await fetch(`${after.url}/health`)).status).toBe(200);
+    await after.stop();
+  });
+
   test("bad configuration stops the server with one message naming every bad variable", async () => {
     const child = start({ PORT: "x", BCRYPT_COST: "99" });
     expect(await child.exited).toBe(2);

@@ -21,14 +21,31 @@ import { messages, rooms, schema, users } from "./schema.ts";
 
 const p = sql.placeholder;
 
+export class SqliteInUseError extends Error {
+  constructor(readonly path: string) {
+    super(`${path} is in use by another chat server; SQLite serves one instance (use PostgreSQL for several)`);
+    this.name = "SqliteInUseError";
+  }
+}
+
 /** `path` is a file path or ":memory:". */
 export function openSqliteStore(path: string, options: { migrate?: boolean } = {}): Store {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const sqlite = new Database(path, { create: true, strict: true });
-  sqlite.run("PRAGMA journal_mode = WAL");
+  // One server per SQLite file: the first holds an exclusive lock for its lifetime, so a second one (or a
+  // `migrate` while it runs) is refused at once instead of splitting the chat in two.
+  sqlite.run("PRAGMA locking_mode = EXCLUSIVE");
+  try {
+    sqlite.run("PRAGMA journal_mode = WAL");
+    sqlite.run("BEGIN EXCLUSIVE");
+    sqlite.run("COMMIT");
+  } catch (error) {
+    sqlite.close();
+    if (/locked|busy/i.test(String(error))) throw new SqliteInUseError(path);
+    throw error;
+  }
   sqlite.run("PRAGMA synchronous = NORMAL");
   sqlite.run("PRAGMA foreign_keys = ON");
-  sqlite.run("PRAGMA busy_timeout = 5000");
   const db = drizzle(sqlite, { schema });
   if (options.migrate !== false) applyMigrations(db, migrations);
 
