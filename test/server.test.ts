@@ -3,7 +3,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer } from "./process.ts";
+import { account, call, startServer } from "./process.ts";
+import { TestSocket } from "./ws-client.ts";
 
 const main = join(import.meta.dir, "..", "src", "main.ts");
 const work = mkdtempSync(join(tmpdir(), "chat-server-"));
@@ -51,6 +52,45 @@ describe("server process", () => {
     const after = await startServer({ DATABASE_URL: "sqlite:shared.db" }, work);
     expect((await fetch(`${after.url}/health`)).status).toBe(200);
     await after.stop();
+  });
+
+  test("SIGTERM mid-chat: sockets get 1001, and every acknowledged message is stored", async () => {
+    const env = { DATABASE_URL: "sqlite:sigterm.db", SECRET_KEY: "sigterm-test-secret-key-0123456789abcdef" };
+    const server = await startServer(env, work);
+    const admin = await account(server.url, "admin", "admin");
+    const roomId = (await call(server.url, "POST", "/rooms/", { name: "shutdown" }, admin.token)).json.id;
+    const socket = new TestSocket(`ws://127.0.0.1:${server.port}/ws/${roomId}?token=${admin.token}`);
+    await socket.opened;
+    await socket.nextOfType("user_joined");
+    const acked: number[] = [];
+    socket.ws.addEventListener("message", (event) => {
+      const frame = JSON.parse(String(event.data));
+      if (frame.type === "ack") acked.push(frame.id);
+    });
+    // Keep messages in flight while the signal lands.
+    let n = 0;
+    const pump = setInterval(() => {
+      for (let i = 0; i < 20 && socket.ws.readyState === WebSocket.OPEN; i++) socket.send({ content: `m${n}`, client_id: `c${n++}` });
+    }, 1);
+    while (acked.length < 50) await Bun.sleep(5);
+    server.child.kill("SIGTERM");
+    const closed = await socket.closed;
+    clearInterval(pump);
+    expect(closed.code).toBe(1001);
+    expect(await server.child.exited).toBe(0);
+
+    const again = await startServer(env, work);
+    const stored = new Set<number>();
+    for (let before: number | undefined; ; ) {
+      const page = await call(again.url, "GET", `/rooms/${roomId}/messages?limit=100${before ? `&before=${before}` : ""}`, undefined, admin.token);
+      for (const m of page.json) stored.add(m.id);
+      if (page.json.length < 100) break;
+      before = page.json.at(-1).id;
+    }
+    await again.stop();
+    const missing = acked.filter((id) => !stored.has(id));
+    console.log(JSON.stringify({ test: "SIGTERM mid-chat", sent: n, acked: acked.length, stored: stored.size, missing: missing.length }));
+    expect(missing).toEqual([]);
   });
 
   test("bad configuration stops the server with one message naming every bad variable", async () => {
