@@ -32,11 +32,12 @@ export class SqliteInUseError extends Error {
 export function openSqliteStore(path: string, options: { migrate?: boolean } = {}): Store {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const sqlite = new Database(path, { create: true, strict: true });
-  // One server per SQLite file: the first holds an exclusive lock for its lifetime, so a second one (or a
-  // `migrate` while it runs) is refused at once instead of splitting the chat in two.
-  sqlite.run("PRAGMA locking_mode = EXCLUSIVE");
+  // One server per SQLite file: the first holds an exclusive lock until it closes, so a second one (or a
+  // `migrate` while it runs) is refused at once instead of splitting the chat in two. WAL is entered in normal
+  // locking mode first, so that close() can hand the lock back.
   try {
     sqlite.run("PRAGMA journal_mode = WAL");
+    sqlite.run("PRAGMA locking_mode = EXCLUSIVE");
     sqlite.run("BEGIN EXCLUSIVE");
     sqlite.run("COMMIT");
   } catch (error) {
@@ -229,7 +230,8 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       return Number(row.at ?? 0) >= latestMigrationMillis(migrations);
     },
     async close() {
-      sqlite.close();
+      // close(true) finalizes our prepared statements; without it the handle, and the file lock, outlive close().
+      sqlite.close(true);
     },
   };
 }
