@@ -4,10 +4,13 @@ WORKDIR /app
 COPY package.json bun.lock ./
 RUN bun install --frozen-lockfile
 COPY . .
-RUN bun run build
+# The executable embeds the migrations, Swagger UI (swagger-ui-dist) and the chat client: nothing else is copied.
+RUN bun run build && mkdir -p /app/dist/data
 
 # Run: a small base with glibc, the executable, a non-root user.
 FROM gcr.io/distroless/base-debian12:nonroot
+# SQLite's default home, owned by the non-root user (WORKDIR alone would create it owned by root).
+COPY --from=build --chown=65532:65532 /app/dist/data /data
 WORKDIR /data
 COPY --from=build /app/dist/chat-server /usr/local/bin/chat-server
 ENV NODE_ENV=production \

@@ -31,12 +31,14 @@ export function spawn(cmd: string[], options: SpawnOptions = {}) {
   return proc;
 }
 
+export const exited = (proc: Subprocess): boolean => proc.exitCode !== null || proc.signalCode !== null;
+
 /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
 export async function stop(proc: Subprocess, graceMs = 8000): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  if (exited(proc)) return;
   proc.kill("SIGTERM");
-  const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(graceMs).then(() => false)]);
-  if (!exited) proc.kill("SIGKILL");
+  const stopped = await Promise.race([proc.exited.then(() => true), Bun.sleep(graceMs).then(() => false)]);
+  if (!stopped) proc.kill("SIGKILL");
   await proc.exited;
 }
 
@@ -50,7 +52,7 @@ export async function freePort(): Promise<number> {
 /** Polls `url` until it answers 200; returns the milliseconds since `since`. Throws if the process exits first. */
 export async function waitFor200(url: string, proc: Subprocess, since: number, timeoutMs = 30_000, everyMs = 2): Promise<number> {
   while (performance.now() - since < timeoutMs) {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`exited (${proc.exitCode ?? proc.signalCode}) before ${url} answered`);
+    if (exited(proc)) throw new Error(`exited (${proc.exitCode ?? proc.signalCode}) before ${url} answered`);
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
       if (response.status === 200) return performance.now() - since;

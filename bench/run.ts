@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { SQL, type FileSink, type Subprocess } from "bun";
 import { httpLoad, type HttpReport } from "./http-load.ts";
 import type { LoadReport } from "./load.ts";
-import { freePort, killAll, lineReader, openFileLimit, rssBytes, runJson, spawn, stop, waitFor200 } from "./procs.ts";
+import { exited, freePort, killAll, lineReader, openFileLimit, rssBytes, runJson, spawn, stop, waitFor200 } from "./procs.ts";
 import { Api, pool, seed, type Seeded } from "./seed.ts";
 
 const ROOT = join(import.meta.dir, "..");
@@ -130,15 +130,19 @@ async function startServer(name: string, dbUrl: string, bcryptCost: number): Pro
 
 /** Stops a server, keeps its log in bench/results/, and reports a crash or errors it logged. */
 async function stopServer(service: Service, label: string): Promise<void> {
-  const crashed = service.proc.exitCode !== null;
+  const crashed = exited(service.proc);
   await stop(service.proc);
+  const out = await Bun.file(`${service.log}.out`).text().catch(() => "");
   const err = await Bun.file(`${service.log}.err`).text().catch(() => "");
-  await Bun.write(join(RESULTS, `${label.replaceAll(" ", "-")}.log`), err);
+  const where = `bench/results/${label.replaceAll(" ", "-")}.log`;
+  await Bun.write(join(ROOT, where), `== stdout\n${out}\n== stderr\n${err}`);
   const lines = err.split("\n").filter((l) => l.trim() && !l.startsWith("warning:"));
   const errors = lines.filter((l) => /"level":"error"|error:/i.test(l));
-  const where = `bench/results/${label.replaceAll(" ", "-")}.log`;
-  if (crashed) problems.push(`${label}: exited with ${service.proc.exitCode} during the run: ${errors[0]?.slice(0, 300) ?? ""} (${where})`);
-  else if (errors.length) problems.push(`${label}: ${errors.length} error lines in its log, first: ${errors[0]!.slice(0, 300)} (${where})`);
+  if (crashed) {
+    // Exit 0 mid-run is a graceful stop: a signal from outside the bench (its stdout says which).
+    const last = errors[0] ?? out.trim().split("\n").slice(-2).join(" | ");
+    problems.push(`${label}: exited with ${service.proc.exitCode ?? service.proc.signalCode} during the run: ${last.slice(0, 300)} (${where})`);
+  } else if (errors.length) problems.push(`${label}: ${errors.length} error lines in its log, first: ${errors[0]!.slice(0, 300)} (${where})`);
   else if (lines.length) notes.push(`${label}: ${lines.length} lines on its stderr, first: ${lines[0]!.slice(0, 200)} (${where})`);
 }
 
@@ -491,7 +495,7 @@ async function runDatabase(db: Db): Promise<Record<string, unknown>> {
     const ctx: Ctx = { db, dbUrl, dir, server, relay, seeded, tokenFile };
     for (const scenario of only) {
       try {
-        if (server.proc.exitCode !== null) throw new Error(`the server exited with ${server.proc.exitCode}`);
+        if (exited(server.proc)) throw new Error(`the server exited with ${server.proc.exitCode ?? server.proc.signalCode}`);
         const { rows: scenarioRows, notes: scenarioNotes, ...figures } = await scenarios[scenario](ctx);
         results[scenario] = { ...figures, notes: scenarioNotes };
         for (const row of scenarioRows) rows.push([scenario, row]);

@@ -103,6 +103,8 @@ export async function createApp(deps: AppDeps) {
     await writer.drain();
     hub.closeAll(CLOSE.GOING_AWAY, "server shutting down");
     await Promise.race([stopped, Bun.sleep(SHUTDOWN_GRACE_MS)]);
+    // Elysia runs after-response hooks (request log, metrics) in a later turn of the event loop.
+    await new Promise((resolve) => setImmediate(resolve));
     await writer.drain();
     await hub.stop();
     await store.close();

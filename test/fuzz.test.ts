@@ -216,6 +216,16 @@ describe(`HTTP fuzzing (${dialect})`, () => {
           expect(message.status).toBe(422);
           expect(["CONTENT_EMPTY", "TEXT_NOT_STORABLE"]).toContain(message.json.code);
         }
+
+        const clientId = text.slice(0, 64); // may cut a surrogate pair in two: one more lone surrogate
+        if (clientId === "") return;
+        const tagged = await send("POST", `/rooms/${roomId}/messages`, {
+          body: JSON.stringify({ content: "awkward client_id", client_id: clientId }),
+          contentType: "application/json",
+          token: fuzzer.token,
+        });
+        if (storable(clientId)) expect([tagged.status, tagged.json.client_id]).toEqual([201, clientId]);
+        else expect([tagged.status, tagged.json.code]).toEqual([422, "TEXT_NOT_STORABLE"]);
       }),
     );
   });
@@ -231,7 +241,10 @@ describe(`WebSocket fuzzing (${dialect})`, () => {
   });
   afterAll(() => socket.close());
 
-  /** Sends a frame, then a valid sentinel; whatever arrived before the sentinel's ack is the frame's outcome. */
+  /**
+   * Sends a frame, then a valid sentinel; what arrived before both the sentinel's ack and its broadcast is the
+   * frame's outcome (acks and broadcasts each keep their order, but an ack may overtake a broadcast).
+   */
   async function outcomeOf(frame: string): Promise<Frame[]> {
     const start = socket.frames.length;
     socket.send(frame);
@@ -239,11 +252,12 @@ describe(`WebSocket fuzzing (${dialect})`, () => {
     socket.send({ content: "sentinel", client_id: clientId });
     const ack = await socket.next((f) => f.client_id === clientId && (f.type === "ack" || f.type === "error"));
     expect(ack.type).toBe("ack");
-    const end = socket.frames.indexOf(ack);
-    return socket.frames.slice(start, end).filter((f) => !(f.type === "message" && f.client_id?.startsWith("sentinel-")));
+    const broadcast = await socket.next((f) => f.type === "message" && f.client_id === clientId);
+    const end = Math.max(socket.frames.indexOf(ack), socket.frames.indexOf(broadcast));
+    return socket.frames.slice(start, end).filter((f) => !String(f.client_id).startsWith("sentinel-"));
   }
 
-  const clientId = fc.oneof(fc.string({ maxLength: 70 }), fc.integer(), fc.constant(null), fc.constant(""), fc.boolean());
+  const clientId = fc.oneof(fc.string({ maxLength: 70 }), fc.string({ unit: anyUnit, minLength: 1, maxLength: 64 }), fc.integer(), fc.constant(null), fc.constant(""), fc.boolean());
   const frameText = fc.oneof(
     fc.string({ unit: anyUnit, maxLength: 200 }),
     fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
@@ -264,7 +278,6 @@ describe(`WebSocket fuzzing (${dialect})`, () => {
     await check(
       fc.asyncProperty(frameText, async (frame) => {
         const outcome = await outcomeOf(frame);
-        if (process.env.FUZZ_DEBUG) console.log(JSON.stringify(frame).slice(0, 80), JSON.stringify(outcome).slice(0, 300));
         let parsed: any;
         try {
           parsed = JSON.parse(frame);
@@ -288,6 +301,22 @@ describe(`WebSocket fuzzing (${dialect})`, () => {
       }),
       300,
     );
+  });
+
+  test("a client_id with NUL or a lone surrogate is refused alone: the neighbour in the same batch is stored and acked", async () => {
+    const other = await t.user("neighbour");
+    const next = new TestSocket(`${ws}/ws/${roomId}?token=${other.token}`);
+    await next.opened;
+    await next.nextOfType("user_joined");
+    for (const [i, bad] of ["\u0000", "x\ud800", "\udc00"].entries()) {
+      const start = socket.frames.length;
+      socket.send({ content: "hostile id", client_id: bad });
+      next.send({ content: "innocent", client_id: `innocent-${i}` });
+      const refusal = await socket.next((f) => f.type === "error" && socket.frames.indexOf(f) >= start);
+      expect(refusal).toMatchObject({ code: "INVALID_FRAME" });
+      expect(await next.next((f) => f.client_id === `innocent-${i}` && (f.type === "ack" || f.type === "error"))).toMatchObject({ type: "ack" });
+    }
+    await next.close();
   });
 
   test("frames over 16 KiB close the socket with 1009; the server keeps serving", async () => {

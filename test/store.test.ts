@@ -132,6 +132,15 @@ describe(`store contract (${dialect})`, () => {
     expect(next!.record.id).toBeGreaterThan(stored!.record.id);
   });
 
+  test("deleting a user deletes their messages", async () => {
+    const leaving = await store.createUser({ username: "leaving", email: "leaving@example.com", passwordHash: "h", role: "user", createdAt: at(700) });
+    const [stored] = await store.insertMessages([{ roomId: room.id, userId: leaving.id, content: "gone soon", clientId: "x", createdAt: at(701) }]);
+    expect(await store.deleteUser(leaving.id)).toBe(true);
+    expect(await store.findUserByUsername("leaving")).toBeUndefined();
+    expect(await store.findMessage(stored!.record.id)).toBeUndefined();
+    expect(await store.deleteUser(leaving.id)).toBe(false);
+  });
+
   test("awkward text is stored and returned exactly", async () => {
     const awkward = ['"{a,b}", \\ NULL', "NULL", "'; DROP TABLE messages; --", "\u202Eevil\u202C", "emoji 👩‍💻", "line\nbreak\ttab", "{}"];
     const stored = await store.insertMessages(

@@ -52,9 +52,6 @@ export function createWindowCounter(options: { limit: number; windowMs: number; 
     clear(key: string): void {
       windows.delete(key);
     },
-    get size() {
-      return windows.size;
-    },
   };
 }
 

@@ -1,6 +1,7 @@
 // Accounts: signup with the admin rule, login, token checks against the stored user, logout and role changes.
 import type { Clock } from "../clock.ts";
 import { AppError } from "../errors.ts";
+import { isStorableText } from "../messages/model.ts";
 import { ConflictError, type Role, type Store, type UserRecord } from "../store/store.ts";
 import { TokenError, type TokenCodec } from "./jwt.ts";
 import type { PasswordHasher } from "./password.ts";
@@ -82,7 +83,8 @@ export function createAuthService(deps: AuthDeps) {
     /** `address` is the client's IP when known; throttled per username and per address (see rate-limit.ts). */
     async login(username: string, password: string, address = UNKNOWN_ADDRESS): Promise<string> {
       throttle.begin(username, address);
-      const user = await store.findUserByUsername(username);
+      // Text no store can hold names nobody; PostgreSQL would fail the lookup of a NUL instead (a 500).
+      const user = isStorableText(username) ? await store.findUserByUsername(username) : undefined;
       if (!user) {
         await passwords.burn(password);
         throw new AppError("BAD_CREDENTIALS");

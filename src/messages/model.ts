@@ -15,8 +15,10 @@ export const MESSAGE_LIMITS = {
 } as const;
 
 /** NUL cannot be stored in PostgreSQL text and a lone surrogate cannot be encoded: refuse both, everywhere. */
+export const isStorableText = (value: string) => !value.includes("\u0000") && value.isWellFormed();
+
 export function assertStorableText(value: string, field: string): void {
-  if (value.includes("\u0000") || !value.isWellFormed()) {
+  if (!isStorableText(value)) {
     throw new AppError("TEXT_NOT_STORABLE", { detail: `${field} contains a NUL character or an unpaired surrogate` });
   }
 }

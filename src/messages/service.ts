@@ -3,7 +3,7 @@ import { AppError } from "../errors.ts";
 import { MissingReferenceError, type HistoryQuery, type MessageWithAuthor, type Store, type UserRecord } from "../store/store.ts";
 import type { Clock } from "../clock.ts";
 import type { RoomEvents } from "./events.ts";
-import { MESSAGE_LIMITS, normalizeContent } from "./model.ts";
+import { assertStorableText, MESSAGE_LIMITS, normalizeContent } from "./model.ts";
 import type { MessageWriter } from "./writer.ts";
 
 export interface PageRequest {
@@ -38,6 +38,7 @@ export function createMessageService(deps: { store: Store; writer: MessageWriter
 
     async post(roomId: number, author: UserRecord, rawContent: string, clientId: string | null): Promise<MessageWithAuthor> {
       const content = normalizeContent(rawContent);
+      if (clientId !== null) assertStorableText(clientId, "client_id");
       try {
         const { record } = await writer.write({ roomId, author, content, clientId });
         return { ...record, author };

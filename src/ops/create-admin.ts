@@ -6,7 +6,7 @@ import { SignupBody } from "../auth/model.ts";
 import { createPasswordHasher } from "../auth/password.ts";
 import type { Config } from "../config.ts";
 import { openStore } from "../store/open.ts";
-import { ConflictError } from "../store/store.ts";
+import { ConflictError, type Store } from "../store/store.ts";
 
 export const CREATE_ADMIN_USAGE = "create-admin --username U --email E";
 
@@ -27,7 +27,14 @@ export async function createAdmin(args: string[], config: Config, env: Record<st
     return 2;
   }
 
-  const store = await openStore(config.database, { poolSize: 1 });
+  let store: Store;
+  try {
+    store = await openStore(config.database, { poolSize: 1 });
+  } catch (error) {
+    // e.g. a SQLite file held by a running server: the message says so.
+    console.error(`error: ${(error as Error).message}`);
+    return 1;
+  }
   try {
     const passwordHash = await createPasswordHasher(config.bcryptCost).hash(password);
     const user = await store.createUser({ username: input.username, email: input.email, passwordHash, role: "admin", createdAt: new Date() });

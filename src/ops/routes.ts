@@ -30,7 +30,7 @@ interface Started {
 /** The path and query as sent, with `token=` values (the seed's WebSocket auth) blanked. */
 export function loggedPath(url: string): string {
   const path = url.slice(url.indexOf("/", url.indexOf("//") + 2));
-  return path.includes("token=") ? path.replace(/([?&]token=)[^&#]*/gi, "$1REDACTED") : path;
+  return path.includes("token=") ? path.replace(/([?&]token=)[^&#]*/g, "$1REDACTED") : path;
 }
 
 export function operationsRoutes(deps: OperationsDeps) {
@@ -57,7 +57,9 @@ export function operationsRoutes(deps: OperationsDeps) {
       const seconds = (performance.now() - (context as unknown as Started).startedAt) / 1000;
       // A handler's own Response carries its status; otherwise Elysia (or the error handler) put it in `set`.
       const value = context.responseValue;
-      const status = value instanceof Response ? value.status : typeof set.status === "number" ? set.status : 200;
+      let status = value instanceof Response ? value.status : typeof set.status === "number" ? set.status : 200;
+      // An accepted WebSocket handshake leaves no response behind: Bun answered it with 101.
+      if (status === 200 && value === undefined && request.headers.get("upgrade") === "websocket") status = 101;
       // Unmatched paths share one series: a raw path per series would let any client grow /metrics without bound.
       const route = context.route || "unmatched";
       metrics.observeRequest(request.method, route, status, seconds);

@@ -53,6 +53,20 @@ export function createHub(deps: HubDeps) {
   const clustered = bus.status().kind !== "local";
   /** This instance's messages awaiting their own notification, which says when to publish them. */
   const ownPending = new Map<number, { record: MessageRecord; author: Author; done(): void }>();
+  /** Own notifications that beat their INSERT's result here (two connections): waiting for messagesStored. */
+  const unregistered = new Map<number, () => void>();
+  const whenRegistered = (id: number) =>
+    ownPending.has(id)
+      ? undefined
+      : new Promise<void>((resolve) => {
+          const timer = setTimeout(settle, BUS_WAIT_MS);
+          function settle() {
+            clearTimeout(timer);
+            unregistered.delete(id);
+            resolve();
+          }
+          unregistered.set(id, settle);
+        });
   let inOrder: Promise<void> = Promise.resolve();
   const sequence = (task: () => Promise<void> | void) => {
     inOrder = inOrder.then(task).catch(() => {});
@@ -62,6 +76,7 @@ export function createHub(deps: HubDeps) {
   const recorders = new Map<number, Set<Recorder>>();
   /** The highest message id published here per room with local sockets: nothing at or below it goes out twice. */
   const published = new Map<number, number>();
+  const watermarkWaiters = new Map<number, { id: number; done(): void }[]>();
   let sweeper: ReturnType<typeof setInterval> | undefined;
   /** For /metrics; `delivered` is message frames published times the room's sockets here at that moment. */
   const counters = { published: 0, delivered: 0, slowConsumersClosed: 0 };
@@ -81,6 +96,34 @@ export function createHub(deps: HubDeps) {
     if (last !== undefined && record.id <= last) return;
     if (rooms.has(record.roomId)) published.set(record.roomId, record.id);
     publish(record.roomId, toMessageFrame(record, author), record.id);
+    const waiting = watermarkWaiters.get(record.roomId);
+    if (waiting) {
+      for (const w of [...waiting]) if (w.id <= record.id) w.done();
+    }
+  }
+
+  /**
+   * Resolves once this room's messages up to `id` have been published here (a joiner's history may hold
+   * messages committed but not yet published: it subscribes only after them, so it gets none twice).
+   */
+  function waitPublished(roomId: number, id: number): Promise<void> | undefined {
+    const last = published.get(roomId);
+    if (last === undefined || last >= id) return undefined;
+    return new Promise((resolve) => {
+      const waiter = {
+        id,
+        done() {
+          clearTimeout(timer);
+          const list = watermarkWaiters.get(roomId);
+          if (list?.splice(list.indexOf(waiter), 1) && list.length === 0) watermarkWaiters.delete(roomId);
+          resolve();
+        },
+      };
+      const timer = setTimeout(waiter.done, BUS_WAIT_MS);
+      let list = watermarkWaiters.get(roomId);
+      if (!list) watermarkWaiters.set(roomId, (list = []));
+      list.push(waiter);
+    });
   }
 
   const publishAll = (messages: MessageWithAuthor[]) => {
@@ -114,6 +157,7 @@ export function createHub(deps: HubDeps) {
     switch (event.kind) {
       case "messages":
         sequence(async () => {
+          if (event.origin === bus.instanceId) await Promise.all(event.items.map(([, id]) => whenRegistered(id)));
           const own: { record: MessageRecord; author: Author }[] = [];
           const remote: number[] = [];
           for (const [room, id] of event.items) {
@@ -212,6 +256,7 @@ export function createHub(deps: HubDeps) {
                 },
               };
               ownPending.set(record.id, entry);
+              unregistered.get(record.id)?.();
             }),
         ),
       ).then(() => {});
@@ -268,6 +313,8 @@ export function createHub(deps: HubDeps) {
         await presenceChanged(session.roomId, "left", session.user.username);
       }
     },
+
+    waitPublished,
 
     record(roomId: number): Recorder {
       const recorder: Recorder = {

@@ -1,6 +1,6 @@
 // The live protocol: limits, close codes, client frame parsing, and the server's frame builders.
 import { t } from "elysia";
-import { MESSAGE_LIMITS } from "../messages/model.ts";
+import { isStorableText, MESSAGE_LIMITS } from "../messages/model.ts";
 
 export const WS_LIMITS = {
   /** Frames over this many bytes close the socket with 1009 (Bun enforces it before we see the frame). */
@@ -60,9 +60,10 @@ export function parseClientFrame(raw: unknown): ClientFrame | FrameRefusal {
   if (type !== "message") return { code: "UNKNOWN_TYPE", detail: `Unknown frame type ${JSON.stringify(type).slice(0, 40)}` };
   const validClientId =
     clientId === undefined || clientId === null ||
-    (typeof clientId === "string" && clientId.length > 0 && clientId.length <= MESSAGE_LIMITS.clientIdMax);
+    (typeof clientId === "string" && clientId.length > 0 && clientId.length <= MESSAGE_LIMITS.clientIdMax &&
+      isStorableText(clientId)); // else one such id in a batch would fail (PostgreSQL) or garble its neighbours' acks
   if (!validClientId) {
-    return { code: "INVALID_FRAME", detail: `client_id must be a string of 1-${MESSAGE_LIMITS.clientIdMax} characters` };
+    return { code: "INVALID_FRAME", detail: `client_id must be a string of 1-${MESSAGE_LIMITS.clientIdMax} characters, without NUL or lone surrogates` };
   }
   const id = typeof clientId === "string" ? clientId : undefined;
   if (typeof content !== "string") return { code: "INVALID_FRAME", detail: "content must be a string", clientId: id };

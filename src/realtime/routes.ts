@@ -56,11 +56,12 @@ export function realtimeRoutes(deps: RealtimeDeps) {
         since === undefined
           ? (await store.listMessages(session.roomId, { limit: WS_LIMITS.historyOnJoin, skip: 0 })).reverse()
           : await store.listMessages(session.roomId, { limit: WS_LIMITS.syncMax + 1, after: since });
-      if (session.closed) return;
       const complete = page.length <= WS_LIMITS.syncMax;
       const history = complete ? page : page.slice(0, WS_LIMITS.syncMax);
       // Everything published while the page loaded, minus what the page already had.
       const lastId = complete ? Math.max(since ?? 0, history.at(-1)?.id ?? 0) : Number.POSITIVE_INFINITY;
+      await hub.waitPublished(session.roomId, history.at(-1)?.id ?? 0);
+      if (session.closed) return;
       joined = ws.cork(() => {
         for (const m of history) send(ws, toMessageFrame(m, m.author));
         if (since !== undefined) send(ws, frames.sync(complete));

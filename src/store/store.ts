@@ -124,6 +124,8 @@ export interface Store {
   /** Sets the role and bumps the token version in one write. */
   setUserRole(id: number, role: Role): Promise<UserRecord | undefined>;
   bumpTokenVersion(id: number): Promise<UserRecord | undefined>;
+  /** Deletes the user and their messages; false when there was no such user. Their tokens stop working. */
+  deleteUser(id: number): Promise<boolean>;
 
   /** Throws ConflictError("name"). */
   createRoom(room: { name: string; description: string | null; createdAt: Date }): Promise<RoomRecord>;

@@ -23,6 +23,12 @@ import { messages, rooms, schema, users } from "./schema.ts";
 const p = sql.placeholder;
 /** Any advisory lock key of ours; held while migrating so that instances starting together take turns. */
 const MIGRATION_LOCK = 72_160_001;
+/**
+ * Seconds before the next connection attempt. postgres-js's default grows to 20 s, and each failed attempt
+ * refuses only one waiting query: in a database outage, messages waited that long for any answer, and the
+ * server took that long to notice the database was back (measured in test/faults.test.ts).
+ */
+const reconnectDelay = (retries: number) => Math.min(0.05 * 2 ** retries, 0.5);
 
 export interface PostgresStoreOptions {
   migrate?: boolean;
@@ -51,10 +57,10 @@ export async function migratePostgres(url: string): Promise<void> {
 
 export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
   if (options.migrate !== false) await migratePostgres(url);
-  const client = postgres(url, { max: options.poolSize ?? 10, onnotice: () => {} });
+  const client = postgres(url, { max: options.poolSize ?? 10, onnotice: () => {}, backoff: reconnectDelay });
   // Message batches go through one connection of their own: postgres-js pipelines concurrent batches on it, so
   // they commit, and take their ids, in the order the writer sent them.
-  const batchClient = postgres(url, { max: 1, onnotice: () => {} });
+  const batchClient = postgres(url, { max: 1, onnotice: () => {}, backoff: reconnectDelay });
   const db = drizzle(client, { schema });
 
   const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare("user_by_id");
@@ -125,6 +131,9 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         .where(eq(users.id, id))
         .returning();
       return first(rows) as UserRecord | undefined;
+    },
+    async deleteUser(id) {
+      return (await db.delete(users).where(eq(users.id, id)).returning({ id: users.id })).length > 0;
     },
 
     async createRoom(room) {

@@ -137,6 +137,9 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
         .returning()
         .get() as UserRecord | undefined;
     },
+    async deleteUser(id) {
+      return db.delete(users).where(eq(users.id, id)).returning({ id: users.id }).all().length > 0;
+    },
 
     async createRoom(room) {
       try {

@@ -1,0 +1,80 @@
+// The compiled executable carries everything: built by scripts/build.ts, copied alone into an empty folder, it
+// serves Swagger UI and its assets, the chat client, /ready and /metrics, and is ready in under a second.
+import { afterAll, describe, expect, test } from "bun:test";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const root = join(import.meta.dir, "..");
+const work = mkdtempSync(join(tmpdir(), "chat-executable-"));
+let child: Bun.Subprocess<"ignore", "pipe", "pipe"> | undefined;
+afterAll(() => {
+  child?.kill();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe("compiled executable", () => {
+  test("built alone into an empty folder, it serves /docs, its assets, /chat, /ready and /metrics", async () => {
+    const build = Bun.spawnSync(["bun", "scripts/build.ts", join(work, "build", "chat-server")], { cwd: root, stdout: "pipe", stderr: "pipe" });
+    expect(build.exitCode, build.stderr.toString()).toBe(0);
+    const folder = join(work, "run");
+    mkdirSync(folder);
+    copyFileSync(join(work, "build", "chat-server"), join(folder, "chat-server"));
+
+    const startedAt = performance.now();
+    child = Bun.spawn(["./chat-server"], {
+      cwd: folder,
+      env: { PATH: "/usr/bin:/bin", HOME: folder, HOST: "127.0.0.1", PORT: "0" },
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    let output = "";
+    const decoder = new TextDecoder();
+    let port = 0;
+    for await (const chunk of child.stdout) {
+      output += decoder.decode(chunk);
+      const match = /listening on http:\/\/[^:]+:(\d+)/.exec(output);
+      if (match) {
+        port = Number(match[1]);
+        break;
+      }
+    }
+    expect(port, output).toBeGreaterThan(0);
+    const base = `http://127.0.0.1:${port}`;
+    let ready = await fetch(`${base}/ready`);
+    while (ready.status !== 200 && performance.now() - startedAt < 5000) ready = await fetch(`${base}/ready`);
+    const startupMs = performance.now() - startedAt;
+    expect(await ready.json()).toEqual({ status: "ready" });
+    console.log(`executable ready in ${startupMs.toFixed(0)} ms`);
+    expect(startupMs).toBeLessThan(1000);
+
+    const docs = await fetch(`${base}/docs`);
+    const html = await docs.text();
+    expect(docs.status).toBe(200);
+    const assets = [...html.matchAll(/(?:src|href)="(\/docs\/assets\/[^"]+)"/g)].map((m) => m[1]!);
+    expect(assets).toContain("/docs/assets/swagger-ui-bundle.js");
+    expect(assets).toContain("/docs/assets/swagger-ui.css");
+    for (const path of assets) {
+      const asset = await fetch(base + path);
+      expect(asset.status).toBe(200);
+      await asset.arrayBuffer();
+    }
+    expect((await (await fetch(`${base}/docs/assets/swagger-ui-bundle.js`)).text()).length).toBeGreaterThan(500_000);
+    expect((await (await fetch(`${base}/docs/json`)).json()).openapi).toStartWith("3.");
+
+    const chat = await (await fetch(`${base}/chat`)).text();
+    expect(chat).toContain('id="message-list"');
+    const script = /<script[^>]+src="([^"]+)"/.exec(chat)![1]!;
+    expect((await fetch(base + script)).status).toBe(200);
+
+    const metrics = await fetch(`${base}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain('http_requests_total{method="GET",route="/ready",status="200"}');
+
+    // Nothing but the program and the SQLite database it created.
+    expect(readdirSync(folder).filter((f) => !f.startsWith("chat.db")).sort()).toEqual(["chat-server"]);
+    child.kill("SIGTERM");
+    expect(await child.exited).toBe(0);
+  });
+});
