@@ -1,6 +1,7 @@
 // The Store contract: one suite, run unchanged on SQLite and (with DATABASE_URL=postgres://...) PostgreSQL.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ConflictError, MissingReferenceError, type RoomRecord, type UserRecord } from "../src/store/store.ts";
+import { toMessageJson } from "../src/messages/model.ts";
 import { dialect, openTestStore, type TestStore } from "./support.ts";
 
 let store: TestStore;
@@ -108,6 +109,18 @@ describe(`store contract (${dialect})`, () => {
     const forward = await store.listMessages(room.id, { limit: 2, after: ids.at(-1)! });
     expect(forward.map((m) => m.id)).toEqual([ids.at(-2)!, ids.at(-3)!]);
     expect(await store.listMessages(room.id, { limit: 5, after: ids[0]! })).toEqual([]);
+  });
+
+  test("the JSON history page is exactly the HTTP shape of the same page", async () => {
+    const [edited] = await store.insertMessages([{ roomId: room.id, userId: bob.id, content: 'say "hi" \\ ✓', clientId: "j1", createdAt: at(999) }]);
+    await store.updateMessage(edited!.record.id, "edited \u202e", at(1001));
+    const all = await store.listMessages(room.id, { limit: 100, skip: 0 });
+    for (const query of [{ limit: 7, skip: 0 }, { limit: 3, skip: 2 }, { limit: 4, before: all[2]!.id }, { limit: 5, after: all.at(-4)!.id }, { limit: 5, before: 1 }]) {
+      const page = await store.listMessages(room.id, query);
+      const rendered = await store.listMessagesJson(room.id, query);
+      expect(JSON.parse(rendered.json)).toEqual(page.map(toMessageJson));
+      expect(rendered.count).toBe(page.length);
+    }
   });
 
   test("edit and delete a message", async () => {

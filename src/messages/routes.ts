@@ -7,12 +7,15 @@ import { IdParams } from "../ids.ts";
 import { EditMessageBody, HistoryQuery, MESSAGE_LIMITS, MessageResponse, PostMessageBody, toMessageJson } from "./model.ts";
 import type { MessageService } from "./service.ts";
 
+const JSON_HEADERS = { "content-type": "application/json" };
+
 export function messageRoutes(auth: AuthService, messages: MessageService) {
   return new Elysia({ name: "message-routes", seed: messages })
     .use(authGuard(auth))
     .get(
       "/rooms/:id/messages",
-      async ({ params, query }) => (await messages.history(params.id, query)).map(toMessageJson),
+      // The body arrives as JSON text from the database; the response schema below documents it.
+      async ({ params, query }) => new Response(await messages.history(params.id, query), { headers: JSON_HEADERS }),
       {
         auth: true,
         params: IdParams,

@@ -19,8 +19,11 @@ export function createMessageService(deps: { store: Store; writer: MessageWriter
   const { store, writer, events, clock } = deps;
 
   return {
-    /** Newest first; with `after`, oldest first (paging forward). At most one of before/after/skip. */
-    async history(roomId: number, page: PageRequest): Promise<MessageWithAuthor[]> {
+    /**
+     * A page as the HTTP history JSON, rendered by the database. Newest first; with `after`, oldest first
+     * (paging forward). At most one of before/after/skip.
+     */
+    async history(roomId: number, page: PageRequest): Promise<string> {
       const given = [page.before, page.after, page.skip].filter((v) => v !== undefined).length;
       if (given > 1) throw new AppError("CURSOR_CONFLICT");
       const limit = page.limit ?? MESSAGE_LIMITS.pageDefault;
@@ -30,10 +33,10 @@ export function createMessageService(deps: { store: Store; writer: MessageWriter
           : page.after !== undefined
             ? { limit, after: page.after }
             : { limit, skip: page.skip ?? 0 };
-      const messages = await store.listMessages(roomId, query);
+      const { json, count } = await store.listMessagesJson(roomId, query);
       // Only an empty page needs to tell "no messages" from "no room".
-      if (messages.length === 0 && !(await store.findRoom(roomId))) throw new AppError("ROOM_NOT_FOUND");
-      return messages;
+      if (count === 0 && !(await store.findRoom(roomId))) throw new AppError("ROOM_NOT_FOUND");
+      return json;
     },
 
     async post(roomId: number, author: UserRecord, rawContent: string, clientId: string | null): Promise<MessageWithAuthor> {

@@ -142,6 +142,11 @@ export interface Store {
    */
   insertMessages(batch: readonly NewMessage[]): Promise<StoredMessage[]>;
   listMessages(roomId: number, query: HistoryQuery): Promise<MessageWithAuthor[]>;
+  /**
+   * The same page as listMessages, already rendered by the database as the HTTP history JSON (an array of
+   * toMessageJson items) and the number of items: the hot read path does no per-row work in JavaScript.
+   */
+  listMessagesJson(roomId: number, query: HistoryQuery): Promise<{ json: string; count: number }>;
   findMessage(id: number): Promise<MessageRecord | undefined>;
   /** The messages that still exist among `ids`, with authors, in id order. */
   findMessagesByIds(ids: readonly number[]): Promise<MessageWithAuthor[]>;

@@ -91,6 +91,26 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 
   const first = <T>(rows: T[]): T | undefined => rows[0];
 
+  // History rendered by PostgreSQL itself; postgres-js prepares each of the three statements once per connection.
+  const jsonPage = async (where: postgres.PendingQuery<postgres.Row[]>, descending: boolean, limit: number, skip = 0) => {
+    const rows = await client<{ json: string; count: number }[]>`
+      SELECT coalesce(json_agg(item ORDER BY id ${descending ? client`DESC` : client`ASC`}), '[]')::text AS json,
+             count(*)::int AS count
+      FROM (
+        SELECT m.id, json_build_object('id', m.id, 'content', m.content, 'timestamp', ${isoColumn("m.created_at")},
+          'user_id', m.user_id, 'room_id', m.room_id, 'client_id', m.client_id,
+          'edited_at', ${isoColumn("m.edited_at")},
+          'user', json_build_object('id', u.id, 'username', u.username, 'email', u.email, 'role', u.role,
+                                    'created_at', ${isoColumn("u.created_at")})) AS item
+        FROM messages m JOIN users u ON u.id = m.user_id
+        WHERE ${where}
+        ORDER BY m.id ${descending ? client`DESC` : client`ASC`} LIMIT ${limit} OFFSET ${skip}
+      ) page`;
+    return rows[0] ?? { json: "[]", count: 0 };
+  };
+  const isoColumn = (column: string) =>
+    client.unsafe(`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
+
   return {
     dialect: "postgres",
 
@@ -168,6 +188,13 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
             ? await historyAfter.execute({ roomId, cursor: query.after, limit: query.limit })
             : await historySkip.execute({ roomId, limit: query.limit, skip: query.skip });
       return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
+    },
+    async listMessagesJson(roomId, query: HistoryQuery) {
+      return "before" in query
+        ? jsonPage(client`m.room_id = ${roomId} AND m.id < ${query.before}`, true, query.limit)
+        : "after" in query
+          ? jsonPage(client`m.room_id = ${roomId} AND m.id > ${query.after}`, false, query.limit)
+          : jsonPage(client`m.room_id = ${roomId}`, true, query.limit, query.skip);
     },
     async findMessage(id) {
       return first(await messageById.execute({ id }));

@@ -96,6 +96,35 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
 
   const storeBatch = db.transaction.bind(db);
 
+  // The hot history read: positional rows straight from bun:sqlite, no ORM mapping (measured: a third of the cost
+  // of the mapped query, and less than a fifth of rendering the JSON inside SQLite).
+  type PageRow = [number, string, number, number, number, string | null, number | null, string, string, string, number];
+  const pageRows = (where: string, order: string, offset = "") =>
+    sqlite.query<PageRow, Record<string, number>>(
+      `SELECT m.id, m.content, m.created_at, m.user_id, m.room_id, m.client_id, m.edited_at,
+              u.username, u.email, u.role, u.created_at
+       FROM messages m JOIN users u ON u.id = m.user_id
+       WHERE ${where} ORDER BY m.id ${order} LIMIT $limit ${offset}`,
+    );
+  const jsonBefore = pageRows("m.room_id = $roomId AND m.id < $cursor", "DESC");
+  const jsonAfter = pageRows("m.room_id = $roomId AND m.id > $cursor", "ASC");
+  const jsonSkip = pageRows("m.room_id = $roomId", "DESC", "OFFSET $skip");
+  const iso = (ms: number) => new Date(ms).toISOString();
+  /** Field for field what toMessageJson produces. */
+  const renderPage = (rows: PageRow[]) =>
+    JSON.stringify(
+      rows.map(([id, content, createdAt, userId, roomId, clientId, editedAt, username, email, role, userCreatedAt]) => ({
+        id,
+        content,
+        timestamp: iso(createdAt),
+        user_id: userId,
+        room_id: roomId,
+        client_id: clientId,
+        edited_at: editedAt === null ? null : iso(editedAt),
+        user: { id: userId, username, email, role, created_at: iso(userCreatedAt) },
+      })),
+    );
+
   return {
     dialect: "sqlite",
 
@@ -180,6 +209,15 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
             ? historyAfter.all({ roomId, cursor: query.after, limit: query.limit })
             : historySkip.all({ roomId, limit: query.limit, skip: query.skip });
       return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
+    },
+    async listMessagesJson(roomId, query: HistoryQuery) {
+      const rows =
+        "before" in query
+          ? jsonBefore.values({ roomId, cursor: query.before, limit: query.limit })
+          : "after" in query
+            ? jsonAfter.values({ roomId, cursor: query.after, limit: query.limit })
+            : jsonSkip.values({ roomId, limit: query.limit, skip: query.skip });
+      return { json: renderPage(rows as PageRow[]), count: rows.length };
     },
     async findMessage(id) {
       return messageById.get({ id });
