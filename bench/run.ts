@@ -21,17 +21,25 @@ type Db = "sqlite" | "postgres";
 const USAGE = `usage: bun bench/run.ts [--quick] [--only ${SCENARIOS.join(",")}] [--db sqlite|postgres|both]
                        [--duration <s>] [--connections <idle sockets>]`;
 
-const { values: flags } = parseArgs({
-  strict: true,
-  options: {
-    quick: { type: "boolean", default: false },
-    only: { type: "string" },
-    db: { type: "string", default: "both" },
-    duration: { type: "string" },
-    connections: { type: "string" },
-    help: { type: "boolean", default: false },
-  },
-});
+function parseFlags() {
+  try {
+    return parseArgs({
+      strict: true,
+      options: {
+        quick: { type: "boolean", default: false },
+        only: { type: "string" },
+        db: { type: "string", default: "both" },
+        duration: { type: "string" },
+        connections: { type: "string" },
+        help: { type: "boolean", default: false },
+      },
+    }).values;
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+const flags = parseFlags();
 if (flags.help) {
   console.log(USAGE);
   process.exit(0);
@@ -40,10 +48,12 @@ const quick = flags.quick;
 const duration = Number(flags.duration ?? (quick ? 1 : 5));
 const only = (flags.only?.split(",").map((s) => s.trim()).filter(Boolean) ?? [...SCENARIOS]) as Scenario[];
 const dbs: Db[] = flags.db === "both" ? ["sqlite", "postgres"] : [flags.db as Db];
+const idleSockets = Number(flags.connections ?? (quick ? 100 : 10_000));
 const bad = [
   ...only.filter((s) => !SCENARIOS.includes(s)).map((s) => `unknown scenario ${s}`),
   ...(dbs.every((d) => d === "sqlite" || d === "postgres") ? [] : [`--db must be sqlite, postgres or both`]),
   ...(duration > 0 && duration <= 600 ? [] : ["--duration must be 0-600 seconds"]),
+  ...(Number.isInteger(idleSockets) && idleSockets > 0 ? [] : ["--connections must be a positive integer"]),
 ];
 if (bad.length) {
   console.error(`${bad.join("\n")}\n${USAGE}`);
@@ -53,7 +63,7 @@ const SIZE = {
   users: quick ? 20 : 100,
   manyRooms: quick ? 20 : 200,
   bigRoom: quick ? 50 : 500,
-  idleSockets: Number(flags.connections ?? (quick ? 100 : 10_000)),
+  idleSockets,
   idleRooms: quick ? 10 : 100,
   logins: 20,
   startupRuns: 5,
@@ -72,6 +82,8 @@ interface Outcome {
 interface Service {
   proc: Subprocess;
   url: string;
+  /** For servers: names the log kept in bench/results/ and the lines that report on it. */
+  label?: string;
   log?: string;
 }
 interface Ctx {
@@ -111,10 +123,10 @@ const watchdog = setTimeout(() => {
 
 // ---- processes -------------------------------------------------------------------------------------------
 
-async function startServer(name: string, dbUrl: string, bcryptCost: number): Promise<Service> {
+async function startServer(label: string, dbUrl: string, bcryptCost: number): Promise<Service> {
   const port = await freePort();
-  const log = join(tmp, name);
-  const proc = spawn([BUN, "src/main.ts", "serve"], {
+  const log = join(tmp, label.replaceAll(" ", "-"));
+  const proc = spawn([BUN, join(ROOT, "bench/serve.ts")], {
     cwd: ROOT,
     log,
     env: { NODE_ENV: "production", HOST: "127.0.0.1", PORT: String(port), SECRET_KEY, DATABASE_URL: dbUrl, BCRYPT_COST: String(bcryptCost) },
@@ -123,27 +135,32 @@ async function startServer(name: string, dbUrl: string, bcryptCost: number): Pro
   try {
     await waitFor200(`${url}/health`, proc, performance.now(), 30_000, 20);
   } catch (error) {
-    throw new Error(`${name}: ${(error as Error).message}: ${(await Bun.file(`${log}.err`).text()).trim().slice(-500)}`);
+    throw new Error(`${label}: ${(error as Error).message}: ${(await Bun.file(`${log}.err`).text()).trim().slice(-500)}`);
   }
-  return { proc, url, log };
+  return { proc, url, label, log };
 }
 
 /** Stops a server, keeps its log in bench/results/, and reports a crash or errors it logged. */
-async function stopServer(service: Service, label: string): Promise<void> {
+async function stopServer(service: Service): Promise<void> {
+  const label = service.label!;
   const crashed = exited(service.proc);
   await stop(service.proc);
   const out = await Bun.file(`${service.log}.out`).text().catch(() => "");
   const err = await Bun.file(`${service.log}.err`).text().catch(() => "");
+  // stdout has a line per request: keep its end only, and count the 5xx answers in it.
+  const outLines = out.trim().split("\n");
   const where = `bench/results/${label.replaceAll(" ", "-")}.log`;
-  await Bun.write(join(ROOT, where), `== stdout\n${out}\n== stderr\n${err}`);
+  await Bun.write(join(ROOT, where), `== stdout (last 200 of ${outLines.length} lines)\n${outLines.slice(-200).join("\n")}\n== stderr\n${err}`);
   const lines = err.split("\n").filter((l) => l.trim() && !l.startsWith("warning:"));
   const errors = lines.filter((l) => /"level":"error"|error:/i.test(l));
+  const status5xx = outLines.filter((l) => /"status":5\d\d/.test(l));
   if (crashed) {
     // Exit 0 mid-run is a graceful stop: a signal from outside the bench (its stdout says which).
-    const last = errors[0] ?? out.trim().split("\n").slice(-2).join(" | ");
+    const last = errors[0] ?? outLines.slice(-2).join(" | ");
     problems.push(`${label}: exited with ${service.proc.exitCode ?? service.proc.signalCode} during the run: ${last.slice(0, 300)} (${where})`);
   } else if (errors.length) problems.push(`${label}: ${errors.length} error lines in its log, first: ${errors[0]!.slice(0, 300)} (${where})`);
   else if (lines.length) notes.push(`${label}: ${lines.length} lines on its stderr, first: ${lines[0]!.slice(0, 200)} (${where})`);
+  if (status5xx.length) problems.push(`${label}: ${status5xx.length} answers with status 5xx, first: ${status5xx[0]!.slice(0, 300)}`);
 }
 
 /** A tool that prints `listening <port>` (the relay, the bare page). */
@@ -298,8 +315,10 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
 
   // bcrypt at the default cost runs on the server's CPU: do logins slow the message path down?
   async logins(ctx) {
-    // Hashes carry their cost, so these users are created by a second server at cost 10 on the same database.
-    const server = await startServer(`${ctx.db}-logins`, ctx.dbUrl, 10);
+    // Hashes carry their cost, so the login users are created by a server at cost 10. SQLite serves one server
+    // per file, so the seeding server (cost 4) makes way for it and comes back afterwards.
+    await stopServer(ctx.server);
+    const server = await startServer(`${ctx.db} logins server`, ctx.dbUrl, 10);
     try {
       const api = new Api(server.url);
       const names = Array.from({ length: SIZE.logins }, (_, i) => `login${i}`);
@@ -353,10 +372,11 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
           [`burst of ${SIZE.logins} logins, median ms`, null, logins.burstMedianMs],
           ["logins/s (cost 10)", null, logins.loginsPerSec],
         ],
-        notes: [`${logins.bursts} bursts of ${SIZE.logins} concurrent logins back to back while the load sent; login median ${logins.loginMedianMs} ms, max ${logins.loginMaxMs} ms`],
+        notes: [`bursts of ${SIZE.logins} concurrent logins, back to back while the load sent: ${logins.bursts}; login median ${logins.loginMedianMs} ms, max ${logins.loginMaxMs} ms`],
       };
     } finally {
-      await stopServer(server, `${ctx.db} logins server`);
+      await stopServer(server);
+      ctx.server = await startServer(`${ctx.db} server after logins`, ctx.dbUrl, 4);
     }
   },
 
@@ -377,11 +397,11 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
     return {
       baseline: b,
       server: s,
-      ratio: { perSec: ratio(s.perSec, b.perSec), rssPerSocket: ratio(s.rssPerSocketKB, b.rssPerSocketKB) },
+      ratio: { perSec: ratio(s.perSec, b.perSec), rssPerSocket: count >= 1000 ? ratio(s.rssPerSocketKB, b.rssPerSocketKB) : null },
       rows: [
         ["sockets open", b.opened, s.opened],
         ["connect rate sockets/s", b.perSec, s.perSec, ratio(s.perSec, b.perSec)],
-        ["RSS per socket KB", b.rssPerSocketKB, s.rssPerSocketKB, ratio(s.rssPerSocketKB, b.rssPerSocketKB)],
+        ["RSS per socket KB", b.rssPerSocketKB, s.rssPerSocketKB, count >= 1000 ? ratio(s.rssPerSocketKB, b.rssPerSocketKB) : null],
         ["RSS before -> after MB", `${b.rssBeforeMB} -> ${b.rssAfterMB}`, `${s.rssBeforeMB} -> ${s.rssAfterMB}`],
       ],
     };
@@ -477,7 +497,8 @@ async function runDatabase(db: Db): Promise<Record<string, unknown>> {
   const results: Record<string, unknown> = {};
   const rows: [string, Row][] = [];
   progress(`${db}: starting the server and the relay`);
-  const server = await startServer(db, dbUrl, 4);
+  const server = await startServer(`${db} server`, dbUrl, 4);
+  let ctx: Ctx | undefined;
   const relay = await startListening("relay", [BUN, join(ROOT, "bench/relay.ts"), "--port", "0"]);
   try {
     const rooms: Record<string, number> = {};
@@ -492,10 +513,11 @@ async function runDatabase(db: Db): Promise<Record<string, unknown>> {
     progress(`${db}: seeded ${SIZE.users} users, ${Object.values(rooms).reduce((a, b) => a + b, 0)} rooms in ${Math.round(performance.now() - t0)} ms`);
     const tokenFile = join(dir, "tokens.txt");
     await Bun.write(tokenFile, seeded.tokens.join("\n"));
-    const ctx: Ctx = { db, dbUrl, dir, server, relay, seeded, tokenFile };
+    ctx = { db, dbUrl, dir, server, relay, seeded, tokenFile };
     for (const scenario of only) {
       try {
-        if (exited(server.proc)) throw new Error(`the server exited with ${server.proc.exitCode ?? server.proc.signalCode}`);
+        const { proc } = ctx.server;
+        if (exited(proc)) throw new Error(`the server exited with ${proc.exitCode ?? proc.signalCode}`);
         const { rows: scenarioRows, notes: scenarioNotes, ...figures } = await scenarios[scenario](ctx);
         results[scenario] = { ...figures, notes: scenarioNotes };
         for (const row of scenarioRows) rows.push([scenario, row]);
@@ -506,7 +528,7 @@ async function runDatabase(db: Db): Promise<Record<string, unknown>> {
     }
   } finally {
     await stop(relay.proc);
-    await stopServer(server, `${db} server`);
+    await stopServer(ctx?.server ?? server);
     if (db === "postgres" && scratchDb) await dropScratchDb(scratchDb);
   }
   printTable(db, rows);
