@@ -1,6 +1,7 @@
 // Cross-cutting HTTP behaviour: the seed's error bodies ({"detail": ...}, 422 lists) and CORS.
 import { Elysia, ValidationError } from "elysia";
 import { AppError } from "./errors.ts";
+import { isStoreUnavailable } from "./store/store.ts";
 
 interface ValidationItem {
   loc: (string | number)[];
@@ -45,6 +46,9 @@ export function errorHandling(log: (line: Record<string, unknown>) => void) {
           return json(404, { detail: "Not Found", code: "NOT_FOUND" });
         case "INVALID_COOKIE_SIGNATURE":
           return json(400, { detail: "Invalid cookie signature", code: "INVALID_COOKIE" });
+      }
+      if (isStoreUnavailable(error)) {
+        return json(503, { detail: "Database unavailable; try again shortly", code: "STORE_UNAVAILABLE" }, { "retry-after": "1" });
       }
       log({ level: "error", msg: "unhandled error", method: request.method, path: new URL(request.url).pathname, error: String((error as Error)?.stack ?? error) });
       return json(500, { detail: "Internal Server Error", code: "INTERNAL" });

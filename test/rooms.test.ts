@@ -215,3 +215,16 @@ describe(`service routes (${dialect})`, () => {
     expect(preflight.headers.get("access-control-allow-methods")).toContain("POST");
   });
 });
+
+describe(`database gone (${dialect})`, () => {
+  test("requests while the database is unreachable get 503 STORE_UNAVAILABLE with Retry-After, not 500", async () => {
+    const lost = await createTestApp();
+    const someone = await lost.user("someone");
+    await lost.store.close();
+    const response = await lost.request("GET", "/rooms/", { token: someone.token });
+    expect(response.status).toBe(503);
+    expect(response.json.code).toBe("STORE_UNAVAILABLE");
+    expect(response.headers.get("retry-after")).toBe("1");
+    await lost.dispose().catch(() => {});
+  });
+});

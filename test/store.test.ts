@@ -1,6 +1,6 @@
 // The Store contract: one suite, run unchanged on SQLite and (with DATABASE_URL=postgres://...) PostgreSQL.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ConflictError, MissingReferenceError, type RoomRecord, type UserRecord } from "../src/store/store.ts";
+import { ConflictError, isStoreUnavailable, MissingReferenceError, type RoomRecord, type UserRecord } from "../src/store/store.ts";
 import { toMessageJson } from "../src/messages/model.ts";
 import { dialect, openTestStore, type TestStore } from "./support.ts";
 
@@ -167,5 +167,21 @@ describe(`store contract (${dialect})`, () => {
 
   test("ping answers", async () => {
     await store.ping();
+  });
+});
+
+describe(`store unavailable (${dialect})`, () => {
+  test("a closed store's errors are recognised as 'unavailable', not as bugs", async () => {
+    const closed = await openTestStore();
+    await closed.close();
+    let caught: unknown;
+    try {
+      await closed.listRooms();
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeDefined();
+    expect(isStoreUnavailable(caught)).toBe(true);
+    await closed.dispose().catch(() => {});
   });
 });

@@ -167,3 +167,12 @@ export interface Store {
   migrationsApplied(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** Errors that mean "the database cannot be reached right now" (connection lost, store closed), not a bug. */
+export function isStoreUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  const cause = (error as { cause?: unknown })?.cause;
+  if (typeof code === "string" && /^(CONNECTION_|CONNECT_TIMEOUT|ECONNREFUSED|ECONNRESET|57P0)/.test(code)) return true;
+  if (/closed database|database (is|has) closed/i.test(String((error as Error)?.message ?? ""))) return true;
+  return cause !== undefined && cause !== error && isStoreUnavailable(cause);
+}
