@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 
 export interface LoadOptions {
-  /** Base http(s) URL of the server; must be loopback. */
+  /** Base http(s) URL of the server; must be loopback. Several, comma-separated: clients take them in turn. */
   url: string;
   rooms?: number;
   /** Clients per room. */
@@ -100,7 +100,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   }
   if (roomIds.length !== rooms) throw new Error(`rooms is ${rooms} but ${roomIds.length} room ids were given`);
   if (!(limit > 0) || !(duration > 0)) throw new Error("messages and duration must be positive");
-  const wsBase = loopbackWsBase(options.url);
+  const wsBases = options.url.split(",").map((u) => loopbackWsBase(u.trim()));
 
   // A fresh tag per run keeps client_ids unique, so a server's resend de-duplication never merges two runs.
   const run = (Date.now() % 1e9).toString(36) + Math.random().toString(36).slice(2, 6);
@@ -124,6 +124,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     for (let member = 0; member < perRoom; member++) {
       const index = clients.length;
       const token = options.tokens?.length ? options.tokens[index % options.tokens.length] : undefined;
+      const wsBase = wsBases[member % wsBases.length]!;
       const url = `${wsBase}/ws/${encodeURIComponent(room.id)}${token ? `?token=${encodeURIComponent(token)}` : ""}`;
       clients.push({ room, member, prefix: `${run}.${index}-`, sent: 0, done: false, ws: new WebSocket(url) });
     }

@@ -55,8 +55,10 @@ export function createHub(deps: HubDeps) {
   const ownPending = new Map<number, { record: MessageRecord; author: Author; done(): void }>();
   /** Own notifications that beat their INSERT's result here (two connections): waiting for messagesStored. */
   const unregistered = new Map<number, () => void>();
+  /** Own ids are registered in commit order; one at or below this and no longer pending is already settled. */
+  let ownRegisteredUpTo = 0;
   const whenRegistered = (id: number) =>
-    ownPending.has(id)
+    ownPending.has(id) || id <= ownRegisteredUpTo
       ? undefined
       : new Promise<void>((resolve) => {
           const timer = setTimeout(settle, BUS_WAIT_MS);
@@ -256,6 +258,7 @@ export function createHub(deps: HubDeps) {
                 },
               };
               ownPending.set(record.id, entry);
+              if (record.id > ownRegisteredUpTo) ownRegisteredUpTo = record.id;
               unregistered.get(record.id)?.();
             }),
         ),

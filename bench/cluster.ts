@@ -1,0 +1,82 @@
+// Several instances on one PostgreSQL: the same fanout load on one instance, then spread over two (with every
+// LISTEN connection killed mid-run), each figure with its ratio to the one-instance run.
+// Usage: bun bench/cluster.ts [--duration 5]   (BENCH_POSTGRES_URL overrides the admin URL)
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import postgres from "postgres";
+import type { LoadReport } from "./load.ts";
+import { freePort, runJson, spawn, stop, waitFor200 } from "./procs.ts";
+import { Api, seed } from "./seed.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const { values } = parseArgs({ options: { duration: { type: "string", default: "5" } } });
+const duration = Number(values.duration);
+const adminUrl = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const dbName = `bench_cluster_${process.pid}`;
+const dbUrl = Object.assign(new URL(adminUrl), { pathname: `/${dbName}` }).toString();
+const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+await admin.unsafe(`CREATE DATABASE ${dbName}`);
+
+const servers: ReturnType<typeof spawn>[] = [];
+async function startServer(): Promise<string> {
+  const port = await freePort();
+  const proc = spawn([process.execPath, join(ROOT, "bench/serve.ts")], {
+    cwd: ROOT,
+    // Request logs go to files: an undrained pipe would stall the server.
+    log: join(ROOT, `bench/results/cluster-${servers.length}`),
+    env: {
+      NODE_ENV: "production",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      SECRET_KEY: "bench-cluster-secret-key-0123456789abcdef",
+      DATABASE_URL: dbUrl,
+      BCRYPT_COST: "4",
+    },
+  });
+  servers.push(proc);
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor200(`${url}/health`, proc, performance.now(), 30_000, 20);
+  return url;
+}
+
+async function load(urls: string[], tokens: string[], rooms: number[], killListenersAfterMs?: number): Promise<LoadReport> {
+  const tokenFile = join(ROOT, "bench/results/cluster-tokens.json");
+  await Bun.write(tokenFile, JSON.stringify(tokens));
+  const killer =
+    killListenersAfterMs === undefined
+      ? undefined
+      : Bun.sleep(killListenersAfterMs).then(async () => {
+          const pg = postgres(dbUrl, { max: 1, onnotice: () => {} });
+          const killed = await pg`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE application_name = 'chat-bus' AND datname = current_database()`;
+          await pg.end();
+          return killed.length;
+        });
+  const args = ["--url", urls.join(","), "--rooms", "2", "--clients", "20", "--inflight", "8", "--duration", String(duration)];
+  const { json, stderr } = await runJson<LoadReport>(
+    [process.execPath, join(ROOT, "bench/load.ts"), ...args, "--token-file", tokenFile, "--room-ids", rooms.join(",")],
+    (duration + 30) * 1000,
+  );
+  if (!json) throw new Error(`load failed: ${stderr.slice(-500)}`);
+  if (killer) console.error(`killed ${await killer} LISTEN connections mid-run`);
+  return json;
+}
+
+try {
+  const a = await startServer();
+  const b = await startServer();
+  const seeded = await seed(new Api(a), { users: 40, rooms: { fanout: 2 } });
+  const rooms = seeded.rooms.fanout!;
+  const one = await load([a], seeded.tokens, rooms);
+  const two = await load([a, b], seeded.tokens, rooms, process.env.NO_KILL ? undefined : (duration * 1000) / 2);
+  const row = (name: string, r: LoadReport) =>
+    `${name.padEnd(32)} ${String(r.ackedPerSec).padStart(8)} msg/s  p50 ${r.latencyMs.p50} ms  p99 ${r.latencyMs.p99} ms  lost ${r.lost}  duplicated ${r.duplicated}`;
+  console.log(row("one instance", one));
+  console.log(row("two instances, listeners killed", two));
+  console.log(`ratio two/one: msg/s ${(two.ackedPerSec / one.ackedPerSec).toFixed(2)}, p99 ${(two.latencyMs.p99 / one.latencyMs.p99).toFixed(2)}`);
+  console.log(JSON.stringify({ one, two }));
+} finally {
+  await Promise.all(servers.map((s) => stop(s)));
+  await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await admin.end();
+}
