@@ -75,6 +75,8 @@ try {
   console.log(row("two instances, listeners killed", two));
   console.log(`ratio two/one: msg/s ${(two.ackedPerSec / one.ackedPerSec).toFixed(2)}, p99 ${(two.latencyMs.p99 / one.latencyMs.p99).toFixed(2)}`);
   console.log(JSON.stringify({ one, two }));
+  // Losing or doubling a message is a failure, whatever the speed.
+  if ([one, two].some((r) => r.lost > 0 || r.duplicated > 0 || r.acked < r.sent)) process.exitCode = 1;
 } finally {
   await Promise.all(servers.map((s) => stop(s)));
   await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
