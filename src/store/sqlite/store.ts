@@ -202,22 +202,14 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       }
     },
     async listMessages(roomId, query: HistoryQuery) {
-      const rows =
-        "before" in query
-          ? historyBefore.all({ roomId, cursor: query.before, limit: query.limit })
-          : "after" in query
-            ? historyAfter.all({ roomId, cursor: query.after, limit: query.limit })
-            : historySkip.all({ roomId, limit: query.limit, skip: query.skip });
+      const [kind, params] = pageParams(roomId, query);
+      const rows = { before: historyBefore, after: historyAfter, skip: historySkip }[kind].all(params);
       return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
     },
     async listMessagesJson(roomId, query: HistoryQuery) {
-      const rows =
-        "before" in query
-          ? jsonBefore.values({ roomId, cursor: query.before, limit: query.limit })
-          : "after" in query
-            ? jsonAfter.values({ roomId, cursor: query.after, limit: query.limit })
-            : jsonSkip.values({ roomId, limit: query.limit, skip: query.skip });
-      return { json: renderPage(rows as PageRow[]), count: rows.length };
+      const [kind, params] = pageParams(roomId, query);
+      const rows = { before: jsonBefore, after: jsonAfter, skip: jsonSkip }[kind].values(params) as PageRow[];
+      return { json: renderPage(rows), count: rows.length };
     },
     async findMessage(id) {
       return messageById.get({ id });
@@ -280,6 +272,13 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
 /** Thrown to roll a dry run back, carrying what it would have done. */
 class DryRunDone {
   constructor(readonly result: ImportResult) {}
+}
+
+/** Which of the three page statements a query takes, and its parameters. */
+function pageParams(roomId: number, query: HistoryQuery): ["before" | "after" | "skip", Record<string, number>] {
+  if ("before" in query) return ["before", { roomId, cursor: query.before, limit: query.limit }];
+  if ("after" in query) return ["after", { roomId, cursor: query.after, limit: query.limit }];
+  return ["skip", { roomId, limit: query.limit, skip: query.skip }];
 }
 
 function mapConstraint(error: unknown): unknown {
