@@ -4,6 +4,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { dialect, openTestStore } from "./support.ts";
+import { TestSocket } from "./ws-client.ts";
 
 const root = join(import.meta.dir, "..");
 const work = mkdtempSync(join(tmpdir(), "chat-executable-"));
@@ -76,5 +78,70 @@ describe("compiled executable", () => {
     expect(readdirSync(folder).filter((f) => !f.startsWith("chat.db")).sort()).toEqual(["chat-server"]);
     child.kill("SIGTERM");
     expect(await child.exited).toBe(0);
+  });
+
+  test(`the seed's walk-through against the executable, on ${dialect}`, async () => {
+    // Reuses the executable built by the first test; on PostgreSQL, a scratch database of its own.
+    const store = dialect === "postgres" ? await openTestStore() : undefined;
+    await store?.close();
+    const folder = join(work, "walk");
+    mkdirSync(folder);
+    copyFileSync(join(work, "build", "chat-server"), join(folder, "chat-server"));
+    const server = Bun.spawn(["./chat-server"], {
+      cwd: folder,
+      env: {
+        PATH: "/usr/bin:/bin",
+        HOME: folder,
+        HOST: "127.0.0.1",
+        PORT: "0",
+        BCRYPT_COST: "4",
+        ...(store?.scratchUrl ? { DATABASE_URL: store.scratchUrl } : {}),
+      },
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    try {
+      let output = "";
+      const decoder = new TextDecoder();
+      let port = 0;
+      const reader = server.stdout.getReader();
+      while (!port) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        output += decoder.decode(value);
+        port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(output)?.[1] ?? 0);
+      }
+      // Keep reading the request log so the pipe never fills.
+      void (async () => {
+        while (!(await reader.read()).done);
+      })();
+      expect(port, output).toBeGreaterThan(0);
+      const base = `http://127.0.0.1:${port}`;
+      const json = (path: string, body: unknown, token?: string) =>
+        fetch(base + path, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+          body: JSON.stringify(body),
+        });
+      // The seed README, step by step: admin signup, login, a room, a socket, a message.
+      const signup = await json("/auth/signup", { username: "admin", email: "admin@example.com", password: "adminpass123", role: "admin" });
+      expect(signup.status).toBe(201);
+      const { access_token: token } = await (await json("/auth/login", { username: "admin", password: "adminpass123" })).json();
+      const room = await json("/rooms/", { name: "General", description: "General discussion room" }, token);
+      expect(room.status).toBe(201);
+      const { id } = await room.json();
+      const socket = new TestSocket(`ws://127.0.0.1:${port}/ws/${id}?token=${token}`);
+      await socket.nextOfType("user_joined");
+      socket.send({ content: "Hello, everyone!" });
+      expect(await socket.nextOfType("message")).toMatchObject({ content: "Hello, everyone!", username: "admin", room_id: id });
+      await socket.close();
+      const history = await fetch(`${base}/rooms/${id}/messages?skip=0&limit=50`, { headers: { authorization: `Bearer ${token}` } });
+      expect((await history.json())[0]).toMatchObject({ content: "Hello, everyone!", user: { username: "admin" } });
+    } finally {
+      server.kill("SIGTERM");
+      await server.exited;
+      await store?.dispose();
+    }
   });
 });
