@@ -1,5 +1,5 @@
 // Several instances on one PostgreSQL: the same fanout load on one instance, then spread over two (with every
-// LISTEN connection killed mid-run), each figure with its ratio to the one-instance run.
+// LISTEN connection killed mid-run, unless NO_KILL=1), each figure with its ratio to the one-instance run.
 // Usage: bun bench/cluster.ts [--duration 5]   (BENCH_POSTGRES_URL overrides the admin URL)
 import { join } from "node:path";
 import { parseArgs } from "node:util";

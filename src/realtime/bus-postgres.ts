@@ -26,7 +26,9 @@ export function createPostgresBus(url: string, instanceId: string): FanoutBus {
           } catch {
             return;
           }
-          handlers.event(event);
+          // A notification can arrive in the same read as a reconnected LISTEN's reply, before the reconnect
+          // callback runs; deferring every notification by one turn (order kept) lets the catch-up go first.
+          setImmediate(() => handlers.event(event));
         },
         // Called on the first LISTEN and again after every reconnect of the listening connection.
         () => {

@@ -318,6 +318,8 @@ export function createHub(deps: HubDeps) {
     },
 
     waitPublished,
+    /** The highest message id published here for a room with local sockets (undefined: none yet). */
+    publishedUpTo: (roomId: number) => published.get(roomId),
 
     record(roomId: number): Recorder {
       const recorder: Recorder = {

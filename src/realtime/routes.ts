@@ -58,13 +58,22 @@ export function realtimeRoutes(deps: RealtimeDeps) {
           : await store.listMessages(session.roomId, { limit: WS_LIMITS.syncMax + 1, after: since });
       const complete = page.length <= WS_LIMITS.syncMax;
       const history = complete ? page : page.slice(0, WS_LIMITS.syncMax);
-      // Everything published while the page loaded, minus what the page already had.
-      const lastId = complete ? Math.max(since ?? 0, history.at(-1)?.id ?? 0) : Number.POSITIVE_INFINITY;
       await hub.waitPublished(session.roomId, history.at(-1)?.id ?? 0);
+      // Another socket that joined first may have marked later messages as published here (its history held
+      // them). They will not be published again, so this socket reads them itself.
+      let lastId = complete ? Math.max(since ?? 0, history.at(-1)?.id ?? 0) : Number.POSITIVE_INFINITY;
+      for (let mark = hub.publishedUpTo(session.roomId); complete && mark !== undefined && mark > lastId; ) {
+        const more = await store.listMessages(session.roomId, { after: lastId, limit: WS_LIMITS.syncMax });
+        const upToMark = more.filter((m) => m.id <= mark!);
+        history.push(...upToMark);
+        lastId = upToMark.length === more.length && more.length === WS_LIMITS.syncMax ? more.at(-1)!.id : mark;
+        mark = hub.publishedUpTo(session.roomId);
+      }
       if (session.closed) return;
       joined = ws.cork(() => {
         for (const m of history) send(ws, toMessageFrame(m, m.author));
         if (since !== undefined) send(ws, frames.sync(complete));
+        // Everything published while the page loaded, minus what the page already had.
         for (const frame of recorder.frames) if (frame.id === undefined || frame.id > lastId) ws.send(frame.json);
         return hub.join(ws, complete ? lastId : (history.at(-1)?.id ?? 0));
       });
