@@ -18,6 +18,7 @@ import {
   type StoredMessage,
   type UserRecord,
 } from "../store.ts";
+import { renderPage, type PageRow } from "../page-json.ts";
 import { messages, rooms, schema, users } from "./schema.ts";
 
 const p = sql.placeholder;
@@ -91,25 +92,20 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 
   const first = <T>(rows: T[]): T | undefined => rows[0];
 
-  // History rendered by PostgreSQL itself; postgres-js prepares each of the three statements once per connection.
-  const jsonPage = async (where: postgres.PendingQuery<postgres.Row[]>, descending: boolean, limit: number, skip = 0) => {
-    const rows = await client<{ json: string; count: number }[]>`
-      SELECT coalesce(json_agg(item ORDER BY id ${descending ? client`DESC` : client`ASC`}), '[]')::text AS json,
-             count(*)::int AS count
-      FROM (
-        SELECT m.id, json_build_object('id', m.id, 'content', m.content, 'timestamp', ${isoColumn("m.created_at")},
-          'user_id', m.user_id, 'room_id', m.room_id, 'client_id', m.client_id,
-          'edited_at', ${isoColumn("m.edited_at")},
-          'user', json_build_object('id', u.id, 'username', u.username, 'email', u.email, 'role', u.role,
-                                    'created_at', ${isoColumn("u.created_at")})) AS item
-        FROM messages m JOIN users u ON u.id = m.user_id
-        WHERE ${where}
-        ORDER BY m.id ${descending ? client`DESC` : client`ASC`} LIMIT ${limit} OFFSET ${skip}
-      ) page`;
-    return rows[0] ?? { json: "[]", count: 0 };
+  // The hot history read: three constant statements (prepared once per connection), positional rows with times
+  // as epoch milliseconds, rendered by page-json.ts. (Rendering the JSON in PostgreSQL cost more Bun CPU per page
+  // than this: 116-204 us against the figures in docs/benchmarks.md.)
+  const ms = (column: string) => `round(extract(epoch FROM ${column}) * 1000)::float8`;
+  const pageSql = (where: string, order: string, offset: string) =>
+    `SELECT m.id, m.content, ${ms("m.created_at")}, m.user_id, m.room_id, m.client_id, ${ms("m.edited_at")},
+            u.username, u.email, u.role, ${ms("u.created_at")}
+     FROM messages m JOIN users u ON u.id = m.user_id
+     WHERE ${where} ORDER BY m.id ${order} LIMIT $3 ${offset}`;
+  const pageStatements = {
+    before: pageSql("m.room_id = $1 AND m.id < $2", "DESC", ""),
+    after: pageSql("m.room_id = $1 AND m.id > $2", "ASC", ""),
+    skip: pageSql("m.room_id = $1", "DESC", "OFFSET $2"),
   };
-  const isoColumn = (column: string) =>
-    client.unsafe(`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
 
   return {
     dialect: "postgres",
@@ -190,11 +186,10 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
     },
     async listMessagesJson(roomId, query: HistoryQuery) {
-      return "before" in query
-        ? jsonPage(client`m.room_id = ${roomId} AND m.id < ${query.before}`, true, query.limit)
-        : "after" in query
-          ? jsonPage(client`m.room_id = ${roomId} AND m.id > ${query.after}`, false, query.limit)
-          : jsonPage(client`m.room_id = ${roomId}`, true, query.limit, query.skip);
+      const [kind, second] =
+        "before" in query ? (["before", query.before] as const) : "after" in query ? (["after", query.after] as const) : (["skip", query.skip] as const);
+      const rows = (await client.unsafe(pageStatements[kind], [roomId, second, query.limit], { prepare: true }).values()) as unknown as PageRow[];
+      return { json: renderPage(rows), count: rows.length };
     },
     async findMessage(id) {
       return first(await messageById.execute({ id }));
