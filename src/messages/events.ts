@@ -16,10 +16,3 @@ export interface RoomEvents {
   messageDeleted(record: MessageRecord): void;
   roomDeleted(roomId: number): void;
 }
-
-export const noRoomEvents: RoomEvents = {
-  messagesStored() {},
-  messageUpdated() {},
-  messageDeleted() {},
-  roomDeleted() {},
-};

@@ -2,9 +2,9 @@
 // Message batches notify from inside their INSERT (see the PostgreSQL store), so notifications arrive in commit
 // order; this module carries everything else and re-reads the database whenever the listener reconnects.
 import postgres from "postgres";
+import { NOTIFY_CHANNEL } from "../store/postgres/store.ts";
 import type { BusEvent, BusHandlers, FanoutBus } from "./bus.ts";
 
-export const BUS_CHANNEL = "chat_events";
 /** PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more. */
 const MAX_PAYLOAD_BYTES = 7900;
 
@@ -18,7 +18,7 @@ export function createPostgresBus(url: string, instanceId: string): FanoutBus {
     instanceId,
     async start(handlers: BusHandlers) {
       await listener.listen(
-        BUS_CHANNEL,
+        NOTIFY_CHANNEL,
         (payload) => {
           let event: BusEvent;
           try {
@@ -41,7 +41,7 @@ export function createPostgresBus(url: string, instanceId: string): FanoutBus {
     send(body) {
       const payload = JSON.stringify({ ...body, origin: instanceId });
       if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) throw new Error(`bus event too large (${body.kind})`);
-      listener.notify(BUS_CHANNEL, payload).catch(() => {
+      listener.notify(NOTIFY_CHANNEL, payload).catch(() => {
         // The listener is reconnecting; receivers catch up from the database when it is back.
         connected = false;
       });

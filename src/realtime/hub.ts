@@ -243,26 +243,27 @@ export function createHub(deps: HubDeps) {
       }
       // Every instance, this one included, publishes these when the store's notification (sent at commit)
       // arrives, so messages of all instances go out in commit order. The ack waits for that, up to a bound.
-      return Promise.all(
-        stored.map(
-          ({ record, author }) =>
-            new Promise<void>((resolve) => {
-              const timer = setTimeout(() => entry.done(), BUS_WAIT_MS);
-              const entry = {
-                record,
-                author,
-                done() {
-                  clearTimeout(timer);
-                  ownPending.delete(record.id);
-                  resolve();
-                },
-              };
-              ownPending.set(record.id, entry);
-              if (record.id > ownRegisteredUpTo) ownRegisteredUpTo = record.id;
-              unregistered.get(record.id)?.();
-            }),
-        ),
-      ).then(() => {});
+      // One promise and one timer per batch, not per message: this is the message path.
+      return new Promise<void>((resolve) => {
+        let waiting = stored.length;
+        const finish = () => {
+          clearTimeout(timer);
+          for (const { record } of stored) ownPending.delete(record.id);
+          resolve();
+        };
+        const timer = setTimeout(finish, BUS_WAIT_MS);
+        for (const { record, author } of stored) {
+          ownPending.set(record.id, {
+            record,
+            author,
+            done() {
+              if (ownPending.delete(record.id) && --waiting === 0) finish();
+            },
+          });
+          if (record.id > ownRegisteredUpTo) ownRegisteredUpTo = record.id;
+          unregistered.get(record.id)?.();
+        }
+      });
     },
     messageUpdated(record: MessageRecord, author: Author) {
       publish(record.roomId, { ...toMessageFrame(record, author), type: "message_updated" });

@@ -1,5 +1,4 @@
 // The live protocol: limits, close codes, client frame parsing, and the server's frame builders.
-import { t } from "elysia";
 import { isStorableText, MESSAGE_LIMITS } from "../messages/model.ts";
 
 export const WS_LIMITS = {
@@ -98,13 +97,3 @@ export const frames = {
   sync: (complete: boolean) => ({ type: "sync" as const, complete }),
   deleted: (id: number, roomId: number) => ({ type: "message_deleted" as const, id, room_id: roomId }),
 };
-
-/** Documentation schema of the client frames (the socket parses them by hand for precise error codes). */
-export const ClientFrameSchema = t.Union([
-  t.Object({
-    type: t.Optional(t.Literal("message")),
-    content: t.String({ maxLength: MESSAGE_LIMITS.contentMax }),
-    client_id: t.Optional(t.String({ maxLength: MESSAGE_LIMITS.clientIdMax })),
-  }),
-  t.Object({ type: t.Literal("typing") }),
-]);

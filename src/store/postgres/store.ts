@@ -38,8 +38,8 @@ export interface PostgresStoreOptions {
   instanceId?: string;
 }
 
-/** The NOTIFY channel the fanout bus listens on (src/realtime/bus-postgres.ts). */
-export const MESSAGES_CHANNEL = "chat_events";
+/** The NOTIFY channel of every cross-instance event; the fanout bus (src/realtime/bus-postgres.ts) listens on it. */
+export const NOTIFY_CHANNEL = "chat_events";
 /**
  * Held by every message INSERT until its commit, on every instance: commits, and so notifications, happen in id
  * order, which lets each instance deliver every room's messages in id order.
@@ -283,7 +283,7 @@ async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[], o
       RETURNING id, room_id, user_id, client_id
     ),
     notified AS (
-      SELECT pg_notify(${MESSAGES_CHANNEL}, json_build_object(
+      SELECT pg_notify(${NOTIFY_CHANNEL}, json_build_object(
         'kind', 'messages', 'origin', ${origin}::text, 'items', json_agg(json_build_array(room_id, id) ORDER BY id))::text)
       FROM ins HAVING count(*) > 0
     )
