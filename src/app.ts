@@ -2,15 +2,16 @@
 import { Elysia } from "elysia";
 import { createPasswordHasher } from "./auth/password.ts";
 import { authRoutes } from "./auth/routes.ts";
-import { createAuthService } from "./auth/service.ts";
+import { createAuthService, USER_CACHE_ENTRIES, type UserCache } from "./auth/service.ts";
 import { createTokenCodec } from "./auth/jwt.ts";
 import { bodyLimit } from "./body-limit.ts";
+import { createCache } from "./cache.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { docsRoutes } from "./docs/routes.ts";
 import { cors, errorHandling } from "./http.ts";
 import { messageRoutes } from "./messages/routes.ts";
-import { createMessageService } from "./messages/service.ts";
+import { createMessageService, PAGE_CACHE_ENTRIES, type PageCache } from "./messages/service.ts";
 import { createMessageWriter } from "./messages/writer.ts";
 import { createMetrics } from "./ops/metrics.ts";
 import { operationsRoutes, type RequestLog } from "./ops/routes.ts";
@@ -27,6 +28,8 @@ import { webRoutes } from "./web/routes.ts";
 export const VERSION = "0.1.0";
 /** How long shutdown waits for open HTTP requests after the sockets are closed. */
 export const SHUTDOWN_GRACE_MS = 5000;
+/** How long a change made in the database behind the server's back (not through it) may go unseen. */
+export const CACHE_TTL_MS = 1000;
 
 export interface AppDeps {
   store: Store;
@@ -44,11 +47,23 @@ export async function createApp(deps: AppDeps) {
   const clock = deps.clock ?? systemClock;
   const log = deps.log ?? ((line) => console.error(JSON.stringify(line)));
   const tokens = await createTokenCodec({ secret: config.secretKey, ttlSeconds: config.accessTokenTtlSeconds, clock });
+  const bus = deps.cluster?.bus ?? createLocalBus();
+  // Read caches are only as good as the bus that tells this instance about other instances' changes.
+  const cached = { ttlMs: CACHE_TTL_MS, clock, enabled: () => bus.status().connected };
+  const pages: PageCache = createCache({ maxEntries: PAGE_CACHE_ENTRIES, ...cached });
+  const users: UserCache = createCache({ maxEntries: USER_CACHE_ENTRIES, ...cached });
   const hub = createHub({
     presence: deps.cluster?.presence ?? createLocalPresence(),
-    bus: deps.cluster?.bus ?? createLocalBus(),
+    bus,
     store,
     clock,
+    invalidate: {
+      room: (roomId) => pages.invalidate(roomId),
+      everything() {
+        pages.clear();
+        users.clear();
+      },
+    },
   });
   const events = hub.events;
   const auth = createAuthService({
@@ -57,12 +72,13 @@ export async function createApp(deps: AppDeps) {
     passwords: createPasswordHasher(config.bcryptCost),
     clock,
     onRevoke: (userId) => hub.revoke(userId),
+    users,
   });
   const metrics = createMetrics();
   const writer = createMessageWriter({ store, clock, events, onCommit: metrics.observeCommit });
   await hub.start();
   const rooms = createRoomService({ store, clock, events });
-  const messages = createMessageService({ store, writer, events, clock });
+  const messages = createMessageService({ store, writer, events, clock, pages });
 
   // Bun has one WebSocket configuration per server, so the socket limits are set here, not on the route.
   const app = new Elysia({

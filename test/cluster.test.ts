@@ -94,6 +94,27 @@ if (dialect === "postgres") {
       expect(d.ofType("user_joined").filter((f) => f.username === "eve")).toHaveLength(1);
     });
 
+    test("an instance's history and token checks follow changes made on the others (its caches hear the bus)", async () => {
+      const roomId = await room("pages");
+      const hal = await account(servers[0]!.url, "hal");
+      const newestOnB = async () => (await call(servers[1]!.url, "GET", `/rooms/${roomId}/messages`, undefined, hal.token)).json;
+      const watcher = await join(servers[1]!, roomId, hal);
+      expect(await newestOnB()).toEqual([]);
+      const posted = (await call(servers[0]!.url, "POST", `/rooms/${roomId}/messages`, { content: "from A" }, hal.token)).json;
+      // Once B's sockets have the message, so does B's history.
+      await watcher.next((f) => f.type === "message" && f.id === posted.id);
+      expect((await newestOnB()).map((m: any) => m.content)).toEqual(["from A"]);
+      await call(servers[2]!.url, "PATCH", `/messages/${posted.id}`, { content: "edited on C" }, hal.token);
+      await watcher.nextOfType("message_updated");
+      expect((await newestOnB()).map((m: any) => m.content)).toEqual(["edited on C"]);
+      await call(servers[2]!.url, "DELETE", `/messages/${posted.id}`, undefined, hal.token);
+      await watcher.nextOfType("message_deleted");
+      expect(await newestOnB()).toEqual([]);
+      await call(servers[0]!.url, "POST", "/auth/logout", undefined, hal.token);
+      expect((await watcher.closed).code).toBe(1008);
+      expect((await call(servers[1]!.url, "GET", "/auth/me", undefined, hal.token)).status).toBe(401);
+    });
+
     test("logout on one instance closes the user's sockets on the others; a deleted room closes everywhere", async () => {
       const roomId = await room("revocation");
       const fay = await account(servers[0]!.url, "fay");

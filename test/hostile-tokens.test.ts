@@ -1,6 +1,7 @@
 // Hostile tokens at both doors: each is refused with its reason at the HTTP guard (GET /auth/me) and at the
 // WebSocket handshake (401 before any upgrade), including valid tokens of revoked and deleted users.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { CACHE_TTL_MS } from "../src/app.ts";
 import { createTestApp, dialect, TEST_SECRET, testClock, type TestApp } from "./support.ts";
 import { TestSocket } from "./ws-client.ts";
 
@@ -35,6 +36,7 @@ const segment = (token: string, index: number, replace: (s: string) => string) =
 const valid = () => forge(HEADER, claims());
 
 let t: TestApp;
+const clock = testClock(NOW * 1000);
 let base: string;
 let roomId: number;
 const tokens: Record<string, string> = {};
@@ -57,7 +59,7 @@ async function handshake(token: string): Promise<{ status: number; code?: string
 }
 
 beforeAll(async () => {
-  t = await createTestApp({ clock: testClock(NOW * 1000), accessTokenTtlSeconds: TTL });
+  t = await createTestApp({ clock, accessTokenTtlSeconds: TTL });
   t.app.listen({ port: 0, hostname: "127.0.0.1", reusePort: false });
   base = `ws://127.0.0.1:${t.app.server!.port}`;
   const admin = await t.user("admin", { role: "admin" });
@@ -74,6 +76,11 @@ beforeAll(async () => {
   const doomed = await t.user("doomed");
   expect((await me(doomed.token)).status).toBe(200);
   expect(await t.store.deleteUser(doomed.id)).toBe(true);
+  // The cached user still answers until it expires; after that the token speaks for nobody.
+  expect((await me(doomed.token)).status).toBe(200);
+  clock.advance(CACHE_TTL_MS);
+  expect((await me(doomed.token)).status).toBe(401);
+  clock.now -= CACHE_TTL_MS;
   tokens.deleted = doomed.token;
 });
 

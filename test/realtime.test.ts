@@ -305,3 +305,40 @@ describe(`realtime limits (${dialect})`, () => {
     }
   });
 });
+
+describe(`history while the room changes (${dialect})`, () => {
+  const newest = async (roomId: number, token = bob.token) => t.request("GET", `/rooms/${roomId}/messages`, { token });
+
+  test("the newest page (kept in memory between changes) shows every change at once", async () => {
+    const roomId = await room("fresh-pages");
+    const carol = await t.user("page-reader");
+    expect((await newest(roomId)).json).toEqual([]);
+
+    const socket = await join(roomId, carol);
+    const ack = await socket.say("over the socket", "fresh-1");
+    expect((await newest(roomId)).json.map((m: any) => m.id)).toEqual([ack.id]);
+    const posted = (await t.request("POST", `/rooms/${roomId}/messages`, { token: bob.token, body: { content: "over HTTP" } })).json;
+    expect((await newest(roomId)).json.map((m: any) => m.content)).toEqual(["over HTTP", "over the socket"]);
+    // Another limit is its own page, filled and dropped with the rest.
+    expect((await t.request("GET", `/rooms/${roomId}/messages?limit=1`, { token: bob.token })).json.map((m: any) => m.id)).toEqual([posted.id]);
+
+    await t.request("PATCH", `/messages/${ack.id}`, { token: carol.token, body: { content: "edited" } });
+    expect((await newest(roomId)).json.find((m: any) => m.id === ack.id).content).toBe("edited");
+    await t.request("DELETE", `/messages/${posted.id}`, { token: bob.token });
+    expect((await newest(roomId)).json.map((m: any) => m.id)).toEqual([ack.id]);
+    expect((await t.request("GET", `/rooms/${roomId}/messages?limit=1`, { token: bob.token })).json.map((m: any) => m.id)).toEqual([ack.id]);
+
+    // Pages carry the author's role: a role change shows in them.
+    await t.request("PATCH", `/users/${carol.id}`, { token: admin.token, body: { role: "admin" } });
+    expect((await newest(roomId)).json[0].user.role).toBe("admin");
+    await t.request("DELETE", `/rooms/${roomId}`, { token: admin.token });
+    expect((await newest(roomId)).status).toBe(404);
+  });
+
+  test("a token stops working at once after logout, even though its user was just read", async () => {
+    const dave = await t.user("quick-leaver");
+    expect((await t.request("GET", "/auth/me", { token: dave.token })).status).toBe(200);
+    expect((await t.request("POST", "/auth/logout", { token: dave.token })).status).toBe(204);
+    expect((await t.request("GET", "/auth/me", { token: dave.token })).status).toBe(401);
+  });
+});

@@ -1,4 +1,5 @@
 // Accounts: signup with the admin rule, login, token checks against the stored user, logout and role changes.
+import type { Cache } from "../cache.ts";
 import type { Clock } from "../clock.ts";
 import { AppError } from "../errors.ts";
 import { isStorableText } from "../messages/model.ts";
@@ -16,6 +17,11 @@ export interface SignupInput {
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
+/** Users by username, for token checks; dropped whole on any revocation (see the hub's Invalidation). */
+export type UserCache = Cache<string, 0, UserRecord | undefined>;
+/** Users kept at most by the token check's cache. */
+export const USER_CACHE_ENTRIES = 10_000;
+
 export interface AuthDeps {
   store: Store;
   tokens: TokenCodec;
@@ -23,6 +29,8 @@ export interface AuthDeps {
   clock: Clock;
   /** Told when a user's earlier tokens stop working (logout, role change), so live sockets can close. */
   onRevoke?: (userId: number) => void;
+  /** Saves the token check its database read; whoever invalidates it must hear every revocation. */
+  users?: UserCache;
 }
 
 export function createAuthService(deps: AuthDeps) {
@@ -42,7 +50,10 @@ export function createAuthService(deps: AuthDeps) {
       if (error instanceof TokenError) throw new AppError("INVALID_TOKEN", { reason: error.code });
       throw error;
     }
-    const user = await store.findUserByUsername(claims.sub);
+    const username = claims.sub;
+    const user = deps.users
+      ? await deps.users.read(username, 0, () => store.findUserByUsername(username))
+      : await store.findUserByUsername(username);
     // A deleted user, or a token from before a logout or role change, is no longer valid.
     if (!user || user.tokenVersion !== claims.ver) {
       throw new AppError("INVALID_TOKEN", { reason: "TOKEN_REVOKED" });

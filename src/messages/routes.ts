@@ -14,7 +14,7 @@ export function messageRoutes(auth: AuthService, messages: MessageService) {
     .use(authGuard(auth))
     .get(
       "/rooms/:id/messages",
-      // The body arrives as JSON text from the database; the response schema below documents it.
+      // The body arrives as rendered JSON (often cached); the response schema below documents it.
       async ({ params, query }) => new Response(await messages.history(params.id, query), { headers: JSON_HEADERS }),
       {
         auth: true,

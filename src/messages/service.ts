@@ -1,4 +1,5 @@
 // Messages: history pages with cursors, posting through the writer, edits and deletes.
+import type { Cache } from "../cache.ts";
 import { AppError } from "../errors.ts";
 import { MissingReferenceError, type HistoryQuery, type MessageWithAuthor, type Store, type UserRecord } from "../store/store.ts";
 import type { Clock } from "../clock.ts";
@@ -15,15 +16,35 @@ export interface PageRequest {
 
 export type MessageService = ReturnType<typeof createMessageService>;
 
-export function createMessageService(deps: { store: Store; writer: MessageWriter; events: RoomEvents; clock: Clock }) {
-  const { store, writer, events, clock } = deps;
+/** Rendered newest pages, by room and then limit, as the UTF-8 body. */
+export type PageCache = Cache<number, number, Uint8Array<ArrayBuffer>>;
+/** Newest pages kept at most (all rooms and limits together; about 15 KB each at 50 messages). */
+export const PAGE_CACHE_ENTRIES = 1000;
+
+export function createMessageService(deps: {
+  store: Store;
+  writer: MessageWriter;
+  events: RoomEvents;
+  clock: Clock;
+  /** The newest page of a room (no cursor, no skip) is what every client opening the room reads. */
+  pages?: PageCache;
+}) {
+  const { store, writer, events, clock, pages } = deps;
+  const encoder = new TextEncoder();
+
+  async function readPage(roomId: number, query: HistoryQuery): Promise<Uint8Array<ArrayBuffer>> {
+    const { json, count } = await store.listMessagesJson(roomId, query);
+    // Only an empty page needs to tell "no messages" from "no room".
+    if (count === 0 && !(await store.findRoom(roomId))) throw new AppError("ROOM_NOT_FOUND");
+    return encoder.encode(json);
+  }
 
   return {
     /**
-     * A page as the HTTP history JSON, rendered by the database. Newest first; with `after`, oldest first
-     * (paging forward). At most one of before/after/skip.
+     * A page as the HTTP history JSON (UTF-8). Newest first; with `after`, oldest first (paging forward). At most
+     * one of before/after/skip.
      */
-    async history(roomId: number, page: PageRequest): Promise<string> {
+    async history(roomId: number, page: PageRequest): Promise<Uint8Array<ArrayBuffer>> {
       const given = [page.before, page.after, page.skip].filter((v) => v !== undefined).length;
       if (given > 1) throw new AppError("CURSOR_CONFLICT");
       const limit = page.limit ?? MESSAGE_LIMITS.pageDefault;
@@ -33,10 +54,8 @@ export function createMessageService(deps: { store: Store; writer: MessageWriter
           : page.after !== undefined
             ? { limit, after: page.after }
             : { limit, skip: page.skip ?? 0 };
-      const { json, count } = await store.listMessagesJson(roomId, query);
-      // Only an empty page needs to tell "no messages" from "no room".
-      if (count === 0 && !(await store.findRoom(roomId))) throw new AppError("ROOM_NOT_FOUND");
-      return json;
+      if (pages && "skip" in query && query.skip === 0) return pages.read(roomId, limit, () => readPage(roomId, query));
+      return readPage(roomId, query);
     },
 
     async post(roomId: number, author: UserRecord, rawContent: string, clientId: string | null): Promise<MessageWithAuthor> {

@@ -1,7 +1,16 @@
 // The request log's way to stdout: lines are joined and written once per event-loop turn, not once per request,
 // and a stdout whose reader went away (EPIPE) turns the log off instead of stopping the server.
 
-export function createStdoutLog(write: (text: string) => unknown = (text) => process.stdout.write(text)) {
+/** Bun's own writer on fd 1: several times cheaper per write than the process.stdout stream. */
+function writeStdout(): (text: string) => unknown {
+  const sink = Bun.stdout.writer({ highWaterMark: 1 << 16 });
+  return (text) => {
+    sink.write(text);
+    return sink.flush();
+  };
+}
+
+export function createStdoutLog(write: (text: string) => unknown = writeStdout()) {
   let pending: string[] = [];
   let scheduled = false;
   let closed = false;

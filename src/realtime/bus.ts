@@ -6,6 +6,7 @@ export type BusEvent =
   | { kind: "messages"; origin: string; items: [roomId: number, id: number][] }
   | { kind: "updated"; origin: string; room: number; id: number }
   | { kind: "frame"; origin: string; room: number; frame: string }
+  | { kind: "deleted"; origin: string; room: number; id: number }
   | { kind: "presence"; origin: string; room: number; change: "joined" | "left"; username: string; at: number }
   | { kind: "room_deleted"; origin: string; room: number }
   | { kind: "revoke"; origin: string; user: number };

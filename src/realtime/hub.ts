@@ -39,15 +39,23 @@ export type Hub = ReturnType<typeof createHub>;
  */
 export const BUS_WAIT_MS = 5_000;
 
+/** What the hub tells the read caches: a room's messages changed; anything at all may have (roles, a missed bus). */
+export interface Invalidation {
+  room(roomId: number): void;
+  everything(): void;
+}
+
 export interface HubDeps {
   presence: Presence;
   clock: Clock;
   bus: FanoutBus;
   store: Store;
+  invalidate?: Invalidation;
 }
 
 export function createHub(deps: HubDeps) {
   const { presence, clock, bus, store } = deps;
+  const invalidate = deps.invalidate ?? { room() {}, everything() {} };
   let server: Pick<Server<unknown>, "publish"> | undefined;
   /** With other instances, messages are published in the order the database committed them: the bus's order. */
   const clustered = bus.status().kind !== "local";
@@ -141,6 +149,7 @@ export function createHub(deps: HubDeps) {
 
   /** Everything this instance may have missed while its bus listener was away. */
   function catchUp(): void {
+    invalidate.everything();
     for (const roomId of rooms.keys()) {
       sequence(async () => {
         for (;;) {
@@ -158,6 +167,7 @@ export function createHub(deps: HubDeps) {
     if (event.origin === bus.instanceId && event.kind !== "messages") return;
     switch (event.kind) {
       case "messages":
+        for (const [room] of event.items) invalidate.room(room);
         sequence(async () => {
           if (event.origin === bus.instanceId) await Promise.all(event.items.map(([, id]) => whenRegistered(id)));
           const own: { record: MessageRecord; author: Author }[] = [];
@@ -177,6 +187,7 @@ export function createHub(deps: HubDeps) {
         });
         return;
       case "updated":
+        invalidate.room(event.room);
         if (rooms.has(event.room)) {
           void store.findMessagesByIds([event.id]).then(([m]) => {
             if (m) publish(m.roomId, { ...toMessageFrame(m, m.author), type: "message_updated" });
@@ -186,13 +197,19 @@ export function createHub(deps: HubDeps) {
       case "frame":
         publish(event.room, event.frame);
         return;
+      case "deleted":
+        invalidate.room(event.room);
+        publish(event.room, frames.deleted(event.id, event.room));
+        return;
       case "presence":
         if (rooms.has(event.room)) void announcePresence(event.room, event.change, event.username, event.at).catch(() => {});
         return;
       case "room_deleted":
+        invalidate.room(event.room);
         closeRoom(event.room);
         return;
       case "revoke":
+        invalidate.everything();
         closeUser(event.user, CLOSE.POLICY, "token revoked");
         return;
     }
@@ -237,6 +254,8 @@ export function createHub(deps: HubDeps) {
 
   const events: RoomEvents = {
     messagesStored(stored) {
+      let room: number | undefined;
+      for (const { record } of stored) if (record.roomId !== room) invalidate.room((room = record.roomId));
       if (!clustered) {
         for (const { record, author } of stored) publishMessage(record, author);
         return;
@@ -266,15 +285,17 @@ export function createHub(deps: HubDeps) {
       });
     },
     messageUpdated(record: MessageRecord, author: Author) {
+      invalidate.room(record.roomId);
       publish(record.roomId, { ...toMessageFrame(record, author), type: "message_updated" });
       bus.send({ kind: "updated", room: record.roomId, id: record.id });
     },
     messageDeleted(record: MessageRecord) {
-      const frame = JSON.stringify(frames.deleted(record.id, record.roomId));
-      publish(record.roomId, frame);
-      bus.send({ kind: "frame", room: record.roomId, frame });
+      invalidate.room(record.roomId);
+      publish(record.roomId, frames.deleted(record.id, record.roomId));
+      bus.send({ kind: "deleted", room: record.roomId, id: record.id });
     },
     roomDeleted(roomId: number) {
+      invalidate.room(roomId);
       closeRoom(roomId);
       bus.send({ kind: "room_deleted", room: roomId });
     },
@@ -365,6 +386,7 @@ export function createHub(deps: HubDeps) {
 
     /** Closes a user's sockets here and on every other instance (logout, role change). */
     revoke(userId: number) {
+      invalidate.everything();
       closeUser(userId, CLOSE.POLICY, "token revoked");
       bus.send({ kind: "revoke", user: userId });
     },
