@@ -288,29 +288,44 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
     if (page.status !== 200) throw new Error(`GET ${path}: ${page.status} ${body.slice(0, 200)}`);
     const file = join(ctx.dir, "page.json");
     await Bun.write(file, body);
+    // The newest page is served from memory between changes; a cursor naming the same 50 messages is read from
+    // the database every time (the same bytes: checked here).
+    const newestId = (JSON.parse(body) as { id: number }[])[0]?.id ?? 0;
+    const cursorPath = `${path}&before=${newestId + 1}`;
+    const cursorBody = await (await fetch(ctx.server.url + cursorPath, { headers })).text();
+    if (cursorBody !== body) throw new Error(`GET ${cursorPath} is not the newest page's bytes`);
     const bare = await startListening("bare-page", [BUN, join(ROOT, "bench/bare-page.ts"), "--file", file, "--port", "0"]);
     let base: HttpReport;
     let server: HttpReport;
+    let cursor: HttpReport;
     try {
       progress(`${ctx.db} history: bare page`);
       base = await httpLoad(bare.url + path, { connections: 32, seconds: duration, headers });
       progress(`${ctx.db} history: server (${base.tool})`);
       server = await httpLoad(ctx.server.url + path, { connections: 32, seconds: duration, headers });
+      progress(`${ctx.db} history: server, cursor page from the database (${base.tool})`);
+      cursor = await httpLoad(ctx.server.url + cursorPath, { connections: 32, seconds: duration, headers });
     } finally {
       await stop(bare.proc);
     }
-    for (const [label, r] of [["bare page", base], ["server", server]] as const) {
+    for (const [label, r] of [["bare page", base], ["server", server], ["server cursor", cursor]] as const) {
       if (r.non2xx || r.errors) problems.push(`${ctx.db} history ${label}: ${r.non2xx} non-2xx answers, ${r.errors} socket errors`);
     }
     return {
       baseline: { ...base },
-      server: { ...server, messages: (JSON.parse(body) as unknown[]).length, bodyBytes: Buffer.byteLength(body) },
-      ratio: { perSec: ratio(server.perSec, base.perSec), p99: ratio(server.latencyMs.p99, base.latencyMs.p99) },
+      server: { ...server, messages: (JSON.parse(body) as unknown[]).length, bodyBytes: Buffer.byteLength(body), cursor },
+      ratio: {
+        perSec: ratio(server.perSec, base.perSec),
+        p99: ratio(server.latencyMs.p99, base.latencyMs.p99),
+        cursorPerSec: ratio(cursor.perSec, base.perSec),
+      },
       rows: [
         [`req/s (${server.tool}, 32 conns)`, base.perSec, server.perSec, ratio(server.perSec, base.perSec)],
         ["latency p50 ms", base.latencyMs.p50, server.latencyMs.p50, ratio(server.latencyMs.p50, base.latencyMs.p50)],
         ["latency p99 ms", base.latencyMs.p99, server.latencyMs.p99, ratio(server.latencyMs.p99, base.latencyMs.p99)],
-        ["non-2xx/errors", `${base.non2xx}/${base.errors}`, `${server.non2xx}/${server.errors}`],
+        ["req/s, cursor page (db)", base.perSec, cursor.perSec, ratio(cursor.perSec, base.perSec)],
+        ["cursor latency p99 ms", base.latencyMs.p99, cursor.latencyMs.p99, ratio(cursor.latencyMs.p99, base.latencyMs.p99)],
+        ["non-2xx/errors", `${base.non2xx}/${base.errors}`, `${server.non2xx}/${server.errors}, cursor ${cursor.non2xx}/${cursor.errors}`],
       ],
       notes: [`page: ${Buffer.byteLength(body)} bytes, ${(JSON.parse(body) as unknown[]).length} messages; tool ${server.tool}`],
     };
