@@ -77,6 +77,12 @@ export function createHub(deps: HubDeps) {
           }
           unregistered.set(id, settle);
         });
+  /**
+   * Every message committed with an id at or below this has been published here (clustered mode). Ids are taken
+   * under the store's insert lock, one batch after another, so a batch whose first id is just above it has
+   * nothing of any instance's left to wait for: it is published at once, without its notification's round trip.
+   */
+  let knownUpTo = 0;
   let inOrder: Promise<void> = Promise.resolve();
   const sequence = (task: () => Promise<void> | void) => {
     inOrder = inOrder.then(task).catch(() => {});
@@ -184,6 +190,8 @@ export function createHub(deps: HubDeps) {
           for (const { record, author } of [...own, ...fetched].sort((a, b) => a.record.id - b.record.id)) {
             publishMessage(record, author);
           }
+          // Notifications arrive in commit order, and a lost one is caught up before the next is handled.
+          for (const [, id] of event.items) if (id > knownUpTo) knownUpTo = id;
         });
         return;
       case "updated":
@@ -260,9 +268,21 @@ export function createHub(deps: HubDeps) {
         for (const { record, author } of stored) publishMessage(record, author);
         return;
       }
-      // Every instance, this one included, publishes these when the store's notification (sent at commit)
-      // arrives, so messages of all instances go out in commit order. The ack waits for that, up to a bound.
-      // One promise and one timer per batch, not per message: this is the message path.
+      const first = stored[0]!.record.id;
+      const last = stored.at(-1)!.record.id;
+      if (last > ownRegisteredUpTo) ownRegisteredUpTo = last;
+      if (knownUpTo === first - 1) {
+        // Nothing committed before this batch is still unpublished here: no need to wait for the bus.
+        knownUpTo = last;
+        for (const { record, author } of stored) {
+          publishMessage(record, author);
+          unregistered.get(record.id)?.();
+        }
+        return;
+      }
+      // Otherwise (another instance committed in between, or an id was skipped) this batch goes out when its
+      // notification arrives, in commit order with the other instances' messages. The ack waits for that, up
+      // to a bound. One promise and one timer per batch, not per message: this is the message path.
       return new Promise<void>((resolve) => {
         let waiting = stored.length;
         const finish = () => {
@@ -279,7 +299,6 @@ export function createHub(deps: HubDeps) {
               if (ownPending.delete(record.id) && --waiting === 0) finish();
             },
           });
-          if (record.id > ownRegisteredUpTo) ownRegisteredUpTo = record.id;
           unregistered.get(record.id)?.();
         }
       });

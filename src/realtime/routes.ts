@@ -83,6 +83,26 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     await joined;
   }
 
+  // Acks of one commit go out together: one corked write per socket instead of a syscall per ack (a commit
+  // resolves all its writers' promises at once, so their continuations run before this microtask).
+  const acks = new Map<LiveSocket, string[]>();
+  function flushAcks(): void {
+    for (const [ws, list] of acks) {
+      if (ws.data.session.closed) continue;
+      ws.cork(() => {
+        for (const frame of list) ws.send(frame);
+      });
+    }
+    acks.clear();
+  }
+  function queueAck(ws: LiveSocket, frame: object): void {
+    const json = JSON.stringify(frame);
+    const list = acks.get(ws);
+    if (list) return void list.push(json);
+    if (acks.size === 0) queueMicrotask(flushAcks);
+    acks.set(ws, [json]);
+  }
+
   async function handleMessage(ws: LiveSocket, content: string, clientId: string | null): Promise<void> {
     const { session } = ws.data;
     const refuse = (code: string, detail: string) => void send(ws, frames.error(code, detail, clientId ?? undefined));
@@ -95,7 +115,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     }
     try {
       const { record } = await writer.write({ roomId: session.roomId, author: session.user, content: normalized, clientId });
-      if (clientId !== null && !session.closed) send(ws, frames.ack(clientId, record.id));
+      if (clientId !== null && !session.closed) queueAck(ws, frames.ack(clientId, record.id));
     } catch (error) {
       if (session.closed) return;
       if (error instanceof MissingReferenceError) refuse("ROOM_NOT_FOUND", "Room not found");
