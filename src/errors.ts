@@ -22,6 +22,7 @@ export const ERRORS = {
   BODY_TOO_LARGE: [413, "Request body too large"],
   RATE_LIMITED: [429, "Too many requests"],
   STORE_UNAVAILABLE: [503, "Database unavailable"],
+  UPGRADE_REQUIRED: [426, "This is a WebSocket endpoint: connect with an Upgrade request"],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -51,6 +51,9 @@ describe(`realtime (${dialect})`, () => {
     expect(await handshakeStatus(`${base}/ws/abc?token=${alice.token}`)).toBe(422);
     const socket = new TestSocket(`${base}/ws/${roomId}?token=garbage`);
     expect((await socket.closed).code).not.toBe(1000);
+    // A plain GET with a good token is told to upgrade.
+    const plain = await fetch(`${base.replace(/^ws/, "http")}/ws/${roomId}?token=${alice.token}`);
+    expect([plain.status, plain.headers.get("upgrade"), (await plain.json()).code]).toEqual([426, "websocket", "UPGRADE_REQUIRED"]);
   });
 
   test("on join: the last 20 messages oldest first, then active_users, then user_joined (the seed's order)", async () => {

@@ -13,6 +13,8 @@ import { CLOSE, frames, roomTopic, WS_LIMITS } from "./protocol.ts";
 export interface Session {
   user: UserRecord;
   roomId: number;
+  /** The `since=` of the handshake: history after this id instead of the last messages. */
+  since?: number;
   /** Epoch ms when the token expires; the socket is closed with 1008 then. */
   expiresAt: number;
   joined: boolean;

@@ -123,60 +123,23 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     }
   }
 
-  return new Elysia({ name: "realtime", seed: hub }).ws("/ws/:room_id", {
-    params: t.Object({ room_id: Id }),
-    query: t.Object({ token: t.Optional(t.String()), since: t.Optional(t.Integer({ minimum: 0, maximum: Id.maximum })) }),
-    detail: {
-      tags: ["realtime"],
-      summary: "Live room (WebSocket)",
-      description:
-        "Token as `?token=` or as subprotocol `bearer.<JWT>` offered next to `chat`. See README for the frames.",
-    },
-
-    // Refusals here are HTTP responses (401/403/404) and no upgrade happens.
-    async beforeHandle(context) {
-      const { params, query, request, set } = context;
-      const origin = request.headers.get("origin");
-      if (origin && corsOrigins !== "*" && !corsOrigins.includes(origin)) {
-        throw new AppError("FORBIDDEN", { detail: "Origin not allowed", reason: "ORIGIN_NOT_ALLOWED" });
-      }
-      const { token, viaProtocol } = handshakeToken(query, request.headers.get("sec-websocket-protocol"));
-      if (!token) throw new AppError("NOT_AUTHENTICATED");
-      const { user, expiresAt } = await auth.authenticateSession(token);
-      if (!(await store.findRoom(params.room_id))) throw new AppError("ROOM_NOT_FOUND");
-      if (viaProtocol) set.headers["sec-websocket-protocol"] = SUBPROTOCOL;
-      const now = clock();
-      const session: Session = {
-        user,
-        roomId: params.room_id,
-        expiresAt,
-        joined: false,
-        closed: false,
-        rateTokens: WS_LIMITS.messageBurst,
-        rateRefilledAt: now,
-        lastTypingAt: 0,
-      };
-      // Elysia copies the context into the socket's data; this is how the session reaches open().
-      Object.assign(context, { session });
-    },
-
-    async open(elysiaWs) {
-      const ws = elysiaWs.raw as unknown as LiveSocket;
+  /**
+   * Bun's handlers for every socket of this route, shared: a socket's data is its session and these three
+   * references (Elysia's own `.ws()` keeps the whole request context and a set of closures per socket).
+   */
+  const handlers = {
+    async open(ws: LiveSocket) {
       const { session } = ws.data;
       hub.track(ws);
-      session.expiryTimer = setTimeout(
-        () => ws.close(CLOSE.POLICY, "token expired"),
-        Math.max(0, session.expiresAt - clock()),
-      );
+      session.expiryTimer = setTimeout(() => ws.close(CLOSE.POLICY, "token expired"), Math.max(0, session.expiresAt - clock()));
       try {
-        await sendHistory(ws, elysiaWs.data.query.since);
+        await sendHistory(ws, session.since);
       } catch {
         ws.close(CLOSE.INTERNAL, "history unavailable");
       }
     },
 
-    message(elysiaWs, raw) {
-      const ws = elysiaWs.raw as unknown as LiveSocket;
+    message(ws: LiveSocket, raw: string | Buffer) {
       const { session } = ws.data;
       const frame = parseClientFrame(raw);
       if ("code" in frame) return send(ws, frames.error(frame.code, frame.detail, frame.clientId));
@@ -190,15 +153,56 @@ export function realtimeRoutes(deps: RealtimeDeps) {
       if (!allowMessage(session)) {
         return send(ws, frames.error("RATE_LIMITED", `At most ${WS_LIMITS.messagesPerSecond} messages per second`, frame.clientId ?? undefined));
       }
-      return handleMessage(ws, frame.content, frame.clientId);
+      void handleMessage(ws, frame.content, frame.clientId);
     },
 
-    close(elysiaWs) {
-      const ws = elysiaWs.raw as unknown as LiveSocket;
+    close(ws: LiveSocket) {
       const { session } = ws.data;
       session.closed = true;
       clearTimeout(session.expiryTimer);
       void hub.untrack(ws).catch(() => {});
     },
-  });
+  };
+
+  return new Elysia({ name: "realtime", seed: hub }).get(
+    "/ws/:room_id",
+    // Refusals are HTTP responses (401/403/404) and no upgrade happens.
+    async ({ params, query, request, server, set }) => {
+      const origin = request.headers.get("origin");
+      if (origin && corsOrigins !== "*" && !corsOrigins.includes(origin)) {
+        throw new AppError("FORBIDDEN", { detail: "Origin not allowed", reason: "ORIGIN_NOT_ALLOWED" });
+      }
+      const { token, viaProtocol } = handshakeToken(query, request.headers.get("sec-websocket-protocol"));
+      if (!token) throw new AppError("NOT_AUTHENTICATED");
+      const { user, expiresAt } = await auth.authenticateSession(token);
+      if (!(await store.findRoom(params.room_id))) throw new AppError("ROOM_NOT_FOUND");
+      const headers: Record<string, string> = { ...(set.headers as Record<string, string>) };
+      if (viaProtocol) headers["sec-websocket-protocol"] = SUBPROTOCOL;
+      const now = clock();
+      const session: Session = {
+        user,
+        roomId: params.room_id,
+        since: query.since,
+        expiresAt,
+        joined: false,
+        closed: false,
+        rateTokens: WS_LIMITS.messageBurst,
+        rateRefilledAt: now,
+        lastTypingAt: 0,
+      };
+      if (server?.upgrade(request, { headers, data: { session, ...handlers } })) return;
+      throw new AppError("UPGRADE_REQUIRED", { headers: { upgrade: "websocket" } });
+    },
+    {
+      params: t.Object({ room_id: Id }),
+      query: t.Object({ token: t.Optional(t.String()), since: t.Optional(t.Integer({ minimum: 0, maximum: Id.maximum })) }),
+      detail: {
+        tags: ["realtime"],
+        summary: "Live room (WebSocket)",
+        description:
+          "A WebSocket upgrade. Token as `?token=` or as subprotocol `bearer.<JWT>` offered next to `chat`. " +
+          "Refused before the upgrade with 401, 403 or 404; a plain GET gets 426. See README for the frames.",
+      },
+    },
+  );
 }
