@@ -118,6 +118,34 @@ describe(`realtime (${dialect})`, () => {
     await a.close();
   });
 
+  test("a joiner whose history read is slow while more than a page arrives gets every message once, in order", async () => {
+    const roomId = await room("slow-join");
+    const talker = await join(roomId, alice);
+    const original = t.store.listMessages;
+    const gate = Promise.withResolvers<void>();
+    const reading = Promise.withResolvers<void>();
+    t.store.listMessages = async (...args) => {
+      if (args[0] === roomId) {
+        reading.resolve();
+        await gate.promise;
+      }
+      return original.apply(t.store, args);
+    };
+    try {
+      const socket = new TestSocket(`${base}/ws/${roomId}?token=${bob.token}`);
+      sockets.push(socket);
+      await reading.promise; // bob's socket is open and its history read has begun
+      const acks = [];
+      for (let i = 0; i < 30; i++) acks.push(await talker.say(`while bob loads #${i}`));
+      gate.resolve(); // the read now returns the last 20 of the 30
+      const ids = acks.map((a) => a.id as number);
+      await socket.next((f) => f.type === "message" && f.id === ids.at(-1));
+      expect(socket.ofType("message").map((f) => f.id)).toEqual(ids);
+    } finally {
+      t.store.listMessages = original;
+    }
+  });
+
   test("two tabs of one user: listed once, joined once, left only when the last tab closes", async () => {
     const roomId = await room("two-tabs");
     const b = await join(roomId, bob);

@@ -8,10 +8,10 @@ export interface Author {
 
 export interface RoomEvents {
   /**
-   * Called once per commit, in id order, before anyone is told the messages are stored. A promise delays the
-   * senders' acks until the messages are broadcast (with several instances, broadcasting waits for the bus).
+   * Called once per commit, in id order, before anyone is told the messages are stored. With several
+   * instances the broadcast may follow later, in commit order with theirs (see the hub).
    */
-  messagesStored(messages: readonly { record: MessageRecord; author: Author }[]): void | Promise<void>;
+  messagesStored(messages: readonly { record: MessageRecord; author: Author }[]): void;
   messageUpdated(record: MessageRecord, author: Author): void;
   messageDeleted(record: MessageRecord): void;
   roomDeleted(roomId: number): void;

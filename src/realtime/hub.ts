@@ -36,10 +36,14 @@ export interface Recorder {
 export type Hub = ReturnType<typeof createHub>;
 
 /**
- * How long an ack waits for the bus to bring back its message's notification. Past it the ack goes out anyway
- * (the message is stored; the bus's catch-up publishes it when the listener is back).
+ * The longest this instance waits on the bus: a joiner for a message to be published here, a notification for
+ * its own INSERT's result, an own batch's entries for their notification (after that a catch-up or the
+ * notification itself reads them from the database).
  */
 export const BUS_WAIT_MS = 5_000;
+
+/** How long a bus task whose database read failed waits before it is tried again. */
+const BUS_RETRY_MS = 200;
 
 /** What the hub tells the read caches: a room's messages changed; anything at all may have (roles, a missed bus). */
 export interface Invalidation {
@@ -62,7 +66,7 @@ export function createHub(deps: HubDeps) {
   /** With other instances, messages are published in the order the database committed them: the bus's order. */
   const clustered = bus.status().kind !== "local";
   /** This instance's messages awaiting their own notification, which says when to publish them. */
-  const ownPending = new Map<number, { record: MessageRecord; author: Author; done(): void }>();
+  const ownPending = new Map<number, { record: MessageRecord; author: Author }>();
   /** Own notifications that beat their INSERT's result here (two connections): waiting for messagesStored. */
   const unregistered = new Map<number, () => void>();
   /** Own ids are registered in commit order; one at or below this and no longer pending is already settled. */
@@ -86,8 +90,23 @@ export function createHub(deps: HubDeps) {
    */
   let knownUpTo = 0;
   let inOrder: Promise<void> = Promise.resolve();
+  let stopped = false;
+  /**
+   * Bus work, one task at a time in the bus's order. A task whose read fails (the database is away) is tried
+   * again, not skipped: the tasks after it would move the watermark past its messages, losing them here for
+   * good. Tasks start from the watermarks, so a second try publishes nothing twice.
+   */
   const sequence = (task: () => Promise<void> | void) => {
-    inOrder = inOrder.then(task).catch(() => {});
+    const attempt = async (): Promise<void> => {
+      try {
+        await task();
+      } catch {
+        if (stopped) return;
+        await Bun.sleep(BUS_RETRY_MS);
+        return attempt();
+      }
+    };
+    inOrder = inOrder.then(attempt);
   };
   const rooms = new Map<number, Set<LiveSocket>>();
   const users = new Map<number, Set<LiveSocket>>();
@@ -109,7 +128,7 @@ export function createHub(deps: HubDeps) {
   }
 
   function publishMessage(record: MessageRecord, author: Author): void {
-    ownPending.get(record.id)?.done();
+    ownPending.delete(record.id);
     const last = published.get(record.roomId);
     if (last !== undefined && record.id <= last) return;
     if (rooms.has(record.roomId)) published.set(record.roomId, record.id);
@@ -160,11 +179,15 @@ export function createHub(deps: HubDeps) {
     invalidate.everything();
     for (const roomId of rooms.keys()) {
       sequence(async () => {
-        for (;;) {
-          const after = published.get(roomId) ?? 0;
+        // A room whose sockets are all still loading their history has no watermark: what they may have missed
+        // came after knownUpTo (everything up to it was published here as it came), not since the room began.
+        let after = published.get(roomId) ?? knownUpTo;
+        // Until the room's last socket here has gone (and its watermark with it).
+        while (rooms.has(roomId)) {
           const page = await store.listMessages(roomId, { after, limit: 500 });
           publishAll(page);
           if (page.length < 500) return;
+          after = page.at(-1)!.id;
         }
       });
     }
@@ -196,20 +219,21 @@ export function createHub(deps: HubDeps) {
           for (const [, id] of event.items) if (id > knownUpTo) knownUpTo = id;
         });
         return;
+      // Edits and deletes wait their turn behind the messages they change (and a failed read is tried again).
       case "updated":
         invalidate.room(event.room);
-        if (rooms.has(event.room)) {
-          void store.findMessagesByIds([event.id]).then(([m]) => {
-            if (m) publish(m.roomId, { ...toMessageFrame(m, m.author), type: "message_updated" });
-          });
-        }
+        sequence(async () => {
+          if (!rooms.has(event.room)) return;
+          const [m] = await store.findMessagesByIds([event.id]);
+          if (m) publish(m.roomId, { ...toMessageFrame(m, m.author), type: "message_updated" });
+        });
         return;
       case "frame":
         publish(event.room, event.frame);
         return;
       case "deleted":
         invalidate.room(event.room);
-        publish(event.room, frames.deleted(event.id, event.room));
+        sequence(() => publish(event.room, frames.deleted(event.id, event.room)));
         return;
       case "presence":
         if (rooms.has(event.room)) void announcePresence(event.room, event.change, event.username, event.at).catch(() => {});
@@ -283,27 +307,16 @@ export function createHub(deps: HubDeps) {
         return;
       }
       // Otherwise (another instance committed in between, or an id was skipped) this batch goes out when its
-      // notification arrives, in commit order with the other instances' messages. The ack waits for that, up
-      // to a bound. One promise and one timer per batch, not per message: this is the message path.
-      return new Promise<void>((resolve) => {
-        let waiting = stored.length;
-        const finish = () => {
-          clearTimeout(timer);
-          for (const { record } of stored) ownPending.delete(record.id);
-          resolve();
-        };
-        const timer = setTimeout(finish, BUS_WAIT_MS);
-        for (const { record, author } of stored) {
-          ownPending.set(record.id, {
-            record,
-            author,
-            done() {
-              if (ownPending.delete(record.id) && --waiting === 0) finish();
-            },
-          });
-          unregistered.get(record.id)?.();
-        }
-      });
+      // notification arrives, in commit order with the other instances' messages. The acks do not wait for it:
+      // they say "stored", which is true already. Entries the bus never settles (a room with no sockets here
+      // left before a catch-up) are dropped after BUS_WAIT_MS; one timer per batch, not per message.
+      for (const { record, author } of stored) {
+        ownPending.set(record.id, { record, author });
+        unregistered.get(record.id)?.();
+      }
+      setTimeout(() => {
+        for (const { record } of stored) ownPending.delete(record.id);
+      }, BUS_WAIT_MS).unref?.();
     },
     messageUpdated(record: MessageRecord, author: Author) {
       invalidate.room(record.roomId);
@@ -417,7 +430,10 @@ export function createHub(deps: HubDeps) {
       for (const { roomId, username } of gone) void presenceChanged(roomId, "left", username).catch(() => {});
     },
 
-    stop: () => bus.stop(),
+    stop() {
+      stopped = true;
+      return bus.stop();
+    },
 
     closeAll(code: number, reason: string) {
       for (const sockets of [...rooms.values()]) for (const ws of [...sockets]) ws.close(code, reason);

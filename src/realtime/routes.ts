@@ -71,6 +71,12 @@ export function realtimeRoutes(deps: RealtimeDeps) {
       }
       if (session.closed) return;
       joined = ws.cork(() => {
+        // Published after this socket opened but older than its page (more than a page came meanwhile): these
+        // go first, so ids still rise. With `since`, the page already starts right after what the client has.
+        const pageStart = history[0]?.id ?? lastId + 1;
+        if (since === undefined) {
+          for (const frame of recorder.frames) if (frame.id !== undefined && frame.id < pageStart) ws.send(frame.json);
+        }
         for (const m of history) send(ws, toMessageFrame(m, m.author));
         if (since !== undefined) send(ws, frames.sync(complete));
         // Everything published while the page loaded, minus what the page already had.
