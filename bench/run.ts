@@ -420,7 +420,7 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
         ["sockets open", b.opened, s.opened],
         ["connect rate sockets/s", b.perSec, s.perSec, ratio(s.perSec, b.perSec)],
         ["RSS per socket KB", b.rssPerSocketKB, s.rssPerSocketKB, count >= 1000 ? ratio(s.rssPerSocketKB, b.rssPerSocketKB) : null],
-        ["RSS before -> after MB", `${b.rssBeforeMB} -> ${b.rssAfterMB}`, `${s.rssBeforeMB} -> ${s.rssAfterMB}`],
+        ["RSS before -> all open -> steady MB", `${b.rssBeforeMB} -> ${b.rssAtOpenMB} -> ${b.rssAfterMB}`, `${s.rssBeforeMB} -> ${s.rssAtOpenMB} -> ${s.rssAfterMB}`],
       ],
     };
   },
@@ -458,8 +458,19 @@ async function idle(ctx: Ctx, target: Service, count: number, roomIds: number[],
     const first = await next(70_000);
     if (!first?.startsWith("{")) throw new Error(`idle.ts: ${first ?? "no report"}`);
     const opened: { opened: number; failed: number; perSec: number; seconds: number; firstError?: string } = JSON.parse(first);
-    await Bun.sleep(1000); // joins finish their history and presence work before RSS is read
-    const rssAfter = await rssBytes(target.proc.pid);
+    // Every join sends the room's active_users to everyone in it (the seed's protocol), so RSS first holds those
+    // frames on their way out. Steady state: a full collection (bench/serve.ts and relay.ts listen for SIGUSR2)
+    // a second before each reading, until two readings agree within 2 % (at most 15 s).
+    const rssAtOpen = await rssBytes(target.proc.pid);
+    let rssAfter = rssAtOpen;
+    for (let i = 0; i < 15; i++) {
+      process.kill(target.proc.pid, "SIGUSR2");
+      await Bun.sleep(1000);
+      const now = await rssBytes(target.proc.pid);
+      const settled = Math.abs(now - rssAfter) <= 0.02 * rssAfter;
+      rssAfter = now;
+      if (settled) break;
+    }
     (proc.stdin as FileSink).end();
     const last = await next(15_000);
     const dropped = last?.startsWith("{") ? (JSON.parse(last) as { dropped: number }).dropped : NaN;
@@ -468,6 +479,7 @@ async function idle(ctx: Ctx, target: Service, count: number, roomIds: number[],
       ...opened,
       dropped,
       rssBeforeMB: mb(rssBefore),
+      rssAtOpenMB: mb(rssAtOpen),
       rssAfterMB: mb(rssAfter),
       rssPerSocketKB: opened.opened ? Math.round(((rssAfter - rssBefore) / opened.opened / 1024) * 10) / 10 : NaN,
     };
