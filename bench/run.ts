@@ -420,7 +420,8 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
         ["sockets open", b.opened, s.opened],
         ["connect rate sockets/s", b.perSec, s.perSec, ratio(s.perSec, b.perSec)],
         ["RSS per socket KB", b.rssPerSocketKB, s.rssPerSocketKB, count >= 1000 ? ratio(s.rssPerSocketKB, b.rssPerSocketKB) : null],
-        ["RSS before -> all open -> steady MB", `${b.rssBeforeMB} -> ${b.rssAtOpenMB} -> ${b.rssAfterMB}`, `${s.rssBeforeMB} -> ${s.rssAtOpenMB} -> ${s.rssAfterMB}`],
+        ["RSS before -> after MB", `${b.rssBeforeMB} -> ${b.rssAfterMB}`, `${s.rssBeforeMB} -> ${s.rssAfterMB}`],
+        ["seconds from last open to quiet", b.quietAfter, s.quietAfter],
       ],
     };
   },
@@ -457,20 +458,14 @@ async function idle(ctx: Ctx, target: Service, count: number, roomIds: number[],
     const next = lineReader(proc.stdout as ReadableStream<Uint8Array>);
     const first = await next(70_000);
     if (!first?.startsWith("{")) throw new Error(`idle.ts: ${first ?? "no report"}`);
-    const opened: { opened: number; failed: number; perSec: number; seconds: number; firstError?: string } = JSON.parse(first);
-    // Every join sends the room's active_users to everyone in it (the seed's protocol), so RSS first holds those
-    // frames on their way out. Steady state: a full collection (bench/serve.ts and relay.ts listen for SIGUSR2)
-    // a second before each reading, until two readings agree within 2 % (at most 15 s).
-    const rssAtOpen = await rssBytes(target.proc.pid);
-    let rssAfter = rssAtOpen;
-    for (let i = 0; i < 15; i++) {
-      process.kill(target.proc.pid, "SIGUSR2");
-      await Bun.sleep(1000);
-      const now = await rssBytes(target.proc.pid);
-      const settled = Math.abs(now - rssAfter) <= 0.02 * rssAfter;
-      rssAfter = now;
-      if (settled) break;
-    }
+    const opened: { opened: number; failed: number; perSec: number; seconds: number; quietAfter: number; firstError?: string } =
+      JSON.parse(first);
+    // idle.ts reports once no frame has come for a second (every join tells its whole room, so until then the
+    // server holds frames on their way out). Then a full collection (bench/serve.ts and relay.ts listen for
+    // SIGUSR2), so RSS is what the idle sockets hold.
+    process.kill(target.proc.pid, "SIGUSR2");
+    await Bun.sleep(1000);
+    const rssAfter = await rssBytes(target.proc.pid);
     (proc.stdin as FileSink).end();
     const last = await next(15_000);
     const dropped = last?.startsWith("{") ? (JSON.parse(last) as { dropped: number }).dropped : NaN;
@@ -479,7 +474,6 @@ async function idle(ctx: Ctx, target: Service, count: number, roomIds: number[],
       ...opened,
       dropped,
       rssBeforeMB: mb(rssBefore),
-      rssAtOpenMB: mb(rssAtOpen),
       rssAfterMB: mb(rssAfter),
       rssPerSocketKB: opened.opened ? Math.round(((rssAfter - rssBefore) / opened.opened / 1024) * 10) / 10 : NaN,
     };
