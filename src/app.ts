@@ -11,7 +11,7 @@ import type { Config } from "./config.ts";
 import { docsRoutes } from "./docs/routes.ts";
 import { cors, errorHandling } from "./http.ts";
 import { messageRoutes } from "./messages/routes.ts";
-import { createMessageService, PAGE_CACHE_ENTRIES, type PageCache } from "./messages/service.ts";
+import { createMessageService, PAGE_CACHE_BYTES, type PageCache } from "./messages/service.ts";
 import { createMessageWriter } from "./messages/writer.ts";
 import { createMetrics } from "./ops/metrics.ts";
 import { operationsRoutes, type RequestLog } from "./ops/routes.ts";
@@ -50,8 +50,8 @@ export async function createApp(deps: AppDeps) {
   const bus = deps.cluster?.bus ?? createLocalBus();
   // Read caches are only as good as the bus that tells this instance about other instances' changes.
   const cached = { ttlMs: CACHE_TTL_MS, clock, enabled: () => bus.status().connected };
-  const pages: PageCache = createCache({ maxEntries: PAGE_CACHE_ENTRIES, ...cached });
-  const users: UserCache = createCache({ maxEntries: USER_CACHE_ENTRIES, ...cached });
+  const pages: PageCache = createCache({ capacity: PAGE_CACHE_BYTES, weigh: (page) => page.byteLength, ...cached });
+  const users: UserCache = createCache({ capacity: USER_CACHE_ENTRIES, ...cached });
   const hub = createHub({
     presence: deps.cluster?.presence ?? createLocalPresence(),
     bus,

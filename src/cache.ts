@@ -6,9 +6,13 @@
 // instances' changes would go unheard) every read goes to the database.
 import type { Clock } from "./clock.ts";
 
-export interface CacheOptions {
-  /** Values kept at most; one more drops everything (simple, and each value comes back with one read). */
-  maxEntries: number;
+export interface CacheOptions<V> {
+  /**
+   * The most the cache holds, as the sum of `weigh` over its values (default weight 1: a count). One more drops
+   * everything (simple, and each value comes back with one read); a value heavier than this is not kept.
+   */
+  capacity: number;
+  weigh?: (value: V) => number;
   ttlMs: number;
   clock: Clock;
   enabled: () => boolean;
@@ -16,9 +20,11 @@ export interface CacheOptions {
 
 export type Cache<G, K, V> = ReturnType<typeof createCache<G, K, V>>;
 
-export function createCache<G, K, V>(options: CacheOptions) {
+export function createCache<G, K, V>(options: CacheOptions<V>) {
   const { clock } = options;
-  const groups = new Map<G, Map<K, { value: V; expiresAt: number }>>();
+  const weigh = options.weigh ?? (() => 1);
+  const groups = new Map<G, Map<K, { value: V; weight: number; expiresAt: number }>>();
+  /** The sum of the kept values' weights. */
   let size = 0;
   /** Counts changes; a read remembers it when it starts. */
   let generation = 0;
@@ -43,19 +49,20 @@ export function createCache<G, K, V>(options: CacheOptions) {
       if (hit !== undefined) {
         if (hit.expiresAt > clock()) return hit.value;
         values!.delete(key);
-        size--;
+        size -= hit.weight;
       }
       const startedAt = generation;
       reading++;
       try {
         const value = await load();
         const unchanged = startedAt >= clearedAt && (changedAt.get(group) ?? 0) <= startedAt;
-        if (value !== undefined && unchanged && options.enabled()) {
-          if (size >= options.maxEntries) clear();
+        const weight = value === undefined ? 0 : weigh(value);
+        if (value !== undefined && unchanged && options.enabled() && weight <= options.capacity) {
+          if (size + weight > options.capacity) clear();
           let kept = groups.get(group);
           if (!kept) groups.set(group, (kept = new Map()));
-          if (!kept.has(key)) size++;
-          kept.set(key, { value, expiresAt: clock() + options.ttlMs });
+          size += weight - (kept.get(key)?.weight ?? 0);
+          kept.set(key, { value, weight, expiresAt: clock() + options.ttlMs });
         }
         return value;
       } finally {
@@ -67,7 +74,7 @@ export function createCache<G, K, V>(options: CacheOptions) {
     invalidate(group: G): void {
       const values = groups.get(group);
       if (values) {
-        size -= values.size;
+        for (const { weight } of values.values()) size -= weight;
         groups.delete(group);
       }
       generation++;

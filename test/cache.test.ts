@@ -3,10 +3,11 @@ import { describe, expect, test } from "bun:test";
 import { createCache } from "../src/cache.ts";
 import { testClock } from "./support.ts";
 
-function setUp(options: { maxEntries?: number; enabled?: () => boolean } = {}) {
+function setUp(options: { capacity?: number; weigh?: (v: string) => number; enabled?: () => boolean } = {}) {
   const clock = testClock();
   const cache = createCache<number, string, string>({
-    maxEntries: options.maxEntries ?? 10,
+    capacity: options.capacity ?? 10,
+    weigh: options.weigh,
     ttlMs: 1000,
     clock,
     enabled: options.enabled ?? (() => true),
@@ -74,11 +75,24 @@ describe("read cache", () => {
     expect(cache.size).toBe(1); // the old value stays but is not served; the bus's reconnect clears it
   });
 
-  test("past maxEntries everything is dropped, so memory stays bounded", async () => {
-    const { cache, read } = setUp({ maxEntries: 3 });
+  test("past its capacity everything is dropped, so memory stays bounded", async () => {
+    const { cache, read } = setUp({ capacity: 3 });
     for (const key of ["a", "b", "c"]) await read(1, key);
     expect(cache.size).toBe(3);
     await read(2, "d");
     expect(cache.size).toBe(1);
+  });
+
+  test("with a weight (bytes), a value heavier than the capacity is served but not kept", async () => {
+    const { cache, read, loads } = setUp({ capacity: 10, weigh: (v) => v.length });
+    await read(1, "a", "12345");
+    await read(1, "b", "123456");
+    expect(cache.size).toBe(6); // 5 + 6 > 10: the first went with everything else
+    expect(await read(2, "big", "x".repeat(11))).toHaveLength(11);
+    expect(await read(2, "big", "x".repeat(11))).toHaveLength(11);
+    expect(loads()).toBe(4);
+    expect(cache.size).toBe(6);
+    cache.invalidate(1);
+    expect(cache.size).toBe(0);
   });
 });

@@ -18,8 +18,8 @@ export type MessageService = ReturnType<typeof createMessageService>;
 
 /** Rendered newest pages, by room and then limit, as the UTF-8 body. */
 export type PageCache = Cache<number, number, Uint8Array<ArrayBuffer>>;
-/** Newest pages kept at most (all rooms and limits together; about 15 KB each at 50 messages). */
-export const PAGE_CACHE_ENTRIES = 1000;
+/** Bytes of newest pages kept at most, all rooms and limits together (a page of 50 is about 15 KB). */
+export const PAGE_CACHE_BYTES = 32 * 1024 * 1024;
 
 export function createMessageService(deps: {
   store: Store;
