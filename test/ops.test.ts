@@ -204,6 +204,18 @@ describe(`request ids and the request log (${dialect})`, () => {
     broken.log("dropped");
     await afterResponses();
     expect(calls).toBe(1);
+
+    // A full pipe whose reader goes away fails after the write returned: no unhandled rejection, the log stops.
+    let later = 0;
+    const brokenLater = createStdoutLog(() => {
+      later++;
+      return Promise.reject(Object.assign(new Error("EPIPE: broken pipe, write"), { code: "EPIPE" }));
+    });
+    brokenLater.log("lost");
+    await afterResponses();
+    brokenLater.log("dropped");
+    await afterResponses();
+    expect(later).toBe(1);
   });
 });
 

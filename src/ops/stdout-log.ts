@@ -21,7 +21,13 @@ export function createStdoutLog(write: (text: string) => unknown = writeStdout()
     const text = `${pending.join("\n")}\n`;
     pending = [];
     try {
-      write(text);
+      // A pipe that is full takes the rest later; if its reader goes away meanwhile, that fails later too.
+      const written = write(text);
+      if (written instanceof Promise) {
+        written.catch(() => {
+          closed = true;
+        });
+      }
     } catch {
       closed = true;
     }
