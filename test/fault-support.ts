@@ -4,6 +4,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
+import { jsonOrUndefined } from "./support.ts";
 
 const MAIN = join(import.meta.dir, "..", "src", "main.ts");
 export const FAULT_SECRET = "fault-test-secret-key-0123456789abcdefghij";
@@ -92,13 +93,7 @@ export async function call(base: string, method: string, path: string, body?: un
   if (token) headers.authorization = `Bearer ${token}`;
   const response = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await response.text();
-  let json: any;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, json, text };
+  return { status: response.status, json: jsonOrUndefined(text), text };
 }
 
 /** An admin, one room, and one account per name with its token. */

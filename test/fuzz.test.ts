@@ -3,7 +3,7 @@
 // Runs are bounded and seeded: a failure prints the seed and the shrunk input (FUZZ_SEED=... to replay).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { createTestApp, dialect, testClock, type TestApp } from "./support.ts";
+import { createTestApp, dialect, jsonOrUndefined, testClock, type TestApp } from "./support.ts";
 import { TestSocket, type Frame } from "./ws-client.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_260_107);
@@ -51,12 +51,7 @@ async function send(method: string, path: string, init: { body?: string; content
   if (init.token) headers.authorization = `Bearer ${init.token}`;
   const response = await fetch(`${http}${path}`, { method, headers, body: init.body });
   const text = await response.text();
-  let json: any;
-  try {
-    json = text === "" ? undefined : JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
+  const json = jsonOrUndefined(text);
   statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
   if (response.status >= 500 || (response.status >= 400 && json?.detail === undefined)) {
     throw new Error(`${method} ${path} -> ${response.status} ${text.slice(0, 300)}`);

@@ -2,7 +2,7 @@
 // WebSocket handshake (401 before any upgrade), including valid tokens of revoked and deleted users.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CACHE_TTL_MS } from "../src/app.ts";
-import { createTestApp, dialect, TEST_SECRET, testClock, type TestApp } from "./support.ts";
+import { createTestApp, dialect, jsonOrUndefined, TEST_SECRET, testClock, type TestApp } from "./support.ts";
 import { TestSocket } from "./ws-client.ts";
 
 const OTHER_SECRET = "another-secret-that-is-also-long-enough-0123456789";
@@ -48,14 +48,7 @@ async function handshake(token: string): Promise<{ status: number; code?: string
   const response = await fetch(`${base.replace(/^ws/, "http")}/ws/${roomId}?token=${encodeURIComponent(token)}`, {
     headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": btoa("0123456789abcdef") },
   });
-  const text = await response.text();
-  let code: string | undefined;
-  try {
-    code = JSON.parse(text).code;
-  } catch {
-    code = undefined;
-  }
-  return { status: response.status, code };
+  return { status: response.status, code: jsonOrUndefined(await response.text())?.code as string | undefined };
 }
 
 beforeAll(async () => {

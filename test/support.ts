@@ -58,6 +58,15 @@ export function testClock(start = Date.UTC(2026, 0, 1)): Clock & { now: number; 
   return clock;
 }
 
+/** A response body as JSON, or undefined when it is empty or not JSON. */
+export function jsonOrUndefined(text: string): any {
+  try {
+    return text === "" ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 export const TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789";
 
 export async function createTestApp(options: { clock?: Clock; corsOrigins?: "*" | string[]; accessTokenTtlSeconds?: number } = {}) {
@@ -90,13 +99,7 @@ export async function createTestApp(options: { clock?: Clock; corsOrigins?: "*" 
     }
     const response = await app.handle(new Request(`http://localhost${path}`, { method, headers, body }));
     const text = await response.text();
-    let json: any;
-    try {
-      json = text === "" ? undefined : JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: response.status, headers: response.headers, json, text };
+    return { status: response.status, headers: response.headers, json: jsonOrUndefined(text), text };
   }
 
   /** Signs up (first call may be admin) and logs in; returns the user JSON and a token. */
