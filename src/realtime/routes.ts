@@ -47,8 +47,9 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     return true;
   }
 
-  async function sendHistory(ws: LiveSocket, since: number | undefined): Promise<void> {
+  async function sendHistory(ws: LiveSocket): Promise<void> {
     const { session } = ws.data;
+    const { since } = session;
     const recorder = hub.record(session.roomId);
     let joined: Promise<void> | undefined;
     try {
@@ -139,7 +140,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
       hub.track(ws);
       session.expiryTimer = setTimeout(() => ws.close(CLOSE.POLICY, "token expired"), Math.max(0, session.expiresAt - clock()));
       try {
-        await sendHistory(ws, session.since);
+        await sendHistory(ws);
       } catch {
         ws.close(CLOSE.INTERNAL, "history unavailable");
       }
