@@ -78,6 +78,8 @@ interface Outcome {
   ratio: Record<string, number | null>;
   rows: Row[];
   notes?: string[];
+  /** Socket scenarios: the server's group commits during the run (from /metrics). */
+  writer?: { batches: number; meanBatch: number; meanCommitMs: number };
 }
 interface Service {
   proc: Subprocess;
@@ -126,7 +128,9 @@ const watchdog = setTimeout(() => {
 async function startServer(label: string, dbUrl: string, bcryptCost: number): Promise<Service> {
   const port = await freePort();
   const log = join(tmp, label.replaceAll(" ", "-"));
-  const proc = spawn([BUN, join(ROOT, "bench/serve.ts")], {
+  // BENCH_SERVER_FLAGS: extra bun flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it.
+  const flags = (process.env.BENCH_SERVER_FLAGS ?? "").split(" ").filter(Boolean);
+  const proc = spawn([BUN, ...flags, join(ROOT, "bench/serve.ts")], {
     cwd: ROOT,
     log,
     env: { NODE_ENV: "production", HOST: "127.0.0.1", PORT: String(port), SECRET_KEY, DATABASE_URL: dbUrl, BCRYPT_COST: String(bcryptCost) },
@@ -254,7 +258,13 @@ async function socketPair(ctx: Ctx, scenario: string, shape: Shape, roomIds: num
   progress(`${ctx.db} ${scenario}: relay`);
   const base = await load(ctx, ctx.relay.url, shape);
   progress(`${ctx.db} ${scenario}: server`);
+  const before = await writerTotals(ctx.server.url);
   const server = await load(ctx, ctx.server.url, shape, roomIds);
+  const after = await writerTotals(ctx.server.url);
+  const batches = after.batches - before.batches;
+  const writer = batches > 0
+    ? `${((after.messages - before.messages) / batches).toFixed(1)} msgs, ${((1000 * (after.seconds - before.seconds)) / batches).toFixed(2)} ms`
+    : "-";
   checkLoad(`${ctx.db} ${scenario} relay`, base);
   checkLoad(`${ctx.db} ${scenario} server`, server);
   const b = loadFigures(base);
@@ -269,7 +279,20 @@ async function socketPair(ctx: Ctx, scenario: string, shape: Shape, roomIds: num
       ["latency p50 ms", b.p50Ms, s.p50Ms, ratio(s.p50Ms, b.p50Ms)],
       ["latency p99 ms", b.p99Ms, s.p99Ms, ratio(s.p99Ms, b.p99Ms)],
       ["lost/dup/refused", `${b.lost}/${b.duplicated}/${b.refused}`, `${s.lost}/${s.duplicated}/${s.refused}`],
+      ["commit: mean batch, time", "-", writer],
     ],
+    writer: batches > 0 ? { batches, meanBatch: (after.messages - before.messages) / batches, meanCommitMs: (1000 * (after.seconds - before.seconds)) / batches } : undefined,
+  };
+}
+
+/** The message writer's totals from /metrics: group commits, messages in them, seconds the database took. */
+async function writerTotals(url: string): Promise<{ batches: number; messages: number; seconds: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? 0);
+  return {
+    batches: value("message_writer_batch_size_count"),
+    messages: value("message_writer_batch_size_sum"),
+    seconds: value("message_writer_commit_seconds_sum"),
   };
 }
 

@@ -97,6 +97,32 @@ describe(`store contract (${dialect})`, () => {
     expect(await store.listMessages(room.id, { limit: 100, skip: 0 })).toHaveLength(before.length);
   });
 
+  test("a batch naming a missing author stores nothing", async () => {
+    const before = await store.listMessages(room.id, { limit: 100, skip: 0 });
+    const batch = [
+      { roomId: room.id, userId: alice.id, content: "ok", clientId: null, createdAt: at(302) },
+      { roomId: room.id, userId: 999_999, content: "nobody", clientId: null, createdAt: at(303) },
+    ];
+    expect(store.insertMessages(batch)).rejects.toBeInstanceOf(MissingReferenceError);
+    expect(await store.listMessages(room.id, { limit: 100, skip: 0 })).toHaveLength(before.length);
+  });
+
+  test("messages written while their room is deleted are refused or deleted with it, never left behind", async () => {
+    for (let round = 0; round < 5; round++) {
+      const doomed = await store.createRoom({ name: `doomed-${round}`, description: null, createdAt: at(310) });
+      const writes = Array.from({ length: 20 }, (_, i) =>
+        store.insertMessages([{ roomId: doomed.id, userId: bob.id, content: `m${i}`, clientId: null, createdAt: at(311) }]).then(
+          () => "stored",
+          (error) => (error instanceof MissingReferenceError ? "refused" : error),
+        ),
+      );
+      await Bun.sleep(round); // the delete lands at a different point of the writes each round
+      expect(await store.deleteRoom(doomed.id)).toBe(true);
+      for (const outcome of await Promise.all(writes)) expect(["stored", "refused"]).toContain(outcome);
+      expect(await store.listMessages(doomed.id, { limit: 100, skip: 0 })).toEqual([]);
+    }
+  });
+
   test("history pages: newest first, before/after cursors, skip, each with its author", async () => {
     const all = await store.listMessages(room.id, { limit: 100, skip: 0 });
     const ids = all.map((m) => m.id);

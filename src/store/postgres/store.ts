@@ -61,7 +61,23 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   const client = postgres(url, { max: options.poolSize ?? 10, onnotice: () => {}, backoff: reconnectDelay });
   // Message batches go through one connection of their own: postgres-js pipelines concurrent batches on it, so
   // they commit, and take their ids, in the order the writer sent them.
-  const batchClient = postgres(url, { max: 1, onnotice: () => {}, backoff: reconnectDelay });
+  const newBatchClient = () => postgres(url, { max: 1, onnotice: () => {}, backoff: reconnectDelay });
+  let batchClient = newBatchClient();
+  let closing = false;
+  /**
+   * A lost batch connection is never used again. postgres-js 3.4.9 reconnects the same connection object, and a
+   * close that lands while a small write waits for its setImmediate leaves that timer's handle set (`closed()` in
+   * its connection.js clears the timer, not the variable): nothing is written on the connection again, not even
+   * the next startup message, so every batch queued behind it waited for connect_timeout (30 s), with no answer
+   * to its senders (test/faults.test.ts, "every PostgreSQL connection of the server killed mid-chat"). So the
+   * failed client is replaced, and ended at once: the batches it still holds were never sent, and are refused
+   * (the writer's senders get STORE_UNAVAILABLE).
+   */
+  function replaceBatchClient(failed: postgres.Sql): void {
+    if (closing || batchClient !== failed) return;
+    batchClient = newBatchClient();
+    void failed.end({ timeout: 0 }).catch(() => {});
+  }
   const db = drizzle(client, { schema });
 
   const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare("user_by_id");
@@ -149,7 +165,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       return first(rows) as UserRecord | undefined;
     },
     async deleteUser(id) {
-      return (await db.delete(users).where(eq(users.id, id)).returning({ id: users.id })).length > 0;
+      return deleteWithMessages(client, "users", "user_id", id);
     },
 
     async createRoom(room) {
@@ -166,13 +182,15 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       return first(await roomById.execute({ id }));
     },
     async deleteRoom(id) {
-      return (await db.delete(rooms).where(eq(rooms.id, id)).returning({ id: rooms.id })).length > 0;
+      return deleteWithMessages(client, "rooms", "room_id", id);
     },
 
     async insertMessages(batch: readonly NewMessage[]) {
+      const sql = batchClient;
       try {
-        return await insertBatch(batchClient, batch, options.instanceId ?? "single");
+        return await insertBatch(sql, batch, options.instanceId ?? "single");
       } catch (error) {
+        if (lostConnection(error)) replaceBatchClient(sql);
         throw mapConstraint(error);
       }
     },
@@ -228,6 +246,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       return Number(row?.at ?? 0) >= latestMigrationMillis(migrations);
     },
     async close() {
+      closing = true;
       await Promise.all([client.end({ timeout: 5 }), batchClient.end({ timeout: 5 })]);
     },
   };
@@ -264,12 +283,42 @@ export function arrayLiteral(values: readonly (string | number | null)[]): strin
   return `{${items.join(",")}}`;
 }
 
+/**
+ * SQL that is true once every room and author the messages name is key-share locked (each once), and fails with
+ * foreign_key_violation if one does not exist: the check the dropped foreign keys made row by row. Locking reads
+ * the newest committed rows, so a delete committed after the statement began is seen; one that starts later waits
+ * for this transaction. `after`: a condition evaluated first (the insert lock).
+ */
+function requireReferences(sql: postgres.Sql | postgres.TransactionSql, batch: readonly { roomId: number; userId: number }[], after: postgres.PendingQuery<postgres.Row[]>) {
+  const roomIds = [...new Set(batch.map((m) => m.roomId))];
+  const userIds = [...new Set(batch.map((m) => m.userId))];
+  return sql`chat_require_references(
+    (SELECT count(*) FROM (SELECT FROM rooms WHERE id = ANY(${arrayLiteral(roomIds)}::int[]) AND ${after} FOR KEY SHARE) r)
+      + (SELECT count(*) FROM (SELECT FROM users WHERE id = ANY(${arrayLiteral(userIds)}::int[]) AND ${after} FOR KEY SHARE) u),
+    ${roomIds.length + userIds.length})`;
+}
+
+/**
+ * Deletes a room or user and its messages (the cascade the dropped foreign keys did). The row goes first: its
+ * delete waits for message INSERTs that key-share locked it, and then the messages' delete, a statement of its
+ * own with a fresh snapshot, sees what they stored. INSERTs after it find the row gone.
+ */
+async function deleteWithMessages(client: postgres.Sql, table: "rooms" | "users", column: "room_id" | "user_id", id: number) {
+  return client.begin(async (tx) => {
+    const gone = await tx`DELETE FROM ${tx(table)} WHERE id = ${id} RETURNING id`;
+    if (gone.length > 0) await tx`DELETE FROM messages WHERE ${tx(column)} = ${id}`;
+    return gone.length > 0;
+  });
+}
+
 async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[], origin: string): Promise<StoredMessage[]> {
   const column = (pick: (m: NewMessage) => string | number | null) => arrayLiteral(batch.map(pick));
   // The lock is an InitPlan, taken before the first row gets its id. ORDER BY ord makes ids follow the batch's
   // order; times travel as epoch milliseconds (cheap to parse). The NOTIFY is sent at commit, with the ids only.
+  // `refs` stands in for the foreign keys (schema.ts), taken after the insert lock.
   const inserted = await client<InsertedRow[]>`
     WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${INSERT_LOCK})),
+    refs AS MATERIALIZED (SELECT ${requireReferences(client, batch, client`EXISTS (SELECT FROM lock)`)} AS ok),
     ins AS (
       INSERT INTO messages (room_id, user_id, content, client_id, created_at)
       SELECT room_id, user_id, content, client_id, to_timestamp(created_ms / 1000.0)
@@ -277,7 +326,7 @@ async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[], o
                   ${column((m) => m.content)}::text[], ${column((m) => m.clientId)}::text[],
                   ${column((m) => m.createdAt.getTime())}::float8[])
         WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, ord)
-      WHERE EXISTS (SELECT 1 FROM lock)
+      WHERE (SELECT ok FROM refs)
       ORDER BY ord
       ON CONFLICT (user_id, client_id) DO NOTHING
       RETURNING id, room_id, user_id, client_id
@@ -359,6 +408,8 @@ async function importBatch(tx: postgres.TransactionSql, batch: ImportBatch, onPr
   let messagesStored = 0;
   for (let start = 0; start < batch.messages.length; start += IMPORT_CHUNK) {
     const chunk = batch.messages.slice(start, start + IMPORT_CHUNK);
+    const refs = chunk.map((m) => ({ roomId: resolveImportRef(m.room, roomIds), userId: resolveImportRef(m.user, userIds) }));
+    await tx`SELECT ${requireReferences(tx, refs, tx`true`)}`;
     const column = (pick: (m: (typeof chunk)[number]) => string | number | null) => arrayLiteral(chunk.map(pick));
     const inserted = await tx`
       INSERT INTO messages (room_id, user_id, content, client_id, created_at)
@@ -391,6 +442,16 @@ function toRecord(row: MessageRow): MessageRecord {
     createdAt: new Date(row.created_ms),
     editedAt: row.edited_ms === null ? null : new Date(row.edited_ms),
   };
+}
+
+/**
+ * Whether an error says the connection it came from is gone: postgres-js's own (CONNECTION_CLOSED, CONNECT_TIMEOUT,
+ * ...), a socket's (ECONNRESET, EPIPE, ...), or a FATAL from the server. A statement's error leaves it usable.
+ */
+function lostConnection(error: unknown): boolean {
+  if (error instanceof postgres.PostgresError) return error.severity === "FATAL" || error.severity === "PANIC";
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (code.startsWith("CONNECT") || /^E[A-Z]+$/.test(code));
 }
 
 function mapConstraint(thrown: unknown): unknown {
