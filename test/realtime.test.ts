@@ -166,6 +166,22 @@ describe(`realtime (${dialect})`, () => {
     await b.close();
   });
 
+  test("a join storm: every join is announced, active_users lists are coalesced, and the last one lists everyone", async () => {
+    const roomId = await room("storm");
+    const watcher = await join(roomId, bob);
+    const listsBefore = watcher.ofType("active_users").length;
+    const crowd = await Promise.all(Array.from({ length: 30 }, (_, i) => t.user(`storm${i}`)));
+    // Each join() waits until its socket got an active_users naming itself.
+    await Promise.all(crowd.map((who) => join(roomId, who)));
+    const everyone = ["bob", ...crowd.map((who) => who.username)].sort();
+    const last = await watcher.next((f) => f.type === "active_users" && f.count === everyone.length);
+    expect(last.users.map((u: any) => u.username).sort()).toEqual(everyone);
+    for (const who of crowd) await watcher.next((f) => f.type === "user_joined" && f.username === who.username);
+    expect(watcher.ofType("user_joined").filter((f) => f.username !== "bob")).toHaveLength(crowd.length);
+    // One list per join would be 30 (O(n^2) bytes in a big room); ROSTER_WINDOW_MS allows one per 100 ms.
+    expect(watcher.ofType("active_users").length - listsBefore).toBeLessThanOrEqual(15);
+  });
+
   test("the same client_id sent twice is stored once and broadcast once, and both get the same ack", async () => {
     const roomId = await room("resend");
     const a = await join(roomId, alice);

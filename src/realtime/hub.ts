@@ -45,6 +45,13 @@ export const BUS_WAIT_MS = 5_000;
 /** How long a bus task whose database read failed waits before it is tried again. */
 const BUS_RETRY_MS = 200;
 
+/**
+ * A room's `active_users` goes out at most once per this window: the first change sends it at once, the changes
+ * inside the window are covered by one more list at its end. A join storm (everyone reconnecting after a restart)
+ * then costs O(n) lists of n users, not O(n^2): 500 joins to one room were 1.4 GB of lists.
+ */
+export const ROSTER_WINDOW_MS = 100;
+
 /** What the hub tells the read caches: a room's messages changed; anything at all may have (roles, a missed bus). */
 export interface Invalidation {
   room(roomId: number): void;
@@ -167,11 +174,35 @@ export function createHub(deps: HubDeps) {
     for (const m of messages) publishMessage(m, m.author);
   };
 
-  /** The seed's order: active_users then user_joined on a join; user_left then active_users on a leave. */
+  /**
+   * The seed's order: active_users then user_joined on a join; user_left then active_users on a leave. Inside a
+   * room's roster window the list comes at the window's end instead (ROSTER_WINDOW_MS), after the joined frame.
+   */
   async function announcePresence(roomId: number, change: "joined" | "left", username: string, at: number) {
     if (change === "left") publish(roomId, frames.left(username, new Date(at)));
-    publish(roomId, frames.activeUsers(await presence.list(roomId)));
+    await sendRoster(roomId);
     if (change === "joined") publish(roomId, frames.joined(username, new Date(at)));
+  }
+
+  /** Rooms inside a roster window, and whether a change since the window's list is still to be sent. */
+  const rosterWindows = new Map<number, { due: boolean }>();
+  const publishRoster = async (roomId: number) => publish(roomId, frames.activeUsers(await presence.list(roomId)));
+  function sendRoster(roomId: number): Promise<void> | undefined {
+    const window = rosterWindows.get(roomId);
+    if (window) {
+      window.due = true;
+      return undefined;
+    }
+    const opened = { due: false };
+    rosterWindows.set(roomId, opened);
+    const closeLater = () =>
+      setTimeout(() => {
+        if (!opened.due || stopped) return void rosterWindows.delete(roomId);
+        opened.due = false;
+        // The list read now sees every change made inside the window; it opens the next window.
+        publishRoster(roomId).catch(() => {}).finally(closeLater);
+      }, ROSTER_WINDOW_MS).unref?.();
+    return publishRoster(roomId).finally(closeLater);
   }
 
   /** Everything this instance may have missed while its bus listener was away. */
