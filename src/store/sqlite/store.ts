@@ -47,6 +47,10 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
     throw error;
   }
   sqlite.run("PRAGMA synchronous = NORMAL");
+  // Checkpoint every 2,000 WAL pages (8 MB) instead of 1,000: a page rewritten by several commits is copied back
+  // once, and the two fsyncs of a checkpoint come half as often. Measured (random rooms and client_ids, batches of
+  // 128): 49 -> 38 us per stored message; the commit that runs the checkpoint stalls about as long (max 39 -> 34 ms).
+  sqlite.run("PRAGMA wal_autocheckpoint = 2000");
   sqlite.run("PRAGMA foreign_keys = ON");
   const db = drizzle(sqlite, { schema });
   if (options.migrate !== false) applyMigrations(db, migrations);
