@@ -246,6 +246,139 @@ if (dialect === "postgres") {
   });
 }
 
+// A scratch database on the run's PostgreSQL (the kills are confined to it), so it runs in the PostgreSQL run only.
+if (dialect === "postgres") {
+  describe("every PostgreSQL connection of the server killed mid-chat", () => {
+    const KILLS = 30;
+    const CLIENTS = 6;
+    /** Unanswered messages each client keeps in flight, topped up every TICK_MS. */
+    const WINDOW = 4;
+    const TICK_MS = 10;
+    /** No message may wait longer than this for its ack or error frame. */
+    const ANSWER_BOUND_MS = 10_000;
+
+    test("every message in flight gets an ack or STORE_UNAVAILABLE within 10 s, every ack is stored, resends are stored once", async () => {
+      const url = await scratchPostgres();
+      const database = new URL(url).pathname.slice(1);
+      const server = track(await startServer(url));
+      const { roomId, adminToken, tokens } = await setUpChat(server.http, Array.from({ length: CLIENTS }, (_, i) => `killed${i}`));
+      const clients = tokens.map((token) => new ChatClient(`${server.ws}/ws/${roomId}?token=${token}`));
+      await Promise.all(clients.map((c) => c.opened));
+      const killer = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
+      cleanups.push(() => killer.end());
+      const killAll = async () =>
+        (await killer`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${database} AND pid <> pg_backend_pid()`).length;
+
+      const sent: string[] = [];
+      const owner = (id: string) => clients[Number(id.slice(1, id.indexOf("-")))]!;
+      const answered = (id: string) => owner(id).answeredAt.has(id);
+      const unanswered = new Set<string>();
+      for (const client of clients) client.onOutcome = (id) => void unanswered.delete(id);
+      let n = 0;
+      /** Resolved right after a tick's frames are sent: a kill then lands while their batch is being written. */
+      let ticked = Promise.withResolvers<void>();
+      const chatter = setInterval(() => {
+        const tick = ticked;
+        ticked = Promise.withResolvers<void>();
+        for (const [i, client] of clients.entries()) {
+          if (!client.isOpen) continue;
+          let open = 0;
+          for (const id of unanswered) if (owner(id) === client) open++;
+          for (; open < WINDOW; open++) {
+            const id = `k${i}-${n++}`;
+            sent.push(id);
+            unanswered.add(id);
+            client.send(id, `kill test ${id}`);
+          }
+        }
+        tick.resolve();
+      }, TICK_MS);
+      cleanups.push(() => clearInterval(chatter));
+      /** The longest any message has waited so far (answered or not). */
+      const longestWait = () => {
+        const now = performance.now();
+        let longest = 0;
+        for (const id of sent) {
+          const c = owner(id);
+          longest = Math.max(longest, (c.answeredAt.get(id) ?? now) - c.sentAt.get(id)!);
+        }
+        return longest;
+      };
+      /** `until`, failing as soon as some message has waited longer than the bound. */
+      const whileAnswered = (check: () => boolean, what: string) =>
+        until(
+          () => {
+            const waited = longestWait();
+            if (waited > ANSWER_BOUND_MS) {
+              const stuck = [...unanswered].slice(0, 5);
+              throw new Error(`a message waited ${ms(waited)} ms for an answer while waiting for ${what}; unanswered: ${unanswered.size} (${stuck.join(", ")})`);
+            }
+            return check();
+          },
+          what,
+          ANSWER_BOUND_MS * 2,
+        );
+      const ackCount = () => clients.reduce((sum, c) => sum + c.acked.size, 0);
+
+      let killed = 0;
+      for (let round = 0; round < KILLS; round++) {
+        // Acks flowing again (every connection the batch needs is back) before the next kill.
+        const acksBefore = ackCount();
+        await whileAnswered(() => ackCount() >= acksBefore + 20, `acks before kill ${round + 1}`);
+        await ticked.promise;
+        // The race is a matter of a millisecond: kills land at a few offsets from the frames.
+        if (round % 3 === 1) await new Promise((resolve) => setImmediate(resolve));
+        if (round % 3 === 2) await Bun.sleep(1);
+        killed += await killAll();
+      }
+      const acksAfterKills = ackCount();
+      await whileAnswered(() => ackCount() >= acksAfterKills + 40, "acks after the last kill");
+      clearInterval(chatter);
+      await whileAnswered(() => unanswered.size === 0, "an answer for every message sent");
+      const longest = longestWait();
+      expect(longest).toBeLessThan(ANSWER_BOUND_MS);
+
+      const outcome = (id: string) => (owner(id).acked.has(id) ? "acked" : owner(id).refused.get(id)!);
+      const refused = sent.filter((id) => outcome(id) !== "acked");
+      const codes = new Map<string, number>();
+      for (const id of refused) codes.set(outcome(id), (codes.get(outcome(id)) ?? 0) + 1);
+      expect([...codes.keys()].filter((code) => code !== "STORE_UNAVAILABLE")).toEqual([]);
+      expect(sent.every(answered)).toBe(true);
+
+      // Everything acked is stored with its acked id; a refused message, resent with its client_id, is stored once.
+      const firstAcks = new Map(sent.filter((id) => outcome(id) === "acked").map((id) => [id, owner(id).acked.get(id)!]));
+      const atEnd = new Map((await readHistory(server.http, adminToken, roomId)).map((row) => [row.client_id!, row.id]));
+      const lost = [...firstAcks].filter(([id, ackedId]) => atEnd.get(id) !== ackedId).map(([id]) => id);
+      expect(lost).toEqual([]);
+      const refusedButStored = refused.filter((id) => atEnd.has(id)).length;
+      await Promise.all(clients.map((c, i) => c.sendAll(refused.filter((id) => id.startsWith(`k${i}-`)), (id) => `kill test ${id}`)));
+      const rows = await readHistory(server.http, adminToken, roomId);
+      const stored = new Map<string, number[]>();
+      for (const row of rows) stored.set(row.client_id!, [...(stored.get(row.client_id!) ?? []), row.id]);
+      const duplicates = [...stored].filter(([, ids]) => ids.length > 1).map(([id]) => id);
+      expect(duplicates).toEqual([]);
+      expect(new Set(stored.keys())).toEqual(new Set(sent));
+      for (const [id, ackedId] of firstAcks) expect(stored.get(id)).toEqual([ackedId]);
+
+      report({
+        test: "every connection killed",
+        kills: KILLS,
+        backends_killed: killed,
+        sent: sent.length,
+        acked_first_time: firstAcks.size,
+        refused_first_time: Object.fromEntries(codes),
+        refused_but_stored: refusedButStored,
+        longest_answer_wait_ms: ms(longest),
+        lost: lost.length,
+        duplicates: duplicates.length,
+        stored_after_resend: rows.length,
+      });
+      await Promise.all(clients.map((c) => c.close()));
+      await server.stop();
+    }, 90_000);
+  });
+}
+
 describe(`a client that stops reading (${dialect})`, () => {
   test("is closed with 1013 while the others' acks keep coming and memory stays bounded", async () => {
     const t = await createTestApp();

@@ -58,10 +58,14 @@ export async function migratePostgres(url: string): Promise<void> {
 
 export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
   if (options.migrate !== false) await migratePostgres(url);
-  const client = postgres(url, { max: options.poolSize ?? 10, onnotice: () => {}, backoff: reconnectDelay });
+  // fetch_types off: postgres-js 3.4.9 reads the array types on every (re)connection with a query of its own whose
+  // rejection nobody handles, so a connection killed during it took the whole process down (unhandled rejection,
+  // test/faults.test.ts). No array goes through the driver's types here: arrays travel as literals (arrayLiteral).
+  const connection = { onnotice: () => {}, backoff: reconnectDelay, fetch_types: false };
+  const client = postgres(url, { ...connection, max: options.poolSize ?? 10 });
   // Message batches go through one connection of their own: postgres-js pipelines concurrent batches on it, so
   // they commit, and take their ids, in the order the writer sent them.
-  const newBatchClient = () => postgres(url, { max: 1, onnotice: () => {}, backoff: reconnectDelay });
+  const newBatchClient = () => postgres(url, { ...connection, max: 1 });
   let batchClient = newBatchClient();
   let closing = false;
   /**
