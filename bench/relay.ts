@@ -18,7 +18,9 @@ export function startRelay(port = 0): Relay {
     hostname: "127.0.0.1",
     fetch(req, server) {
       const path = new URL(req.url).pathname;
+      // /ready as well: the startup scenario times both binaries to a 200 there (the relay has nothing to wait for).
       if (path === "/health") return Response.json({ status: "healthy" });
+      if (path === "/ready") return Response.json({ status: "ready" });
       const room = path.startsWith("/ws/") ? path.slice(4) : "";
       if (room === "" || room.includes("/")) return new Response("Not Found", { status: 404 });
       const userId = ++lastUserId;
