@@ -127,6 +127,49 @@ if (dialect === "postgres") {
       expect((await g.closed).code).toBe(4404);
     });
 
+    test("what an instance's listener missed is checked when it is back: revoked tokens close, deleted rooms close, rosters are sent again", async () => {
+      const revokedRoom = await room("recheck-revoked");
+      const deletedRoom = await room("recheck-deleted");
+      const rosterRoom = await room("recheck-roster");
+      const pia = await account(servers[0]!.url, "pia");
+      const quin = await account(servers[0]!.url, "quin");
+      const sam = await account(servers[0]!.url, "sam");
+      const rex = await account(servers[0]!.url, "rex");
+      const revoked = await join(servers[0]!, revokedRoom, pia);
+      const inDeleted = await join(servers[0]!, deletedRoom, quin);
+      const watcher = await join(servers[0]!, rosterRoom, sam);
+      const leaver = await join(servers[1]!, rosterRoom, rex);
+      await watcher.next((f) => f.type === "active_users" && f.users.some((u: any) => u.username === "rex"));
+      const rostersBefore = watcher.ofType("active_users").length;
+
+      const pg = postgres(store.scratchUrl!, { max: 1, onnotice: () => {} });
+      // ALTER DATABASE from outside it: PostgreSQL refuses to shut the current database.
+      const outside = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
+      const database = new URL(store.scratchUrl!).pathname.slice(1);
+      const present = async () => (await pg`SELECT count(*)::int AS n FROM presence WHERE room_id = ${rosterRoom} AND username = 'rex'`)[0]!.n as number;
+      await present(); // connected before the door closes
+      try {
+        // Every bus connection killed, and none can come back: what happens now reaches no other instance.
+        await outside.unsafe(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS false`);
+        await pg`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'chat-bus' AND datname = current_database()`;
+        expect((await call(servers[1]!.url, "POST", "/auth/logout", undefined, pia.token)).status).toBe(204);
+        expect((await call(servers[1]!.url, "DELETE", `/rooms/${deletedRoom}`, undefined, admin.token)).status).toBe(204);
+        leaver.ws.close();
+        while ((await present()) > 0) await Bun.sleep(20);
+        // The events were lost: nothing closed or changed on instance 0 meanwhile.
+        await Bun.sleep(500);
+        expect([revoked.ws.readyState, inDeleted.ws.readyState]).toEqual([WebSocket.OPEN, WebSocket.OPEN]);
+        expect(watcher.ofType("active_users").length).toBe(rostersBefore);
+      } finally {
+        await outside.unsafe(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS true`);
+        await Promise.all([pg.end(), outside.end()]);
+      }
+      expect((await revoked.closed).code).toBe(1008);
+      expect((await inDeleted.closed).code).toBe(4404);
+      const roster = await watcher.next((f) => f.type === "active_users" && watcher.ofType("active_users").indexOf(f) >= rostersBefore);
+      expect(roster.users.map((u: any) => u.username)).toEqual(["sam"]);
+    });
+
     test("killing the listeners' connections loses nothing: each instance catches up from the database", async () => {
       const roomId = await room("listener-kill");
       // Someone sends on every instance, so each one's own batches also wait for their notifications (another

@@ -205,7 +205,10 @@ export function createHub(deps: HubDeps) {
     return publishRoster(roomId).finally(closeLater);
   }
 
-  /** Everything this instance may have missed while its bus listener was away. */
+  /**
+   * Everything this instance may have missed while its bus listener was away: the messages, read again from the
+   * database, and what the other lost events changed (recheckSessions).
+   */
   function catchUp(): void {
     invalidate.everything();
     for (const roomId of rooms.keys()) {
@@ -222,6 +225,28 @@ export function createHub(deps: HubDeps) {
         }
       });
     }
+    sequence(recheckSessions);
+  }
+
+  /**
+   * The events other than messages are not kept anywhere to be read again, but what they change is: after a
+   * reconnect every local socket is checked as those events would have checked it. A room deleted meanwhile
+   * closes its sockets (4404); a token revoked meanwhile (logout, role change, user deleted) closes its user's
+   * sockets (1008); and each room gets its roster again, for joins and leaves elsewhere. Edits, deletes and
+   * typing that went out meanwhile are not recovered (README, "Running several instances").
+   */
+  async function recheckSessions(): Promise<void> {
+    const existing = new Set((await store.listRooms()).map((room) => room.id));
+    for (const roomId of [...rooms.keys()]) if (!existing.has(roomId)) closeRoom(roomId);
+    await Promise.all(
+      [...users].map(async ([userId, sockets]) => {
+        const user = await store.findUserById(userId);
+        for (const ws of [...sockets]) {
+          if (user?.tokenVersion !== ws.data.session.user.tokenVersion) ws.close(CLOSE.POLICY, "token revoked");
+        }
+      }),
+    );
+    await Promise.all([...rooms.keys()].map((roomId) => sendRoster(roomId)));
   }
 
   function onBusEvent(event: BusEvent): void {
