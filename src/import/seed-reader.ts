@@ -1,7 +1,7 @@
 // Reads the FastAPI seed's database (SQLite or PostgreSQL) as plain rows in id order, from one consistent snapshot.
 import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
-import postgres from "postgres";
+import { connectPostgres } from "../store/postgres/connect.ts";
 import { parseDatabaseUrl } from "../config.ts";
 
 // Columns are read loosely typed: the seed never validated much, and the importer decides what to do with each row.
@@ -73,7 +73,7 @@ function readSqlite(path: string): SeedData {
 }
 
 async function readPostgres(url: string): Promise<SeedData> {
-  const sql = postgres(url, { max: 1, connect_timeout: 10, onnotice: () => {} });
+  const sql = connectPostgres(url, { max: 1, connect_timeout: 10 });
   // `timestamp without time zone` holds UTC here; its epoch is read as such, so the reader's zone never matters.
   const epochMs = (column: string) => sql.unsafe(`round(extract(epoch FROM ${column}) * 1000)::float8`);
   try {

@@ -1,7 +1,8 @@
 // The fanout bus on PostgreSQL LISTEN/NOTIFY, through the postgres driver already in use: no other service.
 // Message batches notify from inside their INSERT (see the PostgreSQL store), so notifications arrive in commit
 // order; this module carries everything else and re-reads the database whenever the listener reconnects.
-import postgres from "postgres";
+import type postgres from "postgres";
+import { connectPostgres } from "../store/postgres/connect.ts";
 import { NOTIFY_CHANNEL } from "../store/postgres/store.ts";
 import type { BusEvent, BusHandlers, FanoutBus } from "./bus.ts";
 
@@ -12,8 +13,8 @@ const RELISTEN_MS = 250;
 
 export function createPostgresBus(url: string, instanceId: string): FanoutBus {
   // Named so that operators (and the fault tests) can find the bus's connections in pg_stat_activity.
-  const options = { max: 1, onnotice: () => {}, connection: { application_name: "chat-bus" } };
-  const sender = postgres(url, options);
+  const options = { max: 1, connection: { application_name: "chat-bus" } };
+  const sender = connectPostgres(url, options);
   let handlers: BusHandlers | undefined;
   let connected = false;
   let started = false;
@@ -30,12 +31,11 @@ export function createPostgresBus(url: string, instanceId: string): FanoutBus {
   // Not postgres-js's listen(): it re-listens by itself, but says neither when the connection is gone (the read
   // caches must stop trusting the bus) nor which notifications came before its callback. `onnotify` is the
   // driver's option behind listen(), missing from its types.
-  const listener = postgres(url, {
+  const listener = connectPostgres(url, {
     ...options,
     // One connection for good: recycling it would be a reconnect, and a catch-up, every half hour.
     idle_timeout: 0,
     max_lifetime: null,
-    fetch_types: false,
     backoff: (retries: number) => Math.min(0.01 * 2 ** retries, RELISTEN_MS / 1000),
     onnotify(_channel: string, payload: string) {
       let event: BusEvent;

@@ -1,6 +1,6 @@
 // Presence across instances: each instance mirrors its socket counts into the `presence` table and heartbeats in
 // `instances`; an instance silent for INSTANCE_TTL_MS is removed by the others, and its users leave their rooms.
-import postgres from "postgres";
+import { connectPostgres } from "../store/postgres/connect.ts";
 import { createSocketCounts, type Presence } from "./presence.ts";
 import type { PresenceUser } from "./protocol.ts";
 
@@ -15,7 +15,7 @@ export interface ClusterPresence extends Presence {
 export function createPostgresPresence(url: string, instanceId: string, ttlMs = INSTANCE_TTL_MS): ClusterPresence {
   const heartbeatMs = Math.max(1000, Math.floor(ttlMs / 3));
   const ttlSeconds = ttlMs / 1000;
-  const sql = postgres(url, { max: 2, onnotice: () => {} });
+  const sql = connectPostgres(url, { max: 2 });
   const counts = createSocketCounts();
   let timer: ReturnType<typeof setInterval> | undefined;
 

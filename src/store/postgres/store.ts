@@ -7,6 +7,7 @@ import { migrations } from "../../../drizzle/postgres/index.ts";
 import { applyMigrations, latestMigrationMillis } from "../migrations.ts";
 import {
   ConflictError,
+  isStoreUnavailable,
   MissingReferenceError,
   resolveImportRef,
   type HistoryQuery,
@@ -19,6 +20,7 @@ import {
   type UserRecord,
 } from "../store.ts";
 import { renderPage, type PageRow } from "../page-json.ts";
+import { connectPostgres } from "./connect.ts";
 import { messages, rooms, schema, users } from "./schema.ts";
 
 const p = sql.placeholder;
@@ -30,6 +32,22 @@ const MIGRATION_LOCK = 72_160_001;
  * server took that long to notice the database was back (measured in test/faults.test.ts).
  */
 const reconnectDelay = (retries: number) => Math.min(0.05 * 2 ** retries, 0.5);
+
+/**
+ * The longest a message batch may go unanswered. postgres-js 3.4.9 can leave a query with no answer at all after
+ * its connection is killed (one run in about ten of test/faults.test.ts "every PostgreSQL connection of the server
+ * killed", with the poisoned-write patch in patches/ applied): past this the batch is refused (its senders get
+ * STORE_UNAVAILABLE and resend with their client_id, so one that did commit is not stored twice) and the batch
+ * connection is replaced.
+ */
+const BATCH_ANSWER_MS = 5000;
+
+class BatchStalledError extends Error {
+  readonly code = "CONNECTION_STALLED";
+  constructor() {
+    super(`the message batch had no answer from PostgreSQL in ${BATCH_ANSWER_MS} ms`);
+  }
+}
 
 export interface PostgresStoreOptions {
   migrate?: boolean;
@@ -47,7 +65,7 @@ export const NOTIFY_CHANNEL = "chat_events";
 const INSERT_LOCK = 72_160_002;
 
 export async function migratePostgres(url: string): Promise<void> {
-  const client = postgres(url, { max: 1, onnotice: () => {} });
+  const client = connectPostgres(url, { max: 1 });
   try {
     await client`SELECT pg_advisory_lock(${MIGRATION_LOCK})`;
     await applyMigrations(drizzle(client), migrations);
@@ -58,24 +76,17 @@ export async function migratePostgres(url: string): Promise<void> {
 
 export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
   if (options.migrate !== false) await migratePostgres(url);
-  // fetch_types off: postgres-js 3.4.9 reads the array types on every (re)connection with a query of its own whose
-  // rejection nobody handles, so a connection killed during it took the whole process down (unhandled rejection,
-  // test/faults.test.ts). No array goes through the driver's types here: arrays travel as literals (arrayLiteral).
-  const connection = { onnotice: () => {}, backoff: reconnectDelay, fetch_types: false };
-  const client = postgres(url, { ...connection, max: options.poolSize ?? 10 });
+  const client = connectPostgres(url, { backoff: reconnectDelay, max: options.poolSize ?? 10 });
   // Message batches go through one connection of their own: postgres-js pipelines concurrent batches on it, so
   // they commit, and take their ids, in the order the writer sent them.
-  const newBatchClient = () => postgres(url, { ...connection, max: 1 });
+  const newBatchClient = () => connectPostgres(url, { backoff: reconnectDelay, max: 1 });
   let batchClient = newBatchClient();
   let closing = false;
   /**
-   * A lost batch connection is never used again. postgres-js 3.4.9 reconnects the same connection object, and a
-   * close that lands while a small write waits for its setImmediate leaves that timer's handle set (`closed()` in
-   * its connection.js clears the timer, not the variable): nothing is written on the connection again, not even
-   * the next startup message, so every batch queued behind it waited for connect_timeout (30 s), with no answer
-   * to its senders (test/faults.test.ts, "every PostgreSQL connection of the server killed mid-chat"). So the
-   * failed client is replaced, and ended at once: the batches it still holds were never sent, and are refused
-   * (the writer's senders get STORE_UNAVAILABLE).
+   * A lost or stalled batch connection is never used again: it is replaced, and the old client ended at once (the
+   * batches it still holds are refused; their senders get STORE_UNAVAILABLE). postgres-js 3.4.9 reconnects the
+   * same connection object, and has been seen to leave one that never writes again (a cleared write timer left
+   * set: patched in patches/postgres@3.4.9.patch) or a query that is never answered (BATCH_ANSWER_MS).
    */
   function replaceBatchClient(failed: postgres.Sql): void {
     if (closing || batchClient !== failed) return;
@@ -127,7 +138,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     skip: pageSql("m.room_id = $1", "DESC", "OFFSET $2"),
   };
 
-  return {
+  return retryReads({
     dialect: "postgres",
 
     async countUsers() {
@@ -191,11 +202,19 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 
     async insertMessages(batch: readonly NewMessage[]) {
       const sql = batchClient;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new BatchStalledError()), BATCH_ANSWER_MS);
+      });
       try {
-        return await insertBatch(sql, batch, options.instanceId ?? "single");
+        const inserting = insertBatch(sql, batch, options.instanceId ?? "single");
+        inserting.catch(() => {}); // a stalled batch's late failure has no one left to hear it
+        return await Promise.race([inserting, stalled]);
       } catch (error) {
         if (lostConnection(error)) replaceBatchClient(sql);
         throw mapConstraint(error);
+      } finally {
+        clearTimeout(timer);
       }
     },
     async listMessages(roomId, query: HistoryQuery) {
@@ -253,7 +272,29 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       closing = true;
       await Promise.all([client.end({ timeout: 5 }), batchClient.end({ timeout: 5 })]);
     },
-  };
+  });
+}
+
+/** The store's reads: they change nothing, so each can be tried a second time. */
+const READS = [
+  "countUsers", "findUserById", "findUserByUsername", "findUserByEmail", "listUsers", "listRooms", "findRoom",
+  "listMessages", "listMessagesJson", "findMessage", "findMessagesByIds", "ping", "migrationsApplied",
+] as const satisfies readonly (keyof Store)[];
+
+/**
+ * Each read that fails because its connection is gone is tried once more, on another connection. postgres-js
+ * learns that PostgreSQL closed an idle connection (a restart, a failover, pg_terminate_backend) only when it next
+ * sends a query on it, so without this the first request after such a close got 503 for nothing (4 runs in 25 of
+ * test/faults.test.ts "every PostgreSQL connection of the server killed", at its history read). Writes are not
+ * retried: one may have committed before its answer was lost.
+ */
+function retryReads(store: Store): Store {
+  for (const name of READS) {
+    const read = store[name] as (...args: unknown[]) => Promise<unknown>;
+    const retried = (...args: unknown[]) => read(...args).catch((error: unknown) => (isStoreUnavailable(error) ? read(...args) : Promise.reject(error)));
+    Object.assign(store, { [name]: retried });
+  }
+  return store;
 }
 
 interface InsertedRow {
