@@ -2,6 +2,8 @@
 FROM oven/bun:1 AS build
 WORKDIR /app
 COPY package.json bun.lock ./
+# The patched dependency (package.json "patchedDependencies") is applied by bun install.
+COPY patches ./patches
 RUN bun install --frozen-lockfile
 COPY . .
 # The executable embeds the migrations, Swagger UI (swagger-ui-dist) and the chat client: nothing else is copied.
