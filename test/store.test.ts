@@ -87,6 +87,25 @@ describe(`store contract (${dialect})`, () => {
     expect(page.filter((m) => m.clientId === "c-1")).toHaveLength(2);
   });
 
+  test("every record a batch returns is the row it made, with or without resends among messages with and without client_ids", async () => {
+    const m = (content: string, clientId: string | null) => ({ roomId: room.id, userId: alice.id, content, clientId, createdAt: at(250) });
+    const [old] = await store.insertMessages([m("old", "mix-old")]);
+    for (const batch of [
+      [m("a", null), m("b", "mix-b"), m("c", null), m("d", "mix-d")],
+      [m("e", null), m("old again", "mix-old"), m("f", "mix-f"), m("g", null), m("b again", "mix-b"), m("h", "mix-h")],
+    ]) {
+      const stored = await store.insertMessages(batch);
+      for (const [i, s] of stored.entries()) {
+        const row = await store.findMessage(s.record.id);
+        expect({ content: row?.content, clientId: row?.clientId }).toEqual({ content: s.record.content, clientId: batch[i]!.clientId });
+        expect(s.duplicate).toBe(s.record.content !== batch[i]!.content);
+      }
+      const fresh = stored.filter((s) => !s.duplicate).map((s) => s.record.id);
+      expect([...fresh].sort((a, b) => a - b)).toEqual(fresh);
+    }
+    expect((await store.findMessage(old!.record.id))?.content).toBe("old");
+  });
+
   test("a batch naming a missing room stores nothing", async () => {
     const before = await store.listMessages(room.id, { limit: 100, skip: 0 });
     const batch = [
