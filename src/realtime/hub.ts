@@ -98,12 +98,8 @@ export function createHub(deps: HubDeps) {
   let knownUpTo = 0;
   let inOrder: Promise<void> = Promise.resolve();
   let stopped = false;
-  /**
-   * Bus work, one task at a time in the bus's order. A task whose read fails (the database is away) is tried
-   * again, not skipped: the tasks after it would move the watermark past its messages, losing them here for
-   * good. Tasks start from the watermarks, so a second try publishes nothing twice.
-   */
-  const sequence = (task: () => Promise<void> | void) => {
+  /** Runs a task until it succeeds (or the hub stops), BUS_RETRY_MS between tries. */
+  const untilDone = (task: () => Promise<void> | void) => {
     const attempt = async (): Promise<void> => {
       try {
         await task();
@@ -113,7 +109,15 @@ export function createHub(deps: HubDeps) {
         return attempt();
       }
     };
-    inOrder = inOrder.then(attempt);
+    return attempt();
+  };
+  /**
+   * Bus work, one task at a time in the bus's order. A task whose read fails (the database is away) is tried
+   * again, not skipped: the tasks after it would move the watermark past its messages, losing them here for
+   * good. Tasks start from the watermarks, so a second try publishes nothing twice.
+   */
+  const sequence = (task: () => Promise<void> | void) => {
+    inOrder = inOrder.then(() => untilDone(task));
   };
   const rooms = new Map<number, Set<LiveSocket>>();
   const users = new Map<number, Set<LiveSocket>>();
@@ -225,7 +229,8 @@ export function createHub(deps: HubDeps) {
         }
       });
     }
-    sequence(recheckSessions);
+    // Beside the bus's order, not in it: with many users it takes a while, and live messages need not wait for it.
+    void untilDone(recheckSessions);
   }
 
   /**
