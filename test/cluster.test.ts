@@ -127,7 +127,7 @@ if (dialect === "postgres") {
       expect((await g.closed).code).toBe(4404);
     });
 
-    test("what an instance's listener missed is checked when it is back: revoked tokens close, deleted rooms close, rosters are sent again", async () => {
+    test("what an instance's listener missed is made good when it is back: edits and deletes, revoked tokens, deleted rooms, rosters", async () => {
       const revokedRoom = await room("recheck-revoked");
       const deletedRoom = await room("recheck-deleted");
       const rosterRoom = await room("recheck-roster");
@@ -141,6 +141,9 @@ if (dialect === "postgres") {
       const leaver = await join(servers[1]!, rosterRoom, rex);
       await watcher.next((f) => f.type === "active_users" && f.users.some((u: any) => u.username === "rex"));
       const rostersBefore = watcher.ofType("active_users").length;
+      const post = async (content: string) => (await call(servers[0]!.url, "POST", `/rooms/${rosterRoom}/messages`, { content }, sam.token)).json.id as number;
+      const [toEdit, toDelete] = [await post("to be edited"), await post("to be deleted")];
+      await watcher.next((f) => f.type === "message" && f.id === toDelete);
 
       const pg = postgres(store.scratchUrl!, { max: 1, onnotice: () => {} });
       // ALTER DATABASE from outside it: PostgreSQL refuses to shut the current database.
@@ -154,12 +157,15 @@ if (dialect === "postgres") {
         await pg`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'chat-bus' AND datname = current_database()`;
         expect((await call(servers[1]!.url, "POST", "/auth/logout", undefined, pia.token)).status).toBe(204);
         expect((await call(servers[1]!.url, "DELETE", `/rooms/${deletedRoom}`, undefined, admin.token)).status).toBe(204);
+        expect((await call(servers[1]!.url, "PATCH", `/messages/${toEdit}`, { content: "edited while away" }, sam.token)).status).toBe(200);
+        expect((await call(servers[1]!.url, "DELETE", `/messages/${toDelete}`, undefined, sam.token)).status).toBe(204);
         leaver.ws.close();
         while ((await present()) > 0) await Bun.sleep(20);
         // The events were lost: nothing closed or changed on instance 0 meanwhile.
         await Bun.sleep(500);
         expect([revoked.ws.readyState, inDeleted.ws.readyState]).toEqual([WebSocket.OPEN, WebSocket.OPEN]);
         expect(watcher.ofType("active_users").length).toBe(rostersBefore);
+        expect(watcher.frames.filter((f) => f.type === "message_updated" || f.type === "message_deleted")).toEqual([]);
       } finally {
         await outside.unsafe(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS true`);
         await Promise.all([pg.end(), outside.end()]);
@@ -168,6 +174,8 @@ if (dialect === "postgres") {
       expect((await inDeleted.closed).code).toBe(4404);
       const roster = await watcher.next((f) => f.type === "active_users" && watcher.ofType("active_users").indexOf(f) >= rostersBefore);
       expect(roster.users.map((u: any) => u.username)).toEqual(["sam"]);
+      expect(await watcher.next((f) => f.type === "message_updated" && f.id === toEdit)).toMatchObject({ content: "edited while away" });
+      expect(await watcher.next((f) => f.type === "message_deleted")).toMatchObject({ id: toDelete, room_id: rosterRoom });
     });
 
     test("killing the listeners' connections loses nothing: each instance catches up from the database", async () => {

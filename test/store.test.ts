@@ -106,6 +106,24 @@ describe(`store contract (${dialect})`, () => {
     expect((await store.findMessage(old!.record.id))?.content).toBe("old");
   });
 
+  test("edits and deletes are logged, oldest first, where several instances share the store (PostgreSQL); SQLite serves one and keeps none", async () => {
+    const since = new Date(Date.now() - 1000);
+    const [a, b] = await store.insertMessages([
+      { roomId: room.id, userId: alice.id, content: "log a", clientId: null, createdAt: at(400) },
+      { roomId: room.id, userId: alice.id, content: "log b", clientId: null, createdAt: at(401) },
+    ]);
+    expect((await store.updateMessage(a!.record.id, "log a, edited", at(402)))?.content).toBe("log a, edited");
+    expect(await store.deleteMessage(b!.record.id)).toBe(true);
+    expect(await store.deleteMessage(b!.record.id)).toBe(false);
+    if (dialect === "sqlite") return void expect(store.changesSince).toBeUndefined();
+    const logged = (await store.changesSince!(since)).filter((c) => c.messageId === a!.record.id || c.messageId === b!.record.id);
+    expect(logged).toEqual([
+      { roomId: room.id, messageId: a!.record.id, kind: "updated" },
+      { roomId: room.id, messageId: b!.record.id, kind: "deleted" },
+    ]);
+    expect(await store.changesSince!(new Date(Date.now() + 60_000))).toEqual([]);
+  });
+
   test("a batch naming a missing room stores nothing", async () => {
     const before = await store.listMessages(room.id, { limit: 100, skip: 0 });
     const batch = [

@@ -3,6 +3,7 @@ import journal from "./meta/_journal.json" with { type: "json" };
 import m0 from "./0000_init.sql" with { type: "text" };
 import m1 from "./0001_cluster.sql" with { type: "text" };
 import m2 from "./0002_no_message_foreign_keys.sql" with { type: "text" };
+import m3 from "./0003_message_changes.sql" with { type: "text" };
 
 export const migrations = {
   journal,
@@ -10,5 +11,6 @@ export const migrations = {
   "0000_init": m0,
   "0001_cluster": m1,
   "0002_no_message_foreign_keys": m2,
+  "0003_message_changes": m3,
   } as Record<string, string>,
 };

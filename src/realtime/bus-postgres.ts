@@ -27,6 +27,8 @@ export function createPostgresBus(url: string, instanceId: string): FanoutBus {
    * ones ahead of that reply, in another read; they must wait for the catch-up to be scheduled, and go after it.
    */
   let early: BusEvent[] | undefined = [];
+  /** When the listener last heard anything: what a reconnect may have missed came after this. */
+  let heardAt = Date.now();
 
   // Not postgres-js's listen(): it re-listens by itself, but says neither when the connection is gone (the read
   // caches must stop trusting the bus) nor which notifications came before its callback. `onnotify` is the
@@ -44,6 +46,7 @@ export function createPostgresBus(url: string, instanceId: string): FanoutBus {
       } catch {
         return;
       }
+      heardAt = Date.now();
       if (early) early.push(event);
       else handlers!.event(event);
     },
@@ -61,7 +64,8 @@ export function createPostgresBus(url: string, instanceId: string): FanoutBus {
     connected = true;
     const held = early ?? [];
     early = undefined;
-    if (reconnected) handlers!.reconnected();
+    if (reconnected) handlers!.reconnected(heardAt);
+    heardAt = Date.now();
     for (const event of held) handlers!.event(event);
   }
 

@@ -16,8 +16,11 @@ export type BusEventBody = BusEvent extends infer E ? (E extends BusEvent ? Omit
 export interface BusHandlers {
   /** An event: every instance's message notifications (this one's included), and other instances' rest. */
   event(event: BusEvent): void;
-  /** The listener (re)connected: anything sent while it was away must be read from the database. */
-  reconnected(): void;
+  /**
+   * The listener (re)connected: anything sent while it was away must be read from the database. `heardAt`: epoch
+   * ms when it last heard anything (a notification, or its LISTEN confirmed); what it missed came after that.
+   */
+  reconnected(heardAt: number): void;
 }
 
 export interface FanoutBus {

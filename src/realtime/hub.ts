@@ -44,6 +44,8 @@ export const BUS_WAIT_MS = 5_000;
 
 /** How long a bus task whose database read failed waits before it is tried again. */
 const BUS_RETRY_MS = 200;
+/** How far before the listener last heard anything a reconnect reads edits and deletes from (clock differences). */
+const CHANGES_MARGIN_MS = 30_000;
 
 /**
  * A room's `active_users` goes out at most once per this window: the first change sends it at once, the changes
@@ -213,7 +215,7 @@ export function createHub(deps: HubDeps) {
    * Everything this instance may have missed while its bus listener was away: the messages, read again from the
    * database, and what the other lost events changed (recheckSessions).
    */
-  function catchUp(): void {
+  function catchUp(heardAt: number): void {
     invalidate.everything();
     for (const roomId of rooms.keys()) {
       sequence(async () => {
@@ -229,6 +231,18 @@ export function createHub(deps: HubDeps) {
         }
       });
     }
+    // Edits and deletes behind the messages they change. The log is read by time, from a little before the
+    // listener last heard anything (clocks of several machines); one told twice changes nothing for a client.
+    sequence(async () => {
+      const changes = (await store.changesSince?.(new Date(heardAt - CHANGES_MARGIN_MS))) ?? [];
+      const local = changes.filter((c) => rooms.has(c.roomId));
+      const edited = new Map((await store.findMessagesByIds(local.filter((c) => c.kind === "updated").map((c) => c.messageId))).map((m) => [m.id, m]));
+      for (const change of local) {
+        const m = edited.get(change.messageId);
+        if (change.kind === "deleted") publish(change.roomId, frames.deleted(change.messageId, change.roomId));
+        else if (m) publish(m.roomId, { ...toMessageFrame(m, m.author), type: "message_updated" });
+      }
+    });
     // Beside the bus's order, not in it: with many users it takes a while, and live messages need not wait for it.
     void untilDone(recheckSessions);
   }

@@ -48,6 +48,12 @@ export interface NewUser {
   createdAt: Date;
 }
 
+export interface MessageChange {
+  roomId: number;
+  messageId: number;
+  kind: "updated" | "deleted";
+}
+
 export interface NewMessage {
   roomId: number;
   userId: number;
@@ -152,6 +158,11 @@ export interface Store {
   findMessagesByIds(ids: readonly number[]): Promise<MessageWithAuthor[]>;
   updateMessage(id: number, content: string, editedAt: Date): Promise<MessageRecord | undefined>;
   deleteMessage(id: number): Promise<boolean>;
+  /**
+   * Edits and deletes since `since`, oldest first (PostgreSQL keeps them an hour). Only a store that several
+   * instances share has it: an instance whose bus listener was away catches up on them.
+   */
+  changesSince?(since: Date): Promise<MessageChange[]>;
 
   /**
    * Writes an import in one transaction: users, rooms, then messages in input order (their ids follow it).

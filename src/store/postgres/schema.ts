@@ -1,5 +1,5 @@
 // Drizzle schema for the PostgreSQL store; table and column names match the SQLite schema.
-import { index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { bigint, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 
 const millis = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: "date" });
 
@@ -61,4 +61,14 @@ export const presence = pgTable(
   },
   (table) => [primaryKey({ columns: [table.roomId, table.userId, table.instanceId] })],
 );
-export const schema = { users, rooms, messages, instances, presence };
+// Edits and deletes, kept for an hour: an instance whose bus listener was away reads what it missed from here
+// (src/realtime/hub.ts, catchUp). Written in the same statement as the change; pruned by the next one.
+export const messageChanges = pgTable("message_changes", {
+  seq: bigint("seq", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+  roomId: integer("room_id").notNull(),
+  messageId: integer("message_id").notNull(),
+  kind: text("kind", { enum: ["updated", "deleted"] }).notNull(),
+  at: timestamp("at", { withTimezone: true, precision: 3, mode: "date" }).notNull().defaultNow(),
+});
+
+export const schema = { users, rooms, messages, instances, presence, messageChanges };

@@ -240,11 +240,25 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       const rows = await page().where(inArray(messages.id, [...ids])).orderBy(asc(messages.id));
       return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
     },
+    // An edit or delete is written to message_changes in the same statement (CHANGE_LOG), for other instances to
+    // catch up on after their listener was away; the same statement drops changes older than CHANGES_KEPT.
     async updateMessage(id, content, editedAt) {
-      return first(await db.update(messages).set({ content, editedAt }).where(eq(messages.id, id)).returning());
+      const [row] = await client<MessageRow[]>`
+        WITH changed AS (UPDATE messages SET content = ${content}, edited_at = to_timestamp(${editedAt.getTime()} / 1000.0)
+                         WHERE id = ${id} RETURNING *)${client.unsafe(CHANGE_LOG("updated"))}
+        SELECT ${client.unsafe(ROW_COLUMNS)} FROM changed`;
+      return row && toRecord(row);
     },
     async deleteMessage(id) {
-      return (await db.delete(messages).where(eq(messages.id, id)).returning({ id: messages.id })).length > 0;
+      const rows = await client`
+        WITH changed AS (DELETE FROM messages WHERE id = ${id} RETURNING id, room_id)${client.unsafe(CHANGE_LOG("deleted"))}
+        SELECT id FROM changed`;
+      return rows.length > 0;
+    },
+    async changesSince(since) {
+      const rows = await client<{ room_id: number; message_id: number; kind: "updated" | "deleted" }[]>`
+        SELECT room_id, message_id, kind FROM message_changes WHERE at >= to_timestamp(${since.getTime()} / 1000.0) ORDER BY seq`;
+      return rows.map((r) => ({ roomId: r.room_id, messageId: r.message_id, kind: r.kind }));
     },
     async importRecords(batch, options = {}) {
       try {
@@ -278,7 +292,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 /** The store's reads: they change nothing, so each can be tried a second time. */
 const READS = [
   "countUsers", "findUserById", "findUserByUsername", "findUserByEmail", "listUsers", "listRooms", "findRoom",
-  "listMessages", "listMessagesJson", "findMessage", "findMessagesByIds", "ping", "migrationsApplied",
+  "listMessages", "listMessagesJson", "findMessage", "findMessagesByIds", "changesSince", "ping", "migrationsApplied",
 ] as const satisfies readonly (keyof Store)[];
 
 /**
@@ -315,6 +329,13 @@ interface MessageRow {
 
 // Drizzle reconfigures the shared postgres-js client to return timestamps as strings; epoch milliseconds as
 // float8 come back as numbers whatever the parsers are.
+/** How long message_changes keeps an edit or delete: a listener away for longer misses those older. */
+const CHANGES_KEPT = "1 hour";
+/** The CTEs that log the `changed` rows (id, room_id) as `kind`, and prune the log. */
+const CHANGE_LOG = (kind: "updated" | "deleted") => `,
+  logged AS (INSERT INTO message_changes (room_id, message_id, kind) SELECT room_id, id, '${kind}' FROM changed),
+  pruned AS (DELETE FROM message_changes WHERE at < now() - interval '${CHANGES_KEPT}')`;
+
 const ROW_COLUMNS = `id, room_id, user_id, content, client_id,
   round(extract(epoch FROM created_at) * 1000)::float8 AS created_ms,
   round(extract(epoch FROM edited_at) * 1000)::float8 AS edited_ms`;
