@@ -34,13 +34,13 @@ const MIGRATION_LOCK = 72_160_001;
 const reconnectDelay = (retries: number) => Math.min(0.05 * 2 ** retries, 0.5);
 
 /**
- * The longest a message batch may go unanswered. postgres-js 3.4.9 can leave a query with no answer at all after
- * its connection is killed (one run in about ten of test/faults.test.ts "every PostgreSQL connection of the server
- * killed", with the poisoned-write patch in patches/ applied): past this the batch is refused (its senders get
- * STORE_UNAVAILABLE and resend with their client_id, so one that did commit is not stored twice) and the batch
- * connection is replaced.
+ * The longest a message batch may go unanswered (a lock held elsewhere, a connection that postgres-js cannot use
+ * again): past this its INSERT is cancelled, the batch refused (its senders get STORE_UNAVAILABLE and resend with
+ * their client_id, which stores one that committed anyway only once) and the batch connection replaced.
  */
 const BATCH_ANSWER_MS = 5000;
+/** How long a stalled batch's cancel request may take (it opens a connection of its own) before the refusal. */
+const CANCEL_WAIT_MS = 1000;
 
 class BatchStalledError extends Error {
   readonly code = "CONNECTION_STALLED";
@@ -202,14 +202,17 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 
     async insertMessages(batch: readonly NewMessage[]) {
       const sql = batchClient;
+      let statement: { cancel(): unknown } | undefined;
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const stalled = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new BatchStalledError()), BATCH_ANSWER_MS);
-      });
+      const inserting = insertBatch(sql, batch, options.instanceId ?? "single", (sent) => (statement = sent));
+      const stalled = new Promise<"stalled">((resolve) => (timer = setTimeout(resolve, BATCH_ANSWER_MS, "stalled")));
       try {
-        const inserting = insertBatch(sql, batch, options.instanceId ?? "single");
-        inserting.catch(() => {}); // a stalled batch's late failure has no one left to hear it
-        return await Promise.race([inserting, stalled]);
+        const answer = await Promise.race([inserting, stalled]);
+        if (answer !== "stalled") return answer;
+        // Cancelled before it is refused, so that it cannot commit once its senders have been told it was not stored.
+        inserting.catch(() => {});
+        await Promise.race([Promise.resolve(statement?.cancel()).catch(() => {}), Bun.sleep(CANCEL_WAIT_MS)]);
+        throw new BatchStalledError();
       } catch (error) {
         if (lostConnection(error)) replaceBatchClient(sql);
         throw mapConstraint(error);
@@ -377,12 +380,17 @@ async function deleteWithMessages(client: postgres.Sql, table: "rooms" | "users"
   });
 }
 
-async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[], origin: string): Promise<StoredMessage[]> {
+async function insertBatch(
+  client: postgres.Sql,
+  batch: readonly NewMessage[],
+  origin: string,
+  onStatement: (statement: { cancel(): unknown }) => void = () => {},
+): Promise<StoredMessage[]> {
   const column = (pick: (m: NewMessage) => string | number | null) => arrayLiteral(batch.map(pick));
   // The lock is an InitPlan, taken before the first row gets its id. ORDER BY ord makes ids follow the batch's
   // order; times travel as epoch milliseconds (cheap to parse). The NOTIFY is sent at commit, with the ids only.
   // `refs` stands in for the foreign keys (schema.ts), taken after the insert lock.
-  const inserted = await client<InsertedRow[]>`
+  const insert = client<InsertedRow[]>`
     WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${INSERT_LOCK})),
     refs AS MATERIALIZED (SELECT ${requireReferences(client, batch, client`EXISTS (SELECT FROM lock)`)} AS ok),
     ins AS (
@@ -403,6 +411,8 @@ async function insertBatch(client: postgres.Sql, batch: readonly NewMessage[], o
       FROM ins HAVING count(*) > 0
     )
     SELECT id, user_id, client_id FROM ins WHERE (SELECT count(*) FROM notified) >= 0`;
+  onStatement(insert);
+  const inserted = await insert;
 
   // Fresh rows are known from the input; only their ids come back. Resends are read back whole.
   const freshByKey = new Map<string, number>();
