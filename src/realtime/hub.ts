@@ -47,6 +47,8 @@ const BUS_RETRY_MS = 200;
 /** How far before the listener last heard anything a reconnect reads edits and deletes from (clock differences). */
 const CHANGES_MARGIN_MS = 30_000;
 
+const updatedFrame = (record: MessageRecord, author: Author) => ({ ...toMessageFrame(record, author), type: "message_updated" as const });
+
 /**
  * A room's `active_users` goes out at most once per this window: the first change sends it at once, the changes
  * inside the window are covered by one more list at its end. A join storm (everyone reconnecting after a restart)
@@ -240,7 +242,7 @@ export function createHub(deps: HubDeps) {
       for (const change of local) {
         const m = edited.get(change.messageId);
         if (change.kind === "deleted") publish(change.roomId, frames.deleted(change.messageId, change.roomId));
-        else if (m) publish(m.roomId, { ...toMessageFrame(m, m.author), type: "message_updated" });
+        else if (m) publish(m.roomId, updatedFrame(m, m.author));
       }
     });
     // Beside the bus's order, not in it: with many users it takes a while, and live messages need not wait for it.
@@ -251,8 +253,8 @@ export function createHub(deps: HubDeps) {
    * The events other than messages are not kept anywhere to be read again, but what they change is: after a
    * reconnect every local socket is checked as those events would have checked it. A room deleted meanwhile
    * closes its sockets (4404); a token revoked meanwhile (logout, role change, user deleted) closes its user's
-   * sockets (1008); and each room gets its roster again, for joins and leaves elsewhere. Edits, deletes and
-   * typing that went out meanwhile are not recovered (README, "Running several instances").
+   * sockets (1008); and each room gets its roster again, for joins and leaves elsewhere. (Edits and deletes are
+   * read from the store's change log in catchUp; typing that went out meanwhile is lost.)
    */
   async function recheckSessions(): Promise<void> {
     const existing = new Set((await store.listRooms()).map((room) => room.id));
@@ -300,7 +302,7 @@ export function createHub(deps: HubDeps) {
         sequence(async () => {
           if (!rooms.has(event.room)) return;
           const [m] = await store.findMessagesByIds([event.id]);
-          if (m) publish(m.roomId, { ...toMessageFrame(m, m.author), type: "message_updated" });
+          if (m) publish(m.roomId, updatedFrame(m, m.author));
         });
         return;
       case "frame":
@@ -395,7 +397,7 @@ export function createHub(deps: HubDeps) {
     },
     messageUpdated(record: MessageRecord, author: Author) {
       invalidate.room(record.roomId);
-      publish(record.roomId, { ...toMessageFrame(record, author), type: "message_updated" });
+      publish(record.roomId, updatedFrame(record, author));
       bus.send({ kind: "updated", room: record.roomId, id: record.id });
     },
     messageDeleted(record: MessageRecord) {

@@ -68,7 +68,7 @@ export const messageChanges = pgTable("message_changes", {
   roomId: integer("room_id").notNull(),
   messageId: integer("message_id").notNull(),
   kind: text("kind", { enum: ["updated", "deleted"] }).notNull(),
-  at: timestamp("at", { withTimezone: true, precision: 3, mode: "date" }).notNull().defaultNow(),
+  at: millis("at").notNull().defaultNow(),
 });
 
 export const schema = { users, rooms, messages, instances, presence, messageChanges };

@@ -330,8 +330,6 @@ interface MessageRow {
   edited_ms: number | null;
 }
 
-// Drizzle reconfigures the shared postgres-js client to return timestamps as strings; epoch milliseconds as
-// float8 come back as numbers whatever the parsers are.
 /** How long message_changes keeps an edit or delete: a listener away for longer misses those older. */
 const CHANGES_KEPT = "1 hour";
 /** The CTEs that log the `changed` rows (id, room_id) as `kind`, and prune the log. */
@@ -339,6 +337,8 @@ const CHANGE_LOG = (kind: "updated" | "deleted") => `,
   logged AS (INSERT INTO message_changes (room_id, message_id, kind) SELECT room_id, id, '${kind}' FROM changed),
   pruned AS (DELETE FROM message_changes WHERE at < now() - interval '${CHANGES_KEPT}')`;
 
+// Drizzle reconfigures the shared postgres-js client to return timestamps as strings; epoch milliseconds as
+// float8 come back as numbers whatever the parsers are.
 const ROW_COLUMNS = `id, room_id, user_id, content, client_id,
   round(extract(epoch FROM created_at) * 1000)::float8 AS created_ms,
   round(extract(epoch FROM edited_at) * 1000)::float8 AS edited_ms`;
