@@ -39,7 +39,7 @@ const reconnectDelay = (retries: number) => Math.min(0.05 * 2 ** retries, 0.5);
  * their client_id, which stores one that committed anyway only once) and the batch connection replaced.
  */
 const BATCH_ANSWER_MS = 5000;
-/** How long a stalled batch's cancel request may take (it opens a connection of its own) before the refusal. */
+/** How long a stalled batch waits for its answer after its cancel request (which opens a connection of its own). */
 const CANCEL_WAIT_MS = 1000;
 
 class BatchStalledError extends Error {
@@ -209,9 +209,12 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       try {
         const answer = await Promise.race([inserting, stalled]);
         if (answer !== "stalled") return answer;
-        // Cancelled before it is refused, so that it cannot commit once its senders have been told it was not stored.
-        inserting.catch(() => {});
-        await Promise.race([Promise.resolve(statement?.cancel()).catch(() => {}), Bun.sleep(CANCEL_WAIT_MS)]);
+        // Cancelled, and its own answer awaited: refused only once PostgreSQL says it was cancelled (or says nothing
+        // for CANCEL_WAIT_MS more), so that it cannot commit after its senders were told it was not stored. One
+        // that committed meanwhile is answered as stored.
+        void Promise.resolve(statement?.cancel()).catch(() => {});
+        const late = await Promise.race([inserting.then((stored) => ({ stored }), () => undefined), Bun.sleep(CANCEL_WAIT_MS)]);
+        if (late) return late.stored;
         throw new BatchStalledError();
       } catch (error) {
         if (lostConnection(error)) replaceBatchClient(sql);
