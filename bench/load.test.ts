@@ -1,10 +1,43 @@
-// Checks the benchmark tools against each other: the baseline relay must lose and duplicate nothing.
+// Checks the benchmark tools against each other: the baseline relay and the storage floor must lose and duplicate
+// nothing, and the floor must answer a resend with its original's id, as the chat server does.
 import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import postgres from "postgres";
+import { groupCommit, openFloorStore } from "./floor.ts";
 import { runLoad } from "./load.ts";
 import { startRelay } from "./relay.ts";
 
 const relay = startRelay(0);
-afterAll(() => relay.stop());
+// The floor on the database this run targets: a scratch PostgreSQL database, or a SQLite file.
+const baseUrl = process.env.DATABASE_URL ?? "";
+const onPostgres = /^postgres(ql)?:\/\//.test(baseUrl);
+const scratch = `bench_floor_test_${process.pid}`;
+const dir = mkdtempSync(join(tmpdir(), "floor-"));
+async function floorUrl(): Promise<string> {
+  if (!onPostgres) return `sqlite:${join(dir, "floor.db")}`;
+  const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE ${scratch}`);
+  await admin.end();
+  const url = new URL(baseUrl);
+  url.pathname = `/${scratch}`;
+  return url.toString();
+}
+const store = await openFloorStore(await floorUrl());
+const floor = startRelay(0, groupCommit(store));
+
+afterAll(async () => {
+  relay.stop();
+  floor.stop();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+  if (onPostgres) {
+    const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${scratch} WITH (FORCE)`);
+    await admin.end();
+  }
+});
 
 test("every client in a room gets every message of that room exactly once", async () => {
   const report = await runLoad({ url: `http://127.0.0.1:${relay.port}`, rooms: 2, clients: 3, inflight: 4, messages: 50 });
@@ -14,4 +47,29 @@ test("every client in a room gets every message of that room exactly once", asyn
 
 test("health answers 200", async () => {
   expect((await fetch(`http://127.0.0.1:${relay.port}/health`)).status).toBe(200);
+});
+
+test("the storage floor delivers every message once and stores every one", async () => {
+  const report = await runLoad({ url: `http://127.0.0.1:${floor.port}`, rooms: 3, clients: 4, inflight: 4, messages: 40 });
+  expect(report).toMatchObject({ sent: 480, acked: 480, deliveries: 1920, lost: 0, duplicated: 0, ok: true });
+  // Every acked message took an id in the table: the next one is past all of them.
+  const [next] = await store([{ roomId: 1, userId: 1, content: "after", clientId: null }]);
+  expect(next).toBeGreaterThan(480);
+});
+
+test("the storage floor answers a resend with the original's id, and stores it once", async () => {
+  const row = (clientId: string | null, userId = 7) => ({ roomId: 2, userId, content: `m ${clientId}`, clientId });
+  const first = await store([row("a"), row(null), row("b"), row("a"), row("a", 8)]);
+  expect(first[3]).toBe(first[0]!); // the same key twice in one batch
+  expect(new Set([first[0], first[1], first[2], first[4]]).size).toBe(4);
+  const fresh = [first[0]!, first[1]!, first[2]!, first[4]!];
+  expect([...fresh].sort((x, y) => x - y)).toEqual(fresh); // ids follow the batch's order
+  const again = await store([row("b"), row("c"), row("a")]);
+  expect(again[0]).toBe(first[2]!);
+  expect(again[2]).toBe(first[0]!);
+  expect(again[1]).toBeGreaterThan(Math.max(...first));
+});
+
+test("the storage floor refuses rooms that are not integers, as the server's ids are", async () => {
+  expect((await fetch(`http://127.0.0.1:${floor.port}/ws/general`)).status).toBe(404);
 });

@@ -1,17 +1,32 @@
 // Bare-Bun baseline: relays the chat server's socket frames over Bun pub/sub, with no auth and no storage.
+// bench/floor.ts passes `store`, which commits each frame before it goes out: the storage floor.
 import { parseArgs } from "node:util";
 
 type Client = { topic: string; roomId: number | string; userId: number; username: string };
+export type RelayFrame = { ws: Bun.ServerWebSocket<Client>; content: string; clientId: string | undefined };
+/** Takes a frame and calls `deliver` with its id once it is stored. */
+export type RelayStore = (frame: RelayFrame, deliver: (id: number) => void) => void;
 
 export interface Relay {
   port: number;
   stop(): void;
 }
 
-export function startRelay(port = 0): Relay {
+export function startRelay(port = 0, store?: RelayStore): Relay {
   // Ids are per process, like one chat server instance's view of a sequence.
   let lastMessageId = 0;
   let lastUserId = 0;
+
+  const deliver = ({ ws, content, clientId }: RelayFrame, id: number) => {
+    const { topic, roomId, userId, username } = ws.data;
+    const timestamp = new Date().toISOString();
+    server.publish(
+      topic,
+      JSON.stringify({ type: "message", id, content, username, user_id: userId, timestamp, room_id: roomId, client_id: clientId }),
+    );
+    ws.send(JSON.stringify({ type: "ack", client_id: clientId, id }));
+  };
+  const accept = store ? (frame: RelayFrame) => store(frame, (id) => deliver(frame, id)) : (frame: RelayFrame) => deliver(frame, ++lastMessageId);
 
   const server = Bun.serve({
     port,
@@ -22,7 +37,8 @@ export function startRelay(port = 0): Relay {
       if (path === "/health") return Response.json({ status: "healthy" });
       if (path === "/ready") return Response.json({ status: "ready" });
       const room = path.startsWith("/ws/") ? path.slice(4) : "";
-      if (room === "" || room.includes("/")) return new Response("Not Found", { status: 404 });
+      // The floor stores room ids as the server does: integers.
+      if (room === "" || room.includes("/") || (store && !/^\d+$/.test(room))) return new Response("Not Found", { status: 404 });
       const userId = ++lastUserId;
       const data: Client = {
         topic: `room:${room}`,
@@ -51,22 +67,7 @@ export function startRelay(port = 0): Relay {
           ws.send(JSON.stringify({ type: "error", code: "BAD_FRAME", detail: "content must be a string", client_id: clientId }));
           return;
         }
-        const id = ++lastMessageId;
-        const { topic, roomId, userId, username } = ws.data;
-        server.publish(
-          topic,
-          JSON.stringify({
-            type: "message",
-            id,
-            content: frame.content,
-            username,
-            user_id: userId,
-            timestamp: new Date().toISOString(),
-            room_id: roomId,
-            client_id: clientId,
-          }),
-        );
-        ws.send(JSON.stringify({ type: "ack", client_id: clientId, id }));
+        accept({ ws, content: frame.content, clientId });
       },
     },
   });

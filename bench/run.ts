@@ -74,6 +74,7 @@ type Cell = number | string | null;
 type Row = [figure: string, baseline: Cell, server: Cell, ratio?: number | null];
 interface Outcome {
   baseline: Record<string, unknown>;
+  floor?: Record<string, unknown>;
   server: Record<string, unknown>;
   ratio: Record<string, number | null>;
   rows: Row[];
@@ -94,6 +95,8 @@ interface Ctx {
   dir: string;
   server: Service;
   relay: Service;
+  /** The relay storing every frame first (bench/floor.ts), on the same database. */
+  floor: Service;
   seeded: Seeded;
   tokenFile: string;
 }
@@ -257,6 +260,8 @@ function checkLoad(label: string, r: LoadReport): void {
 async function socketPair(ctx: Ctx, scenario: string, shape: Shape, roomIds: number[]): Promise<Outcome> {
   progress(`${ctx.db} ${scenario}: relay`);
   const base = await load(ctx, ctx.relay.url, shape);
+  progress(`${ctx.db} ${scenario}: storage floor`);
+  const floor = await load(ctx, ctx.floor.url, shape);
   progress(`${ctx.db} ${scenario}: server`);
   const before = await writerTotals(ctx.server.url);
   const server = await load(ctx, ctx.server.url, shape, roomIds);
@@ -266,13 +271,22 @@ async function socketPair(ctx: Ctx, scenario: string, shape: Shape, roomIds: num
     ? `${((after.messages - before.messages) / batches).toFixed(1)} msgs, ${((1000 * (after.seconds - before.seconds)) / batches).toFixed(2)} ms`
     : "-";
   checkLoad(`${ctx.db} ${scenario} relay`, base);
+  checkLoad(`${ctx.db} ${scenario} floor`, floor);
   checkLoad(`${ctx.db} ${scenario} server`, server);
   const b = loadFigures(base);
+  const f = loadFigures(floor);
   const s = loadFigures(server);
   return {
     baseline: b,
+    floor: f,
     server: s,
-    ratio: { ackedPerSec: ratio(s.ackedPerSec, b.ackedPerSec), deliveriesPerSec: ratio(s.deliveriesPerSec, b.deliveriesPerSec), p99: ratio(s.p99Ms, b.p99Ms) },
+    ratio: {
+      ackedPerSec: ratio(s.ackedPerSec, b.ackedPerSec),
+      deliveriesPerSec: ratio(s.deliveriesPerSec, b.deliveriesPerSec),
+      p99: ratio(s.p99Ms, b.p99Ms),
+      floorAckedPerSec: ratio(f.ackedPerSec, b.ackedPerSec),
+      floorP99: ratio(f.p99Ms, b.p99Ms),
+    },
     rows: [
       ["acked msgs/s", b.ackedPerSec, s.ackedPerSec, ratio(s.ackedPerSec, b.ackedPerSec)],
       ["deliveries/s", b.deliveriesPerSec, s.deliveriesPerSec, ratio(s.deliveriesPerSec, b.deliveriesPerSec)],
@@ -280,6 +294,9 @@ async function socketPair(ctx: Ctx, scenario: string, shape: Shape, roomIds: num
       ["latency p99 ms", b.p99Ms, s.p99Ms, ratio(s.p99Ms, b.p99Ms)],
       ["lost/dup/refused", `${b.lost}/${b.duplicated}/${b.refused}`, `${s.lost}/${s.duplicated}/${s.refused}`],
       ["commit: mean batch, time", "-", writer],
+      // The floor in the server column: the relay committing every frame first (bench/floor.ts), against the relay.
+      ["floor: acked msgs/s", b.ackedPerSec, f.ackedPerSec, ratio(f.ackedPerSec, b.ackedPerSec)],
+      ["floor: latency p99 ms", b.p99Ms, f.p99Ms, ratio(f.p99Ms, b.p99Ms)],
     ],
     writer: batches > 0 ? { batches, meanBatch: (after.messages - before.messages) / batches, meanCommitMs: (1000 * (after.seconds - before.seconds)) / batches } : undefined,
   };
@@ -546,11 +563,14 @@ async function runDatabase(db: Db): Promise<Record<string, unknown>> {
   const dbUrl = db === "sqlite" ? `sqlite:${dir}/bench.db` : await createScratchDb();
   const results: Record<string, unknown> = {};
   const rows: [string, Row][] = [];
-  progress(`${db}: starting the server and the relay`);
+  progress(`${db}: starting the server, the relay and the storage floor`);
   const server = await startServer(`${db} server`, dbUrl, 4);
   let ctx: Ctx | undefined;
   const relay = await startListening("relay", [BUN, join(ROOT, "bench/relay.ts"), "--port", "0"]);
+  let floor: Service | undefined;
   try {
+    const floorStore = db === "sqlite" ? `sqlite:${dir}/floor.db` : dbUrl;
+    floor = await startListening("floor", [BUN, join(ROOT, "bench/floor.ts"), "--port", "0", "--store", floorStore]);
     const rooms: Record<string, number> = {};
     if (only.includes("fanout")) rooms.fanout = 2;
     if (only.includes("many-rooms")) rooms.many = SIZE.manyRooms;
@@ -563,7 +583,7 @@ async function runDatabase(db: Db): Promise<Record<string, unknown>> {
     progress(`${db}: seeded ${SIZE.users} users, ${Object.values(rooms).reduce((a, b) => a + b, 0)} rooms in ${Math.round(performance.now() - t0)} ms`);
     const tokenFile = join(dir, "tokens.txt");
     await Bun.write(tokenFile, seeded.tokens.join("\n"));
-    ctx = { db, dbUrl, dir, server, relay, seeded, tokenFile };
+    ctx = { db, dbUrl, dir, server, relay, floor, seeded, tokenFile };
     for (const scenario of only) {
       try {
         const { proc } = ctx.server;
@@ -578,6 +598,7 @@ async function runDatabase(db: Db): Promise<Record<string, unknown>> {
     }
   } finally {
     await stop(relay.proc);
+    if (floor) await stop(floor.proc);
     await stopServer(ctx?.server ?? server);
     if (db === "postgres" && scratchDb) await dropScratchDb(scratchDb);
   }
@@ -599,6 +620,9 @@ function printTable(db: Db, rows: [string, Row][]): void {
   const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
   console.log(`\n${db}: ${meta.commit}${meta.dirty ? " + uncommitted changes" : ""}, ${meta.date}, ${quick ? "quick" : "full"}, ${duration} s per run`);
   for (const line of lines) console.log(line.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  "));
+  if (rows.some(([, [figure]]) => figure.startsWith("floor:"))) {
+    console.log("floor: rows: the storage floor (bench/floor.ts: the relay committing each frame first) in the server column");
+  }
 }
 
 async function machine() {

@@ -1,0 +1,139 @@
+// The storage floor: bench/relay.ts, but every frame is committed before it is published and acked, with the
+// chat server's group-commit policy, into one table with the chat server's two indexes on messages (a room's
+// history newest first; the resend check on user and client_id). No auth, no checks, no change log, no
+// notifications, no pool: what any server that stores each message before it broadcasts it pays on this machine.
+//
+// Usage: bun bench/floor.ts --store sqlite:<new file> | postgres://... [--port 0]   (prints "listening <port>")
+import { Database } from "bun:sqlite";
+import { parseArgs } from "node:util";
+import postgres from "postgres";
+import { MAX_BATCH, MAX_IN_FLIGHT } from "../src/messages/writer.ts";
+import { startRelay, type RelayFrame, type RelayStore } from "./relay.ts";
+
+export interface FloorRow {
+  roomId: number;
+  userId: number;
+  content: string;
+  clientId: string | null;
+}
+/** Stores a batch in one commit; resolves to each row's id (a resend answers its original's id). */
+export type FloorStore = ((rows: readonly FloorRow[]) => number[] | Promise<number[]>) & { close(): Promise<void> };
+
+const TABLE = `floor_messages (id INTEGER PRIMARY KEY AUTOINCREMENT, room_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+  content TEXT NOT NULL, client_id TEXT, created_at INTEGER NOT NULL)`;
+const INDEXES = [
+  "CREATE INDEX floor_room_id_id ON floor_messages (room_id, id)",
+  "CREATE UNIQUE INDEX floor_user_id_client_id ON floor_messages (user_id, client_id)",
+];
+
+/** `sqlite:<path>` (a fresh file, with the server's pragmas) or a `postgres://` URL (its table is replaced). */
+export async function openFloorStore(url: string): Promise<FloorStore> {
+  return url.startsWith("sqlite:") ? sqliteFloor(url.slice("sqlite:".length)) : await postgresFloor(url);
+}
+
+function sqliteFloor(path: string): FloorStore {
+  const db = new Database(path, { create: true, strict: true });
+  // As src/store/sqlite/store.ts: WAL, one connection holding the file, synchronous NORMAL, checkpoints of 2,000 pages.
+  for (const pragma of ["journal_mode = WAL", "locking_mode = EXCLUSIVE", "synchronous = NORMAL", "wal_autocheckpoint = 2000"]) {
+    db.run(`PRAGMA ${pragma}`);
+  }
+  db.run("DROP TABLE IF EXISTS floor_messages");
+  db.run(`CREATE TABLE ${TABLE}`);
+  for (const index of INDEXES) db.run(index);
+  const insert = db.query<{ id: number }, [number, number, string, string | null, number]>(
+    `INSERT INTO floor_messages (room_id, user_id, content, client_id, created_at) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (user_id, client_id) DO NOTHING RETURNING id`,
+  );
+  const original = db.query<{ id: number }, [number, string | null]>("SELECT id FROM floor_messages WHERE user_id = ? AND client_id = ?");
+  const store = db.transaction((rows: readonly FloorRow[]) =>
+    rows.map((r) => (insert.get(r.roomId, r.userId, r.content, r.clientId, Date.now()) ?? original.get(r.userId, r.clientId)!).id),
+  );
+  return Object.assign(store, { close: async () => db.close(true) });
+}
+
+async function postgresFloor(url: string): Promise<FloorStore> {
+  const sql = postgres(url, { max: 1, fetch_types: false, onnotice: () => {} });
+  await sql.unsafe(
+    `DROP TABLE IF EXISTS floor_messages;
+     CREATE TABLE ${TABLE.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "bigserial PRIMARY KEY").replace("created_at INTEGER", "created_at timestamptz")};
+     ${INDEXES.join(";\n")}`,
+  );
+  const array = (values: readonly (number | string | null)[]) =>
+    `{${values.map((v) => (v === null ? "NULL" : typeof v === "number" ? v : `"${v.replace(/["\\]/g, "\\$&")}"`)).join(",")}}`;
+  // As the server: the new rows' ids come back with their keys; a resend's id is read in a second query.
+  const store = async (rows: readonly FloorRow[]) => {
+    const inserted = await sql<{ id: string; user_id: number; client_id: string | null }[]>`
+      INSERT INTO floor_messages (room_id, user_id, content, client_id, created_at)
+      SELECT room_id, user_id, content, client_id, now()
+      FROM unnest(${array(rows.map((r) => r.roomId))}::int[], ${array(rows.map((r) => r.userId))}::int[],
+                  ${array(rows.map((r) => r.content))}::text[], ${array(rows.map((r) => r.clientId))}::text[])
+        WITH ORDINALITY AS t(room_id, user_id, content, client_id, ord)
+      ORDER BY ord
+      ON CONFLICT (user_id, client_id) DO NOTHING RETURNING id, user_id, client_id`;
+    const ids = new Map<string, number>();
+    const anonymous: number[] = [];
+    for (const r of inserted) r.client_id === null ? anonymous.push(Number(r.id)) : ids.set(`${r.user_id}:${r.client_id}`, Number(r.id));
+    const resent = rows.filter((r) => r.clientId !== null && !ids.has(`${r.userId}:${r.clientId}`));
+    if (resent.length > 0) {
+      const old = await sql<{ id: string; user_id: number; client_id: string }[]>`
+        SELECT id, user_id, client_id FROM floor_messages WHERE (user_id, client_id) IN (
+          SELECT * FROM unnest(${array(resent.map((r) => r.userId))}::int[], ${array(resent.map((r) => r.clientId))}::text[]))`;
+      for (const r of old) ids.set(`${r.user_id}:${r.client_id}`, Number(r.id));
+    }
+    let next = 0;
+    return rows.map((r) => (r.clientId === null ? anonymous[next++]! : ids.get(`${r.userId}:${r.clientId}`)!));
+  };
+  return Object.assign(store, { close: () => sql.end({ timeout: 5 }) });
+}
+
+/**
+ * The policy of src/messages/writer.ts without its error handling: the frames of one I/O poll go into one batch
+ * of at most MAX_BATCH, at most MAX_IN_FLIGHT batches are sent before the first commits, ids go out in order.
+ */
+export function groupCommit(store: FloorStore): RelayStore {
+  let queue: { frame: RelayFrame; deliver: (id: number) => void }[] = [];
+  let inFlight = 0;
+  let scheduled = false;
+  let settled = Promise.resolve();
+  const pump = () => {
+    scheduled = false;
+    while (queue.length > 0 && inFlight < MAX_IN_FLIGHT) {
+      const batch = queue.splice(0, MAX_BATCH);
+      inFlight++;
+      const rows = batch.map(({ frame: { ws, content, clientId } }) => ({ roomId: Number(ws.data.roomId), userId: ws.data.userId, content, clientId: clientId ?? null }));
+      const ids = Promise.resolve(store(rows));
+      settled = settled
+        .then(() => ids)
+        .then((stored) => batch.forEach(({ deliver }, i) => deliver(stored[i]!)))
+        .catch((error) => {
+          // A tool, not a server: a failed commit ends it, and the runner reports the closed sockets.
+          console.error(`floor: a commit failed: ${error}`);
+          process.exit(1);
+        })
+        .finally(() => {
+          inFlight--;
+          if (queue.length > 0) schedule();
+        });
+    }
+  };
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(pump);
+  };
+  return (frame, deliver) => {
+    queue.push({ frame, deliver });
+    schedule();
+  };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { port: { type: "string", default: "0" }, store: { type: "string" } } });
+  const port = Number(values.port);
+  if (!values.store || !Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error("usage: bun bench/floor.ts --store sqlite:<file> | postgres://... [--port 0]");
+    process.exit(2);
+  }
+  const relay = startRelay(port, groupCommit(await openFloorStore(values.store)));
+  console.log(`listening ${relay.port}`);
+}
