@@ -3,7 +3,8 @@
 // history newest first; the resend check on user and client_id). No auth, no checks, no change log, no
 // notifications, no pool: what any server that stores each message before it broadcasts it pays on this machine.
 //
-// Usage: bun bench/floor.ts --store sqlite:<new file> | postgres://... [--port 0]   (prints "listening <port>")
+// Usage: bun bench/floor.ts --store sqlite:<new file> | postgres://... [--port 0] [--indexes all|room|none]
+//        (prints "listening <port>")
 import { Database } from "bun:sqlite";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
@@ -21,17 +22,22 @@ export type FloorStore = ((rows: readonly FloorRow[]) => number[] | Promise<numb
 
 const TABLE = `floor_messages (id INTEGER PRIMARY KEY AUTOINCREMENT, room_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
   content TEXT NOT NULL, client_id TEXT, created_at INTEGER NOT NULL)`;
-const INDEXES = [
-  "CREATE INDEX floor_room_id_id ON floor_messages (room_id, id)",
-  "CREATE UNIQUE INDEX floor_user_id_client_id ON floor_messages (user_id, client_id)",
-];
+const ROOM_INDEX = "CREATE INDEX floor_room_id_id ON floor_messages (room_id, id)";
+const RESEND_INDEX = "CREATE UNIQUE INDEX floor_user_id_client_id ON floor_messages (user_id, client_id)";
+/**
+ * Which of the server's indexes the table gets: both (the floor), or fewer, to measure what each costs. Without the
+ * resend index a resend is stored again (nothing in the bench resends).
+ */
+export type FloorIndexes = "all" | "room" | "none";
 
 /** `sqlite:<path>` (a fresh file, with the server's pragmas) or a `postgres://` URL (its table is replaced). */
-export async function openFloorStore(url: string): Promise<FloorStore> {
-  return url.startsWith("sqlite:") ? sqliteFloor(url.slice("sqlite:".length)) : await postgresFloor(url);
+export async function openFloorStore(url: string, indexes: FloorIndexes = "all"): Promise<FloorStore> {
+  const ddl = { all: [ROOM_INDEX, RESEND_INDEX], room: [ROOM_INDEX], none: [] }[indexes];
+  const onConflict = indexes === "all" ? "ON CONFLICT (user_id, client_id) DO NOTHING" : "";
+  return url.startsWith("sqlite:") ? sqliteFloor(url.slice("sqlite:".length), ddl, onConflict) : await postgresFloor(url, ddl, onConflict);
 }
 
-function sqliteFloor(path: string): FloorStore {
+function sqliteFloor(path: string, indexes: string[], onConflict: string): FloorStore {
   const db = new Database(path, { create: true, strict: true });
   // As src/store/sqlite/store.ts: WAL, one connection holding the file, synchronous NORMAL, checkpoints of 2,000 pages.
   for (const pragma of ["journal_mode = WAL", "locking_mode = EXCLUSIVE", "synchronous = NORMAL", "wal_autocheckpoint = 2000"]) {
@@ -39,10 +45,9 @@ function sqliteFloor(path: string): FloorStore {
   }
   db.run("DROP TABLE IF EXISTS floor_messages");
   db.run(`CREATE TABLE ${TABLE}`);
-  for (const index of INDEXES) db.run(index);
+  for (const index of indexes) db.run(index);
   const insert = db.query<{ id: number }, [number, number, string, string | null, number]>(
-    `INSERT INTO floor_messages (room_id, user_id, content, client_id, created_at) VALUES (?, ?, ?, ?, ?)
-     ON CONFLICT (user_id, client_id) DO NOTHING RETURNING id`,
+    `INSERT INTO floor_messages (room_id, user_id, content, client_id, created_at) VALUES (?, ?, ?, ?, ?) ${onConflict} RETURNING id`,
   );
   const original = db.query<{ id: number }, [number, string | null]>("SELECT id FROM floor_messages WHERE user_id = ? AND client_id = ?");
   const store = db.transaction((rows: readonly FloorRow[]) =>
@@ -51,12 +56,12 @@ function sqliteFloor(path: string): FloorStore {
   return Object.assign(store, { close: async () => db.close(true) });
 }
 
-async function postgresFloor(url: string): Promise<FloorStore> {
+async function postgresFloor(url: string, indexes: string[], onConflict: string): Promise<FloorStore> {
   const sql = postgres(url, { max: 1, fetch_types: false, onnotice: () => {} });
   await sql.unsafe(
     `DROP TABLE IF EXISTS floor_messages;
      CREATE TABLE ${TABLE.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "bigserial PRIMARY KEY").replace("created_at INTEGER", "created_at timestamptz")};
-     ${INDEXES.join(";\n")}`,
+     ${indexes.join(";\n")}`,
   );
   const array = (values: readonly (number | string | null)[]) =>
     `{${values.map((v) => (v === null ? "NULL" : typeof v === "number" ? v : `"${v.replace(/["\\]/g, "\\$&")}"`)).join(",")}}`;
@@ -69,7 +74,7 @@ async function postgresFloor(url: string): Promise<FloorStore> {
                   ${array(rows.map((r) => r.content))}::text[], ${array(rows.map((r) => r.clientId))}::text[])
         WITH ORDINALITY AS t(room_id, user_id, content, client_id, ord)
       ORDER BY ord
-      ON CONFLICT (user_id, client_id) DO NOTHING RETURNING id, user_id, client_id`;
+      ${sql.unsafe(onConflict)} RETURNING id, user_id, client_id`;
     const ids = new Map<string, number>();
     const anonymous: number[] = [];
     for (const r of inserted) r.client_id === null ? anonymous.push(Number(r.id)) : ids.set(`${r.user_id}:${r.client_id}`, Number(r.id));
@@ -128,12 +133,15 @@ export function groupCommit(store: FloorStore): RelayStore {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { port: { type: "string", default: "0" }, store: { type: "string" } } });
+  const { values } = parseArgs({
+    options: { port: { type: "string", default: "0" }, store: { type: "string" }, indexes: { type: "string", default: "all" } },
+  });
   const port = Number(values.port);
-  if (!values.store || !Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error("usage: bun bench/floor.ts --store sqlite:<file> | postgres://... [--port 0]");
+  const indexes = values.indexes as FloorIndexes;
+  if (!values.store || !Number.isInteger(port) || port < 0 || port > 65535 || !["all", "room", "none"].includes(indexes)) {
+    console.error("usage: bun bench/floor.ts --store sqlite:<file> | postgres://... [--port 0] [--indexes all|room|none]");
     process.exit(2);
   }
-  const relay = startRelay(port, groupCommit(await openFloorStore(values.store)));
+  const relay = startRelay(port, groupCommit(await openFloorStore(values.store, indexes)));
   console.log(`listening ${relay.port}`);
 }
