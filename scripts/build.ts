@@ -2,8 +2,12 @@
 // The Dockerfile runs this same script, so the two cannot drift. No minification: Elysia reads its handlers'
 // source (e.g. `resolve({ headers })`) to decide what to parse, and a minified build answered every guarded
 // route with 500 (test/executable.test.ts walks the seed README against the executable to catch it).
+// Bytecode: the modules are compiled to JavaScriptCore bytecode at build time, so start-up skips parsing them
+// (the source stays inside too, for Elysia's reading of it). Measured, spawn to the first 200 on /ready, median
+// of 7 alternating runs: SQLite 105 -> 53 ms, PostgreSQL 159 -> 84 ms; the executable grows 115 -> 120 MB.
+// ESM output, since bytecode needs it for top-level await.
 import { $ } from "bun";
 
 const outfile = process.argv[2] ?? "dist/chat-server";
-await $`bun build --compile --sourcemap ./src/main.ts --outfile ${outfile}`;
+await $`bun build --compile --bytecode --format=esm --sourcemap ./src/main.ts --outfile ${outfile}`;
 console.log(`built ${outfile}`);
