@@ -1,5 +1,6 @@
-# Build: the same script as `bun run build`, producing one self-contained executable.
-FROM oven/bun:1 AS build
+# Build: the same script as `bun run build`, producing one self-contained executable. The Bun that CI and the
+# benchmarks ran (the build uses --bytecode, and the executable carries this Bun's runtime).
+FROM oven/bun:1.4.5 AS build
 WORKDIR /app
 COPY package.json bun.lock ./
 # The patched dependency (package.json "patchedDependencies") is applied by bun install.
