@@ -20,8 +20,10 @@ export interface FloorRow {
 /** Stores a batch in one commit; resolves to each row's id (a resend answers its original's id). */
 export type FloorStore = ((rows: readonly FloorRow[]) => number[] | Promise<number[]>) & { close(): Promise<void> };
 
-const TABLE = `floor_messages (id INTEGER PRIMARY KEY AUTOINCREMENT, room_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
-  content TEXT NOT NULL, client_id TEXT, created_at INTEGER NOT NULL)`;
+/** The server's messages table, less its references (the floor has no users or rooms). */
+const columns = (id: string, time: string) =>
+  `floor_messages (id ${id}, room_id integer NOT NULL, user_id integer NOT NULL, content text NOT NULL,
+   client_id text, created_at ${time} NOT NULL)`;
 const ROOM_INDEX = "CREATE INDEX floor_room_id_id ON floor_messages (room_id, id)";
 const RESEND_INDEX = "CREATE UNIQUE INDEX floor_user_id_client_id ON floor_messages (user_id, client_id)";
 /**
@@ -44,7 +46,7 @@ function sqliteFloor(path: string, indexes: string[], onConflict: string): Floor
     db.run(`PRAGMA ${pragma}`);
   }
   db.run("DROP TABLE IF EXISTS floor_messages");
-  db.run(`CREATE TABLE ${TABLE}`);
+  db.run(`CREATE TABLE ${columns("INTEGER PRIMARY KEY AUTOINCREMENT", "integer")}`);
   for (const index of indexes) db.run(index);
   const insert = db.query<{ id: number }, [number, number, string, string | null, number]>(
     `INSERT INTO floor_messages (room_id, user_id, content, client_id, created_at) VALUES (?, ?, ?, ?, ?) ${onConflict} RETURNING id`,
@@ -60,7 +62,7 @@ async function postgresFloor(url: string, indexes: string[], onConflict: string)
   const sql = postgres(url, { max: 1, fetch_types: false, onnotice: () => {} });
   await sql.unsafe(
     `DROP TABLE IF EXISTS floor_messages;
-     CREATE TABLE ${TABLE.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "bigserial PRIMARY KEY").replace("created_at INTEGER", "created_at timestamptz")};
+     CREATE TABLE ${columns("bigserial PRIMARY KEY", "timestamptz")};
      ${indexes.join(";\n")}`,
   );
   const array = (values: readonly (number | string | null)[]) =>

@@ -4,27 +4,16 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import postgres from "postgres";
 import { groupCommit, openFloorStore } from "./floor.ts";
 import { runLoad } from "./load.ts";
 import { startRelay } from "./relay.ts";
+import { dialect, scratchDatabase } from "../test/support.ts";
 
 const relay = startRelay(0);
 // The floor on the database this run targets: a scratch PostgreSQL database, or a SQLite file.
-const baseUrl = process.env.DATABASE_URL ?? "";
-const onPostgres = /^postgres(ql)?:\/\//.test(baseUrl);
-const scratch = `bench_floor_test_${process.pid}`;
 const dir = mkdtempSync(join(tmpdir(), "floor-"));
-async function floorUrl(): Promise<string> {
-  if (!onPostgres) return `sqlite:${join(dir, "floor.db")}`;
-  const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE DATABASE ${scratch}`);
-  await admin.end();
-  const url = new URL(baseUrl);
-  url.pathname = `/${scratch}`;
-  return url.toString();
-}
-const store = await openFloorStore(await floorUrl());
+const scratch = dialect === "postgres" ? await scratchDatabase("bench_floor_test") : undefined;
+const store = await openFloorStore(scratch?.url ?? `sqlite:${join(dir, "floor.db")}`);
 const floor = startRelay(0, groupCommit(store));
 
 afterAll(async () => {
@@ -32,11 +21,7 @@ afterAll(async () => {
   floor.stop();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
-  if (onPostgres) {
-    const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`DROP DATABASE IF EXISTS ${scratch} WITH (FORCE)`);
-    await admin.end();
-  }
+  await scratch?.drop();
 });
 
 test("every client in a room gets every message of that room exactly once", async () => {

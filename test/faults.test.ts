@@ -17,7 +17,7 @@ import {
   until,
   type ServerProcess,
 } from "./fault-support.ts";
-import { createTestApp, dialect } from "./support.ts";
+import { createTestApp, dialect, scratchDatabase } from "./support.ts";
 
 const work = mkdtempSync(join(tmpdir(), "chat-faults-"));
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -31,19 +31,9 @@ const ms = (value: number) => Math.round(value);
 
 /** A scratch database on the run's PostgreSQL, dropped at the end. */
 async function scratchPostgres(): Promise<string> {
-  const base = process.env.DATABASE_URL!;
-  const name = `chat_faults_${process.pid}_${Date.now().toString(36)}`;
-  const admin = postgres(base, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
-  await admin.end();
-  cleanups.push(async () => {
-    const again = postgres(base, { max: 1, onnotice: () => {} });
-    await again.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await again.end();
-  });
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return url.toString();
+  const scratch = await scratchDatabase("chat_faults");
+  cleanups.push(() => scratch.drop());
+  return scratch.url;
 }
 
 function track(server: ServerProcess): ServerProcess {

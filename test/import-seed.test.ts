@@ -9,7 +9,7 @@ import postgres from "postgres";
 import { importSeed, type ImportSummary } from "../src/import/seed-import.ts";
 import { parseSeedTimestamp } from "../src/import/seed-reader.ts";
 import type { Store } from "../src/store/store.ts";
-import { createTestApp, dialect, type TestApp } from "./support.ts";
+import { createTestApp, dialect, scratchDatabase, type TestApp } from "./support.ts";
 
 const work = mkdtempSync(join(tmpdir(), "seed-import-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -89,14 +89,12 @@ function sqliteSeed(file: string, seed: SeedFixture): string {
 
 /** A PostgreSQL seed in a scratch database: a native enum, `timestamp without time zone`, a session zone that is not UTC. */
 async function postgresSeed(seed: SeedFixture): Promise<{ url: string; drop(): Promise<void> }> {
-  const base = process.env.DATABASE_URL!;
-  const name = `seed_test_${process.pid}_${Date.now().toString(36)}`;
-  const admin = postgres(base, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
-  await admin.unsafe(`ALTER DATABASE ${name} SET timezone TO 'America/New_York'`);
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  const sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
+  const scratch = await scratchDatabase("seed_test");
+  // Before the connection below opens: a database's settings apply to sessions that start after them.
+  const admin = postgres(scratch.url, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`ALTER DATABASE ${new URL(scratch.url).pathname.slice(1)} SET timezone TO 'America/New_York'`);
+  await admin.end();
+  const sql = postgres(scratch.url, { max: 1, onnotice: () => {} });
   await sql.unsafe(`
     CREATE TYPE userrole AS ENUM ('ADMIN', 'USER');
     CREATE TABLE users (id SERIAL PRIMARY KEY, username VARCHAR UNIQUE, email VARCHAR UNIQUE, hashed_password VARCHAR,
@@ -116,13 +114,7 @@ async function postgresSeed(seed: SeedFixture): Promise<{ url: string; drop(): P
     }
   });
   await sql.end();
-  return {
-    url: url.toString(),
-    async drop() {
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
-    },
-  };
+  return scratch;
 }
 
 /** Everything an import could change. */

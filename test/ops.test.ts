@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import postgres from "postgres";
 import { migrations as sqliteMigrations } from "../drizzle/sqlite/index.ts";
 import { createApp } from "../src/app.ts";
 import { loggedPath } from "../src/ops/routes.ts";
@@ -13,7 +12,7 @@ import { createStdoutLog } from "../src/ops/stdout-log.ts";
 import { migratePostgres, openPostgresStore } from "../src/store/postgres/store.ts";
 import type { Store } from "../src/store/store.ts";
 import { openSqliteStore } from "../src/store/sqlite/store.ts";
-import { createTestApp, dialect, openTestStore, TEST_SECRET, type TestApp } from "./support.ts";
+import { createTestApp, dialect, openTestStore, scratchDatabase, TEST_SECRET, type TestApp } from "./support.ts";
 import { TestSocket } from "./ws-client.ts";
 
 const config = { secretKey: TEST_SECRET, accessTokenTtlSeconds: 1800, bcryptCost: 4, corsOrigins: "*" as const };
@@ -92,21 +91,15 @@ describe(`GET /ready (${dialect})`, () => {
 // Registered only on the PostgreSQL run (SQLite's migrationsApplied is covered above): not a skipped test.
 if (dialect === "postgres") describe("migrationsApplied on PostgreSQL", () => {
   test("false on a database never migrated, true once migrated", async () => {
-    const base = process.env.DATABASE_URL!;
-    const name = `chat_ready_${process.pid}_${Date.now().toString(36)}`;
-    const admin = postgres(base, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`CREATE DATABASE ${name}`);
-    const url = new URL(base);
-    url.pathname = `/${name}`;
+    const scratch = await scratchDatabase("chat_ready");
     try {
-      const bare = await openPostgresStore(url.toString(), { migrate: false, poolSize: 1 });
+      const bare = await openPostgresStore(scratch.url, { migrate: false, poolSize: 1 });
       expect(await bare.migrationsApplied()).toBe(false);
-      await migratePostgres(url.toString());
+      await migratePostgres(scratch.url);
       expect(await bare.migrationsApplied()).toBe(true);
       await bare.close();
     } finally {
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
+      await scratch.drop();
     }
   });
 });

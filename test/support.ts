@@ -22,27 +22,38 @@ export interface TestStore extends Store {
 
 let scratchCounter = 0;
 
-export async function openTestStore(): Promise<TestStore> {
-  if (dialect === "sqlite") {
-    const store = openSqliteStore(":memory:");
-    return Object.assign(store, { dispose: () => store.close() });
-  }
-  const name = `chat_test_${process.pid}_${Date.now().toString(36)}_${scratchCounter++}`;
+/** A new, empty database on the run's PostgreSQL (DATABASE_URL), named `<prefix>_<pid>_<time>_<n>`. */
+export async function scratchDatabase(prefix: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `${prefix}_${process.pid}_${Date.now().toString(36)}_${scratchCounter++}`;
   const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`CREATE DATABASE ${name}`);
   await admin.end();
   const url = new URL(baseUrl);
   url.pathname = `/${name}`;
-  const instanceId = `test-${crypto.randomUUID()}`;
-  const store = await openPostgresStore(url.toString(), { poolSize: 4, instanceId });
-  return Object.assign(store, {
-    scratchUrl: url.toString(),
-    instanceId,
-    async dispose() {
-      await store.close();
+  return {
+    url: url.toString(),
+    async drop() {
       const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
       await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await admin.end();
+    },
+  };
+}
+
+export async function openTestStore(): Promise<TestStore> {
+  if (dialect === "sqlite") {
+    const store = openSqliteStore(":memory:");
+    return Object.assign(store, { dispose: () => store.close() });
+  }
+  const scratch = await scratchDatabase("chat_test");
+  const instanceId = `test-${crypto.randomUUID()}`;
+  const store = await openPostgresStore(scratch.url, { poolSize: 4, instanceId });
+  return Object.assign(store, {
+    scratchUrl: scratch.url,
+    instanceId,
+    async dispose() {
+      await store.close();
+      await scratch.drop();
     },
   });
 }
