@@ -6,6 +6,7 @@ export const ERRORS = {
   BAD_CREDENTIALS: [401, "Incorrect username or password"],
   FORBIDDEN: [403, "Not enough permissions"],
   ADMIN_SIGNUP_FORBIDDEN: [403, "Only an admin can create an admin account"],
+  LAST_ADMIN: [409, "The last admin cannot stop being one: make another admin first"],
   USERNAME_TAKEN: [400, "Username already registered"],
   EMAIL_TAKEN: [400, "Email already registered"],
   ROOM_NAME_TAKEN: [400, "Room name already exists"],

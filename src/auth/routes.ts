@@ -25,8 +25,9 @@ export function authRoutes(auth: AuthService) {
           tags: ["auth"],
           summary: "Create an account",
           description:
-            'Anyone may sign up as "user". `"role": "admin"` is allowed for the first account of an empty database, ' +
-            "and afterwards only with an admin's bearer token.",
+            'Anyone may sign up as "user". `"role": "admin"` is allowed while the database has no admin (one of ' +
+            "concurrent such signups wins, the others get 403), and afterwards only with an admin's bearer token. " +
+            "Usernames and emails are unique whatever their case, and kept as typed.",
         },
       },
     )
@@ -71,8 +72,12 @@ export function authRoutes(auth: AuthService) {
         admin: true,
         params: IdParams,
         body: RoleChangeBody,
-        response: { 200: UserResponse, 401: Detail, 403: Detail, 404: Detail },
-        detail: { tags: ["users"], summary: "Change a user's role (admin); their earlier tokens stop working" },
+        response: { 200: UserResponse, 401: Detail, 403: Detail, 404: Detail, 409: Detail },
+        detail: {
+          tags: ["users"],
+          summary: "Change a user's role (admin); their earlier tokens stop working",
+          description: "Demoting the last admin is refused with 409 `LAST_ADMIN`.",
+        },
       },
     );
 }

@@ -1,6 +1,6 @@
 // Message schemas, content rules, and the two JSON shapes: the history item and the live `message` frame.
 import { t } from "elysia";
-import { toUserJson, UserResponse } from "../auth/model.ts";
+import { UserResponse } from "../auth/model.ts";
 import { AppError } from "../errors.ts";
 import { Id } from "../ids.ts";
 import type { MessageRecord, MessageWithAuthor } from "../store/store.ts";
@@ -59,7 +59,8 @@ export const MessageResponse = t.Object({
   room_id: t.Integer(),
   client_id: t.Nullable(t.String()),
   edited_at: t.Nullable(t.String({ format: "date-time" })),
-  user: UserResponse,
+  // The seed's user object without the email: an email is its owner's (GET /auth/me) and the admins' (GET /users).
+  user: t.Omit(UserResponse, ["email"]),
 });
 
 export function toMessageJson(message: MessageWithAuthor) {
@@ -71,7 +72,7 @@ export function toMessageJson(message: MessageWithAuthor) {
     room_id: message.roomId,
     client_id: message.clientId,
     edited_at: message.editedAt?.toISOString() ?? null,
-    user: toUserJson(message.author),
+    user: { id: message.author.id, username: message.author.username, role: message.author.role, created_at: message.author.createdAt.toISOString() },
   };
 }
 
