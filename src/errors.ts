@@ -21,6 +21,7 @@ export const ERRORS = {
   CURSOR_CONFLICT: [422, "Use at most one of before, after and skip"],
   INVALID_BODY: [422, "Request body is not valid JSON"],
   BODY_TOO_LARGE: [413, "Request body too large"],
+  BODY_INCOMPLETE: [400, "Request body is malformed or ended early"],
   RATE_LIMITED: [429, "Too many requests"],
   STORE_UNAVAILABLE: [503, "Database unavailable"],
   UPGRADE_REQUIRED: [426, "This is a WebSocket endpoint: connect with an Upgrade request"],

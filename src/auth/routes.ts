@@ -1,6 +1,7 @@
 // HTTP routes for accounts (/auth) and their administration (/users).
 import { Elysia, t } from "elysia";
 import { IdParams } from "../ids.ts";
+import { assertStorableText } from "../messages/model.ts";
 import { authGuard, bearerToken } from "./guard.ts";
 import { Detail, LoginBody, RoleChangeBody, SignupBody, TokenResponse, UserResponse, toUserJson } from "./model.ts";
 import type { AuthService } from "./service.ts";
@@ -11,6 +12,9 @@ export function authRoutes(auth: AuthService) {
     .post(
       "/auth/signup",
       async ({ body, headers, set }) => {
+        // Bcrypt reads UTF-8, which would turn a lone surrogate into U+FFFD: refused rather than changed. Login
+        // does not check, so an account made before this rule still logs in with what its client sends.
+        assertStorableText(body.password, "password");
         // A bearer token is only consulted when it matters: to create an admin after the first account.
         const token = body.role === "admin" ? bearerToken(headers.authorization) : undefined;
         const actor = token ? await auth.authenticate(token) : undefined;
@@ -20,7 +24,7 @@ export function authRoutes(auth: AuthService) {
       },
       {
         body: SignupBody,
-        response: { 201: UserResponse, 400: Detail, 403: Detail },
+        response: { 201: UserResponse, 400: Detail, 403: Detail, 422: t.Any() },
         detail: {
           tags: ["auth"],
           summary: "Create an account",

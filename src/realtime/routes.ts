@@ -4,7 +4,7 @@ import { Elysia, t } from "elysia";
 import type { AuthService } from "../auth/service.ts";
 import type { Clock } from "../clock.ts";
 import { AppError } from "../errors.ts";
-import { Id } from "../ids.ts";
+import { Cursor, Id } from "../ids.ts";
 import { normalizeContent, toMessageFrame } from "../messages/model.ts";
 import type { MessageWriter } from "../messages/writer.ts";
 import { MissingReferenceError, type Store } from "../store/store.ts";
@@ -202,7 +202,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     },
     {
       params: t.Object({ room_id: Id }),
-      query: t.Object({ token: t.Optional(t.String()), since: t.Optional(t.Integer({ minimum: 0, maximum: Id.maximum })) }),
+      query: t.Object({ token: t.Optional(t.String()), since: t.Optional(Cursor) }),
       detail: {
         tags: ["realtime"],
         summary: "Live room (WebSocket)",
