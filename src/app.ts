@@ -21,6 +21,7 @@ import { createLocalPresence, type Presence } from "./realtime/presence.ts";
 import { CLOSE, WS_LIMITS } from "./realtime/protocol.ts";
 import { realtimeRoutes } from "./realtime/routes.ts";
 import { roomRoutes } from "./rooms/routes.ts";
+import { ACCESS_CACHE_ENTRIES, createRoomAccess, type AccessCache } from "./rooms/access.ts";
 import { createRoomService } from "./rooms/service.ts";
 import type { Store } from "./store/store.ts";
 import { webRoutes } from "./web/routes.ts";
@@ -52,6 +53,8 @@ export async function createApp(deps: AppDeps) {
   const cached = { ttlMs: CACHE_TTL_MS, clock, enabled: () => bus.status().connected };
   const pages: PageCache = createCache({ capacity: PAGE_CACHE_BYTES, weigh: (page) => page.byteLength, ...cached });
   const users: UserCache = createCache({ capacity: USER_CACHE_ENTRIES, ...cached });
+  const memberships: AccessCache = createCache({ capacity: ACCESS_CACHE_ENTRIES, ...cached });
+  const access = createRoomAccess({ store, cache: memberships });
   const hub = createHub({
     presence: deps.cluster?.presence ?? createLocalPresence(),
     bus,
@@ -59,9 +62,11 @@ export async function createApp(deps: AppDeps) {
     clock,
     invalidate: {
       room: (roomId) => pages.invalidate(roomId),
+      members: (roomId) => memberships.invalidate(roomId),
       everything() {
         pages.clear();
         users.clear();
+        memberships.clear();
       },
     },
   });
@@ -77,8 +82,8 @@ export async function createApp(deps: AppDeps) {
   const metrics = createMetrics();
   const writer = createMessageWriter({ store, clock, events, onCommit: metrics.observeCommit });
   await hub.start();
-  const rooms = createRoomService({ store, clock, events });
-  const messages = createMessageService({ store, writer, events, clock, pages });
+  const rooms = createRoomService({ store, clock, events, access });
+  const messages = createMessageService({ store, writer, events, clock, pages, access });
 
   // Bun has one WebSocket configuration per server, so the socket limits are set here, not on the route.
   const app = new Elysia({
@@ -105,7 +110,7 @@ export async function createApp(deps: AppDeps) {
     .use(authRoutes(auth))
     .use(roomRoutes(auth, rooms))
     .use(messageRoutes(auth, messages))
-    .use(realtimeRoutes({ auth, store, writer, hub, clock, corsOrigins: config.corsOrigins }))
+    .use(realtimeRoutes({ auth, access, store, writer, hub, clock, corsOrigins: config.corsOrigins }))
     .onStart(({ server }) => {
       if (server) hub.attach(server);
     });
@@ -126,7 +131,7 @@ export async function createApp(deps: AppDeps) {
     await store.close();
   }
 
-  return { app, auth, rooms, messages, writer, store, hub, shutdown };
+  return { app, auth, access, rooms, messages, writer, store, hub, shutdown };
 }
 
 export type App = Awaited<ReturnType<typeof createApp>>["app"];

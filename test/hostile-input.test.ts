@@ -140,7 +140,7 @@ describe(`tokens never reach the log (${dialect})`, () => {
     const lines: string[] = [];
     try {
       const config = { secretKey: TEST_SECRET, accessTokenTtlSeconds: 1800, bcryptCost: 4, corsOrigins: "*" as const };
-      const broken = await createApp({ store: { ...store, listRooms: () => Promise.reject(new Error("a bug")) }, config, log: (line) => lines.push(JSON.stringify(line)) });
+      const broken = await createApp({ store: { ...store, listRoomListings: () => Promise.reject(new Error("a bug")) }, config, log: (line) => lines.push(JSON.stringify(line)) });
       const admin = { username: "admin", email: "admin@example.com", password: "admin-password", role: "admin" };
       const post = (path: string, body: unknown) =>
         broken.app.handle(new Request(`http://localhost${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }));

@@ -26,7 +26,16 @@ describe(`rooms (${dialect})`, () => {
   test("admins create rooms (seed shape), users cannot, names are unique", async () => {
     const created = await t.request("POST", "/rooms/", { token: admin.token, body: { name: "General", description: "General discussion room" } });
     expect(created.status).toBe(201);
-    expect(created.json).toEqual({ id: expect.any(Number), name: "General", description: "General discussion room", created_at: expect.any(String) });
+    // The seed's fields, plus what private rooms added.
+    expect(created.json).toEqual({
+      id: expect.any(Number),
+      name: "General",
+      description: "General discussion room",
+      created_at: expect.any(String),
+      visibility: "public",
+      kind: "room",
+      member_count: null,
+    });
     const noDescription = await t.request("POST", "/rooms", { token: admin.token, body: { name: "Quiet" } });
     expect(noDescription.json.description).toBeNull();
     expect((await t.request("POST", "/rooms/", { token: user.token, body: { name: "Mine" } })).status).toBe(403);

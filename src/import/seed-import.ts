@@ -168,7 +168,9 @@ function planImport(seed: SeedData, ourUsers: UserRecord[], ourRooms: RoomRecord
   // Rooms: the seed never made names unique, so later namesakes get " (2)", " (3)"... Names depend on the seed
   // alone, so every run gives the same ones; a room of ours with that name is taken to be the same room.
   const roomRef = new Map<number, ImportRef>();
-  const roomByName = new Map<string, ImportRef>(ourRooms.map((r) => [r.name, { id: r.id }]));
+  // Only public rooms: the seed's rooms are public, and private names are not unique (nor anyone else's to merge into).
+  const publicRooms = ourRooms.filter((r) => r.visibility === "public");
+  const roomByName = new Map<string, ImportRef>(publicRooms.map((r) => [r.name, { id: r.id }]));
   const given = new Set<string>();
   let existingRooms = 0;
   for (const r of seed.rooms) {

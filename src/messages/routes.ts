@@ -15,7 +15,7 @@ export function messageRoutes(auth: AuthService, messages: MessageService) {
     .get(
       "/rooms/:id/messages",
       // The body arrives as rendered JSON (often cached); the response schema below documents it.
-      async ({ params, query }) => new Response(await messages.history(params.id, query), { headers: JSON_HEADERS }),
+      async ({ params, query, user }) => new Response(await messages.history(user, params.id, query), { headers: JSON_HEADERS }),
       {
         auth: true,
         params: IdParams,

@@ -9,7 +9,14 @@ export type BusEvent =
   | { kind: "deleted"; origin: string; room: number; id: number }
   | { kind: "presence"; origin: string; room: number; change: "joined" | "left"; username: string; at: number }
   | { kind: "room_deleted"; origin: string; room: number }
+  | { kind: "members"; origin: string; room: number; added?: BusPerson; removed?: BusPerson }
   | { kind: "revoke"; origin: string; user: number };
+
+/** Someone a membership change names. */
+export interface BusPerson {
+  id: number;
+  username: string;
+}
 
 export type BusEventBody = BusEvent extends infer E ? (E extends BusEvent ? Omit<E, "origin"> : never) : never;
 

@@ -28,6 +28,7 @@ export const CLOSE = {
   TOO_BIG: 1009,
   INTERNAL: 1011,
   TRY_AGAIN_LATER: 1013, // too slow to keep up: reconnect with `since`
+  REMOVED_FROM_ROOM: 4403, // removed from a private room (or left it)
   ROOM_DELETED: 4404,
 } as const;
 
@@ -89,6 +90,8 @@ export interface PresenceUser {
 }
 
 export const frames = {
+  memberAdded: (userId: number, username: string) => ({ type: "member_added" as const, user_id: userId, username }),
+  memberRemoved: (userId: number, username: string) => ({ type: "member_removed" as const, user_id: userId, username }),
   activeUsers: (users: PresenceUser[]) => ({ type: "active_users" as const, users, count: users.length }),
   joined: (username: string, at: Date) => ({
     type: "user_joined" as const,

@@ -2,6 +2,7 @@
 // and the message path: frame -> validate -> rate limit -> writer (stored, then published) -> ack.
 import { Elysia, t } from "elysia";
 import type { AuthService } from "../auth/service.ts";
+import type { RoomAccessControl } from "../rooms/access.ts";
 import type { Clock } from "../clock.ts";
 import { AppError } from "../errors.ts";
 import { Cursor, Id } from "../ids.ts";
@@ -13,6 +14,7 @@ import { CLOSE, frames, parseClientFrame, WS_LIMITS } from "./protocol.ts";
 
 export interface RealtimeDeps {
   auth: AuthService;
+  access: RoomAccessControl;
   store: Store;
   writer: MessageWriter;
   hub: Hub;
@@ -34,7 +36,7 @@ function handshakeToken(query: { token?: string }, protocols: string | null): { 
 const send = (ws: LiveSocket, frame: object) => ws.send(JSON.stringify(frame));
 
 export function realtimeRoutes(deps: RealtimeDeps) {
-  const { auth, store, writer, hub, clock, corsOrigins } = deps;
+  const { auth, access, store, writer, hub, clock, corsOrigins } = deps;
 
   /** Token bucket per connection; true when the frame may pass. */
   function allowMessage(session: Session): boolean {
@@ -140,6 +142,13 @@ export function realtimeRoutes(deps: RealtimeDeps) {
       hub.track(ws);
       session.expiryTimer = setTimeout(() => ws.close(CLOSE.POLICY, "token expired"), Math.max(0, session.expiresAt - clock()));
       try {
+        // A removal that ran between the handshake's check and this socket's registration closed nothing: ask
+        // again now that later removals will find the socket (a cached answer was dropped by the removal).
+        await access.read(session.user, session.roomId);
+      } catch {
+        return ws.close(CLOSE.REMOVED_FROM_ROOM, "not a member of the room");
+      }
+      try {
         await sendHistory(ws);
       } catch {
         ws.close(CLOSE.INTERNAL, "history unavailable");
@@ -182,7 +191,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
       const { token, viaProtocol } = handshakeToken(query, request.headers.get("sec-websocket-protocol"));
       if (!token) throw new AppError("NOT_AUTHENTICATED");
       const { user, expiresAt } = await auth.authenticateSession(token);
-      if (!(await store.findRoom(params.room_id))) throw new AppError("ROOM_NOT_FOUND");
+      await access.read(user, params.room_id);
       const headers: Record<string, string> = { ...(set.headers as Record<string, string>) };
       if (viaProtocol) headers["sec-websocket-protocol"] = SUBPROTOCOL;
       const now = clock();

@@ -13,11 +13,49 @@ export interface UserRecord {
   createdAt: Date;
 }
 
+export type Visibility = "public" | "private";
+/** A room people are added to, or the direct room of two people. */
+export type RoomKind = "room" | "direct";
+export type MemberRole = "owner" | "member";
+
 export interface RoomRecord {
   id: number;
+  /** Empty for a direct room: each of its two people sees the other's username. */
+  name: string;
+  description: string | null;
+  visibility: Visibility;
+  kind: RoomKind;
+  createdAt: Date;
+}
+
+/** A room as a list shows it: public rooms have no members (null); a direct room names its two people. */
+export interface RoomListing extends RoomRecord {
+  memberCount: number | null;
+  directPeople: { id: number; username: string }[] | null;
+}
+
+export interface NewRoom {
   name: string;
   description: string | null;
   createdAt: Date;
+  /** Default public. A private room needs `ownerId`, its first member. */
+  visibility?: Visibility;
+  ownerId?: number;
+}
+
+export interface MemberRecord {
+  roomId: number;
+  userId: number;
+  username: string;
+  role: MemberRole;
+  joinedAt: Date;
+}
+
+/** What removing a member did: a room left without owner gets its longest-standing member as owner, one left empty goes. */
+export interface MemberRemoval {
+  removed: boolean;
+  newOwner: MemberRecord | null;
+  roomDeleted: boolean;
 }
 
 export interface MessageRecord {
@@ -152,12 +190,28 @@ export interface Store {
   /** Deletes the user and their messages; false when there was no such user. Their tokens stop working. */
   deleteUser(id: number): Promise<boolean>;
 
-  /** Throws ConflictError("name"). */
-  createRoom(room: { name: string; description: string | null; createdAt: Date }): Promise<RoomRecord>;
+  /** Throws ConflictError("name") for a public name that is taken (private names need not be unique). */
+  createRoom(room: NewRoom): Promise<RoomRecord>;
+  /** Every room of every kind. */
   listRooms(): Promise<RoomRecord[]>;
+  /**
+   * Rooms with their member counts, by id: the public ones and those `readerId` belongs to (every room when it is
+   * undefined), only `roomId` when given.
+   */
+  listRoomListings(filter: { readerId?: number; roomId?: number }): Promise<RoomListing[]>;
   findRoom(id: number): Promise<RoomRecord | undefined>;
   /** Deletes the room and its messages; false when there was no such room. */
   deleteRoom(id: number): Promise<boolean>;
+  /** The direct room of two different users, made with both as members if it did not exist; one per pair, always. */
+  openDirectRoom(userIds: [number, number], createdAt: Date): Promise<{ room: RoomRecord; created: boolean }>;
+
+  findMemberRole(roomId: number, userId: number): Promise<MemberRole | undefined>;
+  /** Oldest member first. */
+  listMembers(roomId: number): Promise<MemberRecord[]>;
+  /** Adds a member (role "member"); one already there is returned as it is, with `created: false`. */
+  addMember(roomId: number, userId: number, joinedAt: Date): Promise<{ member: MemberRecord; created: boolean }>;
+  /** Atomically: removes, hands ownership on, or deletes the room (with its messages) when no member is left. */
+  removeMember(roomId: number, userId: number): Promise<MemberRemoval>;
 
   /**
    * Stores a batch in one transaction and returns one result per input, in input order.

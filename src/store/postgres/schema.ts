@@ -24,12 +24,36 @@ export const users = pgTable("users", {
   ],
 );
 
-export const rooms = pgTable("rooms", {
-  id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
-  name: text("name").notNull().unique(),
-  description: text("description"),
-  createdAt: millis("created_at").notNull(),
-});
+export const rooms = pgTable(
+  "rooms",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    // A direct room's name is not shown (each of its two people sees the other's username) and is left empty.
+    name: text("name").notNull(),
+    description: text("description"),
+    visibility: text("visibility", { enum: ["public", "private"] }).notNull().default("public"),
+    kind: text("kind", { enum: ["room", "direct"] }).notNull().default("room"),
+    // A direct room's two people, "<lower id>:<higher id>": one direct room per pair, however many ask at once.
+    directKey: text("direct_key").unique(),
+    createdAt: millis("created_at").notNull(),
+  },
+  (table) => [
+    // Only public names are unique: a private room's name must not be found out by trying to take it.
+    uniqueIndex("rooms_public_name_key").on(table.name).where(sql`visibility = 'public'`),
+  ],
+);
+
+// Who belongs to a private or direct room (public rooms have no members). Goes with its room or user.
+export const roomMembers = pgTable(
+  "room_members",
+  {
+    roomId: integer("room_id").notNull().references(() => rooms.id, { onDelete: "cascade" }),
+    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    role: text("role", { enum: ["owner", "member"] }).notNull(),
+    joinedAt: millis("joined_at").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.roomId, table.userId] }), index("room_members_user_id_idx").on(table.userId)],
+);
 
 // No foreign keys on messages (migration 0002 dropped them): their per-row triggers took 40 % of a batch
 // INSERT's time, each row locking its room and author again. The store keeps the same guarantee itself, once per
@@ -83,4 +107,4 @@ export const messageChanges = pgTable("message_changes", {
   at: millis("at").notNull().defaultNow(),
 });
 
-export const schema = { users, rooms, messages, instances, presence, messageChanges };
+export const schema = { users, rooms, roomMembers, messages, instances, presence, messageChanges };

@@ -1,6 +1,6 @@
 // Drizzle schema for the embedded SQLite store; table and column names match the PostgreSQL schema.
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const users = sqliteTable("users", {
   id: integer("id").primaryKey({ autoIncrement: true }),
@@ -22,12 +22,36 @@ export const users = sqliteTable("users", {
   ],
 );
 
-export const rooms = sqliteTable("rooms", {
-  id: integer("id").primaryKey({ autoIncrement: true }),
-  name: text("name").notNull().unique(),
-  description: text("description"),
-  createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
-});
+export const rooms = sqliteTable(
+  "rooms",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    // A direct room's name is not shown (each of its two people sees the other's username) and is left empty.
+    name: text("name").notNull(),
+    description: text("description"),
+    visibility: text("visibility", { enum: ["public", "private"] }).notNull().default("public"),
+    kind: text("kind", { enum: ["room", "direct"] }).notNull().default("room"),
+    // A direct room's two people, "<lower id>:<higher id>": one direct room per pair, however many ask at once.
+    directKey: text("direct_key").unique(),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (table) => [
+    // Only public names are unique: a private room's name must not be found out by trying to take it.
+    uniqueIndex("rooms_public_name_key").on(table.name).where(sql`visibility = 'public'`),
+  ],
+);
+
+// Who belongs to a private or direct room (public rooms have no members). Goes with its room or user.
+export const roomMembers = sqliteTable(
+  "room_members",
+  {
+    roomId: integer("room_id").notNull().references(() => rooms.id, { onDelete: "cascade" }),
+    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    role: text("role", { enum: ["owner", "member"] }).notNull(),
+    joinedAt: integer("joined_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.roomId, table.userId] }), index("room_members_user_id_idx").on(table.userId)],
+);
 
 // AUTOINCREMENT: ids are never reused, so a client's `since`/`after` cursor stays meaningful after deletes.
 export const messages = sqliteTable(
@@ -49,4 +73,4 @@ export const messages = sqliteTable(
   ],
 );
 
-export const schema = { users, rooms, messages };
+export const schema = { users, rooms, roomMembers, messages };
