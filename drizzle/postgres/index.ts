@@ -8,6 +8,7 @@ import m4 from "./0004_case_twin_columns.sql" with { type: "text" };
 import m5 from "./0005_case_twins.sql" with { type: "text" };
 import m6 from "./0006_case_insensitive_accounts_room_client_ids.sql" with { type: "text" };
 import m7 from "./0007_private_rooms.sql" with { type: "text" };
+import m8 from "./0008_read_positions.sql" with { type: "text" };
 
 export const migrations = {
   journal,
@@ -20,5 +21,6 @@ export const migrations = {
   "0005_case_twins": m5,
   "0006_case_insensitive_accounts_room_client_ids": m6,
   "0007_private_rooms": m7,
+  "0008_read_positions": m8,
   } as Record<string, string>,
 };

@@ -5,6 +5,7 @@ import m1 from "./0001_case_twin_columns.sql" with { type: "text" };
 import m2 from "./0002_case_twins.sql" with { type: "text" };
 import m3 from "./0003_case_insensitive_accounts_room_client_ids.sql" with { type: "text" };
 import m4 from "./0004_private_rooms.sql" with { type: "text" };
+import m5 from "./0005_read_positions.sql" with { type: "text" };
 
 export const migrations = {
   journal,
@@ -14,5 +15,6 @@ export const migrations = {
   "0002_case_twins": m2,
   "0003_case_insensitive_accounts_room_client_ids": m3,
   "0004_private_rooms": m4,
+  "0005_read_positions": m5,
   } as Record<string, string>,
 };

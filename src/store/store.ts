@@ -210,7 +210,10 @@ export interface Store {
   listMembers(roomId: number): Promise<MemberRecord[]>;
   /** Adds a member (role "member"); one already there is returned as it is, with `created: false`. */
   addMember(roomId: number, userId: number, joinedAt: Date): Promise<{ member: MemberRecord; created: boolean }>;
-  /** Atomically: removes, hands ownership on, or deletes the room (with its messages) when no member is left. */
+  /**
+   * Atomically: removes the member (and their read position), hands ownership on, or deletes the room (with its
+   * messages) when no member is left.
+   */
   removeMember(roomId: number, userId: number): Promise<MemberRemoval>;
 
   /**

@@ -55,6 +55,19 @@ export const roomMembers = pgTable(
   (table) => [primaryKey({ columns: [table.roomId, table.userId] }), index("room_members_user_id_idx").on(table.userId)],
 );
 
+// How far each person has read each room: the id of the newest message they have seen. Only moves forward; goes
+// with its room or user.
+export const readPositions = pgTable(
+  "read_positions",
+  {
+    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    roomId: integer("room_id").notNull().references(() => rooms.id, { onDelete: "cascade" }),
+    messageId: integer("message_id").notNull(),
+    updatedAt: millis("updated_at").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.userId, table.roomId] })],
+);
+
 // No foreign keys on messages (migration 0002 dropped them): their per-row triggers took 40 % of a batch
 // INSERT's time, each row locking its room and author again. The store keeps the same guarantee itself, once per
 // batch (src/store/postgres/store.ts, `insertBatch`): a message is stored only if its room and author exist, and
@@ -107,4 +120,4 @@ export const messageChanges = pgTable("message_changes", {
   at: millis("at").notNull().defaultNow(),
 });
 
-export const schema = { users, rooms, roomMembers, messages, instances, presence, messageChanges };
+export const schema = { users, rooms, roomMembers, readPositions, messages, instances, presence, messageChanges };

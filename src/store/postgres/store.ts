@@ -325,6 +325,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         const [room] = await tx<{ kind: "room" | "direct" }[]>`SELECT kind FROM rooms WHERE id = ${roomId} FOR UPDATE`;
         const gone = room ? await tx`DELETE FROM room_members WHERE room_id = ${roomId} AND user_id = ${userId} RETURNING role` : [];
         if (gone.length === 0) return { removed: false, newOwner: null, roomDeleted: false };
+        await tx`DELETE FROM read_positions WHERE room_id = ${roomId} AND user_id = ${userId}`;
         const left = (await tx<MemberRow[]>`
           SELECT ${tx.unsafe(MEMBER_COLUMNS)} FROM room_members m JOIN users u ON u.id = m.user_id
           WHERE m.room_id = ${roomId} ORDER BY m.joined_at, m.user_id`).map(toMember);

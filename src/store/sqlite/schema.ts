@@ -53,6 +53,19 @@ export const roomMembers = sqliteTable(
   (table) => [primaryKey({ columns: [table.roomId, table.userId] }), index("room_members_user_id_idx").on(table.userId)],
 );
 
+// How far each person has read each room: the id of the newest message they have seen. Only moves forward; goes
+// with its room or user.
+export const readPositions = sqliteTable(
+  "read_positions",
+  {
+    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    roomId: integer("room_id").notNull().references(() => rooms.id, { onDelete: "cascade" }),
+    messageId: integer("message_id").notNull(),
+    updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.userId, table.roomId] })],
+);
+
 // AUTOINCREMENT: ids are never reused, so a client's `since`/`after` cursor stays meaningful after deletes.
 export const messages = sqliteTable(
   "messages",
@@ -73,4 +86,4 @@ export const messages = sqliteTable(
   ],
 );
 
-export const schema = { users, rooms, roomMembers, messages };
+export const schema = { users, rooms, roomMembers, readPositions, messages };

@@ -25,7 +25,7 @@ import {
   type UserRecord,
 } from "../store.ts";
 import { renderPage, type PageRow } from "../page-json.ts";
-import { messages, roomMembers, rooms, schema, users } from "./schema.ts";
+import { messages, readPositions, roomMembers, rooms, schema, users } from "./schema.ts";
 
 const p = sql.placeholder;
 
@@ -157,6 +157,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       .returning({ role: roomMembers.role })
       .get();
     if (!gone) return { removed: false, newOwner: null, roomDeleted: false };
+    db.delete(readPositions).where(and(eq(readPositions.roomId, roomId), eq(readPositions.userId, userId))).run();
     const left = membersOf.all({ roomId }) as MemberRecord[];
     if (left.length === 0) {
       db.delete(rooms).where(eq(rooms.id, roomId)).run();
