@@ -21,6 +21,8 @@ import { createLocalPresence, type Presence } from "./realtime/presence.ts";
 import { CLOSE, WS_LIMITS } from "./realtime/protocol.ts";
 import { realtimeRoutes } from "./realtime/routes.ts";
 import { roomRoutes } from "./rooms/routes.ts";
+import { readRoutes } from "./reads/routes.ts";
+import { createReadService } from "./reads/service.ts";
 import { ACCESS_CACHE_ENTRIES, createRoomAccess, type AccessCache } from "./rooms/access.ts";
 import { createRoomService } from "./rooms/service.ts";
 import type { Store } from "./store/store.ts";
@@ -84,6 +86,7 @@ export async function createApp(deps: AppDeps) {
   await hub.start();
   const rooms = createRoomService({ store, clock, events, access });
   const messages = createMessageService({ store, writer, events, clock, pages, access });
+  const reads = createReadService({ store, access, clock, events });
 
   // Bun has one WebSocket configuration per server, so the socket limits are set here, not on the route.
   const app = new Elysia({
@@ -110,7 +113,8 @@ export async function createApp(deps: AppDeps) {
     .use(authRoutes(auth))
     .use(roomRoutes(auth, rooms))
     .use(messageRoutes(auth, messages))
-    .use(realtimeRoutes({ auth, access, store, writer, hub, clock, corsOrigins: config.corsOrigins }))
+    .use(readRoutes(auth, reads))
+    .use(realtimeRoutes({ auth, access, reads, store, writer, hub, clock, corsOrigins: config.corsOrigins }))
     .onStart(({ server }) => {
       if (server) hub.attach(server);
     });
@@ -122,6 +126,7 @@ export async function createApp(deps: AppDeps) {
   async function shutdown(): Promise<void> {
     const stopped = app.server?.stop(false);
     await writer.drain();
+    await reads.flush();
     hub.closeAll(CLOSE.GOING_AWAY, "server shutting down");
     await Promise.race([stopped, Bun.sleep(SHUTDOWN_GRACE_MS)]);
     // Elysia runs after-response hooks (request log, metrics) in a later turn of the event loop.
@@ -131,7 +136,7 @@ export async function createApp(deps: AppDeps) {
     await store.close();
   }
 
-  return { app, auth, access, rooms, messages, writer, store, hub, shutdown };
+  return { app, auth, access, rooms, messages, reads, writer, store, hub, shutdown };
 }
 
 export type App = Awaited<ReturnType<typeof createApp>>["app"];

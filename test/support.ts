@@ -132,6 +132,7 @@ export async function createTestApp(options: { clock?: Clock; corsOrigins?: "*" 
     user,
     async dispose() {
       await built.writer.drain();
+      await built.reads.flush();
       await built.hub.stop();
       await cluster?.presence.stop();
       await store.dispose();

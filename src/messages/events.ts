@@ -20,4 +20,6 @@ export interface RoomEvents {
    * `member_added` / `member_removed`, and a removed member's sockets in it close with 4403.
    */
   membersChanged(roomId: number, change: { added?: MemberRecord; removed?: MemberRecord; newOwner?: MemberRecord }): void;
+  /** A user's read position moved: their sockets (all but `except`) get a `read` frame, on every instance. */
+  readMoved(userId: number, roomId: number, messageId: number, except?: object): void;
 }

@@ -10,7 +10,8 @@ export type BusEvent =
   | { kind: "presence"; origin: string; room: number; change: "joined" | "left"; username: string; at: number }
   | { kind: "room_deleted"; origin: string; room: number }
   | { kind: "members"; origin: string; room: number; added?: BusPerson; removed?: BusPerson }
-  | { kind: "revoke"; origin: string; user: number };
+  | { kind: "revoke"; origin: string; user: number }
+  | { kind: "read"; origin: string; user: number; room: number; message: number };
 
 /** Someone a membership change names. */
 export interface BusPerson {

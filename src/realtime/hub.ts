@@ -338,6 +338,9 @@ export function createHub(deps: HubDeps) {
       case "members":
         membersChanged(event.room, event);
         return;
+      case "read":
+        sendToUser(event.user, JSON.stringify(frames.read(event.room, event.message)));
+        return;
       case "revoke":
         invalidate.everything();
         closeUser(event.user, CLOSE.POLICY, "token revoked");
@@ -385,6 +388,10 @@ export function createHub(deps: HubDeps) {
       publish(roomId, frames.memberRemoved(change.removed.id, change.removed.username));
       closeMember(roomId, change.removed.id);
     }
+  }
+
+  function sendToUser(userId: number, json: string, except?: object) {
+    for (const ws of users.get(userId) ?? []) if (ws !== except && !ws.data.session.closed) ws.send(json);
   }
 
   function closeUser(userId: number, code: number, reason: string) {
@@ -445,6 +452,10 @@ export function createHub(deps: HubDeps) {
       invalidate.members(roomId);
       closeRoom(roomId);
       bus.send({ kind: "room_deleted", room: roomId });
+    },
+    readMoved(userId, roomId, messageId, except) {
+      sendToUser(userId, JSON.stringify(frames.read(roomId, messageId)), except);
+      bus.send({ kind: "read", user: userId, room: roomId, message: messageId });
     },
     membersChanged(roomId, { added, removed }) {
       const person = (m: MemberRecord | undefined) => m && { id: m.userId, username: m.username };

@@ -1,4 +1,5 @@
 // The live protocol: limits, close codes, client frame parsing, and the server's frame builders.
+import { MAX_ID } from "../ids.ts";
 import { isStorableText, MESSAGE_LIMITS } from "../messages/model.ts";
 
 export const WS_LIMITS = {
@@ -34,7 +35,8 @@ export const CLOSE = {
 
 export type ClientFrame =
   | { type: "message"; content: string; clientId: string | null }
-  | { type: "typing" };
+  | { type: "typing" }
+  | { type: "read"; messageId: number };
 
 export interface FrameRefusal {
   code: "INVALID_JSON" | "INVALID_FRAME" | "UNKNOWN_TYPE";
@@ -69,6 +71,13 @@ export function parseClientFrame(raw: unknown): ClientFrame | FrameRefusal {
   }
   const { type = "message", content, client_id: clientId } = frame as Record<string, unknown>;
   if (type === "typing") return { type: "typing" };
+  if (type === "read") {
+    const messageId = (frame as Record<string, unknown>).message_id;
+    if (typeof messageId !== "number" || !Number.isInteger(messageId) || messageId < 1 || messageId > MAX_ID) {
+      return { code: "INVALID_FRAME", detail: `message_id must be a message id (an integer from 1 to ${MAX_ID})` };
+    }
+    return { type: "read", messageId };
+  }
   if (type !== "message") return { code: "UNKNOWN_TYPE", detail: `Unknown frame type ${JSON.stringify(type).slice(0, 40)}` };
   const validClientId =
     clientId === undefined || clientId === null ||
@@ -90,6 +99,7 @@ export interface PresenceUser {
 }
 
 export const frames = {
+  read: (roomId: number, messageId: number) => ({ type: "read" as const, room_id: roomId, message_id: messageId }),
   memberAdded: (userId: number, username: string) => ({ type: "member_added" as const, user_id: userId, username }),
   memberRemoved: (userId: number, username: string) => ({ type: "member_removed" as const, user_id: userId, username }),
   activeUsers: (users: PresenceUser[]) => ({ type: "active_users" as const, users, count: users.length }),

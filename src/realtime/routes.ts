@@ -2,6 +2,7 @@
 // and the message path: frame -> validate -> rate limit -> writer (stored, then published) -> ack.
 import { Elysia, t } from "elysia";
 import type { AuthService } from "../auth/service.ts";
+import type { ReadService } from "../reads/service.ts";
 import type { RoomAccessControl } from "../rooms/access.ts";
 import type { Clock } from "../clock.ts";
 import { AppError } from "../errors.ts";
@@ -15,6 +16,7 @@ import { CLOSE, frames, parseClientFrame, WS_LIMITS } from "./protocol.ts";
 export interface RealtimeDeps {
   auth: AuthService;
   access: RoomAccessControl;
+  reads: ReadService;
   store: Store;
   writer: MessageWriter;
   hub: Hub;
@@ -36,7 +38,7 @@ function handshakeToken(query: { token?: string }, protocols: string | null): { 
 const send = (ws: LiveSocket, frame: object) => ws.send(JSON.stringify(frame));
 
 export function realtimeRoutes(deps: RealtimeDeps) {
-  const { auth, access, store, writer, hub, clock, corsOrigins } = deps;
+  const { auth, access, reads, store, writer, hub, clock, corsOrigins } = deps;
 
   /** Token bucket per connection; true when the frame may pass. */
   function allowMessage(session: Session): boolean {
@@ -159,6 +161,11 @@ export function realtimeRoutes(deps: RealtimeDeps) {
       const { session } = ws.data;
       const frame = parseClientFrame(raw);
       if ("code" in frame) return send(ws, frames.error(frame.code, frame.detail, frame.clientId));
+      if (frame.type === "read") {
+        return reads.markReadSoon(session.user, session.roomId, frame.messageId, ws, () => {
+          if (!session.closed) send(ws, frames.error("STORE_UNAVAILABLE", "The read position was not stored; send it again"));
+        });
+      }
       if (frame.type === "typing") {
         const now = clock();
         if (now - session.lastTypingAt < WS_LIMITS.typingIntervalMs) return;

@@ -1,7 +1,7 @@
 // Room and member schemas, and the room's JSON shape (the seed's, plus visibility, kind and member_count).
 import { t } from "elysia";
 import { Username } from "../auth/model.ts";
-import type { MemberRecord, RoomListing } from "../store/store.ts";
+import { UNREAD_CAP, type MemberRecord, type RoomActivity, type RoomListing } from "../store/store.ts";
 
 export const ROOM_LIMITS = { nameMax: 100, descriptionMax: 1000 } as const;
 
@@ -28,6 +28,24 @@ export const RoomResponse = t.Object({
   visibility: t.Union([t.Literal("public"), t.Literal("private")]),
   kind: t.Union([t.Literal("room"), t.Literal("direct")]),
   member_count: t.Nullable(t.Integer({ description: "null for public rooms, which have no members" })),
+  last_read_id: t.Nullable(t.Integer({ description: "The newest message you have read here; null if you never read this room" })),
+  unread_count: t.Nullable(
+    t.Integer({
+      description:
+        `Messages by others after your position, exact up to ${UNREAD_CAP} (then ${UNREAD_CAP} with unread_capped). null for a ` +
+        "public room you never read; in your private and direct rooms everything counts until you read",
+    }),
+  ),
+  unread_capped: t.Boolean(),
+  last_message: t.Nullable(
+    t.Object({
+      id: t.Integer(),
+      user_id: t.Integer(),
+      username: t.String(),
+      content: t.String({ description: "The first 200 characters" }),
+      timestamp: t.String({ format: "date-time" }),
+    }),
+  ),
 });
 
 export const MemberBody = t.Object({ username: t.String({ minLength: 1, maxLength: Username.maxLength }) });
@@ -48,7 +66,10 @@ function directName(room: RoomListing, viewerId: number): string {
   return others[0]?.username ?? "(deleted account)";
 }
 
-export function toRoomJson(room: RoomListing, viewerId: number) {
+const NO_ACTIVITY: RoomActivity = { lastReadId: null, unread: null, lastMessage: null };
+
+export function toRoomJson(room: RoomListing, viewerId: number, activity: RoomActivity = NO_ACTIVITY) {
+  const { lastMessage: last, unread } = activity;
   return {
     id: room.id,
     name: room.kind === "direct" ? directName(room, viewerId) : room.name,
@@ -57,6 +78,10 @@ export function toRoomJson(room: RoomListing, viewerId: number) {
     visibility: room.visibility,
     kind: room.kind,
     member_count: room.memberCount,
+    last_read_id: activity.lastReadId,
+    unread_count: unread === null ? null : Math.min(unread, UNREAD_CAP),
+    unread_capped: unread !== null && unread > UNREAD_CAP,
+    last_message: last && { id: last.id, user_id: last.userId, username: last.username, content: last.content, timestamp: last.createdAt.toISOString() },
   };
 }
 

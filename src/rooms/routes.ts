@@ -6,17 +6,24 @@ import type { AuthService } from "../auth/service.ts";
 import { Id, IdParams } from "../ids.ts";
 import { DirectBody, MemberBody, MemberResponse, RoomBody, RoomListQuery, RoomResponse, toMemberJson, toRoomJson } from "./model.ts";
 import type { RoomService } from "./service.ts";
+import type { RoomListing, UserRecord } from "../store/store.ts";
 
 const NOT_YOURS = "A private or direct room you do not belong to answers 404 `ROOM_NOT_FOUND`, as a missing room does.";
 
 export function roomRoutes(auth: AuthService, rooms: RoomService) {
+  /** Rooms as JSON for `user`: named for them (direct rooms), with their read position and unread count. */
+  async function described(user: UserRecord, list: RoomListing[], members = true) {
+    const activity = await rooms.activity(user, list, members);
+    return list.map((room) => toRoomJson(room, user.id, activity.get(room.id)));
+  }
+
   return new Elysia({ name: "room-routes", seed: rooms })
     .use(authGuard(auth))
     .post(
       "/rooms",
       async ({ body, user, set }) => {
         set.status = 201;
-        return toRoomJson(await rooms.create(user, body), user.id);
+        return (await described(user, [await rooms.create(user, body)]))[0]!;
       },
       {
         auth: true,
@@ -28,7 +35,7 @@ export function roomRoutes(auth: AuthService, rooms: RoomService) {
         },
       },
     )
-    .get("/rooms", async ({ user, query }) => (await rooms.list(user, query.all)).map((room) => toRoomJson(room, user.id)), {
+    .get("/rooms", async ({ user, query }) => described(user, await rooms.list(user, query.all), !query.all), {
       auth: true,
       query: RoomListQuery,
       response: { 200: t.Array(RoomResponse), 401: Detail, 403: Detail },
@@ -37,7 +44,7 @@ export function roomRoutes(auth: AuthService, rooms: RoomService) {
         summary: "List the public rooms and your private and direct rooms (`all=true`: every room, admins)",
       },
     })
-    .get("/rooms/:id", async ({ params, user }) => toRoomJson(await rooms.get(user, params.id), user.id), {
+    .get("/rooms/:id", async ({ params, user }) => (await described(user, [await rooms.get(user, params.id)]))[0]!, {
       auth: true,
       params: IdParams,
       response: { 200: RoomResponse, 401: Detail, 404: Detail },
@@ -113,7 +120,7 @@ export function roomRoutes(auth: AuthService, rooms: RoomService) {
       async ({ body, user, set }) => {
         const { room, created } = await rooms.openDirect(user, body.username);
         set.status = created ? 201 : 200;
-        return toRoomJson(room, user.id);
+        return (await described(user, [room]))[0]!;
       },
       {
         auth: true,

@@ -4,7 +4,16 @@ import type { Clock } from "../clock.ts";
 import { AppError } from "../errors.ts";
 import type { RoomEvents } from "../messages/events.ts";
 import { assertStorableText } from "../messages/model.ts";
-import { ConflictError, MissingReferenceError, type MemberRecord, type RoomListing, type Store, type UserRecord, type Visibility } from "../store/store.ts";
+import {
+  ConflictError,
+  MissingReferenceError,
+  type MemberRecord,
+  type RoomActivity,
+  type RoomListing,
+  type Store,
+  type UserRecord,
+  type Visibility,
+} from "../store/store.ts";
 import type { RoomAccessControl } from "./access.ts";
 
 export type RoomService = ReturnType<typeof createRoomService>;
@@ -29,6 +38,15 @@ export function createRoomService(deps: { store: Store; clock: Clock; events: Ro
   }
 
   return {
+    /**
+     * Where `user` is in each room (read position, unread count, newest message), for the room JSON. `members`:
+     * the list holds only rooms the user can read (not an admin's `all`), so its private rooms are theirs.
+     */
+    activity(user: UserRecord, list: readonly RoomListing[], members = true): Promise<Map<number, RoomActivity>> {
+      // Everything counts in a private or direct room one belongs to, read or not; a public room only once read.
+      return store.roomActivity(user.id, list.map((room) => ({ id: room.id, countFromStart: members && room.visibility === "private" })));
+    },
+
     async create(user: UserRecord, input: { name: string; description?: string | null; visibility?: Visibility }): Promise<RoomListing> {
       const visibility = input.visibility ?? "public";
       if (visibility === "public" && user.role !== "admin") {

@@ -51,6 +51,19 @@ export interface MemberRecord {
   joinedAt: Date;
 }
 
+/** Where a user is in a room: their read position, what is unread after it, and the newest message. */
+export interface RoomActivity {
+  lastReadId: number | null;
+  /** Messages after the position by others, counted up to UNREAD_CAP + 1; null when nothing is counted. */
+  unread: number | null;
+  lastMessage: { id: number; userId: number; username: string; content: string; createdAt: Date } | null;
+}
+
+/** Unread messages are counted exactly up to this many; past it a room reports the cap. */
+export const UNREAD_CAP = 1000;
+/** How much of the newest message a room listing carries. */
+export const LAST_MESSAGE_CHARS = 200;
+
 /** What removing a member did: a room left without owner gets its longest-standing member as owner, one left empty goes. */
 export interface MemberRemoval {
   removed: boolean;
@@ -210,6 +223,16 @@ export interface Store {
   listMembers(roomId: number): Promise<MemberRecord[]>;
   /** Adds a member (role "member"); one already there is returned as it is, with `created: false`. */
   addMember(roomId: number, userId: number, joinedAt: Date): Promise<{ member: MemberRecord; created: boolean }>;
+  /**
+   * Moves the user's read position in the room forward to `messageId` (never past the room's newest message;
+   * never back). The position after the call, and whether it moved; null in a room without messages.
+   */
+  setReadPosition(userId: number, roomId: number, messageId: number, at: Date): Promise<{ position: number | null; moved: boolean }>;
+  /**
+   * Each room's activity for the user. `countFromStart`: rooms where no position means "nothing read" (the private
+   * and direct rooms they belong to); elsewhere no position means nothing is counted.
+   */
+  roomActivity(userId: number, rooms: readonly { id: number; countFromStart: boolean }[]): Promise<Map<number, RoomActivity>>;
   /**
    * Atomically: removes the member (and their read position), hands ownership on, or deletes the room (with its
    * messages) when no member is left.
