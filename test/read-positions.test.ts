@@ -45,7 +45,7 @@ async function join(roomId: number, who: Account, port = t.app.server!.port) {
 describe(`read positions (${dialect})`, () => {
   test("a public room never read has no position and no count; reading moves forward only, up to the newest", async () => {
     const room = await publicRoom("forward");
-    const ids = [];
+    const ids: number[] = [];
     for (let i = 0; i < 5; i++) ids.push(await say(room, alice, `m${i}`));
     expect(await listed(room, bob)).toMatchObject({ last_read_id: null, unread_count: null, unread_capped: false });
     expect((await read(room, bob, ids[2])).status).toBe(204);
@@ -139,7 +139,7 @@ describe(`read positions (${dialect})`, () => {
 
   test("a burst of read frames is written once at once and once more within the interval, the newest winning", async () => {
     const room = await publicRoom("burst");
-    const ids = [];
+    const ids: number[] = [];
     for (let i = 0; i < 30; i++) ids.push(await say(room, alice, `b${i}`));
     const sender = await join(room, bob);
     const watcher = await join(room, bob);
