@@ -3,8 +3,8 @@
 // sockets (4403) here and on another instance.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CLOSE } from "../src/realtime/protocol.ts";
-import { account, call, startServer, type ServerProcess } from "./process.ts";
-import { createTestApp, dialect, openTestStore, type TestApp, type TestStore } from "./support.ts";
+import { account, call, startCluster, type ServerProcess } from "./process.ts";
+import { createTestApp, dialect, type TestApp } from "./support.ts";
 import { handshakeStatus, TestSocket } from "./ws-client.ts";
 
 type Account = Awaited<ReturnType<TestApp["user"]>>;
@@ -226,17 +226,13 @@ describe(`direct rooms (${dialect})`, () => {
 
 if (dialect === "postgres") {
   describe("private rooms on several instances", () => {
-    let store: TestStore;
+    let cluster: Awaited<ReturnType<typeof startCluster>>;
     let servers: ServerProcess[] = [];
     beforeAll(async () => {
-      store = await openTestStore();
-      const env = { DATABASE_URL: store.scratchUrl! };
-      servers = await Promise.all([startServer(env), startServer(env)]);
+      cluster = await startCluster(2);
+      servers = cluster.servers;
     });
-    afterAll(async () => {
-      await Promise.all(servers.map((s) => s.stop("SIGKILL")));
-      await store.dispose();
-    });
+    afterAll(() => cluster.stop());
 
     test("a removal on one instance closes the member's socket on the other, and their next request there is 404", async () => {
       const [one, two] = [servers[0]!, servers[1]!];

@@ -2,8 +2,8 @@
 // start, the same in every tab (and on every instance), coalesced bursts, gone with a removed member.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { UNREAD_CAP } from "../src/store/store.ts";
-import { account, call, startServer, type ServerProcess } from "./process.ts";
-import { createTestApp, dialect, openTestStore, type TestApp, type TestStore } from "./support.ts";
+import { account, call, startCluster, type ServerProcess } from "./process.ts";
+import { createTestApp, dialect, type TestApp } from "./support.ts";
 import { TestSocket } from "./ws-client.ts";
 
 type Account = Awaited<ReturnType<TestApp["user"]>>;
@@ -152,17 +152,13 @@ describe(`read positions (${dialect})`, () => {
 
 if (dialect === "postgres") {
   describe("read positions on several instances", () => {
-    let store: TestStore;
+    let cluster: Awaited<ReturnType<typeof startCluster>>;
     let servers: ServerProcess[] = [];
     beforeAll(async () => {
-      store = await openTestStore();
-      const env = { DATABASE_URL: store.scratchUrl! };
-      servers = await Promise.all([startServer(env), startServer(env)]);
+      cluster = await startCluster(2);
+      servers = cluster.servers;
     });
-    afterAll(async () => {
-      await Promise.all(servers.map((s) => s.stop("SIGKILL")));
-      await store.dispose();
-    });
+    afterAll(() => cluster.stop());
 
     test("two sockets of one user on two instances agree", async () => {
       const [one, two] = [servers[0]!, servers[1]!];
