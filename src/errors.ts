@@ -21,6 +21,8 @@ export const ERRORS = {
   INVALID_BODY: [422, "Request body is not valid JSON"],
   BODY_TOO_LARGE: [413, "Request body too large"],
   RATE_LIMITED: [429, "Too many requests"],
+  TOO_MANY_SOCKETS: [429, "Too many open sockets for this user"],
+  SIGNUP_BUSY: [503, "Too many signups at once; try again shortly"],
   STORE_UNAVAILABLE: [503, "Database unavailable"],
   UPGRADE_REQUIRED: [426, "This is a WebSocket endpoint: connect with an Upgrade request"],
 } as const satisfies Record<string, readonly [number, string]>;

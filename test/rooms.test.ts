@@ -6,7 +6,7 @@ let t: TestApp;
 let admin: Awaited<ReturnType<TestApp["user"]>>;
 let user: Awaited<ReturnType<TestApp["user"]>>;
 beforeAll(async () => {
-  t = await createTestApp();
+  t = await createTestApp({ limits: { messagesPerSecond: 1000, messageBurst: 1000 } }); // 120 posts in a row
   admin = await t.user("admin", { role: "admin" });
   user = await t.user("someone");
 });

@@ -10,23 +10,24 @@ export function authRoutes(auth: AuthService) {
     .use(authGuard(auth))
     .post(
       "/auth/signup",
-      async ({ body, headers, set }) => {
+      async ({ body, headers, request, server, set }) => {
         // A bearer token is only consulted when it matters: to create an admin after the first account.
         const token = body.role === "admin" ? bearerToken(headers.authorization) : undefined;
         const actor = token ? await auth.authenticate(token) : undefined;
-        const user = await auth.signup(body, actor);
+        const user = await auth.signup(body, actor, server?.requestIP(request)?.address);
         set.status = 201;
         return toUserJson(user);
       },
       {
         body: SignupBody,
-        response: { 201: UserResponse, 400: Detail, 403: Detail },
+        response: { 201: UserResponse, 400: Detail, 403: Detail, 429: Detail, 503: Detail },
         detail: {
           tags: ["auth"],
           summary: "Create an account",
           description:
             'Anyone may sign up as "user". `"role": "admin"` is allowed for the first account of an empty database, ' +
-            "and afterwards only with an admin's bearer token.",
+            "and afterwards only with an admin's bearer token. Limited per client address (429 `RATE_LIMITED`); " +
+            "when too many signups wait for a password hash, 503 `SIGNUP_BUSY`. Both with Retry-After.",
         },
       },
     )

@@ -6,7 +6,7 @@ import { isStorableText } from "../messages/model.ts";
 import { ConflictError, type Role, type Store, type UserRecord } from "../store/store.ts";
 import { TokenError, type TokenCodec } from "./jwt.ts";
 import type { PasswordHasher } from "./password.ts";
-import { createLoginThrottle, UNKNOWN_ADDRESS } from "./rate-limit.ts";
+import { createHashQueue, createLoginThrottle, createSignupThrottle, UNKNOWN_ADDRESS } from "./rate-limit.ts";
 
 export interface SignupInput {
   username: string;
@@ -31,11 +31,15 @@ export interface AuthDeps {
   onRevoke?: (userId: number) => void;
   /** Saves the token check its database read; whoever invalidates it must hear every revocation. */
   users?: UserCache;
+  /** Signups per client address per SIGNUP_WINDOW_MS; 0 = no limit. */
+  signupsPerAddress: number;
 }
 
 export function createAuthService(deps: AuthDeps) {
   const { store, tokens, passwords, clock } = deps;
   const throttle = createLoginThrottle(clock);
+  const signups = createSignupThrottle(clock, deps.signupsPerAddress);
+  const signupHashes = createHashQueue((password) => passwords.hash(password));
   const revoked = (user: UserRecord | undefined) => {
     if (user) deps.onRevoke?.(user.id);
     return user;
@@ -65,8 +69,11 @@ export function createAuthService(deps: AuthDeps) {
     authenticateSession,
     authenticate: async (token: string): Promise<UserRecord> => (await authenticateSession(token)).user,
 
-    /** Seed rule minus its hole: "admin" needs an admin actor, except for the very first account. */
-    async signup(input: SignupInput, actor: UserRecord | undefined): Promise<UserRecord> {
+    /**
+     * Seed rule minus its hole: "admin" needs an admin actor, except for the very first account. Throttled per
+     * `address` (the client's IP when known), and the hash waits for a slot (see SIGNUP_HASHING).
+     */
+    async signup(input: SignupInput, actor: UserRecord | undefined, address = UNKNOWN_ADDRESS): Promise<UserRecord> {
       const role = input.role ?? "user";
       if (role === "admin" && actor?.role !== "admin" && (await store.countUsers()) > 0) {
         throw new AppError("ADMIN_SIGNUP_FORBIDDEN");
@@ -74,7 +81,10 @@ export function createAuthService(deps: AuthDeps) {
       // The seed checks the username before the email; keep its order of answers.
       if (await store.findUserByUsername(input.username)) throw new AppError("USERNAME_TAKEN");
       if (await store.findUserByEmail(input.email)) throw new AppError("EMAIL_TAKEN");
-      const passwordHash = await passwords.hash(input.password);
+      // Checked and counted in one step just before the hash, so concurrent signups cannot all pass the check;
+      // a refusal for a taken name costs no hash and so no place.
+      signups.take(address);
+      const passwordHash = await signupHashes.hash(input.password);
       try {
         return await store.createUser({
           username: input.username,

@@ -5,6 +5,7 @@ import { MissingReferenceError, type HistoryQuery, type MessageWithAuthor, type 
 import type { Clock } from "../clock.ts";
 import type { RoomEvents } from "./events.ts";
 import { assertStorableText, MESSAGE_LIMITS, normalizeContent } from "./model.ts";
+import type { MessageRateLimit } from "./rate-limit.ts";
 import type { MessageWriter } from "./writer.ts";
 
 export interface PageRequest {
@@ -26,10 +27,12 @@ export function createMessageService(deps: {
   writer: MessageWriter;
   events: RoomEvents;
   clock: Clock;
+  /** The author's budget, shared with their sockets. */
+  rateLimit: MessageRateLimit;
   /** The newest page of a room (no cursor, no skip) is what every client opening the room reads. */
   pages?: PageCache;
 }) {
-  const { store, writer, events, clock, pages } = deps;
+  const { store, writer, events, clock, rateLimit, pages } = deps;
   const encoder = new TextEncoder();
 
   async function readPage(roomId: number, query: HistoryQuery): Promise<Uint8Array<ArrayBuffer>> {
@@ -59,6 +62,8 @@ export function createMessageService(deps: {
     },
 
     async post(roomId: number, author: UserRecord, rawContent: string, clientId: string | null): Promise<MessageWithAuthor> {
+      const wait = rateLimit.take(author.id);
+      if (wait > 0) throw new AppError("RATE_LIMITED", { detail: rateLimit.detail, headers: { "retry-after": String(wait) } });
       const content = normalizeContent(rawContent);
       if (clientId !== null) assertStorableText(clientId, "client_id");
       try {
