@@ -232,7 +232,7 @@ describe(`signup floods (${dialect})`, () => {
     expect((await signupOverTcp("next-window")).status).toBe(201);
   });
 
-  test("a flood from many addresses hashes two at a time, queues a few, refuses the rest with 503; logins go on", async () => {
+  test("a flood from many addresses is hashed a few at a time, some wait, the rest get 503; logins go on", async () => {
     const queued = SIGNUP_HASHING.concurrent + SIGNUP_HASHING.waiting;
     const total = queued + 18;
     hasher.holding = true;
@@ -260,7 +260,7 @@ describe(`signup floods (${dialect})`, () => {
     expect([busy.status, busy.json.code, busy.headers.get("retry-after")]).toEqual([503, "SIGNUP_BUSY", "1"]);
     expect((await s.request("POST", "/auth/login", { body: { username: "taken", password: "password-123" } })).status).toBe(200);
 
-    // Each release lets the next in line reach the hasher: at most two are ever running.
+    // Each release lets the next in line reach the hasher: never more than the slots are running.
     for (let released = 0; released < queued; ) {
       if (hasher.held.length === 0) await hasher.changed.promise;
       hasher.changed = Promise.withResolvers<void>();

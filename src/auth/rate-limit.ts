@@ -1,5 +1,6 @@
 // Login and signup throttling: failures counted per (username, address), per address and per username in fixed
 // windows; signups per address; signup hashing bounded. Refusals are 429 (503 for a full hash queue) with Retry-After.
+import { availableParallelism } from "node:os";
 import type { Clock } from "../clock.ts";
 import { AppError } from "../errors.ts";
 
@@ -31,11 +32,12 @@ export const SIGNUP_WINDOW_MS = 10 * 60_000;
 
 export const SIGNUP_HASHING = {
   /**
-   * bcrypt hashes for signups at once. Logins verify (bcrypt too) on the same cores: a signup flood must not
-   * make them wait, so signups queue for a slot instead.
+   * bcrypt hashes for signups at once: half the cores, so logins (which verify, with bcrypt too) keep the other
+   * half. On 2 cores one slot kept a login under a 40-signup flood at 0.1-0.25 s, two slots at 0.16-0.43 s, and
+   * no bound let it reach 1.6-4.4 s (bench/signup-flood.ts; docs/reliability.md).
    */
-  concurrent: 2,
-  /** Signups waiting for a slot (about 2 s of hashing at cost 10); past this, 503 SIGNUP_BUSY with Retry-After. */
+  concurrent: Math.max(1, Math.floor(availableParallelism() / 2)),
+  /** Signups waiting for a slot (on 2 cores at cost 10, about 4 s); past this, 503 SIGNUP_BUSY with Retry-After. */
   waiting: 50,
   retryAfterSeconds: 1,
 } as const;
@@ -160,7 +162,5 @@ export function createHashQueue(hash: (password: string) => Promise<string>, lim
         else running--;
       }
     },
-    /** For /metrics and tests: hashes running and signups waiting. */
-    load: () => ({ running, waiting: queue.length }),
   };
 }
