@@ -78,7 +78,7 @@ describe("compiled executable", () => {
     expect(readdirSync(folder).filter((f) => !f.startsWith("chat.db")).sort()).toEqual(["chat-server"]);
     child.kill("SIGTERM");
     expect(await child.exited).toBe(0);
-  });
+  }, 60_000); // a compile takes seconds, more on a busy machine
 
   test(`the seed's walk-through against the executable, on ${dialect}`, async () => {
     // Reuses the executable built by the first test; on PostgreSQL, a scratch database of its own.
@@ -143,5 +143,5 @@ describe("compiled executable", () => {
       await server.exited;
       await store?.dispose();
     }
-  });
+  }, 30_000);
 });

@@ -176,6 +176,13 @@ describe(`request ids and the request log (${dialect})`, () => {
     expect(loggedPath("http://h:1/ws/3?token=x.y.z&since=4")).toBe("/ws/3?token=REDACTED&since=4");
     expect(loggedPath("http://h/ws/3?since=4&token=abc&token=def")).toBe("/ws/3?since=4&token=REDACTED&token=REDACTED");
     expect(loggedPath("https://h/rooms/?mytoken=1")).toBe("/rooms/?mytoken=1");
+    // Decoded first, as the query parser decodes: the name however spelled, and JWT-shaped text anywhere.
+    const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+    expect(loggedPath(`http://h/ws/3?%74oken=${jwt}`)).toBe("/ws/3?%74oken=REDACTED");
+    expect(loggedPath("http://h/ws/3?t%6Fk%65n=abc&since=4")).toBe("/ws/3?t%6Fk%65n=REDACTED&since=4");
+    expect(loggedPath(`http://h/ws/3?other=${jwt.replaceAll(".", "%2E")}`)).toBe("/ws/3?other=REDACTED");
+    expect(loggedPath(`http://h/rooms/${jwt}/messages?limit=5`)).toBe("/rooms/REDACTED/messages?limit=5");
+    expect(loggedPath("http://h/chat/app.min.js?v=1.2.3")).toBe("/chat/app.min.js?v=1.2.3");
   });
 
   test("the stdout sink writes once per event-loop turn and stops, quietly, when stdout is gone", async () => {

@@ -4,6 +4,9 @@ import m0 from "./0000_init.sql" with { type: "text" };
 import m1 from "./0001_cluster.sql" with { type: "text" };
 import m2 from "./0002_no_message_foreign_keys.sql" with { type: "text" };
 import m3 from "./0003_message_changes.sql" with { type: "text" };
+import m4 from "./0004_case_twin_columns.sql" with { type: "text" };
+import m5 from "./0005_case_twins.sql" with { type: "text" };
+import m6 from "./0006_case_insensitive_accounts_room_client_ids.sql" with { type: "text" };
 
 export const migrations = {
   journal,
@@ -12,5 +15,8 @@ export const migrations = {
   "0001_cluster": m1,
   "0002_no_message_foreign_keys": m2,
   "0003_message_changes": m3,
+  "0004_case_twin_columns": m4,
+  "0005_case_twins": m5,
+  "0006_case_insensitive_accounts_room_client_ids": m6,
   } as Record<string, string>,
 };

@@ -15,8 +15,9 @@ export const Role = t.Union([t.Literal("admin"), t.Literal("user")]);
 export const Username = t.String({
   minLength: LIMITS.usernameMin,
   maxLength: LIMITS.usernameMax,
-  pattern: "^[A-Za-z0-9_.-]+$",
-  description: "3-32 characters: letters, digits, `_`, `.` and `-`",
+  // `.` and `-` only inside, so that `alice.` is not a second alice.
+  pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",
+  description: "3-32 characters: letters, digits, `_`, `.` and `-`, starting and ending with a letter, digit or `_`; unique whatever the case",
 });
 
 export const SignupBody = t.Object({

@@ -97,13 +97,17 @@ export function createLoginThrottle(clock: Clock, limits = LOGIN_LIMITS) {
   const known = new Map<string, number>();
   // Addresses are IPs or UNKNOWN_ADDRESS and never hold "|", so the key names one pair.
   const pairKey = (username: string, address: string) => `${address}|${username}`;
+  // Login takes any case, so every spelling of a name shares its budgets (toLowerCase folds at least what the
+  // databases' lower() does).
+  const nameKey = (username: string) => username.toLowerCase();
 
   return {
     /**
      * Refuses with RATE_LIMITED when a budget is spent; otherwise counts the attempt as a failure up front,
      * so that concurrent guesses cannot all pass the check before the first one's bcrypt finishes.
      */
-    begin(username: string, address: string): void {
+    begin(typed: string, address: string): void {
+      const username = nameKey(typed);
       const pair = pairKey(username, address);
       const wait = Math.max(pairs.retryAfter(pair), addresses.retryAfter(address));
       if (wait > 0) throw rateLimited("Too many failed logins", wait);
@@ -118,7 +122,8 @@ export function createLoginThrottle(clock: Clock, limits = LOGIN_LIMITS) {
       usernames.add(username);
     },
     /** The attempt begun for this username and address succeeded. */
-    succeeded(username: string, address: string): void {
+    succeeded(typed: string, address: string): void {
+      const username = nameKey(typed);
       const pair = pairKey(username, address);
       pairs.clear(pair);
       addresses.add(address, -1);

@@ -1,6 +1,7 @@
 // HTTP routes for accounts (/auth) and their administration (/users).
 import { Elysia, t } from "elysia";
 import { IdParams } from "../ids.ts";
+import { assertStorableText } from "../messages/model.ts";
 import { authGuard, bearerToken } from "./guard.ts";
 import { Detail, LoginBody, RoleChangeBody, SignupBody, TokenResponse, UserResponse, toUserJson } from "./model.ts";
 import type { AuthService } from "./service.ts";
@@ -11,6 +12,9 @@ export function authRoutes(auth: AuthService) {
     .post(
       "/auth/signup",
       async ({ body, headers, request, server, set }) => {
+        // Bcrypt reads UTF-8, which would turn a lone surrogate into U+FFFD: refused rather than changed. Login
+        // does not check, so an account made before this rule still logs in with what its client sends.
+        assertStorableText(body.password, "password");
         // A bearer token is only consulted when it matters: to create an admin after the first account.
         const token = body.role === "admin" ? bearerToken(headers.authorization) : undefined;
         const actor = token ? await auth.authenticate(token) : undefined;
@@ -20,14 +24,15 @@ export function authRoutes(auth: AuthService) {
       },
       {
         body: SignupBody,
-        response: { 201: UserResponse, 400: Detail, 403: Detail, 429: Detail, 503: Detail },
+        response: { 201: UserResponse, 400: Detail, 403: Detail, 422: t.Any(), 429: Detail, 503: Detail },
         detail: {
           tags: ["auth"],
           summary: "Create an account",
           description:
-            'Anyone may sign up as "user". `"role": "admin"` is allowed for the first account of an empty database, ' +
-            "and afterwards only with an admin's bearer token. Limited per client address (429 `RATE_LIMITED`); " +
-            "when too many signups wait for a password hash, 503 `SIGNUP_BUSY`. Both with Retry-After.",
+            'Anyone may sign up as "user". `"role": "admin"` is allowed while the database has no admin (one of ' +
+            "concurrent such signups wins, the others get 403), and afterwards only with an admin's bearer token. " +
+            "Usernames and emails are unique whatever their case, and kept as typed. Limited per client address " +
+            "(429 `RATE_LIMITED`); when too many signups wait for a password hash, 503 `SIGNUP_BUSY`. Both with Retry-After.",
         },
       },
     )
@@ -72,8 +77,12 @@ export function authRoutes(auth: AuthService) {
         admin: true,
         params: IdParams,
         body: RoleChangeBody,
-        response: { 200: UserResponse, 401: Detail, 403: Detail, 404: Detail },
-        detail: { tags: ["users"], summary: "Change a user's role (admin); their earlier tokens stop working" },
+        response: { 200: UserResponse, 401: Detail, 403: Detail, 404: Detail, 409: Detail },
+        detail: {
+          tags: ["users"],
+          summary: "Change a user's role (admin); their earlier tokens stop working",
+          description: "Demoting the last admin is refused with 409 `LAST_ADMIN`.",
+        },
       },
     );
 }

@@ -3,7 +3,7 @@ import type { Cache } from "../cache.ts";
 import type { Clock } from "../clock.ts";
 import { AppError } from "../errors.ts";
 import { isStorableText } from "../messages/model.ts";
-import { ConflictError, type Role, type Store, type UserRecord } from "../store/store.ts";
+import { ConflictError, LastAdminError, type NewUser, type Role, type Store, type UserRecord } from "../store/store.ts";
 import { TokenError, type TokenCodec } from "./jwt.ts";
 import type { PasswordHasher } from "./password.ts";
 import { createHashQueue, createLoginThrottle, createSignupThrottle, UNKNOWN_ADDRESS } from "./rate-limit.ts";
@@ -17,8 +17,11 @@ export interface SignupInput {
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
-/** Users by username, for token checks; dropped whole on any revocation (see the hub's Invalidation). */
-export type UserCache = Cache<string, 0, UserRecord | undefined>;
+/** Users by id, for token checks; dropped whole on any revocation (see the hub's Invalidation). */
+export type UserCache = Cache<number, 0, UserRecord | undefined>;
+
+/** A token's `sub` is the account's id in canonical decimal: a name can be signed up again, an id never. */
+const accountId = (sub: string): number | undefined => (/^[1-9][0-9]{0,9}$/.test(sub) ? Number(sub) : undefined);
 /** Users kept at most by the token check's cache. */
 export const USER_CACHE_ENTRIES = 10_000;
 
@@ -54,11 +57,11 @@ export function createAuthService(deps: AuthDeps) {
       if (error instanceof TokenError) throw new AppError("INVALID_TOKEN", { reason: error.code });
       throw error;
     }
-    const username = claims.sub;
-    const user = deps.users
-      ? await deps.users.read(username, 0, () => store.findUserByUsername(username))
-      : await store.findUserByUsername(username);
-    // A deleted user, or a token from before a logout or role change, is no longer valid.
+    const id = accountId(claims.sub);
+    const user =
+      id === undefined ? undefined : deps.users ? await deps.users.read(id, 0, () => store.findUserById(id)) : await store.findUserById(id);
+    // A deleted user (or a token naming an account the old way, by username), or a token from before a logout or
+    // role change, is no longer valid.
     if (!user || user.tokenVersion !== claims.ver) {
       throw new AppError("INVALID_TOKEN", { reason: "TOKEN_REVOKED" });
     }
@@ -70,29 +73,32 @@ export function createAuthService(deps: AuthDeps) {
     authenticate: async (token: string): Promise<UserRecord> => (await authenticateSession(token)).user,
 
     /**
-     * Seed rule minus its hole: "admin" needs an admin actor, except for the very first account. Throttled per
-     * `address` (the client's IP when known), and the hash waits for a slot (see SIGNUP_HASHING).
+     * Seed rule minus its hole: "admin" needs an admin actor, except while the database has no admin at all (the
+     * first account, or the first admin made from the browser); of concurrent such signups exactly one wins.
+     * Throttled per `address` (the client's IP when known), and the hash waits for a slot (see SIGNUP_HASHING).
      */
     async signup(input: SignupInput, actor: UserRecord | undefined, address = UNKNOWN_ADDRESS): Promise<UserRecord> {
       const role = input.role ?? "user";
-      if (role === "admin" && actor?.role !== "admin" && (await store.countUsers()) > 0) {
-        throw new AppError("ADMIN_SIGNUP_FORBIDDEN");
-      }
+      const firstAdmin = role === "admin" && actor?.role !== "admin";
+      // Cheap refusals before the hash; the store decides again, atomically, when it writes.
+      if (firstAdmin && (await store.hasAdmin())) throw new AppError("ADMIN_SIGNUP_FORBIDDEN");
       // The seed checks the username before the email; keep its order of answers.
       if (await store.findUserByUsername(input.username)) throw new AppError("USERNAME_TAKEN");
       if (await store.findUserByEmail(input.email)) throw new AppError("EMAIL_TAKEN");
       // Checked and counted in one step just before the hash, so concurrent signups cannot all pass the check;
       // a refusal for a taken name costs no hash and so no place.
       signups.take(address);
-      const passwordHash = await signupHashes.hash(input.password);
+      const user: NewUser = {
+        username: input.username,
+        email: input.email,
+        passwordHash: await signupHashes.hash(input.password),
+        role,
+        createdAt: new Date(clock()),
+      };
       try {
-        return await store.createUser({
-          username: input.username,
-          email: input.email,
-          passwordHash,
-          role,
-          createdAt: new Date(clock()),
-        });
+        const created = firstAdmin ? await store.createFirstAdmin(user) : await store.createUser(user);
+        if (!created) throw new AppError("ADMIN_SIGNUP_FORBIDDEN");
+        return created;
       } catch (error) {
         if (error instanceof ConflictError) {
           throw new AppError(error.field === "email" ? "EMAIL_TAKEN" : "USERNAME_TAKEN");
@@ -114,7 +120,7 @@ export function createAuthService(deps: AuthDeps) {
         throw new AppError("BAD_CREDENTIALS");
       }
       throttle.succeeded(username, address);
-      return tokens.sign({ sub: user.username, role: user.role, ver: user.tokenVersion });
+      return tokens.sign({ sub: String(user.id), role: user.role, ver: user.tokenVersion });
     },
 
     /** Every token issued to this user so far stops working. */
@@ -124,8 +130,13 @@ export function createAuthService(deps: AuthDeps) {
 
     listUsers: () => store.listUsers(),
 
+    /** Refused with LAST_ADMIN (409) when it would leave no admin. */
     async setRole(id: number, role: Role): Promise<UserRecord> {
-      const user = revoked(await store.setUserRole(id, role));
+      const user = revoked(
+        await store.setUserRole(id, role).catch((error: unknown) => {
+          throw error instanceof LastAdminError ? new AppError("LAST_ADMIN") : error;
+        }),
+      );
       if (!user) throw new AppError("USER_NOT_FOUND");
       return user;
     },

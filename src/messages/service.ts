@@ -62,10 +62,11 @@ export function createMessageService(deps: {
     },
 
     async post(roomId: number, author: UserRecord, rawContent: string, clientId: string | null): Promise<MessageWithAuthor> {
-      const wait = rateLimit.take(author.id);
-      if (wait > 0) throw new AppError("RATE_LIMITED", { detail: rateLimit.detail, headers: { "retry-after": String(wait) } });
       const content = normalizeContent(rawContent);
       if (clientId !== null) assertStorableText(clientId, "client_id");
+      // Only what would be stored spends the budget (as on the socket).
+      const wait = rateLimit.take(author.id);
+      if (wait > 0) throw new AppError("RATE_LIMITED", { detail: rateLimit.detail, headers: { "retry-after": String(wait) } });
       try {
         const { record } = await writer.write({ roomId, author, content, clientId });
         return { ...record, author };

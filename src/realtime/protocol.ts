@@ -38,9 +38,21 @@ export interface FrameRefusal {
   clientId?: string;
 }
 
-/** Turns what Elysia hands us (parsed JSON when it parsed, else the raw string) into a frame or a refusal. */
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Turns a frame as Bun hands it over (a string for a text frame, bytes for a binary one) into a frame or a
+ * refusal. Some WebSocket clients only send binary frames, so UTF-8 bytes are read exactly like text.
+ */
 export function parseClientFrame(raw: unknown): ClientFrame | FrameRefusal {
   let frame = raw;
+  if (frame instanceof Uint8Array) {
+    try {
+      frame = utf8.decode(frame);
+    } catch {
+      return { code: "INVALID_FRAME", detail: "Binary frames must hold UTF-8 JSON, as text frames do" };
+    }
+  }
   if (typeof frame === "string") {
     try {
       frame = JSON.parse(frame);

@@ -4,7 +4,7 @@ import { Elysia, t } from "elysia";
 import type { AuthService } from "../auth/service.ts";
 import type { Clock } from "../clock.ts";
 import { AppError } from "../errors.ts";
-import { Id } from "../ids.ts";
+import { Cursor, Id } from "../ids.ts";
 import { normalizeContent, toMessageFrame } from "../messages/model.ts";
 import type { MessageRateLimit } from "../messages/rate-limit.ts";
 import type { MessageWriter } from "../messages/writer.ts";
@@ -122,6 +122,8 @@ export function realtimeRoutes(deps: RealtimeDeps) {
       if (error instanceof AppError) return refuse(error.code, error.message);
       throw error;
     }
+    // Only what would be stored spends the budget, so a refusal names what is wrong with the message itself.
+    if (rateLimit.take(session.user.id) > 0) return refuse("RATE_LIMITED", rateLimit.detail);
     try {
       const { record } = await writer.write({ roomId: session.roomId, author: session.user, content: normalized, clientId });
       if (clientId !== null && !session.closed) queueAck(ws, frames.ack(clientId, record.id));
@@ -158,9 +160,6 @@ export function realtimeRoutes(deps: RealtimeDeps) {
         session.lastTypingAt = now;
         hub.typing(ws);
         return;
-      }
-      if (rateLimit.take(session.user.id) > 0) {
-        return send(ws, frames.error("RATE_LIMITED", rateLimit.detail, frame.clientId ?? undefined));
       }
       void handleMessage(ws, frame.content, frame.clientId);
     },
@@ -208,7 +207,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     },
     {
       params: t.Object({ room_id: Id }),
-      query: t.Object({ token: t.Optional(t.String()), since: t.Optional(t.Integer({ minimum: 0, maximum: Id.maximum })) }),
+      query: t.Object({ token: t.Optional(t.String()), since: t.Optional(Cursor) }),
       detail: {
         tags: ["realtime"],
         summary: "Live room (WebSocket)",

@@ -91,7 +91,7 @@ export interface ImportResult {
   /** Ids of the created users and rooms, in input order. */
   userIds: number[];
   roomIds: number[];
-  /** Messages stored; the others were stored by an earlier import (same user and clientId). */
+  /** Messages stored; the others were stored by an earlier import (same room, user and clientId). */
   messagesStored: number;
 }
 
@@ -109,6 +109,14 @@ export class ConflictError extends Error {
   }
 }
 
+/** A role change refused because it would leave no admin. */
+export class LastAdminError extends Error {
+  constructor() {
+    super("the last admin cannot stop being one");
+    this.name = "LastAdminError";
+  }
+}
+
 /** A foreign key refused a write: the room or user it points at is gone. */
 export class MissingReferenceError extends Error {
   constructor() {
@@ -121,13 +129,24 @@ export interface Store {
   readonly dialect: "sqlite" | "postgres";
 
   countUsers(): Promise<number>;
-  /** Throws ConflictError("username" | "email"). */
+  hasAdmin(): Promise<boolean>;
+  /** Throws ConflictError("username" | "email"): both are unique whatever their case. */
   createUser(user: NewUser): Promise<UserRecord>;
+  /**
+   * Creates `user` (an admin) only if no admin exists, atomically: of concurrent calls on an adminless database
+   * exactly one succeeds. Undefined when an admin exists. Throws as createUser.
+   */
+  createFirstAdmin(user: NewUser): Promise<UserRecord | undefined>;
   findUserById(id: number): Promise<UserRecord | undefined>;
+  /** Ignoring case; an exact match comes first (accounts that were case twins before each keep their own). */
   findUserByUsername(username: string): Promise<UserRecord | undefined>;
+  /** Ignoring case, as findUserByUsername. */
   findUserByEmail(email: string): Promise<UserRecord | undefined>;
   listUsers(): Promise<UserRecord[]>;
-  /** Sets the role and bumps the token version in one write. */
+  /**
+   * Sets the role and bumps the token version in one write. Throws LastAdminError when it would demote the last
+   * admin; concurrent demotions of the last two admins leave one.
+   */
   setUserRole(id: number, role: Role): Promise<UserRecord | undefined>;
   bumpTokenVersion(id: number): Promise<UserRecord | undefined>;
   /** Deletes the user and their messages; false when there was no such user. Their tokens stop working. */
@@ -142,7 +161,7 @@ export interface Store {
 
   /**
    * Stores a batch in one transaction and returns one result per input, in input order.
-   * An input whose (userId, clientId) is already stored (a resend) returns the stored record with
+   * An input whose (roomId, userId, clientId) is already stored (a resend) returns the stored record with
    * `duplicate: true` and writes nothing. Throws MissingReferenceError if any room or user is gone
    * (then nothing of the batch is stored).
    */
@@ -166,7 +185,7 @@ export interface Store {
 
   /**
    * Writes an import in one transaction: users, rooms, then messages in input order (their ids follow it).
-   * A message whose (user, clientId) is already stored is left alone, so repeating an import stores nothing twice.
+   * A message whose (room, user, clientId) is already stored is left alone, so repeating an import stores nothing twice.
    * Any error (ConflictError, MissingReferenceError, ...) rolls all of it back; so does `dryRun`, after counting.
    * `onProgress` is told how many messages are done, now and then.
    */

@@ -8,6 +8,7 @@ import { applyMigrations, latestMigrationMillis } from "../migrations.ts";
 import {
   ConflictError,
   isStoreUnavailable,
+  LastAdminError,
   MissingReferenceError,
   resolveImportRef,
   type HistoryQuery,
@@ -15,6 +16,8 @@ import {
   type ImportResult,
   type MessageRecord,
   type NewMessage,
+  type NewUser,
+  type Role,
   type Store,
   type StoredMessage,
   type UserRecord,
@@ -63,6 +66,8 @@ export const NOTIFY_CHANNEL = "chat_events";
  * order, which lets each instance deliver every room's messages in id order.
  */
 const INSERT_LOCK = 72_160_002;
+/** Held by whatever decides on "is there another admin" and then writes: admin signup and role changes. */
+const ADMIN_LOCK = 72_160_003;
 
 export async function migratePostgres(url: string): Promise<void> {
   const client = connectPostgres(url, { max: 1 });
@@ -96,8 +101,33 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   const db = drizzle(client, { schema });
 
   const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare("user_by_id");
-  const userByName = db.select().from(users).where(eq(users.username, p("username"))).prepare("user_by_name");
-  const userByEmail = db.select().from(users).where(eq(users.email, p("email"))).prepare("user_by_email");
+  // Ignoring case (the lower() indexes), the exact spelling first: case twins from before each find their own.
+  const userByName = db
+    .select()
+    .from(users)
+    .where(sql`lower(${users.username}) = lower(${p("username")})`)
+    .orderBy(sql`${users.username} = ${p("username")} DESC`, asc(users.id))
+    .limit(1)
+    .prepare("user_by_name");
+  const userByEmail = db
+    .select()
+    .from(users)
+    .where(sql`lower(${users.email}) = lower(${p("email")})`)
+    .orderBy(sql`${users.email} = ${p("email")} DESC`, asc(users.id))
+    .limit(1)
+    .prepare("user_by_email");
+
+  /**
+   * Runs `write` in a transaction holding ADMIN_LOCK, given whether an admin other than `id` exists: under READ
+   * COMMITTED each statement after the lock sees every commit made before it, so two such writes cannot both rely
+   * on the other's admin.
+   */
+  const withAdminLock = <T>(id: number, write: (tx: postgres.TransactionSql, otherAdmin: boolean) => Promise<T>) =>
+    client.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${ADMIN_LOCK})`;
+      const [other] = await tx`SELECT 1 FROM users WHERE role = 'admin' AND id <> ${id} LIMIT 1`;
+      return write(tx, other !== undefined);
+    }) as Promise<T>;
   const userCount = db.select({ n: count() }).from(users).prepare("user_count");
   const roomById = db.select().from(rooms).where(eq(rooms.id, p("id"))).prepare("room_by_id");
   const messageById = db.select().from(messages).where(eq(messages.id, p("id"))).prepare("message_by_id");
@@ -129,7 +159,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   const ms = (column: string) => `round(extract(epoch FROM ${column}) * 1000)::float8`;
   const pageSql = (where: string, order: string, offset: string) =>
     `SELECT m.id, m.content, ${ms("m.created_at")}, m.user_id, m.room_id, m.client_id, ${ms("m.edited_at")},
-            u.username, u.email, u.role, ${ms("u.created_at")}
+            u.username, u.role, ${ms("u.created_at")}
      FROM messages m JOIN users u ON u.id = m.user_id
      WHERE ${where} ORDER BY m.id ${order} LIMIT $3 ${offset}`;
   const pageStatements = {
@@ -144,9 +174,19 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     async countUsers() {
       return first(await userCount.execute())?.n ?? 0;
     },
+    async hasAdmin() {
+      return (await client`SELECT 1 FROM users WHERE role = 'admin' LIMIT 1`).length > 0;
+    },
     async createUser(user) {
       try {
         return first(await db.insert(users).values(user).returning()) as UserRecord;
+      } catch (error) {
+        throw mapConstraint(error);
+      }
+    },
+    async createFirstAdmin(user) {
+      try {
+        return await withAdminLock(0, async (tx, adminExists) => (adminExists ? undefined : insertUser(tx, user)));
       } catch (error) {
         throw mapConstraint(error);
       }
@@ -164,12 +204,15 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       return (await db.select().from(users).orderBy(asc(users.id))) as UserRecord[];
     },
     async setUserRole(id, role) {
-      const rows = await db
-        .update(users)
-        .set({ role, tokenVersion: sql`${users.tokenVersion} + 1` })
-        .where(eq(users.id, id))
-        .returning();
-      return first(rows) as UserRecord | undefined;
+      return withAdminLock(id, async (tx, otherAdmin) => {
+        const [row] = await tx<UserRow[]>`
+          UPDATE users SET role = ${role}, token_version = token_version + 1
+          WHERE id = ${id} AND (${role} = 'admin' OR role <> 'admin' OR ${otherAdmin})
+          RETURNING ${tx.unsafe(USER_COLUMNS)}`;
+        if (row) return toUser(row);
+        if ((await tx`SELECT 1 FROM users WHERE id = ${id}`).length > 0) throw new LastAdminError();
+        return undefined;
+      });
     },
     async bumpTokenVersion(id) {
       const rows = await db
@@ -297,7 +340,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 
 /** The store's reads: they change nothing, so each can be tried a second time. */
 const READS = [
-  "countUsers", "findUserById", "findUserByUsername", "findUserByEmail", "listUsers", "listRooms", "findRoom",
+  "countUsers", "hasAdmin", "findUserById", "findUserByUsername", "findUserByEmail", "listUsers", "listRooms", "findRoom",
   "listMessages", "listMessagesJson", "findMessage", "findMessagesByIds", "changesSince", "ping", "migrationsApplied",
 ] as const satisfies readonly (keyof Store)[];
 
@@ -319,8 +362,42 @@ function retryReads(store: Store): Store {
 
 interface InsertedRow {
   id: number;
+  room_id: number;
   user_id: number;
   client_id: string | null;
+}
+
+interface UserRow {
+  id: number;
+  username: string;
+  email: string;
+  hashed_password: string;
+  role: Role;
+  token_version: number;
+  created_ms: number;
+}
+
+const USER_COLUMNS = `id, username, email, hashed_password, role, token_version,
+  round(extract(epoch FROM created_at) * 1000)::float8 AS created_ms`;
+
+function toUser(row: UserRow): UserRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    email: row.email,
+    passwordHash: row.hashed_password,
+    role: row.role,
+    tokenVersion: row.token_version,
+    createdAt: new Date(row.created_ms),
+  };
+}
+
+async function insertUser(tx: postgres.TransactionSql, user: NewUser): Promise<UserRecord> {
+  const [row] = await tx<UserRow[]>`
+    INSERT INTO users (username, email, hashed_password, role, created_at)
+    VALUES (${user.username}, ${user.email}, ${user.passwordHash}, ${user.role}, to_timestamp(${user.createdAt.getTime()} / 1000.0))
+    RETURNING ${tx.unsafe(USER_COLUMNS)}`;
+  return toUser(row!);
 }
 
 interface MessageRow {
@@ -405,7 +482,7 @@ async function insertBatch(
         WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, ord)
       WHERE (SELECT ok FROM refs)
       ORDER BY ord
-      ON CONFLICT (user_id, client_id) DO NOTHING
+      ON CONFLICT (room_id, user_id, client_id) DO NOTHING
       RETURNING id, room_id, user_id, client_id
     ),
     notified AS (
@@ -413,31 +490,32 @@ async function insertBatch(
         'kind', 'messages', 'origin', ${origin}::text, 'items', json_agg(json_build_array(room_id, id) ORDER BY id))::text)
       FROM ins HAVING count(*) > 0
     )
-    SELECT id, user_id, client_id FROM ins WHERE (SELECT count(*) FROM notified) >= 0`;
+    SELECT id, room_id, user_id, client_id FROM ins WHERE (SELECT count(*) FROM notified) >= 0`;
   onStatement(insert);
   const inserted = await insert;
 
   // Fresh rows are known from the input; only their ids come back. Resends are read back whole.
   const freshByKey = new Map<string, number>();
   const anonymous: number[] = [];
+  const keyOf = (roomId: number, userId: number, clientId: string | null) => `${roomId}:${userId}:${clientId}`;
   for (const row of inserted) {
     if (row.client_id === null) anonymous.push(row.id);
-    else freshByKey.set(`${row.user_id}:${row.client_id}`, row.id);
+    else freshByKey.set(keyOf(row.room_id, row.user_id, row.client_id), row.id);
   }
   const resentByKey = new Map<string, MessageRecord>();
-  const resent = batch.filter((m) => m.clientId !== null && !freshByKey.has(`${m.userId}:${m.clientId}`));
+  const resent = batch.filter((m) => m.clientId !== null && !freshByKey.has(keyOf(m.roomId, m.userId, m.clientId)));
   if (resent.length > 0) {
     const rows = await client<MessageRow[]>`
       SELECT ${client.unsafe(ROW_COLUMNS)} FROM messages
-      WHERE (user_id, client_id) IN (
-        SELECT * FROM unnest(${arrayLiteral(resent.map((m) => m.userId))}::int[],
+      WHERE (room_id, user_id, client_id) IN (
+        SELECT * FROM unnest(${arrayLiteral(resent.map((m) => m.roomId))}::int[], ${arrayLiteral(resent.map((m) => m.userId))}::int[],
                              ${arrayLiteral(resent.map((m) => m.clientId))}::text[]))`;
-    for (const row of rows) resentByKey.set(`${row.user_id}:${row.client_id}`, toRecord(row));
+    for (const row of rows) resentByKey.set(keyOf(row.room_id, row.user_id, row.client_id), toRecord(row));
   }
   let next = 0;
   return batch.map((m) => {
     if (m.clientId === null) return { duplicate: false, record: fresh(m, anonymous[next++]) };
-    const key = `${m.userId}:${m.clientId}`;
+    const key = keyOf(m.roomId, m.userId, m.clientId);
     const id = freshByKey.get(key);
     if (id !== undefined) {
       // The first input with this key made the row; a second one in the same batch is a resend.
@@ -498,7 +576,7 @@ async function importBatch(tx: postgres.TransactionSql, batch: ImportBatch, onPr
                   ${column((m) => ms(m.createdAt))}::float8[])
         WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, ord)
       ORDER BY ord
-      ON CONFLICT (user_id, client_id) DO NOTHING`;
+      ON CONFLICT (room_id, user_id, client_id) DO NOTHING`;
     messagesStored += inserted.count;
     onProgress?.(start + chunk.length);
   }

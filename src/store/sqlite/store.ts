@@ -8,11 +8,13 @@ import { migrations } from "../../../drizzle/sqlite/index.ts";
 import { applyMigrations, latestMigrationMillis } from "../migrations.ts";
 import {
   ConflictError,
+  LastAdminError,
   MissingReferenceError,
   resolveImportRef,
   type HistoryQuery,
   type ImportResult,
   type NewMessage,
+  type NewUser,
   type Store,
   type StoredMessage,
   type UserRecord,
@@ -56,29 +58,61 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
   if (options.migrate !== false) applyMigrations(db, migrations);
 
   const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare();
-  const userByName = db.select().from(users).where(eq(users.username, p("username"))).prepare();
-  const userByEmail = db.select().from(users).where(eq(users.email, p("email"))).prepare();
+  // Ignoring case (the lower() indexes), the exact spelling first: case twins from before each find their own.
+  const userByName = db
+    .select()
+    .from(users)
+    .where(sql`lower(${users.username}) = lower(${p("username")})`)
+    .orderBy(sql`${users.username} = ${p("username")} DESC`, asc(users.id))
+    .limit(1)
+    .prepare();
+  const userByEmail = db
+    .select()
+    .from(users)
+    .where(sql`lower(${users.email}) = lower(${p("email")})`)
+    .orderBy(sql`${users.email} = ${p("email")} DESC`, asc(users.id))
+    .limit(1)
+    .prepare();
   const userCount = db.select({ n: count() }).from(users).prepare();
+  const otherAdmin = db
+    .select({ id: users.id })
+    .from(users)
+    .where(and(eq(users.role, "admin"), sql`${users.id} <> ${p("id")}`))
+    .limit(1)
+    .prepare();
+  const insertUser = (user: NewUser) => db.insert(users).values(user).returning().get() as UserRecord;
+  // bun:sqlite transactions are synchronous: nothing else runs between the check and the write.
+  const insertIfNoAdmin = sqlite.transaction((user: NewUser) => (otherAdmin.get({ id: 0 }) ? undefined : insertUser(user)));
+  const changeRole = sqlite.transaction((id: number, role: "admin" | "user") => {
+    const user = userById.get({ id }) as UserRecord | undefined;
+    if (user?.role === "admin" && role !== "admin" && !otherAdmin.get({ id })) throw new LastAdminError();
+    return db
+      .update(users)
+      .set({ role, tokenVersion: sql`${users.tokenVersion} + 1` })
+      .where(eq(users.id, id))
+      .returning()
+      .get() as UserRecord | undefined;
+  });
   const roomById = db.select().from(rooms).where(eq(rooms.id, p("id"))).prepare();
   const messageById = db.select().from(messages).where(eq(messages.id, p("id"))).prepare();
   const messageByClientId = db
     .select()
     .from(messages)
-    .where(and(eq(messages.userId, p("userId")), eq(messages.clientId, p("clientId"))))
+    .where(and(eq(messages.roomId, p("roomId")), eq(messages.userId, p("userId")), eq(messages.clientId, p("clientId"))))
     .prepare();
   // The hot insert, on bun:sqlite directly: only the id comes back, the rest of the record is the input (Drizzle's
   // prepared insert mapped every row and built a transaction object per batch: 6 % of the server under load).
   const insertRow = sqlite.query<{ id: number }, [number, number, string, string | null, number]>(
     `INSERT INTO messages (room_id, user_id, content, client_id, created_at) VALUES (?, ?, ?, ?, ?)
-     ON CONFLICT (user_id, client_id) DO NOTHING RETURNING id`,
+     ON CONFLICT (room_id, user_id, client_id) DO NOTHING RETURNING id`,
   );
   const insertOne = (m: NewMessage) => insertRow.get(m.roomId, m.userId, m.content, m.clientId, m.createdAt.getTime())?.id;
   const insertBatch = sqlite.transaction((batch: readonly NewMessage[]) =>
     batch.map((m): StoredMessage => {
       const id = insertOne(m);
       if (id !== undefined) return { record: { ...m, id, editedAt: null }, duplicate: false };
-      // (userId, clientId) was stored before: a resend. Return the original.
-      return { record: messageByClientId.get({ userId: m.userId, clientId: m.clientId })!, duplicate: true };
+      // (roomId, userId, clientId) was stored before: a resend. Return the original.
+      return { record: messageByClientId.get({ roomId: m.roomId, userId: m.userId, clientId: m.clientId })!, duplicate: true };
     }),
   );
 
@@ -107,7 +141,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
   const pageRows = (where: string, order: string, offset = "") =>
     sqlite.query<PageRow, Record<string, number>>(
       `SELECT m.id, m.content, m.created_at, m.user_id, m.room_id, m.client_id, m.edited_at,
-              u.username, u.email, u.role, u.created_at
+              u.username, u.role, u.created_at
        FROM messages m JOIN users u ON u.id = m.user_id
        WHERE ${where} ORDER BY m.id ${order} LIMIT $limit ${offset}`,
     );
@@ -121,9 +155,19 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
     async countUsers() {
       return userCount.get()?.n ?? 0;
     },
+    async hasAdmin() {
+      return otherAdmin.get({ id: 0 }) !== undefined;
+    },
     async createUser(user) {
       try {
-        return db.insert(users).values(user).returning().get() as UserRecord;
+        return insertUser(user);
+      } catch (error) {
+        throw mapConstraint(error);
+      }
+    },
+    async createFirstAdmin(user) {
+      try {
+        return insertIfNoAdmin(user);
       } catch (error) {
         throw mapConstraint(error);
       }
@@ -141,12 +185,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       return db.select().from(users).orderBy(asc(users.id)).all() as UserRecord[];
     },
     async setUserRole(id, role) {
-      return db
-        .update(users)
-        .set({ role, tokenVersion: sql`${users.tokenVersion} + 1` })
-        .where(eq(users.id, id))
-        .returning()
-        .get() as UserRecord | undefined;
+      return changeRole(id, role);
     },
     async bumpTokenVersion(id) {
       return db
@@ -267,10 +306,9 @@ function pageParams(roomId: number, query: HistoryQuery): ["before" | "after" | 
 function mapConstraint(error: unknown): unknown {
   const message = error instanceof Error ? error.message : "";
   if (message.includes("FOREIGN KEY constraint failed")) return new MissingReferenceError();
-  const unique = /UNIQUE constraint failed: (\w+)\.(\w+)/.exec(message);
-  if (unique) {
-    const column = unique[2];
-    if (column === "username" || column === "email" || column === "name") return new ConflictError(column);
-  }
+  // "UNIQUE constraint failed: users.email" for a column, "...: index 'users_email_lower_key'" for an expression.
+  const unique = /UNIQUE constraint failed: (?:\w+\.(\w+)|index '\w+?_(username|email)_lower_key')/.exec(message);
+  const column = unique?.[1] ?? unique?.[2];
+  if (column === "username" || column === "email" || column === "name") return new ConflictError(column);
   return error;
 }
