@@ -1,16 +1,17 @@
 // createApp(deps): composes the feature plugins into one Elysia app. No env reads, no I/O: tests import this.
 import { Elysia } from "elysia";
-import { createPasswordHasher } from "./auth/password.ts";
+import { createPasswordHasher, type PasswordHasher } from "./auth/password.ts";
 import { authRoutes } from "./auth/routes.ts";
 import { createAuthService, USER_CACHE_ENTRIES, type UserCache } from "./auth/service.ts";
 import { createTokenCodec } from "./auth/jwt.ts";
 import { bodyLimit } from "./body-limit.ts";
 import { createCache } from "./cache.ts";
 import { systemClock, type Clock } from "./clock.ts";
-import type { Config } from "./config.ts";
+import { DEFAULT_LIMITS, type Config, type Limits } from "./config.ts";
 import { docsRoutes } from "./docs/routes.ts";
 import { cors, errorHandling } from "./http.ts";
 import { messageRoutes } from "./messages/routes.ts";
+import { createMessageRateLimit } from "./messages/rate-limit.ts";
 import { createMessageService, PAGE_CACHE_BYTES, type PageCache } from "./messages/service.ts";
 import { createMessageWriter } from "./messages/writer.ts";
 import { createMetrics } from "./ops/metrics.ts";
@@ -36,8 +37,11 @@ export const CACHE_TTL_MS = 1000;
 
 export interface AppDeps {
   store: Store;
-  config: Pick<Config, "secretKey" | "accessTokenTtlSeconds" | "bcryptCost" | "corsOrigins">;
+  /** Limits not given are DEFAULT_LIMITS. */
+  config: Pick<Config, "secretKey" | "accessTokenTtlSeconds" | "bcryptCost" | "corsOrigins"> & { limits?: Partial<Limits> };
   clock?: Clock;
+  /** bcrypt at `config.bcryptCost` unless given (tests hold hashes back to see what waits for them). */
+  passwords?: PasswordHasher;
   log?: (line: Record<string, unknown>) => void;
   /** Gets one JSON line per request; without it requests are not logged (metrics are kept either way). */
   requestLog?: RequestLog;
@@ -48,6 +52,7 @@ export interface AppDeps {
 export async function createApp(deps: AppDeps) {
   const { store, config } = deps;
   const clock = deps.clock ?? systemClock;
+  const limits: Limits = { ...DEFAULT_LIMITS, ...config.limits };
   const log = deps.log ?? ((line) => console.error(JSON.stringify(line)));
   const tokens = await createTokenCodec({ secret: config.secretKey, ttlSeconds: config.accessTokenTtlSeconds, clock });
   const bus = deps.cluster?.bus ?? createLocalBus();
@@ -76,8 +81,9 @@ export async function createApp(deps: AppDeps) {
   const auth = createAuthService({
     store,
     tokens,
-    passwords: createPasswordHasher(config.bcryptCost),
+    passwords: deps.passwords ?? createPasswordHasher(config.bcryptCost),
     clock,
+    signupsPerAddress: limits.signupsPerAddress,
     onRevoke: (userId) => hub.revoke(userId),
     users,
   });
@@ -85,7 +91,8 @@ export async function createApp(deps: AppDeps) {
   const writer = createMessageWriter({ store, clock, events, onCommit: metrics.observeCommit });
   await hub.start();
   const rooms = createRoomService({ store, clock, events, access });
-  const messages = createMessageService({ store, writer, events, clock, pages, access });
+  const rateLimit = createMessageRateLimit({ perSecond: limits.messagesPerSecond, burst: limits.messageBurst, clock });
+  const messages = createMessageService({ store, writer, events, clock, rateLimit, pages, access });
   const reads = createReadService({ store, access, clock, events });
 
   // Bun has one WebSocket configuration per server, so the socket limits are set here, not on the route.
@@ -114,7 +121,7 @@ export async function createApp(deps: AppDeps) {
     .use(roomRoutes(auth, rooms))
     .use(messageRoutes(auth, messages))
     .use(readRoutes(auth, reads))
-    .use(realtimeRoutes({ auth, access, reads, store, writer, hub, clock, corsOrigins: config.corsOrigins }))
+    .use(realtimeRoutes({ auth, access, reads, store, writer, hub, clock, corsOrigins: config.corsOrigins, rateLimit, socketsPerUser: limits.socketsPerUser }))
     .onStart(({ server }) => {
       if (server) hub.attach(server);
     });

@@ -19,7 +19,27 @@ export interface Config {
   reusePort: boolean;
   /** PostgreSQL only: an instance silent this long is presumed dead and its users leave their rooms. */
   instanceTtlSeconds: number;
+  limits: Limits;
 }
+
+/** Limits per person, kept by each instance for itself (a user on two instances has two budgets). */
+export interface Limits {
+  /** Messages per user, over all their sockets and HTTP posts: a token bucket of `messageBurst` refilled at this rate. */
+  messagesPerSecond: number;
+  messageBurst: number;
+  /** Open sockets per user; the next upgrade is refused with 429. 0 = no cap. */
+  socketsPerUser: number;
+  /** Signups per client address per SIGNUP_WINDOW_MS (src/auth/rate-limit.ts). 0 = no limit. */
+  signupsPerAddress: number;
+}
+
+/** A person sends a few messages a second; load generators raise these through the environment. */
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  messagesPerSecond: 10,
+  messageBurst: 30,
+  socketsPerUser: 20,
+  signupsPerAddress: 5,
+});
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -112,6 +132,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bcryptCost: integer("BCRYPT_COST", 10, 4, 31),
     reusePort: boolean("REUSE_PORT", false),
     instanceTtlSeconds: integer("INSTANCE_TTL_SECONDS", 15, 3, 3600),
+    limits: Object.freeze({
+      messagesPerSecond: integer("RATE_MESSAGES_PER_SECOND", DEFAULT_LIMITS.messagesPerSecond, 1, 1_000_000),
+      messageBurst: integer("RATE_MESSAGE_BURST", DEFAULT_LIMITS.messageBurst, 1, 1_000_000),
+      socketsPerUser: integer("MAX_SOCKETS_PER_USER", DEFAULT_LIMITS.socketsPerUser, 0, 1_000_000),
+      signupsPerAddress: integer("RATE_SIGNUPS_PER_ADDRESS", DEFAULT_LIMITS.signupsPerAddress, 0, 1_000_000),
+    }),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return { config: Object.freeze(config), warnings };

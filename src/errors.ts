@@ -27,6 +27,8 @@ export const ERRORS = {
   BODY_TOO_LARGE: [413, "Request body too large"],
   BODY_INCOMPLETE: [400, "Request body is malformed or ended early"],
   RATE_LIMITED: [429, "Too many requests"],
+  TOO_MANY_SOCKETS: [429, "Too many open sockets for this user"],
+  SIGNUP_BUSY: [503, "Too many signups at once; try again shortly"],
   STORE_UNAVAILABLE: [503, "Database unavailable"],
   UPGRADE_REQUIRED: [426, "This is a WebSocket endpoint: connect with an Upgrade request"],
 } as const satisfies Record<string, readonly [number, string]>;

@@ -1,7 +1,7 @@
 // Configuration: defaults, the database URL forms, and one error naming every bad variable.
 import { describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
-import { ConfigError, loadConfig, parseDatabaseUrl } from "../src/config.ts";
+import { ConfigError, DEFAULT_LIMITS, loadConfig, parseDatabaseUrl } from "../src/config.ts";
 
 describe("config", () => {
   test("development defaults: embedded SQLite, port 8000, any origin, a generated secret with a warning", () => {
@@ -38,6 +38,16 @@ describe("config", () => {
       expect(message).toContain(name);
     }
     expect((error as ConfigError).problems).toHaveLength(7);
+  });
+
+  test("limits per person: human defaults, raised from the environment, 0 = no socket cap, bad values named", () => {
+    expect(loadConfig({}).config.limits).toEqual({ messagesPerSecond: 10, messageBurst: 30, socketsPerUser: 20, signupsPerAddress: 5 });
+    expect(DEFAULT_LIMITS).toEqual(loadConfig({}).config.limits);
+    const { config } = loadConfig({ RATE_MESSAGES_PER_SECOND: "5000", RATE_MESSAGE_BURST: "10000", MAX_SOCKETS_PER_USER: "0", RATE_SIGNUPS_PER_ADDRESS: "0" });
+    expect(config.limits).toEqual({ messagesPerSecond: 5000, messageBurst: 10000, socketsPerUser: 0, signupsPerAddress: 0 });
+    expect(() => loadConfig({ RATE_MESSAGES_PER_SECOND: "0", RATE_MESSAGE_BURST: "1.5", MAX_SOCKETS_PER_USER: "-1", RATE_SIGNUPS_PER_ADDRESS: "many" })).toThrow(
+      /RATE_MESSAGES_PER_SECOND[\s\S]*RATE_MESSAGE_BURST[\s\S]*MAX_SOCKETS_PER_USER[\s\S]*RATE_SIGNUPS_PER_ADDRESS/,
+    );
   });
 
   test("CORS_ORIGINS takes a comma list of exact origins", () => {

@@ -16,7 +16,8 @@ const people = {} as Record<Exclude<Who, "anonymous">, Account>;
 const sockets: TestSocket[] = [];
 
 beforeAll(async () => {
-  t = await createTestApp();
+  // Tests post in bursts: the per-user message rate is raised (test/hostile-limits.test.ts checks the default).
+  t = await createTestApp({ limits: { messagesPerSecond: 1000, messageBurst: 1000 } });
   t.app.listen({ port: 0, hostname: "127.0.0.1", reusePort: false });
   base = `127.0.0.1:${t.app.server!.port}`;
   people.admin = await t.user("admin", { role: "admin" });

@@ -14,7 +14,8 @@ let bob: Account;
 const sockets: TestSocket[] = [];
 
 beforeAll(async () => {
-  t = await createTestApp();
+  // Tests post in bursts: the per-user message rate is raised (test/hostile-limits.test.ts checks the default).
+  t = await createTestApp({ limits: { messagesPerSecond: 1000, messageBurst: 1000 } });
   t.app.listen({ port: 0, hostname: "127.0.0.1", reusePort: false });
   admin = await t.user("admin", { role: "admin" });
   alice = await t.user("alice");

@@ -55,7 +55,13 @@ describe("server process", () => {
   });
 
   test("SIGTERM mid-chat: sockets get 1001, and every acknowledged message is stored", async () => {
-    const env = { DATABASE_URL: "sqlite:sigterm.db", SECRET_KEY: "sigterm-test-secret-key-0123456789abcdef" };
+    const env = {
+      DATABASE_URL: "sqlite:sigterm.db",
+      SECRET_KEY: "sigterm-test-secret-key-0123456789abcdef",
+      // One user keeps 20 messages a millisecond in flight, far past a person's rate.
+      RATE_MESSAGES_PER_SECOND: "1000000",
+      RATE_MESSAGE_BURST: "1000000",
+    };
     const server = await startServer(env, work);
     const admin = await account(server.url, "admin", "admin");
     const roomId = (await call(server.url, "POST", "/rooms/", { name: "shutdown" }, admin.token)).json.id;

@@ -11,27 +11,28 @@ export function authRoutes(auth: AuthService) {
     .use(authGuard(auth))
     .post(
       "/auth/signup",
-      async ({ body, headers, set }) => {
+      async ({ body, headers, request, server, set }) => {
         // Bcrypt reads UTF-8, which would turn a lone surrogate into U+FFFD: refused rather than changed. Login
         // does not check, so an account made before this rule still logs in with what its client sends.
         assertStorableText(body.password, "password");
         // A bearer token is only consulted when it matters: to create an admin after the first account.
         const token = body.role === "admin" ? bearerToken(headers.authorization) : undefined;
         const actor = token ? await auth.authenticate(token) : undefined;
-        const user = await auth.signup(body, actor);
+        const user = await auth.signup(body, actor, server?.requestIP(request)?.address);
         set.status = 201;
         return toUserJson(user);
       },
       {
         body: SignupBody,
-        response: { 201: UserResponse, 400: Detail, 403: Detail, 422: t.Any() },
+        response: { 201: UserResponse, 400: Detail, 403: Detail, 422: t.Any(), 429: Detail, 503: Detail },
         detail: {
           tags: ["auth"],
           summary: "Create an account",
           description:
             'Anyone may sign up as "user". `"role": "admin"` is allowed while the database has no admin (one of ' +
             "concurrent such signups wins, the others get 403), and afterwards only with an admin's bearer token. " +
-            "Usernames and emails are unique whatever their case, and kept as typed.",
+            "Usernames and emails are unique whatever their case, and kept as typed. Limited per client address " +
+            "(429 `RATE_LIMITED`); when too many signups wait for a password hash, 503 `SIGNUP_BUSY`. Both with Retry-After.",
         },
       },
     )

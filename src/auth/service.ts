@@ -6,7 +6,7 @@ import { isStorableText } from "../messages/model.ts";
 import { ConflictError, LastAdminError, type NewUser, type Role, type Store, type UserRecord } from "../store/store.ts";
 import { TokenError, type TokenCodec } from "./jwt.ts";
 import type { PasswordHasher } from "./password.ts";
-import { createLoginThrottle, UNKNOWN_ADDRESS } from "./rate-limit.ts";
+import { createHashQueue, createLoginThrottle, createSignupThrottle, UNKNOWN_ADDRESS } from "./rate-limit.ts";
 
 export interface SignupInput {
   username: string;
@@ -34,11 +34,15 @@ export interface AuthDeps {
   onRevoke?: (userId: number) => void;
   /** Saves the token check its database read; whoever invalidates it must hear every revocation. */
   users?: UserCache;
+  /** Signups per client address per SIGNUP_WINDOW_MS; 0 = no limit. */
+  signupsPerAddress: number;
 }
 
 export function createAuthService(deps: AuthDeps) {
   const { store, tokens, passwords, clock } = deps;
   const throttle = createLoginThrottle(clock);
+  const signups = createSignupThrottle(clock, deps.signupsPerAddress);
+  const signupHashes = createHashQueue((password) => passwords.hash(password));
   const revoked = (user: UserRecord | undefined) => {
     if (user) deps.onRevoke?.(user.id);
     return user;
@@ -71,8 +75,9 @@ export function createAuthService(deps: AuthDeps) {
     /**
      * Seed rule minus its hole: "admin" needs an admin actor, except while the database has no admin at all (the
      * first account, or the first admin made from the browser); of concurrent such signups exactly one wins.
+     * Throttled per `address` (the client's IP when known), and the hash waits for a slot (see SIGNUP_HASHING).
      */
-    async signup(input: SignupInput, actor: UserRecord | undefined): Promise<UserRecord> {
+    async signup(input: SignupInput, actor: UserRecord | undefined, address = UNKNOWN_ADDRESS): Promise<UserRecord> {
       const role = input.role ?? "user";
       const firstAdmin = role === "admin" && actor?.role !== "admin";
       // Cheap refusals before the hash; the store decides again, atomically, when it writes.
@@ -80,10 +85,13 @@ export function createAuthService(deps: AuthDeps) {
       // The seed checks the username before the email; keep its order of answers.
       if (await store.findUserByUsername(input.username)) throw new AppError("USERNAME_TAKEN");
       if (await store.findUserByEmail(input.email)) throw new AppError("EMAIL_TAKEN");
+      // Checked and counted in one step just before the hash, so concurrent signups cannot all pass the check;
+      // a refusal for a taken name costs no hash and so no place.
+      signups.take(address);
       const user: NewUser = {
         username: input.username,
         email: input.email,
-        passwordHash: await passwords.hash(input.password),
+        passwordHash: await signupHashes.hash(input.password),
         role,
         createdAt: new Date(clock()),
       };

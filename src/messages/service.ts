@@ -6,6 +6,7 @@ import type { Clock } from "../clock.ts";
 import type { RoomAccessControl } from "../rooms/access.ts";
 import type { RoomEvents } from "./events.ts";
 import { assertStorableText, MESSAGE_LIMITS, normalizeContent } from "./model.ts";
+import type { MessageRateLimit } from "./rate-limit.ts";
 import type { MessageWriter } from "./writer.ts";
 
 export interface PageRequest {
@@ -27,11 +28,13 @@ export function createMessageService(deps: {
   writer: MessageWriter;
   events: RoomEvents;
   clock: Clock;
+  /** The author's budget, shared with their sockets. */
+  rateLimit: MessageRateLimit;
   /** The newest page of a room (no cursor, no skip) is what every client opening the room reads. */
   pages?: PageCache;
   access: RoomAccessControl;
 }) {
-  const { store, writer, events, clock, pages, access } = deps;
+  const { store, writer, events, clock, rateLimit, pages, access } = deps;
 
   /** The message, if `user` may read its room; else MESSAGE_NOT_FOUND, as for a message that does not exist. */
   async function readableMessage(id: number, user: UserRecord) {
@@ -75,6 +78,9 @@ export function createMessageService(deps: {
       const content = normalizeContent(rawContent);
       if (clientId !== null) assertStorableText(clientId, "client_id");
       await access.read(author, roomId);
+      // Only what would be stored spends the budget (as on the socket).
+      const wait = rateLimit.take(author.id);
+      if (wait > 0) throw new AppError("RATE_LIMITED", { detail: rateLimit.detail, headers: { "retry-after": String(wait) } });
       try {
         const { record } = await writer.write({ roomId, author, content, clientId });
         return { ...record, author };

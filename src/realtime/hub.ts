@@ -19,8 +19,6 @@ export interface Session {
   expiresAt: number;
   joined: boolean;
   closed: boolean;
-  rateTokens: number;
-  rateRefilledAt: number;
   lastTypingAt: number;
   expiryTimer?: ReturnType<typeof setTimeout>;
 }

@@ -14,9 +14,6 @@ export const WS_LIMITS = {
   sweepMs: 250,
   /** Bun drops sends past this; far above sendBufferBytes so the sweep closes a slow socket before any drop. */
   backpressureBytes: 64 * 1024 * 1024,
-  /** Per-connection message rate: a token bucket of `burst` refilled at `perSecond`. */
-  messagesPerSecond: 1000,
-  messageBurst: 1000,
   /** Typing notices relayed per connection: at most one per this many ms; extras are dropped. */
   typingIntervalMs: 1000,
   /** Server pings idle sockets; Bun closes one that does not answer within this. */

@@ -8,6 +8,7 @@ import type { Clock } from "../clock.ts";
 import { AppError } from "../errors.ts";
 import { Cursor, Id } from "../ids.ts";
 import { normalizeContent, toMessageFrame } from "../messages/model.ts";
+import type { MessageRateLimit } from "../messages/rate-limit.ts";
 import type { MessageWriter } from "../messages/writer.ts";
 import { MissingReferenceError, type Store } from "../store/store.ts";
 import type { Hub, LiveSocket, Session } from "./hub.ts";
@@ -22,6 +23,10 @@ export interface RealtimeDeps {
   hub: Hub;
   clock: Clock;
   corsOrigins: "*" | readonly string[];
+  /** The sender's budget, shared with their other sockets and their HTTP posts. */
+  rateLimit: MessageRateLimit;
+  /** Open sockets per user on this instance; 0 = no cap. */
+  socketsPerUser: number;
 }
 
 const SUBPROTOCOL = "chat";
@@ -38,17 +43,14 @@ function handshakeToken(query: { token?: string }, protocols: string | null): { 
 const send = (ws: LiveSocket, frame: object) => ws.send(JSON.stringify(frame));
 
 export function realtimeRoutes(deps: RealtimeDeps) {
-  const { auth, access, reads, store, writer, hub, clock, corsOrigins } = deps;
+  const { auth, access, reads, store, writer, hub, clock, corsOrigins, rateLimit, socketsPerUser } = deps;
 
-  /** Token bucket per connection; true when the frame may pass. */
-  function allowMessage(session: Session): boolean {
-    const now = clock();
-    const refill = ((now - session.rateRefilledAt) / 1000) * WS_LIMITS.messagesPerSecond;
-    session.rateTokens = Math.min(WS_LIMITS.messageBurst, session.rateTokens + refill);
-    session.rateRefilledAt = now;
-    if (session.rateTokens < 1) return false;
-    session.rateTokens -= 1;
-    return true;
+  // Counted from the moment of the upgrade, not from `open`, so a burst of handshakes cannot all pass the check.
+  const openSockets = new Map<number, number>();
+  function releaseSocket(userId: number): void {
+    const count = (openSockets.get(userId) ?? 1) - 1;
+    if (count > 0) openSockets.set(userId, count);
+    else openSockets.delete(userId);
   }
 
   async function sendHistory(ws: LiveSocket): Promise<void> {
@@ -124,6 +126,8 @@ export function realtimeRoutes(deps: RealtimeDeps) {
       if (error instanceof AppError) return refuse(error.code, error.message);
       throw error;
     }
+    // Only what would be stored spends the budget, so a refusal names what is wrong with the message itself.
+    if (rateLimit.take(session.user.id) > 0) return refuse("RATE_LIMITED", rateLimit.detail);
     try {
       const { record } = await writer.write({ roomId: session.roomId, author: session.user, content: normalized, clientId });
       if (clientId !== null && !session.closed) queueAck(ws, frames.ack(clientId, record.id));
@@ -173,15 +177,13 @@ export function realtimeRoutes(deps: RealtimeDeps) {
         hub.typing(ws);
         return;
       }
-      if (!allowMessage(session)) {
-        return send(ws, frames.error("RATE_LIMITED", `At most ${WS_LIMITS.messagesPerSecond} messages per second`, frame.clientId ?? undefined));
-      }
       void handleMessage(ws, frame.content, frame.clientId);
     },
 
     close(ws: LiveSocket) {
       const { session } = ws.data;
       session.closed = true;
+      releaseSocket(session.user.id);
       clearTimeout(session.expiryTimer);
       void hub.untrack(ws).catch(() => {});
     },
@@ -199,9 +201,12 @@ export function realtimeRoutes(deps: RealtimeDeps) {
       if (!token) throw new AppError("NOT_AUTHENTICATED");
       const { user, expiresAt } = await auth.authenticateSession(token);
       await access.read(user, params.room_id);
+      const open = openSockets.get(user.id) ?? 0;
+      if (socketsPerUser > 0 && open >= socketsPerUser) {
+        throw new AppError("TOO_MANY_SOCKETS", { detail: `At most ${socketsPerUser} open sockets per user` });
+      }
       const headers: Record<string, string> = { ...(set.headers as Record<string, string>) };
       if (viaProtocol) headers["sec-websocket-protocol"] = SUBPROTOCOL;
-      const now = clock();
       const session: Session = {
         user,
         roomId: params.room_id,
@@ -209,11 +214,11 @@ export function realtimeRoutes(deps: RealtimeDeps) {
         expiresAt,
         joined: false,
         closed: false,
-        rateTokens: WS_LIMITS.messageBurst,
-        rateRefilledAt: now,
         lastTypingAt: 0,
       };
+      openSockets.set(user.id, open + 1);
       if (server?.upgrade(request, { headers, data: { session, ...handlers } })) return;
+      releaseSocket(user.id);
       throw new AppError("UPGRADE_REQUIRED", { headers: { upgrade: "websocket" } });
     },
     {
@@ -224,7 +229,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
         summary: "Live room (WebSocket)",
         description:
           "A WebSocket upgrade. Token as `?token=` or as subprotocol `bearer.<JWT>` offered next to `chat`. " +
-          "Refused before the upgrade with 401, 403 or 404; a plain GET gets 426. See README for the frames.",
+          "Refused before the upgrade with 401, 403, 404 or 429 (too many open sockets for the user); a plain GET gets 426. See README for the frames.",
       },
     },
   );
