@@ -1,4 +1,5 @@
 // Entry point: `serve` (default) loads the config, opens the store, builds the app and listens; `migrate` only migrates.
+import { basename } from "node:path";
 import { createApp, VERSION } from "./app.ts";
 import { MAX_REQUEST_BODY_BYTES } from "./body-limit.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
@@ -28,6 +29,11 @@ Options:
   --version  print the version
 
 Configuration comes from the environment; see README.md (DATABASE_URL, SECRET_KEY, PORT, ...).`;
+
+/** How this program is started, for messages that name a command: the executable, or the source under Bun. */
+function selfCommand(): string {
+  return Bun.main.startsWith("/$bunfs/") ? basename(process.execPath) : "bun src/main.ts";
+}
 
 function configOrExit(): Config {
   try {
@@ -74,7 +80,24 @@ async function serve(): Promise<void> {
     process.exit(1);
   }
   const where = config.database.kind === "sqlite" ? `SQLite ${config.database.path}` : "PostgreSQL";
-  console.log(`chat server ${VERSION} listening on http://${config.host}:${app.server?.port} (${where})`);
+  const port = app.server?.port;
+  // A wildcard address is not one a browser can open; name one it can.
+  const wildcard = ["0.0.0.0", "::", "[::]"].includes(config.host);
+  const open = `http://${wildcard ? "localhost" : config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+  const lines = [
+    `chat server ${VERSION} listening on http://${config.host}:${port} (${where})`,
+    `  chat in the browser: ${open}/chat   API docs: ${open}/docs`,
+  ];
+  if (!(await store.hasAdmin().catch(() => true))) {
+    // create-admin opens the database itself, and a running server holds a SQLite file.
+    const stopFirst = config.database.kind === "sqlite" ? "stop the server and run" : "run";
+    lines.push(
+      `  no admin yet: the first account signed up in ${open}/chat becomes the admin ` +
+        `(or ${stopFirst}: ${selfCommand()} ${CREATE_ADMIN_USAGE})`,
+    );
+  }
+  // One write, so whoever waits for the "listening" line has the rest with it.
+  console.log(lines.join("\n"));
 
   let stopping = false;
   const stop = async (signal: string) => {

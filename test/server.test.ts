@@ -40,6 +40,20 @@ describe("server process", () => {
     expect(await first.stop("SIGTERM")).toBe(0);
   });
 
+  test("on 0.0.0.0 the start-up log gives links to open, and says how to get an admin until there is one", async () => {
+    const env = { HOST: "0.0.0.0", DATABASE_URL: "sqlite:first-run.db" };
+    const first = await startServer(env, work);
+    expect(first.output()).toContain(`http://localhost:${first.port}/chat`);
+    expect(first.output()).toContain(`http://localhost:${first.port}/docs`);
+    expect(first.output()).toContain("no admin yet");
+    expect(first.output()).toContain("create-admin --username");
+    await account(first.url, "founder", "admin");
+    expect(await first.stop()).toBe(0);
+    const again = await startServer(env, work);
+    expect(again.output()).not.toContain("no admin yet");
+    expect(await again.stop()).toBe(0);
+  });
+
   test("a second server on the same SQLite file is refused: SQLite serves one instance", async () => {
     const first = await startServer({ DATABASE_URL: "sqlite:shared.db" }, work);
     const second = start({ PORT: "0", HOST: "127.0.0.1", DATABASE_URL: "sqlite:shared.db" });

@@ -28,6 +28,14 @@ describe(`store contract (${dialect})`, () => {
     expect((await store.listUsers()).map((u) => u.username)).toEqual(["alice", "bob"]);
   });
 
+  test("hasAdmin: true while anyone holds the admin role", async () => {
+    expect(await store.hasAdmin()).toBe(true);
+    await store.setUserRole(alice.id, "user");
+    expect(await store.hasAdmin()).toBe(false);
+    await store.setUserRole(alice.id, "admin");
+    expect(await store.hasAdmin()).toBe(true);
+  });
+
   test("duplicate username and email are ConflictErrors naming the field", async () => {
     const base = { passwordHash: "h", role: "user" as const, createdAt: at(3) };
     expect(store.createUser({ ...base, username: "alice", email: "new@example.com" })).rejects.toEqual(new ConflictError("username"));

@@ -41,6 +41,10 @@ export const UserResponse = t.Object({
   created_at: t.String({ format: "date-time" }),
 });
 
+export const SetupResponse = t.Object({
+  admin_exists: t.Boolean({ description: 'false until someone holds the admin role; until then `"role": "admin"` sign-ups are allowed' }),
+});
+
 export const RoleChangeBody = t.Object({ role: Role });
 
 export const Detail = t.Object({ detail: t.String(), code: t.Optional(t.String()) });

@@ -2,7 +2,7 @@
 import { Elysia, t } from "elysia";
 import { IdParams } from "../ids.ts";
 import { authGuard, bearerToken } from "./guard.ts";
-import { Detail, LoginBody, RoleChangeBody, SignupBody, TokenResponse, UserResponse, toUserJson } from "./model.ts";
+import { Detail, LoginBody, RoleChangeBody, SetupResponse, SignupBody, TokenResponse, UserResponse, toUserJson } from "./model.ts";
 import type { AuthService } from "./service.ts";
 
 export function authRoutes(auth: AuthService) {
@@ -25,11 +25,19 @@ export function authRoutes(auth: AuthService) {
           tags: ["auth"],
           summary: "Create an account",
           description:
-            'Anyone may sign up as "user". `"role": "admin"` is allowed for the first account of an empty database, ' +
-            "and afterwards only with an admin's bearer token.",
+            'Anyone may sign up as "user". `"role": "admin"` is allowed while the database has no admin ' +
+            "(see `GET /auth/setup`), and afterwards only with an admin's bearer token.",
         },
       },
     )
+    .get("/auth/setup", async () => ({ admin_exists: await auth.adminExists() }), {
+      response: { 200: SetupResponse },
+      detail: {
+        tags: ["auth"],
+        summary: "Whether an admin exists yet",
+        description: 'While `admin_exists` is false, anyone may sign up with `"role": "admin"`: the browser client offers it.',
+      },
+    })
     .post(
       "/auth/login",
       async ({ body, request, server }) => ({

@@ -65,10 +65,10 @@ export function createAuthService(deps: AuthDeps) {
     authenticateSession,
     authenticate: async (token: string): Promise<UserRecord> => (await authenticateSession(token)).user,
 
-    /** Seed rule minus its hole: "admin" needs an admin actor, except for the very first account. */
+    /** Seed rule minus its hole: "admin" needs an admin actor, except while the database has no admin at all. */
     async signup(input: SignupInput, actor: UserRecord | undefined): Promise<UserRecord> {
       const role = input.role ?? "user";
-      if (role === "admin" && actor?.role !== "admin" && (await store.countUsers()) > 0) {
+      if (role === "admin" && actor?.role !== "admin" && (await store.hasAdmin())) {
         throw new AppError("ADMIN_SIGNUP_FORBIDDEN");
       }
       // The seed checks the username before the email; keep its order of answers.
@@ -111,6 +111,9 @@ export function createAuthService(deps: AuthDeps) {
     async logout(user: UserRecord): Promise<void> {
       revoked(await store.bumpTokenVersion(user.id));
     },
+
+    /** Whether anyone can still sign up as admin (no admin yet): what /chat and the start-up log tell a new user. */
+    adminExists: () => store.hasAdmin(),
 
     listUsers: () => store.listUsers(),
 

@@ -121,6 +121,8 @@ export interface Store {
   readonly dialect: "sqlite" | "postgres";
 
   countUsers(): Promise<number>;
+  /** Whether any account has the admin role (the browser's first sign-up and the start-up log ask). */
+  hasAdmin(): Promise<boolean>;
   /** Throws ConflictError("username" | "email"). */
   createUser(user: NewUser): Promise<UserRecord>;
   findUserById(id: number): Promise<UserRecord | undefined>;

@@ -99,6 +99,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   const userByName = db.select().from(users).where(eq(users.username, p("username"))).prepare("user_by_name");
   const userByEmail = db.select().from(users).where(eq(users.email, p("email"))).prepare("user_by_email");
   const userCount = db.select({ n: count() }).from(users).prepare("user_count");
+  const anyAdmin = db.select({ id: users.id }).from(users).where(eq(users.role, "admin")).limit(1).prepare("any_admin");
   const roomById = db.select().from(rooms).where(eq(rooms.id, p("id"))).prepare("room_by_id");
   const messageById = db.select().from(messages).where(eq(messages.id, p("id"))).prepare("message_by_id");
 
@@ -143,6 +144,9 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 
     async countUsers() {
       return first(await userCount.execute())?.n ?? 0;
+    },
+    async hasAdmin() {
+      return (await anyAdmin.execute()).length > 0;
     },
     async createUser(user) {
       try {
@@ -297,7 +301,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 
 /** The store's reads: they change nothing, so each can be tried a second time. */
 const READS = [
-  "countUsers", "findUserById", "findUserByUsername", "findUserByEmail", "listUsers", "listRooms", "findRoom",
+  "countUsers", "hasAdmin", "findUserById", "findUserByUsername", "findUserByEmail", "listUsers", "listRooms", "findRoom",
   "listMessages", "listMessagesJson", "findMessage", "findMessagesByIds", "changesSince", "ping", "migrationsApplied",
 ] as const satisfies readonly (keyof Store)[];
 

@@ -59,6 +59,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
   const userByName = db.select().from(users).where(eq(users.username, p("username"))).prepare();
   const userByEmail = db.select().from(users).where(eq(users.email, p("email"))).prepare();
   const userCount = db.select({ n: count() }).from(users).prepare();
+  const anyAdmin = db.select({ id: users.id }).from(users).where(eq(users.role, "admin")).limit(1).prepare();
   const roomById = db.select().from(rooms).where(eq(rooms.id, p("id"))).prepare();
   const messageById = db.select().from(messages).where(eq(messages.id, p("id"))).prepare();
   const messageByClientId = db
@@ -120,6 +121,9 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
 
     async countUsers() {
       return userCount.get()?.n ?? 0;
+    },
+    async hasAdmin() {
+      return anyAdmin.get() !== undefined;
     },
     async createUser(user) {
       try {
