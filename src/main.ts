@@ -1,13 +1,15 @@
 // Entry point: `serve` (default) loads the config, opens the store, builds the app and listens; `migrate` only migrates.
+import { existsSync, rmSync } from "node:fs";
 import { basename } from "node:path";
 import { createApp, VERSION } from "./app.ts";
 import { MAX_REQUEST_BODY_BYTES } from "./body-limit.ts";
-import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { ConfigError, loadConfig, type DatabaseTarget, type LoadedConfig, type LoadOptions } from "./config.ts";
 import { createAdmin, CREATE_ADMIN_USAGE } from "./ops/create-admin.ts";
 import { createStdoutLog } from "./ops/stdout-log.ts";
 import { createPostgresBus } from "./realtime/bus-postgres.ts";
 import { createPostgresPresence } from "./realtime/presence-postgres.ts";
 import { runImportSeed } from "./import/cli.ts";
+import { developmentSecretPath, keepDevelopmentSecret } from "./secret-file.ts";
 import { openStore } from "./store/open.ts";
 
 /** Every instance on one PostgreSQL shares presence and hears the others through LISTEN/NOTIFY. */
@@ -35,11 +37,11 @@ function selfCommand(): string {
   return Bun.main.startsWith("/$bunfs/") ? basename(process.execPath) : "bun src/main.ts";
 }
 
-function configOrExit(): Config {
+function configOrExit(options: LoadOptions = {}): LoadedConfig {
   try {
-    const { config, warnings } = loadConfig();
-    for (const warning of warnings) console.warn(`warning: ${warning}`);
-    return config;
+    const loaded = loadConfig(process.env, options);
+    for (const warning of loaded.warnings) console.warn(`warning: ${warning}`);
+    return loaded;
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);
@@ -54,11 +56,39 @@ function exitOnStoreError(error: unknown): never {
   process.exit(1);
 }
 
+/** The files a start would leave behind if it fails: the SQLite database (when new) and a new development key. */
+function madeByThisStart(database: DatabaseTarget, secretFile: LoadedConfig["secretFile"]): string[] {
+  const made = secretFile?.created ? [secretFile.path] : [];
+  if (database.kind === "sqlite" && database.path !== ":memory:" && !existsSync(database.path)) {
+    made.push(database.path, `${database.path}-wal`, `${database.path}-shm`);
+  }
+  return made;
+}
+
 async function serve(): Promise<void> {
-  const config = configOrExit();
+  const { config, secretFile } = configOrExit({
+    developmentSecret(database) {
+      const path = developmentSecretPath(database);
+      return path === undefined ? undefined : keepDevelopmentSecret(path);
+    },
+  });
+  if (secretFile) {
+    const how = secretFile.created ? "made a development key in" : "using the development key in";
+    console.log(`SECRET_KEY is not set: ${how} ${secretFile.path} (owner-only; production requires SECRET_KEY)`);
+  }
+  const leftovers = madeByThisStart(config.database, secretFile);
+  /** A start that fails takes away what it made, so the next try begins where this one did. */
+  const failStart = async (close?: () => Promise<void>): Promise<never> => {
+    await close?.();
+    for (const path of leftovers) rmSync(path, { force: true });
+    process.exit(1);
+  };
   const instanceId = crypto.randomUUID();
   const cluster = config.database.kind === "postgres" ? openCluster(config.database.url, instanceId, config.instanceTtlSeconds) : undefined;
-  const store = await openStore(config.database, { poolSize: config.databasePoolSize, instanceId }).catch(exitOnStoreError);
+  const store = await openStore(config.database, { poolSize: config.databasePoolSize, instanceId }).catch((error) => {
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    return failStart();
+  });
   const { app, shutdown, hub } = await createApp({ store, config, cluster, requestLog: createStdoutLog().log });
   await cluster?.presence.start((gone) => hub.presenceExpired(gone));
   try {
@@ -76,8 +106,7 @@ async function serve(): Promise<void> {
     } else {
       console.error(`error: cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
     }
-    await store.close();
-    process.exit(1);
+    await failStart(() => store.close());
   }
   const where = config.database.kind === "sqlite" ? `SQLite ${config.database.path}` : "PostgreSQL";
   const port = app.server?.port;
@@ -113,7 +142,7 @@ async function serve(): Promise<void> {
 }
 
 async function migrate(): Promise<void> {
-  const config = configOrExit();
+  const { config } = configOrExit();
   const store = await openStore(config.database, { poolSize: 1 }).catch(exitOnStoreError);
   await store.close();
   console.log("migrations applied");
@@ -134,9 +163,9 @@ if (command === "--help" || command === "-h" || command === "help") console.log(
 else if (command === "--version" || command === "-v") console.log(VERSION);
 else if (command === "serve" && rest.length === 0) await serve();
 else if (command === "migrate" && rest.length === 0) await migrate();
-else if (command === "import-seed") process.exit(await runImportSeed(rest, () => openStore(configOrExit().database, { poolSize: 2 })));
+else if (command === "import-seed") process.exit(await runImportSeed(rest, () => openStore(configOrExit().config.database, { poolSize: 2 })));
 else if (command === "healthcheck" && rest.length === 0) await healthcheck();
-else if (command === "create-admin") process.exit(await createAdmin(rest, configOrExit()));
+else if (command === "create-admin") process.exit(await createAdmin(rest, configOrExit().config));
 else {
   console.error(`unknown command: ${[command, ...rest].join(" ")}\n\n${USAGE}`);
   process.exit(2);
