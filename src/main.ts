@@ -8,7 +8,7 @@ import { createAdmin, CREATE_ADMIN_USAGE } from "./ops/create-admin.ts";
 import { createStdoutLog } from "./ops/stdout-log.ts";
 import { createPostgresBus } from "./realtime/bus-postgres.ts";
 import { createPostgresPresence } from "./realtime/presence-postgres.ts";
-import { runImportSeed } from "./import/cli.ts";
+import { IMPORT_SEED_USAGE, runImportSeed } from "./import/cli.ts";
 import { developmentSecretPath, keepDevelopmentSecret } from "./secret-file.ts";
 import { openStore } from "./store/open.ts";
 
@@ -17,20 +17,44 @@ function openCluster(url: string, instanceId: string, ttlSeconds: number) {
   return { bus: createPostgresBus(url, instanceId), presence: createPostgresPresence(url, instanceId, ttlSeconds * 1000) };
 }
 
-const USAGE = `Usage: chat-server [command]
+const USAGE = `Usage: ${selfCommand()} [command]
+
+A chat server: accounts, rooms, history and live rooms over WebSocket, with the browser client at /chat and the
+API documented at /docs. Runs on an embedded SQLite file by default, PostgreSQL for production.
 
 Commands:
-  serve      run the server (default)
-  migrate    apply database migrations and exit
-  import-seed --from <url> [--dry-run]  import the FastAPI app's database, passwords included (README.md)
-  healthcheck  exit 0 if the server on $PORT answers /health (for container HEALTHCHECK)
-  ${CREATE_ADMIN_USAGE}  create an admin; password from $ADMIN_PASSWORD or stdin
+  serve        run the server (the default)
+  migrate      apply database migrations and exit
+  ${CREATE_ADMIN_USAGE}
+               create an admin account; the password comes from $ADMIN_PASSWORD or stdin, never an argument.
+               On SQLite, stop the server first (it holds the database file)
+  ${IMPORT_SEED_USAGE}
+               copy users (with their passwords), rooms and messages from the FastAPI app's database;
+               --dry-run reports what would happen and writes nothing
+  healthcheck  exit 0 if the server on $PORT answers /health (for a container HEALTHCHECK)
+  --help       show this help
+  --version    print the version
 
-Options:
-  --help     show this help
-  --version  print the version
+Environment (also read from a .env file in the working folder):
+  NODE_ENV                     development   production requires SECRET_KEY
+  DATABASE_URL                 sqlite:./chat.db   or sqlite::memory:, postgres://user:pass@host:5432/db
+  DATABASE_POOL_SIZE           10            PostgreSQL connections (1-100)
+  SECRET_KEY                   (development: made once, kept in <database>.secret, mode 0600)
+                                             token signing key, at least 32 bytes
+  ACCESS_TOKEN_EXPIRE_MINUTES  30            token lifetime (1-10080)
+  HOST                         0.0.0.0       address to listen on
+  PORT                         8000          port to listen on (0: any free port)
+  CORS_ORIGINS                 *             comma list of allowed origins
+  BCRYPT_COST                  10            password hashing cost (4-31)
+  REUSE_PORT                   false         let several processes share one port
+  INSTANCE_TTL_SECONDS         15            PostgreSQL: an instance silent this long is presumed dead (3-3600)
+  ADMIN_PASSWORD               (none)        create-admin's password; read from stdin when unset
 
-Configuration comes from the environment; see README.md (DATABASE_URL, SECRET_KEY, PORT, ...).`;
+Examples:
+  ${selfCommand()}
+      development on ./chat.db: open http://localhost:8000/chat; the first account signed up becomes the admin
+  NODE_ENV=production SECRET_KEY=$(cat /run/secrets/chat-key) DATABASE_URL=postgres://chat@db:5432/chat ${selfCommand()}
+      production on PostgreSQL; several instances behind a load balancer share the database and the key`;
 
 /** How this program is started, for messages that name a command: the executable, or the source under Bun. */
 function selfCommand(): string {

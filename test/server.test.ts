@@ -163,7 +163,15 @@ describe("server process", () => {
     expect(await Bun.file(join(work, "migrated.db")).exists()).toBe(true);
     const help = start({}, ["--help"]);
     expect(await help.exited).toBe(0);
-    expect(await new Response(help.stdout).text()).toContain("migrate");
+    const text = await new Response(help.stdout).text();
+    // It stands alone (the executable carries no README): every command, every variable the config reads, examples.
+    for (const command of ["serve", "migrate", "create-admin", "import-seed", "healthcheck"]) expect(text).toContain(`  ${command}`);
+    const config = await Bun.file(join(import.meta.dir, "..", "src", "config.ts")).text();
+    const variables = [...config.matchAll(/(?:read|integer|boolean)\("([A-Z_]+)"/g)].map((m) => m[1]!);
+    expect(variables.length).toBeGreaterThanOrEqual(11);
+    for (const name of [...variables, "ADMIN_PASSWORD"]) expect(text).toMatch(new RegExp(`^  ${name} +\\S`, "m"));
+    expect(text).toContain("Examples:");
+    expect(text).not.toContain("README");
     const unknown = start({}, ["frobnicate"]);
     expect(await unknown.exited).toBe(2);
   });
