@@ -44,6 +44,8 @@ export interface LoadOptions {
    * random one per start. Called only once everything else is valid, so a bad configuration creates no file.
    */
   developmentSecret?: (database: DatabaseTarget) => { key: string; path: string; created: boolean } | undefined;
+  /** False for commands that sign no tokens (migrate, create-admin, ...): no word about a missing SECRET_KEY. */
+  signsTokens?: boolean;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env, options: LoadOptions = {}): LoadedConfig {
@@ -133,7 +135,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       secretFile = { path: kept.path, created: kept.created };
     } else {
       config.secretKey = randomSecret();
-      warnings.push("SECRET_KEY is not set: using a random key, so tokens stop working when the server restarts");
+      if (options.signsTokens !== false) {
+        warnings.push("SECRET_KEY is not set: using a random key, so tokens stop working when the server restarts");
+      }
     }
   }
   return { config: Object.freeze(config), warnings, secretFile };

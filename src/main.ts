@@ -166,7 +166,7 @@ async function serve(): Promise<void> {
 }
 
 async function migrate(): Promise<void> {
-  const { config } = configOrExit();
+  const { config } = configOrExit({ signsTokens: false });
   const store = await openStore(config.database, { poolSize: 1 }).catch(exitOnStoreError);
   await store.close();
   console.log("migrations applied");
@@ -187,9 +187,9 @@ if (command === "--help" || command === "-h" || command === "help") console.log(
 else if (command === "--version" || command === "-v") console.log(VERSION);
 else if (command === "serve" && rest.length === 0) await serve();
 else if (command === "migrate" && rest.length === 0) await migrate();
-else if (command === "import-seed") process.exit(await runImportSeed(rest, () => openStore(configOrExit().config.database, { poolSize: 2 })));
+else if (command === "import-seed") process.exit(await runImportSeed(rest, () => openStore(configOrExit({ signsTokens: false }).config.database, { poolSize: 2 })));
 else if (command === "healthcheck" && rest.length === 0) await healthcheck();
-else if (command === "create-admin") process.exit(await createAdmin(rest, configOrExit().config));
+else if (command === "create-admin") process.exit(await createAdmin(rest, configOrExit({ signsTokens: false }).config));
 else {
   console.error(`unknown command: ${[command, ...rest].join(" ")}\n\n${USAGE}`);
   process.exit(2);

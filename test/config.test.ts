@@ -94,5 +94,7 @@ describe("config", () => {
     expect(() => loadConfig({ NODE_ENV: "production" }, { developmentSecret })).toThrow(/required in production/);
     expect(() => loadConfig({ PORT: "x" }, { developmentSecret })).toThrow(/PORT/);
     expect(asked).toEqual(["asked"]);
+    // Commands that sign no tokens (migrate, create-admin) have nothing to say about the key.
+    expect(loadConfig({}, { signsTokens: false }).warnings).toEqual([]);
   });
 });
