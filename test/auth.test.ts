@@ -165,3 +165,27 @@ describe(`accounts (${dialect})`, () => {
     });
   });
 });
+
+describe(`the first admin (${dialect})`, () => {
+  let fresh: TestApp;
+  beforeAll(async () => {
+    fresh = await createTestApp();
+  });
+  afterAll(() => fresh.dispose());
+
+  test("GET /auth/setup says whether an admin exists; until one does, anyone may sign up as admin", async () => {
+    expect((await fresh.request("GET", "/auth/setup")).json).toEqual({ admin_exists: false });
+    // Plain accounts made first (say, in the browser before this rule) do not close the door.
+    await fresh.user("early-bird");
+    expect((await fresh.request("GET", "/auth/setup")).json).toEqual({ admin_exists: false });
+    const first = await fresh.user("founder", { role: "admin" });
+    expect(first.role).toBe("admin");
+    expect((await fresh.request("GET", "/auth/setup")).json).toEqual({ admin_exists: true });
+    const late = await fresh.request("POST", "/auth/signup", {
+      body: { username: "latecomer", email: "latecomer@example.com", password: "password123", role: "admin" },
+    });
+    expect(late.status).toBe(403);
+    const documented = (await fresh.request("GET", "/docs/json")).json.paths["/auth/setup"].get;
+    expect(documented.responses["200"].content["application/json"].schema.properties.admin_exists.type).toBe("boolean");
+  });
+});

@@ -1,7 +1,13 @@
 // Configuration: defaults, the database URL forms, and one error naming every bad variable.
-import { describe, expect, test } from "bun:test";
-import { resolve } from "node:path";
+import { afterAll, describe, expect, test } from "bun:test";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { ConfigError, DEFAULT_LIMITS, loadConfig, parseDatabaseUrl } from "../src/config.ts";
+import { developmentSecretPath, keepDevelopmentSecret } from "../src/secret-file.ts";
+
+const work = mkdtempSync(join(tmpdir(), "chat-config-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe("config", () => {
   test("development defaults: embedded SQLite, port 8000, any origin, a generated secret with a warning", () => {
@@ -62,5 +68,43 @@ describe("config", () => {
     expect(parseDatabaseUrl("postgresql://u:p@h:5432/db")).toEqual({ kind: "postgres", url: "postgresql://u:p@h:5432/db" });
     expect(() => parseDatabaseUrl("sqlite:")).toThrow();
     expect(() => parseDatabaseUrl("mysql://u:secret@h/db")).toThrow(/\*\*\*/);
+  });
+
+  test("development's key file: beside the SQLite file, in the working folder for PostgreSQL, none in memory", () => {
+    expect(developmentSecretPath({ kind: "sqlite", path: "/srv/chat/chat.db" })).toBe("/srv/chat/chat.db.secret");
+    expect(developmentSecretPath({ kind: "postgres", url: "postgres://h/db" }, "/home/me/app")).toBe("/home/me/app/.chat-secret");
+    expect(developmentSecretPath({ kind: "sqlite", path: ":memory:" })).toBeUndefined();
+  });
+
+  test("the key file is made once, reused, and refused when short or readable by others", () => {
+    const path = join(work, "keys", "chat.db.secret");
+    const made = keepDevelopmentSecret(path);
+    expect(made.created).toBe(true);
+    expect(Buffer.byteLength(made.key)).toBeGreaterThanOrEqual(32);
+    expect(keepDevelopmentSecret(path)).toEqual({ ...made, created: false });
+    chmodSync(path, 0o644);
+    expect(() => keepDevelopmentSecret(path)).toThrow(/chmod 600/);
+    writeFileSync(path, "short\n", { mode: 0o600 });
+    chmodSync(path, 0o600);
+    expect(() => keepDevelopmentSecret(path)).toThrow(/fewer than 32 bytes/);
+    expect(readFileSync(path, "utf8")).toBe("short\n");
+  });
+
+  test("loadConfig asks for the kept key only in development, without SECRET_KEY, and once all else is valid", () => {
+    const asked: string[] = [];
+    const developmentSecret = () => {
+      asked.push("asked");
+      return { key: "k".repeat(64), path: "/x/chat.db.secret", created: true };
+    };
+    const kept = loadConfig({}, { developmentSecret });
+    expect(kept.config.secretKey).toBe("k".repeat(64));
+    expect(kept.secretFile).toEqual({ path: "/x/chat.db.secret", created: true });
+    expect(kept.warnings).toEqual([]);
+    expect(loadConfig({ SECRET_KEY: "s".repeat(32) }, { developmentSecret }).config.secretKey).toBe("s".repeat(32));
+    expect(() => loadConfig({ NODE_ENV: "production" }, { developmentSecret })).toThrow(/required in production/);
+    expect(() => loadConfig({ PORT: "x" }, { developmentSecret })).toThrow(/PORT/);
+    expect(asked).toEqual(["asked"]);
+    // Commands that sign no tokens (migrate, create-admin) have nothing to say about the key.
+    expect(loadConfig({}, { signsTokens: false }).warnings).toEqual([]);
   });
 });

@@ -19,6 +19,8 @@ describe("compiled executable", () => {
   test("built alone into an empty folder, it serves /docs, its assets, /chat, /ready and /metrics", async () => {
     const build = Bun.spawnSync(["bun", "scripts/build.ts", join(work, "build", "chat-server")], { cwd: root, stdout: "pipe", stderr: "pipe" });
     expect(build.exitCode, build.stderr.toString()).toBe(0);
+    // One file: the source map is inside it.
+    expect(readdirSync(join(work, "build"))).toEqual(["chat-server"]);
     const folder = join(work, "run");
     mkdirSync(folder);
     copyFileSync(join(work, "build", "chat-server"), join(folder, "chat-server"));

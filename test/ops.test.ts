@@ -12,6 +12,7 @@ import { createStdoutLog } from "../src/ops/stdout-log.ts";
 import { migratePostgres, openPostgresStore } from "../src/store/postgres/store.ts";
 import type { Store } from "../src/store/store.ts";
 import { openSqliteStore } from "../src/store/sqlite/store.ts";
+import { call, startServer } from "./process.ts";
 import { createTestApp, dialect, openTestStore, scratchDatabase, TEST_SECRET, type TestApp } from "./support.ts";
 import { TestSocket } from "./ws-client.ts";
 
@@ -274,6 +275,18 @@ describe("create-admin", () => {
     expect(root.passwordHash).toStartWith("$2b$04$");
     expect(await Bun.password.verify("env-password", (await store.findUserByUsername("ops"))!.passwordHash)).toBe(true);
     await store.close();
+  });
+
+  test("on a SQLite file a running server holds, it says to stop the server first and changes nothing", async () => {
+    const server = await startServer({ DATABASE_URL: "sqlite:held.db" }, work);
+    try {
+      const held = await run(["--username", "boss", "--email", "boss@example.com"], { DATABASE_URL: "sqlite:held.db", ADMIN_PASSWORD: "boss-password" });
+      expect(held.code).toBe(1);
+      expect(held.stderr).toContain("stop the server first");
+      expect((await call(server.url, "GET", "/auth/setup")).json).toEqual({ admin_exists: false });
+    } finally {
+      await server.stop();
+    }
   });
 
   test("refuses a password argument, bad input and a short password with exit 2", async () => {

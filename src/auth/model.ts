@@ -1,5 +1,6 @@
 // Request and response schemas for accounts, and the user's JSON shape (the seed's).
 import { t } from "elysia";
+import { requestObject, responseObject } from "../schemas.ts";
 import type { UserRecord } from "../store/store.ts";
 
 export const LIMITS = {
@@ -20,21 +21,21 @@ export const Username = t.String({
   description: "3-32 characters: letters, digits, `_`, `.` and `-`, starting and ending with a letter, digit or `_`; unique whatever the case",
 });
 
-export const SignupBody = t.Object({
+export const SignupBody = requestObject({
   username: Username,
   email: t.String({ format: "email", maxLength: LIMITS.emailMax }),
   password: t.String({ minLength: LIMITS.passwordMin, maxLength: LIMITS.passwordMax }),
   role: t.Optional(Role),
 });
 
-export const LoginBody = t.Object({
+export const LoginBody = requestObject({
   username: t.String({ minLength: 1, maxLength: LIMITS.usernameMax }),
   password: t.String({ minLength: 1, maxLength: LIMITS.passwordMax }),
 });
 
-export const TokenResponse = t.Object({ access_token: t.String(), token_type: t.Literal("bearer") });
+export const TokenResponse = responseObject({ access_token: t.String(), token_type: t.Literal("bearer") });
 
-export const UserResponse = t.Object({
+export const UserResponse = responseObject({
   id: t.Integer(),
   username: t.String(),
   email: t.String(),
@@ -42,9 +43,13 @@ export const UserResponse = t.Object({
   created_at: t.String({ format: "date-time" }),
 });
 
-export const RoleChangeBody = t.Object({ role: Role });
+export const SetupResponse = responseObject({
+  admin_exists: t.Boolean({ description: 'false until someone holds the admin role; until then `"role": "admin"` sign-ups are allowed' }),
+});
 
-export const Detail = t.Object({ detail: t.String(), code: t.Optional(t.String()) });
+export const RoleChangeBody = requestObject({ role: Role });
+
+export const Detail = responseObject({ detail: t.String(), code: t.Optional(t.String()) });
 
 export function toUserJson(user: UserRecord) {
   return {

@@ -3,7 +3,7 @@ import { Elysia, t } from "elysia";
 import { IdParams } from "../ids.ts";
 import { assertStorableText } from "../messages/model.ts";
 import { authGuard, bearerToken } from "./guard.ts";
-import { Detail, LoginBody, RoleChangeBody, SignupBody, TokenResponse, UserResponse, toUserJson } from "./model.ts";
+import { Detail, LoginBody, RoleChangeBody, SetupResponse, SignupBody, TokenResponse, UserResponse, toUserJson } from "./model.ts";
 import type { AuthService } from "./service.ts";
 
 export function authRoutes(auth: AuthService) {
@@ -30,12 +30,20 @@ export function authRoutes(auth: AuthService) {
           summary: "Create an account",
           description:
             'Anyone may sign up as "user". `"role": "admin"` is allowed while the database has no admin (one of ' +
-            "concurrent such signups wins, the others get 403), and afterwards only with an admin's bearer token. " +
+            "concurrent such signups wins, the others get 403), and afterwards only with an admin's bearer token (see `GET /auth/setup`). " +
             "Usernames and emails are unique whatever their case, and kept as typed. Limited per client address " +
             "(429 `RATE_LIMITED`); when too many signups wait for a password hash, 503 `SIGNUP_BUSY`. Both with Retry-After.",
         },
       },
     )
+    .get("/auth/setup", async () => ({ admin_exists: await auth.adminExists() }), {
+      response: { 200: SetupResponse },
+      detail: {
+        tags: ["auth"],
+        summary: "Whether an admin exists yet",
+        description: 'While `admin_exists` is false, anyone may sign up with `"role": "admin"`: the browser client offers it.',
+      },
+    })
     .post(
       "/auth/login",
       async ({ body, request, server }) => ({

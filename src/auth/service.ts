@@ -128,6 +128,9 @@ export function createAuthService(deps: AuthDeps) {
       revoked(await store.bumpTokenVersion(user.id));
     },
 
+    /** Whether anyone can still sign up as admin (no admin yet): what /chat and the start-up log tell a new user. */
+    adminExists: () => store.hasAdmin(),
+
     listUsers: () => store.listUsers(),
 
     /** Refused with LAST_ADMIN (409) when it would leave no admin. */

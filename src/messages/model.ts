@@ -3,6 +3,7 @@ import { t } from "elysia";
 import { UserResponse } from "../auth/model.ts";
 import { AppError } from "../errors.ts";
 import { Cursor, Decimal, Id } from "../ids.ts";
+import { requestObject, responseObject } from "../schemas.ts";
 import type { MessageRecord, MessageWithAuthor } from "../store/store.ts";
 import type { Author } from "./events.ts";
 
@@ -42,13 +43,13 @@ export function normalizeContent(raw: string): string {
 
 export const ClientId = t.String({ minLength: 1, maxLength: MESSAGE_LIMITS.clientIdMax });
 
-export const PostMessageBody = t.Object({
+export const PostMessageBody = requestObject({
   // The raw string may carry surrounding whitespace; normalizeContent applies the real limit after trimming.
   content: t.String({ maxLength: MESSAGE_LIMITS.contentMax * 2 }),
   client_id: t.Optional(ClientId),
 });
 
-export const EditMessageBody = t.Object({ content: t.String({ maxLength: MESSAGE_LIMITS.contentMax * 2 }) });
+export const EditMessageBody = requestObject({ content: t.String({ maxLength: MESSAGE_LIMITS.contentMax * 2 }) });
 
 export const HistoryQuery = t.Object({
   limit: t.Optional(Decimal({ minimum: 1, maximum: MESSAGE_LIMITS.pageMax, default: MESSAGE_LIMITS.pageDefault })),
@@ -57,7 +58,7 @@ export const HistoryQuery = t.Object({
   after: t.Optional(Cursor),
 });
 
-export const MessageResponse = t.Object({
+export const MessageResponse = responseObject({
   id: t.Integer(),
   content: t.String(),
   timestamp: t.String({ format: "date-time" }),

@@ -4,6 +4,7 @@ import { authGuard } from "../auth/guard.ts";
 import { Detail } from "../auth/model.ts";
 import type { AuthService } from "../auth/service.ts";
 import { IdParams, MAX_ID } from "../ids.ts";
+import { requestObject } from "../schemas.ts";
 import type { ReadService } from "./service.ts";
 
 export function readRoutes(auth: AuthService, reads: ReadService) {
@@ -16,7 +17,7 @@ export function readRoutes(auth: AuthService, reads: ReadService) {
     {
       auth: true,
       params: IdParams,
-      body: t.Object({ message_id: t.Integer({ minimum: 1, maximum: MAX_ID }) }),
+      body: requestObject({ message_id: t.Integer({ minimum: 1, maximum: MAX_ID }) }),
       response: { 401: Detail, 404: Detail, 422: t.Any() },
       detail: {
         tags: ["rooms"],

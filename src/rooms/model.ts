@@ -2,10 +2,11 @@
 import { t } from "elysia";
 import { Username } from "../auth/model.ts";
 import { UNREAD_CAP, type MemberRecord, type RoomActivity, type RoomListing } from "../store/store.ts";
+import { requestObject, responseObject } from "../schemas.ts";
 
 export const ROOM_LIMITS = { nameMax: 100, descriptionMax: 1000 } as const;
 
-export const RoomBody = t.Object({
+export const RoomBody = requestObject({
   name: t.String({ minLength: 1, maxLength: ROOM_LIMITS.nameMax, pattern: "\\S", description: "1-100 characters, not blank; trimmed" }),
   description: t.Optional(t.Nullable(t.String({ maxLength: ROOM_LIMITS.descriptionMax }))),
   visibility: t.Optional(
@@ -20,7 +21,7 @@ export const RoomListQuery = t.Object({
   all: t.Optional(t.Boolean({ description: "Admins: every room of every kind, member or not" })),
 });
 
-export const RoomResponse = t.Object({
+export const RoomResponse = responseObject({
   id: t.Integer(),
   name: t.String({ description: "For a direct room, the other person's username" }),
   description: t.Nullable(t.String()),
@@ -38,7 +39,7 @@ export const RoomResponse = t.Object({
   ),
   unread_capped: t.Boolean(),
   last_message: t.Nullable(
-    t.Object({
+    responseObject({
       id: t.Integer(),
       user_id: t.Integer(),
       username: t.String(),
@@ -48,10 +49,10 @@ export const RoomResponse = t.Object({
   ),
 });
 
-export const MemberBody = t.Object({ username: t.String({ minLength: 1, maxLength: Username.maxLength }) });
+export const MemberBody = requestObject({ username: t.String({ minLength: 1, maxLength: Username.maxLength }) });
 export const DirectBody = MemberBody;
 
-export const MemberResponse = t.Object({
+export const MemberResponse = responseObject({
   user_id: t.Integer(),
   username: t.String(),
   role: t.Union([t.Literal("owner"), t.Literal("member")]),

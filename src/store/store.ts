@@ -180,6 +180,7 @@ export interface Store {
   readonly dialect: "sqlite" | "postgres";
 
   countUsers(): Promise<number>;
+  /** Whether any account has the admin role (the browser's first sign-up and the start-up log ask). */
   hasAdmin(): Promise<boolean>;
   /** Throws ConflictError("username" | "email"): both are unique whatever their case. */
   createUser(user: NewUser): Promise<UserRecord>;
