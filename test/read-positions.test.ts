@@ -100,6 +100,17 @@ describe(`read positions (${dialect})`, () => {
     expect((await listed(dm, bob)).unread_count).toBe(1);
   });
 
+  test("an admin's ?all=true list counts their own private rooms from the start, and others' only once read", async () => {
+    const theirs = (await t.request("POST", "/rooms/", { token: alice.token, body: { name: "not the admin's", visibility: "private" } })).json.id;
+    const own = (await t.request("POST", "/rooms/", { token: admin.token, body: { name: "the admin's", visibility: "private" } })).json.id;
+    await say(theirs, alice, "hidden");
+    await t.request("POST", `/rooms/${own}/members`, { token: admin.token, body: { username: "alice" } });
+    await say(own, alice, "for the admin");
+    const all = (await t.request("GET", "/rooms/?all=true", { token: admin.token })).json;
+    expect(all.find((r: { id: number }) => r.id === own)).toMatchObject({ unread_count: 1 });
+    expect(all.find((r: { id: number }) => r.id === theirs)).toMatchObject({ unread_count: null, member_count: 1 });
+  });
+
   test("a room you cannot read cannot be marked; bad ids are 422", async () => {
     const room = (await t.request("POST", "/rooms/", { token: alice.token, body: { name: "hers", visibility: "private" } })).json.id;
     const id = await say(room, alice, "secret");

@@ -12,8 +12,8 @@ const NOT_YOURS = "A private or direct room you do not belong to answers 404 `RO
 
 export function roomRoutes(auth: AuthService, rooms: RoomService) {
   /** Rooms as JSON for `user`: named for them (direct rooms), with their read position and unread count. */
-  async function described(user: UserRecord, list: RoomListing[], members = true) {
-    const activity = await rooms.activity(user, list, members);
+  async function described(user: UserRecord, list: RoomListing[]) {
+    const activity = await rooms.activity(user, list);
     return list.map((room) => toRoomJson(room, user.id, activity.get(room.id)));
   }
 
@@ -35,7 +35,7 @@ export function roomRoutes(auth: AuthService, rooms: RoomService) {
         },
       },
     )
-    .get("/rooms", async ({ user, query }) => described(user, await rooms.list(user, query.all), !query.all), {
+    .get("/rooms", async ({ user, query }) => described(user, await rooms.list(user, query.all)), {
       auth: true,
       query: RoomListQuery,
       response: { 200: t.Array(RoomResponse), 401: Detail, 403: Detail },

@@ -21,8 +21,8 @@ export type RoomService = ReturnType<typeof createRoomService>;
 export function createRoomService(deps: { store: Store; clock: Clock; events: RoomEvents; access: RoomAccessControl }) {
   const { store, clock, events, access } = deps;
 
-  async function listing(roomId: number): Promise<RoomListing> {
-    const [room] = await store.listRoomListings({ roomId });
+  async function listing(user: UserRecord, roomId: number): Promise<RoomListing> {
+    const [room] = await store.listRoomListings({ readerId: user.id, all: true, roomId });
     if (!room) throw new AppError("ROOM_NOT_FOUND");
     return room;
   }
@@ -38,13 +38,10 @@ export function createRoomService(deps: { store: Store; clock: Clock; events: Ro
   }
 
   return {
-    /**
-     * Where `user` is in each room (read position, unread count, newest message), for the room JSON. `members`:
-     * the list holds only rooms the user can read (not an admin's `all`), so its private rooms are theirs.
-     */
-    activity(user: UserRecord, list: readonly RoomListing[], members = true): Promise<Map<number, RoomActivity>> {
+    /** Where `user` is in each room (read position, unread count, newest message), for the room JSON. */
+    activity(user: UserRecord, list: readonly RoomListing[]): Promise<Map<number, RoomActivity>> {
       // Everything counts in a private or direct room one belongs to, read or not; a public room only once read.
-      return store.roomActivity(user.id, list.map((room) => ({ id: room.id, countFromStart: members && room.visibility === "private" })));
+      return store.roomActivity(user.id, list.map((room) => ({ id: room.id, countFromStart: room.readerRole !== null })));
     },
 
     async create(user: UserRecord, input: { name: string; description?: string | null; visibility?: Visibility }): Promise<RoomListing> {
@@ -57,7 +54,8 @@ export function createRoomService(deps: { store: Store; clock: Clock; events: Ro
       if (input.description) assertStorableText(input.description, "description");
       try {
         const room = await store.createRoom({ name, description: input.description ?? null, createdAt: new Date(clock()), visibility, ownerId: user.id });
-        return { ...room, memberCount: visibility === "public" ? null : 1, directPeople: null };
+        const owner = visibility === "private";
+        return { ...room, memberCount: owner ? 1 : null, readerRole: owner ? "owner" : null, directPeople: null };
       } catch (error) {
         if (error instanceof ConflictError) throw new AppError("ROOM_NAME_TAKEN");
         if (error instanceof MissingReferenceError) throw new AppError("INVALID_TOKEN", { reason: "TOKEN_REVOKED" });
@@ -68,12 +66,12 @@ export function createRoomService(deps: { store: Store; clock: Clock; events: Ro
     /** Public rooms and the user's private and direct rooms; with `all`, an admin's view of every room. */
     async list(user: UserRecord, all = false): Promise<RoomListing[]> {
       if (all && user.role !== "admin") throw new AppError("FORBIDDEN");
-      return store.listRoomListings(all ? {} : { readerId: user.id });
+      return store.listRoomListings({ readerId: user.id, all });
     },
 
     async get(user: UserRecord, id: number): Promise<RoomListing> {
       await access.read(user, id);
-      return listing(id);
+      return listing(user, id);
     },
 
     /** Admins delete any room; owners their private room. */
@@ -124,7 +122,7 @@ export function createRoomService(deps: { store: Store; clock: Clock; events: Ro
       if (other.id === user.id) throw new AppError("DIRECT_WITH_SELF");
       try {
         const { room, created } = await store.openDirectRoom([user.id, other.id], new Date(clock()));
-        return { room: await listing(room.id), created };
+        return { room: await listing(user, room.id), created };
       } catch (error) {
         if (error instanceof MissingReferenceError) throw new AppError("USER_NOT_FOUND");
         throw error;

@@ -31,6 +31,8 @@ export interface RoomRecord {
 /** A room as a list shows it: public rooms have no members (null); a direct room names its two people. */
 export interface RoomListing extends RoomRecord {
   memberCount: number | null;
+  /** The reader's role in the room: null when they are not a member (always, in public rooms). */
+  readerRole: MemberRole | null;
   directPeople: { id: number; username: string }[] | null;
 }
 
@@ -209,10 +211,10 @@ export interface Store {
   /** Every room of every kind. */
   listRooms(): Promise<RoomRecord[]>;
   /**
-   * Rooms with their member counts, by id: the public ones and those `readerId` belongs to (every room when it is
-   * undefined), only `roomId` when given.
+   * Rooms with their member counts and the reader's role, by id: the public ones and those `readerId` belongs to
+   * (every room with `all`), only `roomId` when given.
    */
-  listRoomListings(filter: { readerId?: number; roomId?: number }): Promise<RoomListing[]>;
+  listRoomListings(filter: { readerId: number; all?: boolean; roomId?: number }): Promise<RoomListing[]>;
   findRoom(id: number): Promise<RoomRecord | undefined>;
   /** Deletes the room and its messages; false when there was no such room. */
   deleteRoom(id: number): Promise<boolean>;

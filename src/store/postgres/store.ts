@@ -17,6 +17,7 @@ import {
   type MessageRecord,
   type MemberRecord,
   type MemberRemoval,
+  type MemberRole,
   type NewMessage,
   type NewRoom,
   type NewUser,
@@ -252,16 +253,17 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     async listRooms() {
       return db.select(roomColumns).from(rooms).orderBy(asc(rooms.id));
     },
-    async listRoomListings({ readerId, roomId }) {
-      const rows = await client<(RoomRow & { member_count: number | null })[]>`
-        SELECT ${client.unsafe(ROOM_COLUMNS("r"))},
-               CASE WHEN r.visibility = 'public' THEN NULL
-                    ELSE (SELECT count(*) FROM room_members m WHERE m.room_id = r.id)::int END AS member_count
-        FROM rooms r
-        WHERE (${readerId ?? null}::int IS NULL OR r.visibility = 'public'
-               OR EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = ${readerId ?? null}::int))
-          AND (${roomId ?? null}::int IS NULL OR r.id = ${roomId ?? null}::int)
-        ORDER BY r.id`;
+    async listRoomListings({ readerId, all = false, roomId }) {
+      const rows = await client<(RoomRow & { member_count: number | null; reader_role: MemberRole | null })[]>`
+        SELECT * FROM (
+          SELECT ${client.unsafe(ROOM_COLUMNS("r"))},
+                 CASE WHEN r.visibility = 'public' THEN NULL
+                      ELSE (SELECT count(*) FROM room_members m WHERE m.room_id = r.id)::int END AS member_count,
+                 (SELECT role FROM room_members m WHERE m.room_id = r.id AND m.user_id = ${readerId}) AS reader_role
+          FROM rooms r
+          WHERE (${roomId ?? null}::int IS NULL OR r.id = ${roomId ?? null}::int)) listed
+        WHERE ${all} OR visibility = 'public' OR reader_role IS NOT NULL
+        ORDER BY id`;
       const direct = rows.filter((r) => r.kind === "direct").map((r) => r.id);
       const people = new Map<number, { id: number; username: string }[]>();
       if (direct.length > 0) {
@@ -274,6 +276,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         (r): RoomListing => ({
           ...toRoom(r),
           memberCount: r.member_count,
+          readerRole: r.reader_role,
           directPeople: r.kind === "direct" ? (people.get(r.id) ?? []) : null,
         }),
       );

@@ -195,16 +195,26 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
   );
 
   const listingRows = sqlite.query<
-    { id: number; name: string; description: string | null; visibility: "public" | "private"; kind: "room" | "direct"; created_at: number; member_count: number | null },
-    { reader: number | null; room: number | null }
+    {
+      id: number;
+      name: string;
+      description: string | null;
+      visibility: "public" | "private";
+      kind: "room" | "direct";
+      created_at: number;
+      member_count: number | null;
+      reader_role: MemberRole | null;
+    },
+    { reader: number; all: number; room: number | null }
   >(
-    `SELECT r.id, r.name, r.description, r.visibility, r.kind, r.created_at,
-            CASE WHEN r.visibility = 'public' THEN NULL ELSE (SELECT count(*) FROM room_members m WHERE m.room_id = r.id) END AS member_count
-     FROM rooms r
-     WHERE ($reader IS NULL OR r.visibility = 'public'
-            OR EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = $reader))
-       AND ($room IS NULL OR r.id = $room)
-     ORDER BY r.id`,
+    `SELECT * FROM (
+       SELECT r.id, r.name, r.description, r.visibility, r.kind, r.created_at,
+              CASE WHEN r.visibility = 'public' THEN NULL ELSE (SELECT count(*) FROM room_members m WHERE m.room_id = r.id) END AS member_count,
+              (SELECT role FROM room_members m WHERE m.room_id = r.id AND m.user_id = $reader) AS reader_role
+       FROM rooms r
+       WHERE ($room IS NULL OR r.id = $room))
+     WHERE $all OR visibility = 'public' OR reader_role IS NOT NULL
+     ORDER BY id`,
   );
   const directPeopleRows = sqlite.query<{ room_id: number; id: number; username: string }, { rooms: string }>(
     `SELECT m.room_id, u.id, u.username FROM room_members m JOIN users u ON u.id = m.user_id
@@ -325,8 +335,8 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
     async listRooms() {
       return db.select(roomColumns).from(rooms).orderBy(asc(rooms.id)).all();
     },
-    async listRoomListings({ readerId, roomId }) {
-      const rows = listingRows.all({ reader: readerId ?? null, room: roomId ?? null });
+    async listRoomListings({ readerId, all = false, roomId }) {
+      const rows = listingRows.all({ reader: readerId, all: all ? 1 : 0, room: roomId ?? null });
       const direct = rows.filter((r) => r.kind === "direct").map((r) => r.id);
       const people = new Map<number, { id: number; username: string }[]>();
       if (direct.length > 0) {
@@ -343,6 +353,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
           kind: r.kind,
           createdAt: new Date(r.created_at),
           memberCount: r.member_count,
+          readerRole: r.reader_role,
           directPeople: r.kind === "direct" ? (people.get(r.id) ?? []) : null,
         }),
       );
