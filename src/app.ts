@@ -79,6 +79,7 @@ export async function createApp(deps: AppDeps) {
     passwords: createPasswordHasher(config.bcryptCost),
     clock,
     onRevoke: (userId) => hub.revoke(userId),
+    onDeleted: (user) => rooms.leaveAll(user.id),
     users,
   });
   const metrics = createMetrics();

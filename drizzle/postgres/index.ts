@@ -10,6 +10,7 @@ import m6 from "./0006_case_insensitive_accounts_room_client_ids.sql" with { typ
 import m7 from "./0007_private_rooms.sql" with { type: "text" };
 import m8 from "./0008_read_positions.sql" with { type: "text" };
 import m9 from "./0009_accounts.sql" with { type: "text" };
+import m10 from "./0010_deleted_usernames.sql" with { type: "text" };
 
 export const migrations = {
   journal,
@@ -24,5 +25,6 @@ export const migrations = {
   "0007_private_rooms": m7,
   "0008_read_positions": m8,
   "0009_accounts": m9,
+  "0010_deleted_usernames": m10,
   } as Record<string, string>,
 };

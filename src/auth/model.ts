@@ -1,6 +1,7 @@
 // Request and response schemas for accounts, and the user's JSON shape (the seed's).
 import { t } from "elysia";
 import type { UserRecord } from "../store/store.ts";
+import { REFRESH_LIMITS } from "./refresh.ts";
 
 export const LIMITS = {
   usernameMin: 3,
@@ -20,10 +21,12 @@ export const Username = t.String({
   description: "3-32 characters: letters, digits, `_`, `.` and `-`, starting and ending with a letter, digit or `_`; unique whatever the case",
 });
 
+export const Password = t.String({ minLength: LIMITS.passwordMin, maxLength: LIMITS.passwordMax });
+
 export const SignupBody = t.Object({
   username: Username,
   email: t.String({ format: "email", maxLength: LIMITS.emailMax }),
-  password: t.String({ minLength: LIMITS.passwordMin, maxLength: LIMITS.passwordMax }),
+  password: Password,
   role: t.Optional(Role),
 });
 
@@ -32,7 +35,21 @@ export const LoginBody = t.Object({
   password: t.String({ minLength: 1, maxLength: LIMITS.passwordMax }),
 });
 
-export const TokenResponse = t.Object({ access_token: t.String(), token_type: t.Literal("bearer") });
+export const TokenResponse = t.Object({
+  access_token: t.String({ description: "HS256 JWT for `Authorization: Bearer` and the sockets" }),
+  token_type: t.Literal("bearer"),
+  expires_in: t.Integer({ description: "Seconds the access token lives" }),
+  refresh_token: t.String({ description: "Single use: POST /auth/refresh spends it for a new pair. Lives 30 days from its issue." }),
+});
+
+export const RefreshBody = t.Object({ refresh_token: t.String({ minLength: 1, maxLength: REFRESH_LIMITS.maxLength }) });
+
+export const PasswordChangeBody = t.Object({
+  current_password: t.String({ minLength: 1, maxLength: LIMITS.passwordMax }),
+  new_password: Password,
+});
+
+export const AccountDeletionBody = t.Object({ password: t.String({ minLength: 1, maxLength: LIMITS.passwordMax }) });
 
 export const UserResponse = t.Object({
   id: t.Integer(),
@@ -42,7 +59,13 @@ export const UserResponse = t.Object({
   created_at: t.String({ format: "date-time" }),
 });
 
-export const RoleChangeBody = t.Object({ role: Role });
+/** What an admin sees of an account: the user object and whether it is disabled. */
+export const AdminUserResponse = t.Composite([UserResponse, t.Object({ disabled: t.Boolean() })]);
+
+export const UserChangeBody = t.Object(
+  { role: t.Optional(Role), disabled: t.Optional(t.Boolean()) },
+  { minProperties: 1, description: "At least one of role and disabled" },
+);
 
 export const Detail = t.Object({ detail: t.String(), code: t.Optional(t.String()) });
 
@@ -54,4 +77,8 @@ export function toUserJson(user: UserRecord) {
     role: user.role,
     created_at: user.createdAt.toISOString(),
   };
+}
+
+export function toAdminUserJson(user: UserRecord) {
+  return { ...toUserJson(user), disabled: user.status === "disabled" };
 }

@@ -276,7 +276,7 @@ export interface Store {
    */
   rotateRefreshToken(hash: string, next: NewRefreshToken, at: Date): Promise<boolean>;
   /** Revokes every refresh token of a family (they stay, expired, so that a refresh can still name their account). */
-  revokeRefreshFamily(familyId: string, at: Date): Promise<void>;
+  revokeRefreshFamily(familyId: string): Promise<void>;
 
   /** Throws ConflictError("name") for a public name that is taken (private names need not be unique). */
   createRoom(room: NewRoom): Promise<RoomRecord>;

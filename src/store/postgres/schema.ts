@@ -6,7 +6,8 @@ const millis = (name: string) => timestamp(name, { withTimezone: true, precision
 
 export const users = pgTable("users", {
   id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
-  username: text("username").notNull().unique(),
+  // Unique whatever the case: the users_username_lower_key index below (which keeps deleted accounts apart too).
+  username: text("username").notNull(),
   email: text("email").notNull().unique(),
   passwordHash: text("hashed_password").notNull(),
   role: text("role", { enum: ["admin", "user"] }).notNull().default("user"),

@@ -4,7 +4,8 @@ import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "driz
 
 export const users = sqliteTable("users", {
   id: integer("id").primaryKey({ autoIncrement: true }),
-  username: text("username").notNull().unique(),
+  // Unique whatever the case: the users_username_lower_key index below (which keeps deleted accounts apart too).
+  username: text("username").notNull(),
   email: text("email").notNull().unique(),
   passwordHash: text("hashed_password").notNull(),
   role: text("role", { enum: ["admin", "user"] }).notNull().default("user"),
