@@ -342,6 +342,16 @@ describe(`deleting an account (${dialect})`, () => {
   });
 });
 
+test("the OpenAPI document describes the new routes and the socket's renewal", async () => {
+  const doc = (await t.request("GET", "/docs/json")).json;
+  expect(Object.keys(doc.paths["/auth/refresh"])).toContain("post");
+  expect(Object.keys(doc.paths["/auth/password"])).toContain("post");
+  expect(Object.keys(doc.paths["/auth/me"]).sort()).toEqual(["delete", "get"]);
+  expect(Object.keys(doc.paths["/users/{id}"]).sort()).toEqual(["delete", "patch"]);
+  expect(doc.paths["/auth/refresh"].post.description).toContain("REFRESH_TOKEN_REUSED");
+  expect(doc.paths["/ws/{room_id}"].get.description).toContain("auth_ok");
+});
+
 if (dialect === "postgres") {
   describe("accounts on two instances", () => {
     let store: TestStore;

@@ -260,7 +260,10 @@ export function realtimeRoutes(deps: RealtimeDeps) {
         summary: "Live room (WebSocket)",
         description:
           "A WebSocket upgrade. Token as `?token=` or as subprotocol `bearer.<JWT>` offered next to `chat`. " +
-          "Refused before the upgrade with 401, 403 or 404; a plain GET gets 426. See README for the frames.",
+          "Refused before the upgrade with 401, 403 or 404; a plain GET gets 426. The socket closes with 1008 when " +
+          'its token expires, unless renewed in band: `{"type":"auth","token":"<newer JWT of the same user>"}` is ' +
+          'answered `{"type":"auth_ok","expires_at":"<ISO time>"}`; another user\'s or an invalid token gets an ' +
+          "`error` frame and close 1008. See README for the frames.",
       },
     },
   );
