@@ -110,6 +110,19 @@ describe(`refresh tokens (${dialect})`, () => {
     expect(failure(await refresh(next.json.refresh_token))).toEqual([401, "INVALID_REFRESH_TOKEN"]);
   });
 
+  test("in the store, of many rotations of one token at once exactly one succeeds", async () => {
+    const ivy = await t.user("ivy");
+    const now = new Date(clock.now);
+    const later = new Date(clock.now + REFRESH_LIMITS.ttlMs);
+    const token = (i: number) => ({ hash: `hash-${i}`, familyId: "ivy-family", userId: ivy.id, createdAt: now, expiresAt: later });
+    await t.store.insertRefreshToken(token(0));
+    const outcomes = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => t.store.rotateRefreshToken("hash-0", token(i), now)));
+    expect(outcomes.filter(Boolean)).toHaveLength(1);
+    expect((await t.store.findRefreshToken("hash-0"))?.spentAt).toEqual(now);
+    const made = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => t.store.findRefreshToken(`hash-${i}`)));
+    expect(made.filter(Boolean)).toHaveLength(1);
+  });
+
   test("a refresh token lives 30 days from its issue; each refresh starts the next 30 days", async () => {
     const dan = await t.user("dan");
     let token = (await pairOf(dan)).refresh_token;
@@ -258,6 +271,25 @@ describe(`admins disable accounts (${dialect})`, () => {
     // The admin role of a disabled account does not count: a fresh signup cannot claim "the first admin" either.
     const claim = await t.request("POST", "/auth/signup", { body: { username: "sneaky", email: "sneaky@example.com", password: "password123", role: "admin" } });
     expect(claim.status).toBe(403);
+  });
+
+  test("two admins shutting each other out at once leave one active admin", async () => {
+    const [one, two] = [await t.user("root-one"), await t.user("root-two")];
+    for (const who of [one, two]) await t.request("PATCH", `/users/${who.id}`, { token: admin.token, body: { role: "admin" } });
+    await t.request("PATCH", `/users/${admin.id}`, { token: admin.token, body: { disabled: true } }).then((r) => expect(r.status).toBe(200));
+    const [a, b] = [(await pairOf(one)).access_token, (await pairOf(two)).access_token];
+    const answers = await Promise.all([
+      t.request("PATCH", `/users/${two.id}`, { token: a, body: { disabled: true } }),
+      t.request("DELETE", `/users/${one.id}`, { token: b }),
+    ]);
+    // One wins; the other is refused as the last admin, or finds its own token revoked by the winner.
+    expect(answers.filter((r) => r.status < 300)).toHaveLength(1);
+    expect(answers.filter((r) => r.status >= 300).map((r) => r.status)[0]).toBeOneOf([401, 409]);
+    const survivor = answers[0]!.status < 300 ? one : two;
+    const token = (await pairOf(survivor)).access_token;
+    expect((await t.request("PATCH", `/users/${admin.id}`, { token, body: { disabled: false } })).status).toBe(200);
+    admin.token = (await pairOf(admin)).access_token;
+    expect((await t.request("PATCH", `/users/${survivor.id}`, { token: admin.token, body: { role: "user" } })).status).toBe(200);
   });
 });
 
