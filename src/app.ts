@@ -85,6 +85,7 @@ export async function createApp(deps: AppDeps) {
     clock,
     signupsPerAddress: limits.signupsPerAddress,
     onRevoke: (userId) => hub.revoke(userId),
+    onDeleted: (user) => rooms.leaveAll(user.id),
     users,
   });
   const metrics = createMetrics();

@@ -25,7 +25,7 @@ describe(`accounts (${dialect})`, () => {
     });
     const login = await t.request("POST", "/auth/login", { body: { username: "admin", password: "adminpass123" } });
     expect(login.status).toBe(200);
-    expect(login.json).toEqual({ access_token: expect.any(String), token_type: "bearer" });
+    expect(login.json).toEqual({ access_token: expect.any(String), token_type: "bearer", expires_in: 1800, refresh_token: expect.any(String) });
     adminToken = login.json.access_token;
     const me = await t.request("GET", "/auth/me", { token: adminToken });
     expect(me.status).toBe(200);

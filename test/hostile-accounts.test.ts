@@ -41,7 +41,7 @@ describe(`login throttling (${dialect})`, () => {
     }
     // Another username is not affected, and neither is the owner at another address.
     expect((await login("ghost-user", "whatever1")).status).toBe(401);
-    expect(await t.auth.login("victim", victim.password, "198.51.100.20")).toEqual(expect.any(String));
+    expect(await t.auth.login("victim", victim.password, "198.51.100.20")).toMatchObject({ access_token: expect.any(String) });
     clock.advance(LOGIN_LIMITS.pairWindowMs);
     expect((await login("victim", victim.password)).status).toBe(200);
   });

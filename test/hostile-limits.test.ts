@@ -157,7 +157,7 @@ describe(`no lockout by strangers (${dialect})`, () => {
     await t.auth.login("owner", owner.password, "198.51.100.7").catch((error) => (slowed = error));
     expect(slowed).toMatchObject({ code: "RATE_LIMITED", headers: { "retry-after": "1" } });
     clock.advance(LOGIN_LIMITS.slowIntervalMs);
-    expect(await t.auth.login("owner", owner.password, "198.51.100.7")).toEqual(expect.any(String));
+    expect(await t.auth.login("owner", owner.password, "198.51.100.7")).toMatchObject({ access_token: expect.any(String) });
     clock.advance(LOGIN_LIMITS.usernameWindowMs);
   });
 });

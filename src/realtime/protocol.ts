@@ -33,7 +33,8 @@ export const CLOSE = {
 export type ClientFrame =
   | { type: "message"; content: string; clientId: string | null }
   | { type: "typing" }
-  | { type: "read"; messageId: number };
+  | { type: "read"; messageId: number }
+  | { type: "auth"; token: string };
 
 export interface FrameRefusal {
   code: "INVALID_JSON" | "INVALID_FRAME" | "UNKNOWN_TYPE";
@@ -68,6 +69,11 @@ export function parseClientFrame(raw: unknown): ClientFrame | FrameRefusal {
   }
   const { type = "message", content, client_id: clientId } = frame as Record<string, unknown>;
   if (type === "typing") return { type: "typing" };
+  if (type === "auth") {
+    // Anything but a string is a token that fails to verify: refused, and the socket closed, like a bad token.
+    const token = (frame as Record<string, unknown>).token;
+    return { type: "auth", token: typeof token === "string" ? token : "" };
+  }
   if (type === "read") {
     const messageId = (frame as Record<string, unknown>).message_id;
     if (typeof messageId !== "number" || !Number.isInteger(messageId) || messageId < 1 || messageId > MAX_ID) {
@@ -117,5 +123,6 @@ export const frames = {
     clientId === undefined ? { type: "error" as const, code, detail } : { type: "error" as const, code, detail, client_id: clientId },
   typing: (userId: number, username: string) => ({ type: "typing" as const, user_id: userId, username }),
   sync: (complete: boolean) => ({ type: "sync" as const, complete }),
+  authOk: (expiresAt: number) => ({ type: "auth_ok" as const, expires_at: new Date(expiresAt).toISOString() }),
   deleted: (id: number, roomId: number) => ({ type: "message_deleted" as const, id, room_id: roomId }),
 };

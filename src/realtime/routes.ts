@@ -116,6 +116,39 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     acks.set(ws, [json]);
   }
 
+  /** Closes the socket with 1008 when its token has expired; then it should not act on another frame. */
+  function expireSoon(ws: LiveSocket): void {
+    const { session } = ws.data;
+    clearTimeout(session.expiryTimer);
+    session.expiryTimer = setTimeout(() => ws.close(CLOSE.POLICY, "token expired"), Math.max(0, session.expiresAt - clock()));
+  }
+
+  /**
+   * In-band renewal: a fresh access token of the same user moves the socket's expiry. Any other token (another
+   * user's, expired, revoked, malformed) is an error frame and close 1008, as an expiry would be.
+   */
+  async function renew(ws: LiveSocket, token: string): Promise<void> {
+    const { session } = ws.data;
+    let renewed;
+    try {
+      renewed = await auth.authenticateSession(token);
+    } catch (error) {
+      if (session.closed) return;
+      if (!(error instanceof AppError)) return void send(ws, frames.error("STORE_UNAVAILABLE", "The token could not be checked; send it again"));
+      send(ws, frames.error(error.reason, error.message));
+      return ws.close(CLOSE.POLICY, "token refused");
+    }
+    if (session.closed) return;
+    if (renewed.user.id !== session.user.id) {
+      send(ws, frames.error("TOKEN_USER_MISMATCH", "The token is another user's"));
+      return ws.close(CLOSE.POLICY, "token refused");
+    }
+    session.user = renewed.user;
+    session.expiresAt = renewed.expiresAt;
+    expireSoon(ws);
+    send(ws, frames.authOk(renewed.expiresAt));
+  }
+
   async function handleMessage(ws: LiveSocket, content: string, clientId: string | null): Promise<void> {
     const { session } = ws.data;
     const refuse = (code: string, detail: string) => void send(ws, frames.error(code, detail, clientId ?? undefined));
@@ -146,7 +179,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     async open(ws: LiveSocket) {
       const { session } = ws.data;
       hub.track(ws);
-      session.expiryTimer = setTimeout(() => ws.close(CLOSE.POLICY, "token expired"), Math.max(0, session.expiresAt - clock()));
+      expireSoon(ws);
       try {
         // A removal that ran between the handshake's check and this socket's registration closed nothing: ask
         // again now that later removals will find the socket (a cached answer was dropped by the removal).
@@ -163,8 +196,11 @@ export function realtimeRoutes(deps: RealtimeDeps) {
 
     message(ws: LiveSocket, raw: string | Buffer) {
       const { session } = ws.data;
+      // Timers run late under load: a frame that arrives after the token expired is not acted on.
+      if (clock() >= session.expiresAt) return ws.close(CLOSE.POLICY, "token expired");
       const frame = parseClientFrame(raw);
       if ("code" in frame) return send(ws, frames.error(frame.code, frame.detail, frame.clientId));
+      if (frame.type === "auth") return void renew(ws, frame.token);
       if (frame.type === "read") {
         return reads.markReadSoon(session.user, session.roomId, frame.messageId, ws, () => {
           if (!session.closed) send(ws, frames.error("STORE_UNAVAILABLE", "The read position was not stored; send it again"));
@@ -229,7 +265,10 @@ export function realtimeRoutes(deps: RealtimeDeps) {
         summary: "Live room (WebSocket)",
         description:
           "A WebSocket upgrade. Token as `?token=` or as subprotocol `bearer.<JWT>` offered next to `chat`. " +
-          "Refused before the upgrade with 401, 403, 404 or 429 (too many open sockets for the user); a plain GET gets 426. See README for the frames.",
+          "Refused before the upgrade with 401, 403, 404 or 429 (too many open sockets for the user); a plain GET gets 426. The socket closes with 1008 when " +
+          'its token expires, unless renewed in band: `{"type":"auth","token":"<newer JWT of the same user>"}` is ' +
+          'answered `{"type":"auth_ok","expires_at":"<ISO time>"}`; another user\'s or an invalid token gets an ' +
+          "`error` frame and close 1008. See README for the frames.",
       },
     },
   );

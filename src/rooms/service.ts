@@ -37,6 +37,17 @@ export function createRoomService(deps: { store: Store; clock: Clock; events: Ro
     return granted;
   }
 
+  /** Removes a member and tells the room (and everyone, when it empties and goes); false when not a member. */
+  async function removeAndAnnounce(roomId: number, userId: number): Promise<boolean> {
+    const leaving = (await store.listMembers(roomId)).find((m) => m.userId === userId);
+    if (!leaving) return false;
+    const removal = await store.removeMember(roomId, userId);
+    if (!removal.removed) return false;
+    events.membersChanged(roomId, { removed: leaving, newOwner: removal.newOwner ?? undefined });
+    if (removal.roomDeleted) events.roomDeleted(roomId);
+    return true;
+  }
+
   return {
     /** Where `user` is in each room (read position, unread count, newest message), for the room JSON. */
     activity(user: UserRecord, list: readonly RoomListing[]): Promise<Map<number, RoomActivity>> {
@@ -106,13 +117,17 @@ export function createRoomService(deps: { store: Store; clock: Clock; events: Ro
     /** Owners and admins remove anyone; a member removes themselves (leaves). */
     async removeMember(user: UserRecord, roomId: number, userId: number): Promise<void> {
       await membersRoom(user, roomId, userId === user.id ? "leave" : "manage");
-      const members = await store.listMembers(roomId);
-      const leaving = members.find((m) => m.userId === userId);
-      if (!leaving) throw new AppError("MEMBER_NOT_FOUND");
-      const removal = await store.removeMember(roomId, userId);
-      if (!removal.removed) throw new AppError("MEMBER_NOT_FOUND");
-      events.membersChanged(roomId, { removed: leaving, newOwner: removal.newOwner ?? undefined });
-      if (removal.roomDeleted) events.roomDeleted(roomId);
+      if (!(await removeAndAnnounce(roomId, userId))) throw new AppError("MEMBER_NOT_FOUND");
+    },
+
+    /**
+     * A deleted account leaves every private room it was in, as if it had left each itself (ownership passes on,
+     * an emptied room goes). Its direct rooms stay, for the other person.
+     */
+    async leaveAll(userId: number): Promise<void> {
+      for (const room of await store.listRoomListings({ readerId: userId })) {
+        if (room.visibility === "private" && room.kind === "room") await removeAndAnnounce(room.id, userId);
+      }
     },
 
     /** The one direct room of `user` and `username`, made on first call (`created`), whoever asks first. */

@@ -1,6 +1,14 @@
 // The Store interface: everything the services need from a database, in domain terms.
 
 export type Role = "admin" | "user";
+/** Disabled: cannot log in, refresh or use a token. Deleted: the row stays, anonymised, as its messages' author. */
+export type AccountStatus = "active" | "disabled" | "deleted";
+
+/**
+ * The username every deleted account shows (and stores: its username_twin is its own id, which keeps these rows
+ * apart in the case-insensitive unique index). Signup cannot produce it: a space is not allowed in a username.
+ */
+export const DELETED_USERNAME = "deleted user";
 
 export interface UserRecord {
   id: number;
@@ -10,7 +18,32 @@ export interface UserRecord {
   role: Role;
   /** Bumped on logout and role change; tokens carrying an older version are refused. */
   tokenVersion: number;
+  status: AccountStatus;
   createdAt: Date;
+}
+
+/**
+ * A change to an account. Every one bumps the token version (the account's access tokens stop); all but a role-only
+ * change also revoke its refresh tokens (expired, not deleted), so the empty change is a logout. `status: "deleted"` also anonymises the
+ * row: username DELETED_USERNAME, email `~deleted~<id>`, an unusable password hash, role "user".
+ */
+export interface AccountChange {
+  role?: Role;
+  status?: AccountStatus;
+  passwordHash?: string;
+}
+
+export interface NewRefreshToken {
+  /** SHA-256 of the token, base64url; the token itself is never stored. */
+  hash: string;
+  familyId: string;
+  userId: number;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+export interface RefreshTokenRecord extends NewRefreshToken {
+  spentAt: Date | null;
 }
 
 export type Visibility = "public" | "private";
@@ -154,6 +187,30 @@ export type HistoryQuery =
   | { limit: number; after: number }
   | { limit: number; skip: number };
 
+/** The columns an account change writes (besides the token version). */
+export function accountAfter(user: UserRecord, change: AccountChange) {
+  if (change.status === "deleted") {
+    return {
+      username: DELETED_USERNAME,
+      usernameTwin: user.id,
+      email: `~deleted~${user.id}`,
+      // Not a bcrypt hash: no password verifies against it.
+      passwordHash: "!",
+      role: "user" as const,
+      status: "deleted" as const,
+    };
+  }
+  const { username, email } = user;
+  return { username, email, passwordHash: change.passwordHash ?? user.passwordHash, role: change.role ?? user.role, status: change.status ?? user.status };
+}
+
+/** Whether going from `user` to `next` takes away an active admin. */
+export function leavesNoAdmin(user: UserRecord, next: { role: Role; status: AccountStatus }): boolean {
+  return user.role === "admin" && user.status === "active" && !(next.role === "admin" && next.status === "active");
+}
+
+export const isRoleOnly = (change: AccountChange) => change.role !== undefined && change.status === undefined && change.passwordHash === undefined;
+
 /** A unique constraint refused a write; `field` names which one. */
 export class ConflictError extends Error {
   constructor(readonly field: "username" | "email" | "name") {
@@ -162,10 +219,10 @@ export class ConflictError extends Error {
   }
 }
 
-/** A role change refused because it would leave no admin. */
+/** A change refused because it would leave no active admin. */
 export class LastAdminError extends Error {
   constructor() {
-    super("the last admin cannot stop being one");
+    super("the last active admin cannot stop being one");
     this.name = "LastAdminError";
   }
 }
@@ -182,7 +239,7 @@ export interface Store {
   readonly dialect: "sqlite" | "postgres";
 
   countUsers(): Promise<number>;
-  /** Whether any account has the admin role (the browser's first sign-up and the start-up log ask). */
+  /** Whether an active admin exists (the browser's first sign-up and the start-up log ask). */
   hasAdmin(): Promise<boolean>;
   /** Throws ConflictError("username" | "email"): both are unique whatever their case. */
   createUser(user: NewUser): Promise<UserRecord>;
@@ -192,19 +249,36 @@ export interface Store {
    */
   createFirstAdmin(user: NewUser): Promise<UserRecord | undefined>;
   findUserById(id: number): Promise<UserRecord | undefined>;
-  /** Ignoring case; an exact match comes first (accounts that were case twins before each keep their own). */
+  /**
+   * Ignoring case; an exact match comes first (accounts that were case twins before each keep their own). Deleted
+   * accounts have no name to be found by.
+   */
   findUserByUsername(username: string): Promise<UserRecord | undefined>;
   /** Ignoring case, as findUserByUsername. */
   findUserByEmail(email: string): Promise<UserRecord | undefined>;
+  /** Every account but the deleted ones. */
   listUsers(): Promise<UserRecord[]>;
   /**
-   * Sets the role and bumps the token version in one write. Throws LastAdminError when it would demote the last
-   * admin; concurrent demotions of the last two admins leave one.
+   * Applies the change in one write (see AccountChange). Undefined for no such account, or a deleted one. Throws
+   * LastAdminError when it would leave no active admin; of concurrent such changes to the last two, one succeeds.
    */
+  updateAccount(id: number, change: AccountChange): Promise<UserRecord | undefined>;
+  /** updateAccount(id, { role }). */
   setUserRole(id: number, role: Role): Promise<UserRecord | undefined>;
   bumpTokenVersion(id: number): Promise<UserRecord | undefined>;
   /** Deletes the user and their messages; false when there was no such user. Their tokens stop working. */
   deleteUser(id: number): Promise<boolean>;
+
+  /** Stores a refresh token, and drops the user's expired ones. */
+  insertRefreshToken(token: NewRefreshToken): Promise<void>;
+  findRefreshToken(hash: string): Promise<RefreshTokenRecord | undefined>;
+  /**
+   * Atomically spends the token `hash` (if unspent and unexpired at `at`) and stores `next` in its family; false
+   * when it was not spendable (another refresh spent it first, or it was revoked meanwhile).
+   */
+  rotateRefreshToken(hash: string, next: NewRefreshToken, at: Date): Promise<boolean>;
+  /** Revokes every refresh token of a family (they stay, expired, so that a refresh can still name their account). */
+  revokeRefreshFamily(familyId: string): Promise<void>;
 
   /** Throws ConflictError("name") for a public name that is taken (private names need not be unique). */
   createRoom(room: NewRoom): Promise<RoomRecord>;

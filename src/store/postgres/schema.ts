@@ -6,11 +6,14 @@ const millis = (name: string) => timestamp(name, { withTimezone: true, precision
 
 export const users = pgTable("users", {
   id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
-  username: text("username").notNull().unique(),
+  // Unique whatever the case: the users_username_lower_key index below (which keeps deleted accounts apart too).
+  username: text("username").notNull(),
   email: text("email").notNull().unique(),
   passwordHash: text("hashed_password").notNull(),
   role: text("role", { enum: ["admin", "user"] }).notNull().default("user"),
   tokenVersion: integer("token_version").notNull().default(0),
+  // A disabled account cannot log in, refresh or use its tokens; a deleted one is kept, anonymised, for its messages.
+  status: text("status", { enum: ["active", "disabled", "deleted"] }).notNull().default("active"),
   // 0, except on accounts that were case twins of an older one (alice / Alice) before names and emails became
   // unique whatever their case: there it is the account's own id, so both accounts keep working (migrations case_twins).
   usernameTwin: integer("username_twin").notNull().default(0),
@@ -53,6 +56,21 @@ export const roomMembers = pgTable(
     joinedAt: millis("joined_at").notNull(),
   },
   (table) => [primaryKey({ columns: [table.roomId, table.userId] }), index("room_members_user_id_idx").on(table.userId)],
+);
+
+// Refresh tokens, stored only as SHA-256 hashes. A family is one login's chain of rotations: each refresh spends
+// its token and adds the next; revoking sets expires_at to the moment of revocation (src/auth/refresh.ts).
+export const refreshTokens = pgTable(
+  "refresh_tokens",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    familyId: text("family_id").notNull(),
+    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    createdAt: millis("created_at").notNull(),
+    expiresAt: millis("expires_at").notNull(),
+    spentAt: millis("spent_at"),
+  },
+  (table) => [index("refresh_tokens_user_id_idx").on(table.userId), index("refresh_tokens_family_id_idx").on(table.familyId)],
 );
 
 // How far each person has read each room: the id of the newest message they have seen. Only moves forward; goes
@@ -120,4 +138,4 @@ export const messageChanges = pgTable("message_changes", {
   at: millis("at").notNull().defaultNow(),
 });
 
-export const schema = { users, rooms, roomMembers, readPositions, messages, instances, presence, messageChanges };
+export const schema = { users, refreshTokens, rooms, roomMembers, readPositions, messages, instances, presence, messageChanges };

@@ -6,11 +6,15 @@ import { drizzle } from "drizzle-orm/postgres-js";
 import { migrations } from "../../../drizzle/postgres/index.ts";
 import { applyMigrations, latestMigrationMillis } from "../migrations.ts";
 import {
+  accountAfter,
   ConflictError,
+  isRoleOnly,
   isStoreUnavailable,
   LastAdminError,
+  leavesNoAdmin,
   MissingReferenceError,
   resolveImportRef,
+  type AccountStatus,
   type HistoryQuery,
   type ImportBatch,
   type ImportResult,
@@ -20,7 +24,9 @@ import {
   type MemberRole,
   type NewMessage,
   type NewRoom,
+  type NewRefreshToken,
   type NewUser,
+  type RefreshTokenRecord,
   type Role,
   type RoomActivity,
   type RoomListing,
@@ -110,31 +116,32 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   const db = drizzle(client, { schema });
 
   const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare("user_by_id");
+  const notDeleted = sql`${users.status} <> 'deleted'`;
   // Ignoring case (the lower() indexes), the exact spelling first: case twins from before each find their own.
   const userByName = db
     .select()
     .from(users)
-    .where(sql`lower(${users.username}) = lower(${p("username")})`)
+    .where(and(sql`lower(${users.username}) = lower(${p("username")})`, notDeleted))
     .orderBy(sql`${users.username} = ${p("username")} DESC`, asc(users.id))
     .limit(1)
     .prepare("user_by_name");
   const userByEmail = db
     .select()
     .from(users)
-    .where(sql`lower(${users.email}) = lower(${p("email")})`)
+    .where(and(sql`lower(${users.email}) = lower(${p("email")})`, notDeleted))
     .orderBy(sql`${users.email} = ${p("email")} DESC`, asc(users.id))
     .limit(1)
     .prepare("user_by_email");
 
   /**
-   * Runs `write` in a transaction holding ADMIN_LOCK, given whether an admin other than `id` exists: under READ
+   * Runs `write` in a transaction holding ADMIN_LOCK, given whether an active admin other than `id` exists: under READ
    * COMMITTED each statement after the lock sees every commit made before it, so two such writes cannot both rely
    * on the other's admin.
    */
   const withAdminLock = <T>(id: number, write: (tx: postgres.TransactionSql, otherAdmin: boolean) => Promise<T>) =>
     client.begin(async (tx) => {
       await tx`SELECT pg_advisory_xact_lock(${ADMIN_LOCK})`;
-      const [other] = await tx`SELECT 1 FROM users WHERE role = 'admin' AND id <> ${id} LIMIT 1`;
+      const [other] = await tx`SELECT 1 FROM users WHERE role = 'admin' AND status = 'active' AND id <> ${id} LIMIT 1`;
       return write(tx, other !== undefined);
     }) as Promise<T>;
   const userCount = db.select({ n: count() }).from(users).prepare("user_count");
@@ -192,7 +199,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       return first(await userCount.execute())?.n ?? 0;
     },
     async hasAdmin() {
-      return (await client`SELECT 1 FROM users WHERE role = 'admin' LIMIT 1`).length > 0;
+      return (await client`SELECT 1 FROM users WHERE role = 'admin' AND status = 'active' LIMIT 1`).length > 0;
     },
     async createUser(user) {
       try {
@@ -218,18 +225,26 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       return first(await userByEmail.execute({ email })) as UserRecord | undefined;
     },
     async listUsers() {
-      return (await db.select().from(users).orderBy(asc(users.id))) as UserRecord[];
+      return (await db.select().from(users).where(notDeleted).orderBy(asc(users.id))) as UserRecord[];
+    },
+    async updateAccount(id, change) {
+      return withAdminLock(id, async (tx, otherAdmin) => {
+        const [row] = await tx<UserRow[]>`SELECT ${tx.unsafe(USER_COLUMNS)} FROM users WHERE id = ${id} AND status <> 'deleted' FOR UPDATE`;
+        if (!row) return undefined;
+        const user = toUser(row);
+        const next = accountAfter(user, change);
+        if (leavesNoAdmin(user, next) && !otherAdmin) throw new LastAdminError();
+        const twin = next.status === "deleted" ? id : row.username_twin;
+        const [updated] = await tx<UserRow[]>`
+          UPDATE users SET username = ${next.username}, username_twin = ${twin}, email = ${next.email}, hashed_password = ${next.passwordHash},
+                           role = ${next.role}, status = ${next.status}, token_version = token_version + 1
+          WHERE id = ${id} RETURNING ${tx.unsafe(USER_COLUMNS)}`;
+        if (!isRoleOnly(change)) await tx`UPDATE refresh_tokens SET expires_at = to_timestamp(0) WHERE user_id = ${id}`;
+        return toUser(updated!);
+      });
     },
     async setUserRole(id, role) {
-      return withAdminLock(id, async (tx, otherAdmin) => {
-        const [row] = await tx<UserRow[]>`
-          UPDATE users SET role = ${role}, token_version = token_version + 1
-          WHERE id = ${id} AND (${role} = 'admin' OR role <> 'admin' OR ${otherAdmin})
-          RETURNING ${tx.unsafe(USER_COLUMNS)}`;
-        if (row) return toUser(row);
-        if ((await tx`SELECT 1 FROM users WHERE id = ${id}`).length > 0) throw new LastAdminError();
-        return undefined;
-      });
+      return this.updateAccount(id, { role });
     },
     async bumpTokenVersion(id) {
       const rows = await db
@@ -241,6 +256,27 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     },
     async deleteUser(id) {
       return deleteWithMessages(client, "users", "user_id", id);
+    },
+    async insertRefreshToken(token) {
+      await client.begin((tx) => insertRefresh(tx, token));
+    },
+    async findRefreshToken(hash) {
+      const [row] = await client<RefreshRow[]>`SELECT ${client.unsafe(REFRESH_COLUMNS)} FROM refresh_tokens WHERE token_hash = ${hash}`;
+      return row && toRefresh(row);
+    },
+    async rotateRefreshToken(hash, next, at) {
+      return client.begin(async (tx) => {
+        // Of concurrent refreshes with one token, the row lock lets one UPDATE through; the others then see it spent.
+        const spent = await tx`
+          UPDATE refresh_tokens SET spent_at = to_timestamp(${at.getTime()} / 1000.0)
+          WHERE token_hash = ${hash} AND spent_at IS NULL AND expires_at > to_timestamp(${at.getTime()} / 1000.0)
+          RETURNING token_hash`;
+        if (spent.length > 0) await insertRefresh(tx, next);
+        return spent.length > 0;
+      }) as Promise<boolean>;
+    },
+    async revokeRefreshFamily(familyId) {
+      await client`UPDATE refresh_tokens SET expires_at = to_timestamp(0) WHERE family_id = ${familyId}`;
     },
 
     async createRoom(room) {
@@ -488,7 +524,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 
 /** The store's reads: they change nothing, so each can be tried a second time. */
 const READS = [
-  "countUsers", "hasAdmin", "findUserById", "findUserByUsername", "findUserByEmail", "listUsers", "listRooms", "findRoom",
+  "countUsers", "hasAdmin", "findUserById", "findRefreshToken", "findUserByUsername", "findUserByEmail", "listUsers", "listRooms", "findRoom",
   "listRoomListings", "findMemberRole", "listMembers", "roomActivity",
   "listMessages", "listMessagesJson", "findMessage", "findMessagesByIds", "changesSince", "ping", "migrationsApplied",
 ] as const satisfies readonly (keyof Store)[];
@@ -564,14 +600,16 @@ function toMember(row: MemberRow): MemberRecord {
 interface UserRow {
   id: number;
   username: string;
+  username_twin: number;
   email: string;
   hashed_password: string;
   role: Role;
   token_version: number;
+  status: AccountStatus;
   created_ms: number;
 }
 
-const USER_COLUMNS = `id, username, email, hashed_password, role, token_version,
+const USER_COLUMNS = `id, username, username_twin, email, hashed_password, role, token_version, status,
   round(extract(epoch FROM created_at) * 1000)::float8 AS created_ms`;
 
 function toUser(row: UserRow): UserRecord {
@@ -582,8 +620,40 @@ function toUser(row: UserRow): UserRecord {
     passwordHash: row.hashed_password,
     role: row.role,
     tokenVersion: row.token_version,
+    status: row.status,
     createdAt: new Date(row.created_ms),
   };
+}
+
+interface RefreshRow {
+  token_hash: string;
+  family_id: string;
+  user_id: number;
+  created_ms: number;
+  expires_ms: number;
+  spent_ms: number | null;
+}
+
+const REFRESH_COLUMNS = `token_hash, family_id, user_id, round(extract(epoch FROM created_at) * 1000)::float8 AS created_ms,
+  round(extract(epoch FROM expires_at) * 1000)::float8 AS expires_ms, round(extract(epoch FROM spent_at) * 1000)::float8 AS spent_ms`;
+
+function toRefresh(row: RefreshRow): RefreshTokenRecord {
+  return {
+    hash: row.token_hash,
+    familyId: row.family_id,
+    userId: row.user_id,
+    createdAt: new Date(row.created_ms),
+    expiresAt: new Date(row.expires_ms),
+    spentAt: row.spent_ms === null ? null : new Date(row.spent_ms),
+  };
+}
+
+/** Stores a refresh token and drops the user's expired (or revoked) ones. */
+async function insertRefresh(tx: postgres.TransactionSql, token: NewRefreshToken): Promise<void> {
+  const ts = (d: Date) => d.getTime() / 1000;
+  await tx`DELETE FROM refresh_tokens WHERE user_id = ${token.userId} AND expires_at < to_timestamp(${ts(token.createdAt)})`;
+  await tx`INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at)
+           VALUES (${token.hash}, ${token.familyId}, ${token.userId}, to_timestamp(${ts(token.createdAt)}), to_timestamp(${ts(token.expiresAt)}))`;
 }
 
 async function insertUser(tx: postgres.TransactionSql, user: NewUser): Promise<UserRecord> {

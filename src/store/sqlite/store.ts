@@ -7,16 +7,21 @@ import { drizzle } from "drizzle-orm/bun-sqlite";
 import { migrations } from "../../../drizzle/sqlite/index.ts";
 import { applyMigrations, latestMigrationMillis } from "../migrations.ts";
 import {
+  accountAfter,
   ConflictError,
+  isRoleOnly,
   LastAdminError,
+  leavesNoAdmin,
   MissingReferenceError,
   resolveImportRef,
+  type AccountChange,
   type HistoryQuery,
   type ImportResult,
   type MemberRecord,
   type MemberRole,
   type NewMessage,
   type NewRoom,
+  type NewRefreshToken,
   type NewUser,
   type RoomActivity,
   type RoomListing,
@@ -28,7 +33,7 @@ import {
   type UserRecord,
 } from "../store.ts";
 import { renderPage, type PageRow } from "../page-json.ts";
-import { messages, readPositions, roomMembers, rooms, schema, users } from "./schema.ts";
+import { messages, readPositions, refreshTokens, roomMembers, rooms, schema, users } from "./schema.ts";
 
 const p = sql.placeholder;
 
@@ -66,18 +71,19 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
   if (options.migrate !== false) applyMigrations(db, migrations);
 
   const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare();
+  const notDeleted = sql`${users.status} <> 'deleted'`;
   // Ignoring case (the lower() indexes), the exact spelling first: case twins from before each find their own.
   const userByName = db
     .select()
     .from(users)
-    .where(sql`lower(${users.username}) = lower(${p("username")})`)
+    .where(and(sql`lower(${users.username}) = lower(${p("username")})`, notDeleted))
     .orderBy(sql`${users.username} = ${p("username")} DESC`, asc(users.id))
     .limit(1)
     .prepare();
   const userByEmail = db
     .select()
     .from(users)
-    .where(sql`lower(${users.email}) = lower(${p("email")})`)
+    .where(and(sql`lower(${users.email}) = lower(${p("email")})`, notDeleted))
     .orderBy(sql`${users.email} = ${p("email")} DESC`, asc(users.id))
     .limit(1)
     .prepare();
@@ -85,21 +91,41 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
   const otherAdmin = db
     .select({ id: users.id })
     .from(users)
-    .where(and(eq(users.role, "admin"), sql`${users.id} <> ${p("id")}`))
+    .where(and(eq(users.role, "admin"), eq(users.status, "active"), sql`${users.id} <> ${p("id")}`))
     .limit(1)
     .prepare();
   const insertUser = (user: NewUser) => db.insert(users).values(user).returning().get() as UserRecord;
   // bun:sqlite transactions are synchronous: nothing else runs between the check and the write.
   const insertIfNoAdmin = sqlite.transaction((user: NewUser) => (otherAdmin.get({ id: 0 }) ? undefined : insertUser(user)));
-  const changeRole = sqlite.transaction((id: number, role: "admin" | "user") => {
+  const changeAccount = sqlite.transaction((id: number, change: AccountChange) => {
     const user = userById.get({ id }) as UserRecord | undefined;
-    if (user?.role === "admin" && role !== "admin" && !otherAdmin.get({ id })) throw new LastAdminError();
-    return db
+    if (!user || user.status === "deleted") return undefined;
+    const next = accountAfter(user, change);
+    if (leavesNoAdmin(user, next) && !otherAdmin.get({ id })) throw new LastAdminError();
+    const updated = db
       .update(users)
-      .set({ role, tokenVersion: sql`${users.tokenVersion} + 1` })
+      .set({ ...next, tokenVersion: sql`${users.tokenVersion} + 1` })
       .where(eq(users.id, id))
       .returning()
-      .get() as UserRecord | undefined;
+      .get() as UserRecord;
+    if (!isRoleOnly(change)) db.update(refreshTokens).set({ expiresAt: new Date(0) }).where(eq(refreshTokens.userId, id)).run();
+    return updated;
+  });
+  const refreshByHash = db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, p("hash"))).prepare();
+  const insertRefresh = (token: NewRefreshToken) => {
+    db.delete(refreshTokens).where(and(eq(refreshTokens.userId, token.userId), lt(refreshTokens.expiresAt, token.createdAt))).run();
+    db.insert(refreshTokens).values({ tokenHash: token.hash, familyId: token.familyId, userId: token.userId, createdAt: token.createdAt, expiresAt: token.expiresAt }).run();
+  };
+  const insertRefreshTx = sqlite.transaction(insertRefresh);
+  const rotateRefresh = sqlite.transaction((hash: string, next: NewRefreshToken, at: Date) => {
+    const spent = db
+      .update(refreshTokens)
+      .set({ spentAt: at })
+      .where(and(eq(refreshTokens.tokenHash, hash), sql`${refreshTokens.spentAt} IS NULL`, gt(refreshTokens.expiresAt, at)))
+      .returning({ hash: refreshTokens.tokenHash })
+      .get();
+    if (spent) insertRefresh(next);
+    return spent !== undefined;
   });
   const roomColumns = {
     id: rooms.id,
@@ -308,10 +334,13 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       return userByEmail.get({ email }) as UserRecord | undefined;
     },
     async listUsers() {
-      return db.select().from(users).orderBy(asc(users.id)).all() as UserRecord[];
+      return db.select().from(users).where(notDeleted).orderBy(asc(users.id)).all() as UserRecord[];
+    },
+    async updateAccount(id, change) {
+      return changeAccount(id, change);
     },
     async setUserRole(id, role) {
-      return changeRole(id, role);
+      return changeAccount(id, { role });
     },
     async bumpTokenVersion(id) {
       return db
@@ -323,6 +352,19 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
     },
     async deleteUser(id) {
       return db.delete(users).where(eq(users.id, id)).returning({ id: users.id }).all().length > 0;
+    },
+    async insertRefreshToken(token) {
+      insertRefreshTx(token);
+    },
+    async findRefreshToken(hash) {
+      const row = refreshByHash.get({ hash });
+      return row && { hash: row.tokenHash, familyId: row.familyId, userId: row.userId, createdAt: row.createdAt, expiresAt: row.expiresAt, spentAt: row.spentAt };
+    },
+    async rotateRefreshToken(hash, next, at) {
+      return rotateRefresh(hash, next, at);
+    },
+    async revokeRefreshFamily(familyId) {
+      db.update(refreshTokens).set({ expiresAt: new Date(0) }).where(eq(refreshTokens.familyId, familyId)).run();
     },
 
     async createRoom(room) {
