@@ -127,6 +127,85 @@ if (dialect === "postgres") {
       expect((await g.closed).code).toBe(4404);
     });
 
+    test("sockets opening on the other instances while logout runs do not outlive it, and post nothing after it (raced 20 times)", async () => {
+      const roomId = await room("logout-race");
+      const racer = await account(servers[0]!.url, "racer");
+      let opened = 0;
+      for (let trial = 0; trial < 20; trial++) {
+        const token = trial === 0 ? racer.token : (await call(servers[0]!.url, "POST", "/auth/login", { username: "racer", password: "password123" })).json.access_token;
+        const opening = Array.from({ length: 8 }, (_, i) => new TestSocket(`ws://127.0.0.1:${servers[1 + (i % 2)]!.port}/ws/${roomId}?token=${token}`));
+        sockets.push(...opening);
+        // A different head start each trial, so the logout lands at different points of the handshakes.
+        await Bun.sleep(trial % 4);
+        expect((await call(servers[0]!.url, "POST", "/auth/logout", undefined, token)).status).toBe(204);
+        const outcomes = await Promise.all(
+          opening.map(async (s) => {
+            const open = await s.opened.then(() => true, () => false);
+            if (open) {
+              opened++;
+              s.send({ content: "after logout", client_id: "late" });
+            }
+            const closed = await Promise.race([s.closed, Bun.sleep(5_000).then(() => undefined)]);
+            return { open, closed: closed?.code, acked: s.ofType("ack").length };
+          }),
+        );
+        for (const o of outcomes) expect(o).toEqual({ open: o.open, closed: o.open ? 1008 : expect.any(Number), acked: 0 });
+      }
+      console.log(JSON.stringify({ test: "logout race across instances", trials: 20, socketsPerTrial: 8, openedBeforeRefusal: opened }));
+      expect((await call(servers[0]!.url, "GET", `/rooms/${roomId}/messages`, undefined, admin.token)).json).toEqual([]);
+    }, 60_000);
+
+    test("once a demotion or logout has returned on one instance, the others refuse admin actions and writes (12 runs each)", async () => {
+      const roomId = await room("revoked-writes");
+      const me = async (url: string, token: string) => (await call(url, "GET", "/auth/me", undefined, token)).json;
+      for (let run = 0; run < 12; run++) {
+        const boss = await account(servers[0]!.url, `boss${run}`);
+        await call(servers[0]!.url, "PATCH", `/users/${(await me(servers[0]!.url, boss.token)).id}`, { role: "admin" }, admin.token);
+        const token = (await call(servers[0]!.url, "POST", "/auth/login", { username: boss.username, password: "password123" })).json.access_token;
+        // Every instance has just checked (and may keep) the admin's token.
+        for (const s of servers) expect((await call(s.url, "GET", "/users", undefined, token)).status).toBe(200);
+        const id = (await me(servers[1]!.url, token)).id;
+        expect((await call(servers[0]!.url, "PATCH", `/users/${id}`, { role: "user" }, admin.token)).status).toBe(200);
+        const [list, created, posted] = await Promise.all([
+          call(servers[1]!.url, "GET", "/users", undefined, token),
+          call(servers[2]!.url, "POST", "/rooms/", { name: `boss room ${run}` }, token),
+          call(servers[1]!.url, "POST", `/rooms/${roomId}/messages`, { content: "demoted" }, token),
+        ]);
+        expect([list.status, created.status, posted.status]).toEqual([401, 401, 401]);
+
+        const user = await account(servers[0]!.url, `leaver${run}`);
+        for (const s of servers) expect((await me(s.url, user.token)).username).toBe(user.username);
+        expect((await call(servers[0]!.url, "POST", "/auth/logout", undefined, user.token)).status).toBe(204);
+        const [post, again] = await Promise.all([
+          call(servers[2]!.url, "POST", `/rooms/${roomId}/messages`, { content: "logged out" }, user.token),
+          call(servers[1]!.url, "POST", `/rooms/${roomId}/messages`, { content: "logged out" }, user.token),
+        ]);
+        expect([post.status, again.status]).toEqual([401, 401]);
+      }
+      expect((await call(servers[0]!.url, "GET", `/rooms/${roomId}/messages`, undefined, admin.token)).json).toEqual([]);
+    }, 60_000);
+
+    test("a logout returns once the other instances have closed the user's sockets (its cost measured, 20 runs)", async () => {
+      const roomId = await room("revocation-wait");
+      const user = await account(servers[0]!.url, "waiter");
+      const durations: number[] = [];
+      for (let run = 0; run < 20; run++) {
+        const token = run === 0 ? user.token : (await call(servers[0]!.url, "POST", "/auth/login", { username: "waiter", password: "password123" })).json.access_token;
+        const socket = await join(servers[1 + (run % 2)]!, roomId, { username: "waiter", token });
+        const start = performance.now();
+        expect((await call(servers[0]!.url, "POST", "/auth/logout", undefined, token)).status).toBe(204);
+        durations.push(performance.now() - start);
+        // Closed there before the logout answered; the close frame itself may still be on its way.
+        socket.send({ content: "after logout", client_id: "late" });
+        expect((await socket.closed).code).toBe(1008);
+        expect(socket.ofType("ack")).toEqual([]);
+      }
+      durations.sort((a, b) => a - b);
+      const ms = (q: number) => Math.round(durations[Math.floor(q * (durations.length - 1))]! * 10) / 10;
+      console.log(JSON.stringify({ test: "logout with sockets on other instances", runs: durations.length, medianMs: ms(0.5), maxMs: ms(1) }));
+      expect((await call(servers[0]!.url, "GET", `/rooms/${roomId}/messages`, undefined, admin.token)).json).toEqual([]);
+    }, 60_000);
+
     test("what an instance's listener missed is made good when it is back: edits and deletes, revoked tokens, deleted rooms, rosters", async () => {
       const revokedRoom = await room("recheck-revoked");
       const deletedRoom = await room("recheck-deleted");

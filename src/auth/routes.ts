@@ -13,7 +13,7 @@ export function authRoutes(auth: AuthService) {
       async ({ body, headers, set }) => {
         // A bearer token is only consulted when it matters: to create an admin after the first account.
         const token = body.role === "admin" ? bearerToken(headers.authorization) : undefined;
-        const actor = token ? await auth.authenticate(token) : undefined;
+        const actor = token ? await auth.authenticate(token, true) : undefined;
         const user = await auth.signup(body, actor);
         set.status = 201;
         return toUserJson(user);

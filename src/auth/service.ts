@@ -27,8 +27,11 @@ export interface AuthDeps {
   tokens: TokenCodec;
   passwords: PasswordHasher;
   clock: Clock;
-  /** Told when a user's earlier tokens stop working (logout, role change), so live sockets can close. */
-  onRevoke?: (userId: number) => void;
+  /**
+   * Told when a user's earlier tokens stop working (logout, role change), so live sockets can close; the change
+   * returns once this has settled (every instance has closed them).
+   */
+  onRevoke?: (userId: number) => Promise<void> | void;
   /** Saves the token check its database read; whoever invalidates it must hear every revocation. */
   users?: UserCache;
 }
@@ -36,13 +39,17 @@ export interface AuthDeps {
 export function createAuthService(deps: AuthDeps) {
   const { store, tokens, passwords, clock } = deps;
   const throttle = createLoginThrottle(clock);
-  const revoked = (user: UserRecord | undefined) => {
-    if (user) deps.onRevoke?.(user.id);
+  const revoked = async (user: UserRecord | undefined) => {
+    if (user) await deps.onRevoke?.(user.id);
     return user;
   };
 
-  /** The user a token speaks for and when the token expires, or AppError INVALID_TOKEN with the reason. */
-  async function authenticateSession(token: string): Promise<{ user: UserRecord; expiresAt: number }> {
+  /**
+   * The user a token speaks for and when the token expires, or AppError INVALID_TOKEN with the reason. `fresh`
+   * reads the user from the database, not the cache: another instance's revocation reaches this one's cache
+   * through the bus, a few milliseconds after it returned, and writes and admin actions must not use that gap.
+   */
+  async function authenticateSession(token: string, fresh = false): Promise<{ user: UserRecord; expiresAt: number }> {
     let claims;
     try {
       claims = await tokens.verify(token);
@@ -51,9 +58,10 @@ export function createAuthService(deps: AuthDeps) {
       throw error;
     }
     const username = claims.sub;
-    const user = deps.users
-      ? await deps.users.read(username, 0, () => store.findUserByUsername(username))
-      : await store.findUserByUsername(username);
+    const user =
+      deps.users && !fresh
+        ? await deps.users.read(username, 0, () => store.findUserByUsername(username))
+        : await store.findUserByUsername(username);
     // A deleted user, or a token from before a logout or role change, is no longer valid.
     if (!user || user.tokenVersion !== claims.ver) {
       throw new AppError("INVALID_TOKEN", { reason: "TOKEN_REVOKED" });
@@ -63,7 +71,7 @@ export function createAuthService(deps: AuthDeps) {
 
   return {
     authenticateSession,
-    authenticate: async (token: string): Promise<UserRecord> => (await authenticateSession(token)).user,
+    authenticate: async (token: string, fresh = false): Promise<UserRecord> => (await authenticateSession(token, fresh)).user,
 
     /** Seed rule minus its hole: "admin" needs an admin actor, except for the very first account. */
     async signup(input: SignupInput, actor: UserRecord | undefined): Promise<UserRecord> {
@@ -109,13 +117,13 @@ export function createAuthService(deps: AuthDeps) {
 
     /** Every token issued to this user so far stops working. */
     async logout(user: UserRecord): Promise<void> {
-      revoked(await store.bumpTokenVersion(user.id));
+      await revoked(await store.bumpTokenVersion(user.id));
     },
 
     listUsers: () => store.listUsers(),
 
     async setRole(id: number, role: Role): Promise<UserRecord> {
-      const user = revoked(await store.setUserRole(id, role));
+      const user = await revoked(await store.setUserRole(id, role));
       if (!user) throw new AppError("USER_NOT_FOUND");
       return user;
     },

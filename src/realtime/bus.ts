@@ -9,7 +9,9 @@ export type BusEvent =
   | { kind: "deleted"; origin: string; room: number; id: number }
   | { kind: "presence"; origin: string; room: number; change: "joined" | "left"; username: string; at: number }
   | { kind: "room_deleted"; origin: string; room: number }
-  | { kind: "revoke"; origin: string; user: number };
+  /** `ref`: the revoking instance waits for a `revoked` with it from every other instance (Hub.revoke). */
+  | { kind: "revoke"; origin: string; user: number; ref: string }
+  | { kind: "revoked"; origin: string; ref: string };
 
 export type BusEventBody = BusEvent extends infer E ? (E extends BusEvent ? Omit<E, "origin"> : never) : never;
 

@@ -23,6 +23,8 @@ export interface Session {
   rateRefilledAt: number;
   lastTypingAt: number;
   expiryTimer?: ReturnType<typeof setTimeout>;
+  /** Until the token has been checked again once the socket is tracked (Hub.track): frames wait for it. */
+  admission?: Promise<boolean>;
 }
 
 export type LiveSocket = ServerWebSocket<{ session: Session }>;
@@ -41,6 +43,13 @@ export type Hub = ReturnType<typeof createHub>;
  * notification itself reads them from the database).
  */
 export const BUS_WAIT_MS = 5_000;
+
+/**
+ * The longest a logout or role change waits for the other instances to say they closed the user's sockets. One
+ * that does not answer by then (paused, or its listener away) closes them when it hears the event, or checks
+ * every socket when its listener is back.
+ */
+export const REVOKE_WAIT_MS = 2_000;
 
 /** How long a bus task whose database read failed waits before it is tried again. */
 const BUS_RETRY_MS = 200;
@@ -322,7 +331,13 @@ export function createHub(deps: HubDeps) {
       case "revoke":
         invalidate.everything();
         closeUser(event.user, CLOSE.POLICY, "token revoked");
+        bus.send({ kind: "revoked", ref: event.ref });
         return;
+      case "revoked": {
+        const waiting = revocations.get(event.ref);
+        if (waiting?.delete(event.origin) && waiting.size === 0) waiting.done();
+        return;
+      }
     }
   }
 
@@ -353,8 +368,15 @@ export function createHub(deps: HubDeps) {
   }
 
   function closeUser(userId: number, code: number, reason: string) {
-    for (const ws of [...(users.get(userId) ?? [])]) ws.close(code, reason);
+    for (const ws of [...(users.get(userId) ?? [])]) {
+      // Frames already received but not yet handled are dropped from now on, not stored.
+      ws.data.session.closed = true;
+      ws.close(code, reason);
+    }
   }
+
+  /** Revocations this instance waits on: the instances yet to answer. */
+  const revocations = new Map<string, Set<string> & { done(): void }>();
 
   /** This instance's own presence change: announced here and on every other instance. */
   function presenceChanged(roomId: number, change: "joined" | "left", username: string) {
@@ -424,13 +446,21 @@ export function createHub(deps: HubDeps) {
       server = target;
     },
 
-    /** Starts tracking a socket (before its history is loaded, so a room delete or revocation reaches it). */
-    track(ws: LiveSocket) {
+    /**
+     * Starts tracking a socket (before its history is loaded, so a room delete or revocation reaches it), then
+     * checks its token version against the database: true when it may go on, false when it was closed. The
+     * handshake's check ran before the socket could be found by a revocation; one that committed in between
+     * (logout, role change, on any instance) shows in this read, and one that commits later finds the socket.
+     */
+    async track(ws: LiveSocket): Promise<boolean> {
       const { session } = ws.data;
       add(rooms, session.roomId, ws);
       add(users, session.user.id, ws);
       sweeper ??= setInterval(sweep, WS_LIMITS.sweepMs);
       sweeper.unref?.();
+      const current = await store.findUserById(session.user.id);
+      if (current?.tokenVersion !== session.user.tokenVersion) ws.close(CLOSE.POLICY, "token revoked");
+      return !session.closed && current?.tokenVersion === session.user.tokenVersion;
     },
 
     /** Stops tracking; the room hears user_left and active_users when it was the user's last socket anywhere. */
@@ -495,11 +525,27 @@ export function createHub(deps: HubDeps) {
       bus.send({ kind: "frame", room: session.roomId, frame });
     },
 
-    /** Closes a user's sockets here and on every other instance (logout, role change). */
-    revoke(userId: number) {
+    /**
+     * Closes a user's sockets here and on every other instance (logout, role change); resolves once every other
+     * live instance has said it closed them (at most REVOKE_WAIT_MS), so no socket of theirs posts after the
+     * change has returned. Sockets still opening check the token version themselves (track).
+     */
+    async revoke(userId: number): Promise<void> {
       invalidate.everything();
       closeUser(userId, CLOSE.POLICY, "token revoked");
-      bus.send({ kind: "revoke", user: userId });
+      const ref = crypto.randomUUID();
+      const peers = await presence.peers?.().catch(() => []);
+      if (!peers?.length) return void bus.send({ kind: "revoke", user: userId, ref });
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, REVOKE_WAIT_MS);
+        function done() {
+          clearTimeout(timer);
+          revocations.delete(ref);
+          resolve();
+        }
+        revocations.set(ref, Object.assign(new Set(peers), { done }));
+        bus.send({ kind: "revoke", user: userId, ref });
+      });
     },
 
     /** Users of an instance that died without saying goodbye: they leave their rooms everywhere. */

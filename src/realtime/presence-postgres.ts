@@ -69,6 +69,11 @@ export function createPostgresPresence(url: string, instanceId: string, ttlMs = 
       await sql`DELETE FROM presence WHERE instance_id = ${instanceId} AND room_id = ${roomId} AND user_id = ${userId}`;
       return { last: !(await othersHave(roomId, userId)) };
     },
+    async peers() {
+      const rows = await sql<{ id: string }[]>`
+        SELECT id FROM instances WHERE id <> ${instanceId} AND heartbeat_at >= now() - ${ttlSeconds} * interval '1 second'`;
+      return rows.map((r) => r.id);
+    },
     async list(roomId): Promise<PresenceUser[]> {
       const rows = await sql<{ user_id: number; username: string }[]>`
         SELECT user_id, min(username) AS username FROM presence WHERE room_id = ${roomId}

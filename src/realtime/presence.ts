@@ -7,6 +7,8 @@ export interface Presence {
   /** Removes a socket; `last` is true when it was the user's last socket in the room (on any instance). */
   leave(roomId: number, userId: number): Promise<{ last: boolean }>;
   list(roomId: number): Promise<PresenceUser[]>;
+  /** The other live instances (none when this process is the only one). */
+  peers?(): Promise<string[]>;
 }
 
 /** Counts sockets per (room, user) on this instance; the PostgreSQL presence mirrors these counts into a table. */

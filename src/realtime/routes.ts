@@ -130,6 +130,24 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     }
   }
 
+  function handleFrame(ws: LiveSocket, raw: string | Buffer) {
+    const { session } = ws.data;
+    if (session.closed) return;
+    const frame = parseClientFrame(raw);
+    if ("code" in frame) return send(ws, frames.error(frame.code, frame.detail, frame.clientId));
+    if (frame.type === "typing") {
+      const now = clock();
+      if (now - session.lastTypingAt < WS_LIMITS.typingIntervalMs) return;
+      session.lastTypingAt = now;
+      hub.typing(ws);
+      return;
+    }
+    if (!allowMessage(session)) {
+      return send(ws, frames.error("RATE_LIMITED", `At most ${WS_LIMITS.messagesPerSecond} messages per second`, frame.clientId ?? undefined));
+    }
+    void handleMessage(ws, frame.content, frame.clientId);
+  }
+
   /**
    * Bun's handlers for every socket of this route, shared: a socket's data is its session and these three
    * references (Elysia's own `.ws()` keeps the whole request context and a set of closures per socket).
@@ -137,30 +155,22 @@ export function realtimeRoutes(deps: RealtimeDeps) {
   const handlers = {
     async open(ws: LiveSocket) {
       const { session } = ws.data;
-      hub.track(ws);
       session.expiryTimer = setTimeout(() => ws.close(CLOSE.POLICY, "token expired"), Math.max(0, session.expiresAt - clock()));
       try {
-        await sendHistory(ws);
+        session.admission = hub.track(ws);
+        const admitted = await session.admission;
+        session.admission = undefined;
+        if (admitted) await sendHistory(ws);
       } catch {
         ws.close(CLOSE.INTERNAL, "history unavailable");
       }
     },
 
     message(ws: LiveSocket, raw: string | Buffer) {
-      const { session } = ws.data;
-      const frame = parseClientFrame(raw);
-      if ("code" in frame) return send(ws, frames.error(frame.code, frame.detail, frame.clientId));
-      if (frame.type === "typing") {
-        const now = clock();
-        if (now - session.lastTypingAt < WS_LIMITS.typingIntervalMs) return;
-        session.lastTypingAt = now;
-        hub.typing(ws);
-        return;
-      }
-      if (!allowMessage(session)) {
-        return send(ws, frames.error("RATE_LIMITED", `At most ${WS_LIMITS.messagesPerSecond} messages per second`, frame.clientId ?? undefined));
-      }
-      void handleMessage(ws, frame.content, frame.clientId);
+      const { admission } = ws.data.session;
+      // Frames that come before the socket is admitted wait, in order; after that, no database read per frame.
+      if (admission) return void admission.then((admitted) => admitted && handleFrame(ws, raw), () => {});
+      handleFrame(ws, raw);
     },
 
     close(ws: LiveSocket) {
