@@ -54,7 +54,7 @@ async function serve(): Promise<void> {
   const cluster = config.database.kind === "postgres" ? openCluster(config.database.url, instanceId, config.instanceTtlSeconds) : undefined;
   const store = await openStore(config.database, { poolSize: config.databasePoolSize, instanceId }).catch(exitOnStoreError);
   const { app, shutdown, hub } = await createApp({ store, config, cluster, requestLog: createStdoutLog().log });
-  await cluster?.presence.start((gone) => hub.presenceExpired(gone));
+  await cluster?.presence.start(hub.presenceHandlers);
   try {
     app.listen({
       hostname: config.host,

@@ -8,6 +8,8 @@ import { account, call, startServer, type ServerProcess } from "./process.ts";
 import { dialect, openTestStore, type TestStore } from "./support.ts";
 import { TestSocket, type Frame } from "./ws-client.ts";
 
+type Account = Awaited<ReturnType<typeof account>>;
+
 describe("socket counts (every dialect)", () => {
   test("a user counts once however many sockets; first and last are reported", () => {
     const counts = createSocketCounts();
@@ -313,6 +315,41 @@ if (dialect === "postgres") {
       expect(messageIds(receiver)).toEqual([id, after.id]);
     });
 
+    test("an instance paused past the TTL: its users leave, and come back on resume; its stale token checks do not outlive a logout", async () => {
+      const roomId = await room("paused");
+      const [obs, pat, quinn] = await Promise.all(["obs", "pat", "quinn"].map((u) => account(servers[0]!.url, u))) as [Account, Account, Account];
+      const observer = await join(servers[0]!, roomId, obs);
+      const paused = servers[1]!;
+      const patSocket = await join(paused, roomId, pat);
+      const quinnSocket = await join(paused, roomId, quinn);
+      await observer.next((f) => f.type === "active_users" && f.users.length === 3);
+      // The paused instance has just checked quinn's token (and may keep it).
+      expect((await call(paused.url, "GET", "/auth/me", undefined, quinn.token)).status).toBe(200);
+      paused.child.kill("SIGSTOP");
+      let after = -1;
+      try {
+        const gone = await observer.next((f) => f.type === "user_left" && f.username === "pat", (TTL_SECONDS * 3 + 5) * 1000);
+        after = observer.frames.indexOf(gone);
+        // Waits for the paused instance's answer, at most REVOKE_WAIT_MS.
+        expect((await call(servers[0]!.url, "POST", "/auth/logout", undefined, quinn.token)).status).toBe(204);
+      } finally {
+        paused.child.kill("SIGCONT");
+      }
+      // Requests the resumed instance reads before the bus's news of the logout are checked in the database.
+      const posted = await call(paused.url, "POST", `/rooms/${roomId}/messages`, { content: "stale token" }, quinn.token);
+      expect(posted.status).toBe(401);
+      expect((await quinnSocket.closed).code).toBe(1008);
+      const later = (f: Frame) => observer.frames.indexOf(f) > after;
+      const back = await observer.next((f) => later(f) && f.type === "user_joined" && f.username === "pat", (TTL_SECONDS * 3 + 5) * 1000);
+      const roster = await observer.next((f) => later(f) && f.type === "active_users" && f.users.some((u: any) => u.username === "pat"));
+      expect(roster.users.map((u: any) => u.username).sort()).toEqual(["obs", "pat"]);
+      expect(back.message).toBe("pat joined the room");
+      // pat was never told it had left, and its messages reach the room.
+      expect(patSocket.frames.filter((f) => f.type === "user_left" && f.username === "pat")).toEqual([]);
+      const sent = await patSocket.say("still here");
+      await observer.next((f) => f.type === "message" && f.id === sent.id);
+    }, (TTL_SECONDS * 6 + 30) * 1000);
+
     test("an instance killed with SIGKILL has its users leave the room within the TTL", async () => {
       const roomId = await room("sigkill");
       const joe = await account(servers[0]!.url, "joe");
@@ -331,5 +368,86 @@ if (dialect === "postgres") {
       expect(list.users.map((u: any) => u.username)).toEqual(["joe"]);
       // bun's default of 5 s is shorter than the bound asserted above (TTL plus a heartbeat plus slack).
     }, (TTL_SECONDS * 2 + 10) * 1000);
+  });
+}
+
+if (dialect === "postgres") {
+  // A TTL longer than any wait below: departures seen here are announced by the instances, not found by the TTL.
+  describe("several instances: one join and one leave per person, and a graceful stop announces its departures", () => {
+    let store: TestStore;
+    let servers: ServerProcess[] = [];
+    const sockets: TestSocket[] = [];
+    let admin: { token: string };
+    let env: Record<string, string>;
+
+    beforeAll(async () => {
+      store = await openTestStore();
+      env = { DATABASE_URL: store.scratchUrl!, INSTANCE_TTL_SECONDS: "600" };
+      servers = await Promise.all([startServer(env), startServer(env), startServer(env)]);
+      admin = await account(servers[0]!.url, "admin", "admin");
+    });
+    afterAll(async () => {
+      for (const s of sockets) s.ws.close();
+      await Promise.all(servers.map((s) => s.stop("SIGKILL")));
+      await store.dispose();
+    });
+
+    const room = async (name: string) => (await call(servers[0]!.url, "POST", "/rooms/", { name }, admin.token)).json.id as number;
+    function open(server: ServerProcess, roomId: number, token: string) {
+      const socket = new TestSocket(`ws://127.0.0.1:${server.port}/ws/${roomId}?token=${token}`);
+      sockets.push(socket);
+      return socket;
+    }
+    const joined = (socket: TestSocket, username: string) =>
+      socket.next((f) => f.type === "active_users" && f.users.some((u: any) => u.username === username));
+
+    test("the same person opening and closing sockets on two instances at the same moment joins once and leaves once (20 runs)", async () => {
+      const roomId = await room("twins");
+      const watcherAccount = await account(servers[0]!.url, "watcher");
+      const watcher = open(servers[2]!, roomId, watcherAccount.token);
+      await joined(watcher, "watcher");
+      const pg = postgres(store.scratchUrl!, { max: 1, onnotice: () => {} });
+      try {
+        for (let run = 0; run < 20; run++) {
+          const who = await account(servers[0]!.url, `twin${run}`);
+          const pair = [open(servers[0]!, roomId, who.token), open(servers[1]!, roomId, who.token)];
+          await Promise.all(pair.map((s) => joined(s, who.username)));
+          await watcher.next((f) => f.type === "user_joined" && f.username === who.username);
+          for (const s of pair) s.ws.close();
+          await Promise.all(pair.map((s) => s.closed));
+          await watcher.next((f) => f.type === "user_left" && f.username === who.username);
+          // Both leaves committed (and with them any announcement); a message stored after them arrives after those.
+          while ((await pg`SELECT count(*)::int AS n FROM presence WHERE username = ${who.username}`)[0]!.n > 0) await Bun.sleep(10);
+          const marker = (await call(servers[1]!.url, "POST", `/rooms/${roomId}/messages`, { content: `after ${run}` }, watcherAccount.token)).json;
+          await watcher.next((f) => f.type === "message" && f.id === marker.id);
+          const about = (type: string) => watcher.frames.filter((f) => f.type === type && f.username === who.username).length;
+          expect([about("user_joined"), about("user_left")]).toEqual([1, 1]);
+        }
+      } finally {
+        await pg.end();
+      }
+    }, 120_000);
+
+    test("an instance stopped with SIGTERM: the others announce its users' departures at once (not after the TTL)", async () => {
+      const roomId = await room("sigterm");
+      const [watcherAccount, ava, bob] = await Promise.all(["watcher2", "ava", "bob"].map((u) => account(servers[0]!.url, u))) as [Account, Account, Account];
+      const watcher = open(servers[0]!, roomId, watcherAccount.token);
+      await joined(watcher, "watcher2");
+      const leaving = await startServer(env);
+      const a = open(leaving, roomId, ava.token);
+      const b = open(leaving, roomId, bob.token);
+      const b2 = open(servers[1]!, roomId, bob.token); // bob stays, on another instance
+      await Promise.all([joined(a, "ava"), joined(b, "bob"), joined(b2, "bob")]);
+      await watcher.next((f) => f.type === "active_users" && f.users.length === 3);
+      expect(await leaving.stop("SIGTERM")).toBe(0);
+      expect((await a.closed).code).toBe(1001);
+      const left = await watcher.next((f) => f.type === "user_left" && f.username === "ava");
+      const roster = await watcher.next((f) => f.type === "active_users" && watcher.frames.indexOf(f) > watcher.frames.indexOf(left));
+      expect(roster.users.map((u: any) => u.username).sort()).toEqual(["bob", "watcher2"]);
+      // bob is still here through the other instance: not announced as gone.
+      const marker = (await call(servers[1]!.url, "POST", `/rooms/${roomId}/messages`, { content: "marker" }, bob.token)).json;
+      await watcher.next((f) => f.type === "message" && f.id === marker.id);
+      expect(watcher.frames.filter((f) => f.type === "user_left" && f.username === "bob")).toEqual([]);
+    }, 60_000);
   });
 }

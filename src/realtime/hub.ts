@@ -7,7 +7,7 @@ import type { Author, RoomEvents } from "../messages/events.ts";
 import { toMessageFrame } from "../messages/model.ts";
 import type { MessageRecord, MessageWithAuthor, Store, UserRecord } from "../store/store.ts";
 import type { BusEvent, FanoutBus } from "./bus.ts";
-import type { Presence } from "./presence.ts";
+import type { Presence, PresenceChange } from "./presence.ts";
 import { CLOSE, frames, roomTopic, WS_LIMITS } from "./protocol.ts";
 
 export interface Session {
@@ -322,6 +322,9 @@ export function createHub(deps: HubDeps) {
         sequence(() => publish(event.room, frames.deleted(event.id, event.room)));
         return;
       case "presence":
+        // A departure of someone still here is stale: this instance was taken for dead (paused past the TTL) and
+        // puts its users back (see presence-postgres.ts); its own sockets never saw them leave.
+        if (event.change === "left" && joinedHere(event.room, event.user)) return;
         if (rooms.has(event.room)) void announcePresence(event.room, event.change, event.username, event.at).catch(() => {});
         return;
       case "room_deleted":
@@ -378,11 +381,28 @@ export function createHub(deps: HubDeps) {
   /** Revocations this instance waits on: the instances yet to answer. */
   const revocations = new Map<string, Set<string> & { done(): void }>();
 
-  /** This instance's own presence change: announced here and on every other instance. */
-  function presenceChanged(roomId: number, change: "joined" | "left", username: string) {
+  /** Whether the user has a socket here that has joined the room (and so has not left it, whatever others say). */
+  function joinedHere(roomId: number, userId: number): boolean {
+    for (const ws of users.get(userId) ?? []) if (ws.data.session.roomId === roomId && ws.data.session.joined) return true;
+    return false;
+  }
+
+  /** Stops tracking; the room hears user_left and active_users when it was the user's last socket anywhere. */
+  async function untrack(ws: LiveSocket): Promise<void> {
+    const { session } = ws.data;
+    remove(rooms, session.roomId, ws);
+    remove(users, session.user.id, ws);
+    if (!rooms.has(session.roomId)) published.delete(session.roomId);
+    if (rooms.size === 0 && sweeper) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+    if (!session.joined) return;
+    session.joined = false;
     const at = clock();
-    bus.send({ kind: "presence", room: roomId, change, username, at });
-    return announcePresence(roomId, change, username, at);
+    const { last } = await presence.leave(session.roomId, session.user.id, session.user.username, at);
+    // The other instances were told by the presence itself; the room's sockets here, if any are left, now.
+    if (last && rooms.has(session.roomId)) await announcePresence(session.roomId, "left", session.user.username, at);
   }
 
   const events: RoomEvents = {
@@ -463,22 +483,7 @@ export function createHub(deps: HubDeps) {
       return !session.closed && current?.tokenVersion === session.user.tokenVersion;
     },
 
-    /** Stops tracking; the room hears user_left and active_users when it was the user's last socket anywhere. */
-    async untrack(ws: LiveSocket) {
-      const { session } = ws.data;
-      remove(rooms, session.roomId, ws);
-      remove(users, session.user.id, ws);
-      if (!rooms.has(session.roomId)) published.delete(session.roomId);
-      if (rooms.size === 0 && sweeper) {
-        clearInterval(sweeper);
-        sweeper = undefined;
-      }
-      if (!session.joined) return;
-      session.joined = false;
-      if ((await presence.leave(session.roomId, session.user.id)).last) {
-        await presenceChanged(session.roomId, "left", session.user.username);
-      }
-    },
+    untrack,
 
     waitPublished,
     /** The highest message id published here for a room with local sockets (undefined: none yet). */
@@ -508,9 +513,10 @@ export function createHub(deps: HubDeps) {
       session.joined = true;
       // The room's first socket here: later copies of what its history held are not published again.
       if (!published.has(session.roomId)) published.set(session.roomId, coveredId);
-      const { first } = await presence.join(session.roomId, session.user.id, session.user.username);
+      const at = clock();
+      const { first } = await presence.join(session.roomId, session.user.id, session.user.username, at);
       if (first) {
-        await presenceChanged(session.roomId, "joined", session.user.username);
+        await announcePresence(session.roomId, "joined", session.user.username, at);
       } else if (!session.closed) {
         // Another tab of someone already here: only the new socket needs the list.
         ws.send(JSON.stringify(frames.activeUsers(await presence.list(session.roomId))));
@@ -548,9 +554,18 @@ export function createHub(deps: HubDeps) {
       });
     },
 
-    /** Users of an instance that died without saying goodbye: they leave their rooms everywhere. */
-    presenceExpired(gone: { roomId: number; username: string }[]) {
-      for (const { roomId, username } of gone) void presenceChanged(roomId, "left", username).catch(() => {});
+    /** What the cluster presence finds (the other instances were told by it): announced to the sockets here. */
+    presenceHandlers: {
+      /** Users of an instance that died without saying goodbye left their rooms. */
+      expired(gone: PresenceChange[]) {
+        for (const { roomId, username, at } of gone) {
+          if (rooms.has(roomId)) void announcePresence(roomId, "left", username, at).catch(() => {});
+        }
+      },
+      /** This instance's users are back after it was taken for dead; its sockets never saw them leave. */
+      restored(roomIds: number[]) {
+        for (const roomId of roomIds) if (rooms.has(roomId)) void sendRoster(roomId)?.catch(() => {});
+      },
     },
 
     stop() {
@@ -558,8 +573,17 @@ export function createHub(deps: HubDeps) {
       return bus.stop();
     },
 
-    closeAll(code: number, reason: string) {
-      for (const sockets of [...rooms.values()]) for (const ws of [...sockets]) ws.close(code, reason);
+    /** Closes every socket; resolves once their departures are recorded and told to the other instances. */
+    closeAll(code: number, reason: string): Promise<unknown> {
+      const leaving: Promise<void>[] = [];
+      for (const sockets of [...rooms.values()]) {
+        for (const ws of [...sockets]) {
+          ws.data.session.closed = true;
+          ws.close(code, reason);
+          leaving.push(untrack(ws).catch(() => {}));
+        }
+      }
+      return Promise.all(leaving);
     },
 
     get socketCount() {
