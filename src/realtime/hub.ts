@@ -51,6 +51,12 @@ export const BUS_WAIT_MS = 5_000;
  */
 export const REVOKE_WAIT_MS = 2_000;
 
+/**
+ * How long a deleted message's id is remembered, so that an edit of it read or made just before the delete is
+ * not published after it (which would bring the message back in clients). Far longer than any such read takes.
+ */
+const DELETED_MEMORY_MS = 60_000;
+
 /** How long a bus task whose database read failed waits before it is tried again. */
 const BUS_RETRY_MS = 200;
 /** How far before the listener last heard anything a reconnect reads edits and deletes from (clock differences). */
@@ -149,6 +155,25 @@ export function createHub(deps: HubDeps) {
     server?.publish(roomTopic(roomId), json);
     const active = recorders.get(roomId);
     if (active) for (const recorder of active) recorder.frames.push({ id: messageId, json });
+  }
+
+  /** Ids deleted lately, in two generations: each is kept between one and two DELETED_MEMORY_MS / 2. */
+  let deletedNow = new Set<number>();
+  let deletedBefore = new Set<number>();
+  let deletedSince = clock();
+  function publishDeleted(roomId: number, id: number): void {
+    if (clock() - deletedSince > DELETED_MEMORY_MS / 2) {
+      deletedBefore = deletedNow;
+      deletedNow = new Set();
+      deletedSince = clock();
+    }
+    deletedNow.add(id);
+    publish(roomId, frames.deleted(id, roomId));
+  }
+  /** An edit goes out unless its message was deleted meanwhile (the edit and the delete made on two instances). */
+  function publishUpdated(record: MessageRecord, author: Author): void {
+    if (deletedNow.has(record.id) || deletedBefore.has(record.id)) return;
+    publish(record.roomId, updatedFrame(record, author));
   }
 
   function publishMessage(record: MessageRecord, author: Author): void {
@@ -250,8 +275,8 @@ export function createHub(deps: HubDeps) {
       const edited = new Map((await store.findMessagesByIds(local.filter((c) => c.kind === "updated").map((c) => c.messageId))).map((m) => [m.id, m]));
       for (const change of local) {
         const m = edited.get(change.messageId);
-        if (change.kind === "deleted") publish(change.roomId, frames.deleted(change.messageId, change.roomId));
-        else if (m) publish(m.roomId, updatedFrame(m, m.author));
+        if (change.kind === "deleted") publishDeleted(change.roomId, change.messageId);
+        else if (m) publishUpdated(m, m.author);
       }
     });
     // Beside the bus's order, not in it: with many users it takes a while, and live messages need not wait for it.
@@ -311,7 +336,7 @@ export function createHub(deps: HubDeps) {
         sequence(async () => {
           if (!rooms.has(event.room)) return;
           const [m] = await store.findMessagesByIds([event.id]);
-          if (m) publish(m.roomId, updatedFrame(m, m.author));
+          if (m) publishUpdated(m, m.author);
         });
         return;
       case "frame":
@@ -319,7 +344,7 @@ export function createHub(deps: HubDeps) {
         return;
       case "deleted":
         invalidate.room(event.room);
-        sequence(() => publish(event.room, frames.deleted(event.id, event.room)));
+        sequence(() => publishDeleted(event.room, event.id));
         return;
       case "presence":
         // A departure of someone still here is stale: this instance was taken for dead (paused past the TTL) and
@@ -387,8 +412,16 @@ export function createHub(deps: HubDeps) {
     return false;
   }
 
+  /** Departures being recorded: a graceful stop waits for them (the socket's close handler starts them too). */
+  const departing = new Set<Promise<void>>();
   /** Stops tracking; the room hears user_left and active_users when it was the user's last socket anywhere. */
-  async function untrack(ws: LiveSocket): Promise<void> {
+  function untrack(ws: LiveSocket): Promise<void> {
+    const done = depart(ws).catch(() => {});
+    departing.add(done);
+    void done.finally(() => departing.delete(done));
+    return done;
+  }
+  async function depart(ws: LiveSocket): Promise<void> {
     const { session } = ws.data;
     remove(rooms, session.roomId, ws);
     remove(users, session.user.id, ws);
@@ -439,12 +472,12 @@ export function createHub(deps: HubDeps) {
     },
     messageUpdated(record: MessageRecord, author: Author) {
       invalidate.room(record.roomId);
-      publish(record.roomId, updatedFrame(record, author));
+      publishUpdated(record, author);
       bus.send({ kind: "updated", room: record.roomId, id: record.id });
     },
     messageDeleted(record: MessageRecord) {
       invalidate.room(record.roomId);
-      publish(record.roomId, frames.deleted(record.id, record.roomId));
+      publishDeleted(record.roomId, record.id);
       bus.send({ kind: "deleted", room: record.roomId, id: record.id });
     },
     roomDeleted(roomId: number) {
@@ -575,15 +608,14 @@ export function createHub(deps: HubDeps) {
 
     /** Closes every socket; resolves once their departures are recorded and told to the other instances. */
     closeAll(code: number, reason: string): Promise<unknown> {
-      const leaving: Promise<void>[] = [];
       for (const sockets of [...rooms.values()]) {
         for (const ws of [...sockets]) {
           ws.data.session.closed = true;
           ws.close(code, reason);
-          leaving.push(untrack(ws).catch(() => {}));
+          void untrack(ws);
         }
       }
-      return Promise.all(leaving);
+      return Promise.all(departing);
     },
 
     get socketCount() {
