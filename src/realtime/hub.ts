@@ -220,15 +220,42 @@ export function createHub(deps: HubDeps) {
    * The seed's order: active_users then user_joined on a join; user_left then active_users on a leave. Inside a
    * room's roster window the list comes at the window's end instead (ROSTER_WINDOW_MS), after the joined frame.
    */
-  async function announcePresence(roomId: number, change: "joined" | "left", username: string, at: number) {
-    if (change === "left") publish(roomId, frames.left(username, new Date(at)));
+  async function announcePresence(roomId: number, change: "joined" | "left", user: { id: number; username: string }, at: number) {
+    if (change === "left") {
+      told.get(roomId)?.delete(user.id);
+      publish(roomId, frames.left(user.username, new Date(at)));
+    }
     await sendRoster(roomId);
-    if (change === "joined") publish(roomId, frames.joined(username, new Date(at)));
+    if (change === "joined") {
+      told.get(roomId)?.set(user.id, user.username);
+      publish(roomId, frames.joined(user.username, new Date(at)));
+    }
+  }
+
+  /** Who the sockets here were last told is in each room (by lists, joins and leaves): what a resend compares with. */
+  const told = new Map<number, Map<number, string>>();
+  async function publishRoster(roomId: number): Promise<void> {
+    const list = await presence.list(roomId);
+    if (rooms.has(roomId)) told.set(roomId, new Map(list.map((u) => [u.user_id, u.username])));
+    publish(roomId, frames.activeUsers(list));
+  }
+
+  /**
+   * After the listener was away: the joins and leaves it missed, found by comparing the room's list with what
+   * this instance last told the room (at the time of the resend, not when they happened), then the list.
+   */
+  async function resendPresence(roomId: number): Promise<void> {
+    const before = told.get(roomId);
+    const list = await presence.list(roomId);
+    const now = new Date(clock());
+    const present = new Set(list.map((u) => u.user_id));
+    for (const [id, username] of before ?? []) if (!present.has(id)) publish(roomId, frames.left(username, now));
+    await publishRoster(roomId);
+    for (const u of list) if (before && !before.has(u.user_id)) publish(roomId, frames.joined(u.username, now));
   }
 
   /** Rooms inside a roster window, and whether a change since the window's list is still to be sent. */
   const rosterWindows = new Map<number, { due: boolean }>();
-  const publishRoster = async (roomId: number) => publish(roomId, frames.activeUsers(await presence.list(roomId)));
   function sendRoster(roomId: number): Promise<void> | undefined {
     const window = rosterWindows.get(roomId);
     if (window) {
@@ -287,7 +314,7 @@ export function createHub(deps: HubDeps) {
    * The events other than messages are not kept anywhere to be read again, but what they change is: after a
    * reconnect every local socket is checked as those events would have checked it. A room deleted meanwhile
    * closes its sockets (4404); a token revoked meanwhile (logout, role change, user deleted) closes its user's
-   * sockets (1008); and each room gets its roster again, for joins and leaves elsewhere. (Edits and deletes are
+   * sockets (1008); and each room hears the joins and leaves elsewhere, then its list (resendPresence). (Edits and deletes are
    * read from the store's change log in catchUp; typing that went out meanwhile is lost.)
    */
   async function recheckSessions(): Promise<void> {
@@ -301,7 +328,7 @@ export function createHub(deps: HubDeps) {
         }
       }),
     );
-    await Promise.all([...rooms.keys()].map((roomId) => sendRoster(roomId)));
+    await Promise.all([...rooms.keys()].map((roomId) => resendPresence(roomId)));
   }
 
   function onBusEvent(event: BusEvent): void {
@@ -350,7 +377,9 @@ export function createHub(deps: HubDeps) {
         // A departure of someone still here is stale: this instance was taken for dead (paused past the TTL) and
         // puts its users back (see presence-postgres.ts); its own sockets never saw them leave.
         if (event.change === "left" && joinedHere(event.room, event.user)) return;
-        if (rooms.has(event.room)) void announcePresence(event.room, event.change, event.username, event.at).catch(() => {});
+        if (rooms.has(event.room)) {
+          void announcePresence(event.room, event.change, { id: event.user, username: event.username }, event.at).catch(() => {});
+        }
         return;
       case "room_deleted":
         invalidate.room(event.room);
@@ -425,7 +454,10 @@ export function createHub(deps: HubDeps) {
     const { session } = ws.data;
     remove(rooms, session.roomId, ws);
     remove(users, session.user.id, ws);
-    if (!rooms.has(session.roomId)) published.delete(session.roomId);
+    if (!rooms.has(session.roomId)) {
+      published.delete(session.roomId);
+      told.delete(session.roomId);
+    }
     if (rooms.size === 0 && sweeper) {
       clearInterval(sweeper);
       sweeper = undefined;
@@ -435,7 +467,7 @@ export function createHub(deps: HubDeps) {
     const at = clock();
     const { last } = await presence.leave(session.roomId, session.user.id, session.user.username, at);
     // The other instances were told by the presence itself; the room's sockets here, if any are left, now.
-    if (last && rooms.has(session.roomId)) await announcePresence(session.roomId, "left", session.user.username, at);
+    if (last && rooms.has(session.roomId)) await announcePresence(session.roomId, "left", session.user, at);
   }
 
   const events: RoomEvents = {
@@ -549,7 +581,7 @@ export function createHub(deps: HubDeps) {
       const at = clock();
       const { first } = await presence.join(session.roomId, session.user.id, session.user.username, at);
       if (first) {
-        await announcePresence(session.roomId, "joined", session.user.username, at);
+        await announcePresence(session.roomId, "joined", session.user, at);
       } else if (!session.closed) {
         // Another tab of someone already here: only the new socket needs the list.
         ws.send(JSON.stringify(frames.activeUsers(await presence.list(session.roomId))));
@@ -591,8 +623,8 @@ export function createHub(deps: HubDeps) {
     presenceHandlers: {
       /** Users of an instance that died without saying goodbye left their rooms. */
       expired(gone: PresenceChange[]) {
-        for (const { roomId, username, at } of gone) {
-          if (rooms.has(roomId)) void announcePresence(roomId, "left", username, at).catch(() => {});
+        for (const { roomId, userId, username, at } of gone) {
+          if (rooms.has(roomId)) void announcePresence(roomId, "left", { id: userId, username }, at).catch(() => {});
         }
       },
       /** This instance's users are back after it was taken for dead; its sockets never saw them leave. */
