@@ -136,8 +136,17 @@ export function createHub(deps: HubDeps) {
    * good. Tasks start from the watermarks, so a second try publishes nothing twice.
    */
   const sequence = (task: () => Promise<void> | void) => {
+    openBatch = undefined;
     inOrder = inOrder.then(() => untilDone(task));
   };
+  /**
+   * Message notifications queued last in the sequence and not yet started: the next one joins them, and they are
+   * read with one query. Under load the reads then keep pace with the other instances' commits, as the group
+   * commit keeps pace with the senders (one read per notification fell behind: joiners, who wait for what their
+   * history holds to be published here, waited seconds). Anything else queued after them closes the batch, so
+   * the order of tasks is what it was.
+   */
+  let openBatch: { room: number; id: number; own: boolean }[] | undefined;
   const rooms = new Map<number, Set<LiveSocket>>();
   const users = new Map<number, Set<LiveSocket>>();
   const recorders = new Map<number, Set<Recorder>>();
@@ -335,13 +344,19 @@ export function createHub(deps: HubDeps) {
     // Our own message notifications come back to us (they set the order); anything else of ours does not.
     if (event.origin === bus.instanceId && event.kind !== "messages") return;
     switch (event.kind) {
-      case "messages":
+      case "messages": {
         for (const [room] of event.items) invalidate.room(room);
+        const mine = event.origin === bus.instanceId;
+        const items = event.items.map(([room, id]) => ({ room, id, own: mine }));
+        if (openBatch) return void openBatch.push(...items);
+        const batch = items;
         sequence(async () => {
-          if (event.origin === bus.instanceId) await Promise.all(event.items.map(([, id]) => whenRegistered(id)));
+          if (openBatch === batch) openBatch = undefined;
+          // Own ids wait until this instance's INSERT has returned them (see whenRegistered).
+          await Promise.all(batch.map((item) => (item.own ? whenRegistered(item.id) : undefined)));
           const own: { record: MessageRecord; author: Author }[] = [];
           const remote: number[] = [];
-          for (const [room, id] of event.items) {
+          for (const { room, id } of batch) {
             const pending = ownPending.get(id);
             if (pending) own.push(pending);
             else if (rooms.has(room) && id > (published.get(room) ?? 0)) remote.push(id);
@@ -349,14 +364,16 @@ export function createHub(deps: HubDeps) {
           const fetched: { record: MessageRecord; author: Author }[] = (await store.findMessagesByIds(remote)).map(
             (m) => ({ record: m, author: m.author }),
           );
-          // One commit holds one instance's batch, so this is own or remote, already in id order.
+          // Notifications arrive in commit order, which is id order.
           for (const { record, author } of [...own, ...fetched].sort((a, b) => a.record.id - b.record.id)) {
             publishMessage(record, author);
           }
-          // Notifications arrive in commit order, and a lost one is caught up before the next is handled.
-          for (const [, id] of event.items) if (id > knownUpTo) knownUpTo = id;
+          // A lost notification is caught up before the next is handled.
+          for (const { id } of batch) if (id > knownUpTo) knownUpTo = id;
         });
+        openBatch = batch;
         return;
+      }
       // Edits and deletes wait their turn behind the messages they change (and a failed read is tried again).
       case "updated":
         invalidate.room(event.room);

@@ -47,7 +47,8 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     return true;
   }
 
-  async function sendHistory(ws: LiveSocket): Promise<void> {
+  /** `admitted`: the token check of Hub.track, read beside the history; nothing is sent before it passes. */
+  async function sendHistory(ws: LiveSocket, admitted: Promise<boolean>): Promise<void> {
     const { session } = ws.data;
     const { since } = session;
     const recorder = hub.record(session.roomId);
@@ -70,7 +71,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
         lastId = upToMark.length === more.length && more.length === WS_LIMITS.syncMax ? more.at(-1)!.id : mark;
         mark = hub.publishedUpTo(session.roomId);
       }
-      if (session.closed) return;
+      if (!(await admitted) || session.closed) return;
       joined = ws.cork(() => {
         // Published after this socket opened but older than its page (more than a page came meanwhile): these
         // go first, so ids still rise. With `since`, the page already starts right after what the client has.
@@ -156,11 +157,12 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     async open(ws: LiveSocket) {
       const { session } = ws.data;
       session.expiryTimer = setTimeout(() => ws.close(CLOSE.POLICY, "token expired"), Math.max(0, session.expiresAt - clock()));
+      const admission = hub.track(ws);
+      session.admission = admission;
+      // Before the frames that waited for it are handled (they were queued on it later).
+      void admission.then(() => (session.admission = undefined), () => {});
       try {
-        session.admission = hub.track(ws);
-        const admitted = await session.admission;
-        session.admission = undefined;
-        if (admitted) await sendHistory(ws);
+        await sendHistory(ws, admission);
       } catch {
         ws.close(CLOSE.INTERNAL, "history unavailable");
       }
