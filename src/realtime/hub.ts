@@ -166,7 +166,7 @@ export function createHub(deps: HubDeps) {
     if (active) for (const recorder of active) recorder.frames.push({ id: messageId, json });
   }
 
-  /** Ids deleted lately, in two generations: each is kept between one and two DELETED_MEMORY_MS / 2. */
+  /** Ids deleted lately, in two generations swapped every DELETED_MEMORY_MS / 2: each is kept 30 to 60 s. */
   let deletedNow = new Set<number>();
   let deletedBefore = new Set<number>();
   let deletedSince = clock();
