@@ -61,6 +61,12 @@ function opened(ws: WebSocket): Promise<void> {
   });
 }
 
+export interface JoinReport {
+  instances: number;
+  senders: number;
+  results: { rate: number; achievedPerSec: number; joins: number; joinToSyncMs: { p50: number; p99: number; max: number } }[];
+}
+
 const percentile = (sorted: number[], q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 10) / 10;
 
 async function scenario(urls: string[], roomId: number, tokens: string[], joinerToken: string, rate: number) {
