@@ -252,6 +252,12 @@ if (dialect === "postgres") {
       const watcher = await join(servers[0]!, rosterRoom, sam);
       const leaver = await join(servers[1]!, rosterRoom, rex);
       await watcher.next((f) => f.type === "active_users" && f.users.some((u: any) => u.username === "rex"));
+      // Instance 1 serves a join during the outage, when no new connection can be made: its pools are opened now.
+      const warmRoom = await room("recheck-warm");
+      await Promise.all([
+        ...[pia, quin, sam].map((who) => join(servers[1]!, warmRoom, who)),
+        ...Array.from({ length: 8 }, () => call(servers[1]!.url, "GET", `/rooms/${warmRoom}/messages?before=999999`, undefined, sam.token)),
+      ]);
       const rostersBefore = watcher.ofType("active_users").length;
       const post = async (content: string) => (await call(servers[0]!.url, "POST", `/rooms/${rosterRoom}/messages`, { content }, sam.token)).json.id as number;
       const [toEdit, toDelete] = [await post("to be edited"), await post("to be deleted")];
@@ -302,10 +308,17 @@ if (dialect === "postgres") {
       const people = await Promise.all(["lea", "max", "ned"].map((u) => account(servers[0]!.url, u)));
       const clients = await Promise.all(people.map((p, i) => join(servers[i]!, roomId, p)));
       const pg = postgres(store.scratchUrl!, { max: 1, onnotice: () => {} });
-      const kill = () => pg`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-        WHERE application_name = 'chat-bus' AND datname = current_database()`;
-      const listening = async () => (await pg`SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE datname = current_database() AND application_name = 'chat-bus' AND query ILIKE 'listen%'`)[0]!.n as number;
+      // A terminated backend can linger in pg_stat_activity for a moment: listeners are told apart by pid.
+      const killed = new Set<number>();
+      const listeners = async () =>
+        (await pg<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+          AND application_name = 'chat-bus' AND query ILIKE 'listen%'`).map((r) => r.pid).filter((pid) => !killed.has(pid));
+      const listening = async () => (await listeners()).length;
+      const kill = async () => {
+        const pids = await listeners();
+        for (const pid of pids) killed.add(pid);
+        return pg`SELECT pg_terminate_backend(pid) FROM unnest(${`{${pids.join(",")}}`}::int[]) AS pid`;
+      };
       const ids: number[] = [];
       for (let round = 0; round < 4; round++) {
         const sending = clients.flatMap((c, i) => Array.from({ length: 20 }, (_, n) => c.say(`round ${round} from ${i} #${n}`)));

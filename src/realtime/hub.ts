@@ -254,12 +254,15 @@ export function createHub(deps: HubDeps) {
    * this instance last told the room (at the time of the resend, not when they happened), then the list.
    */
   async function resendPresence(roomId: number): Promise<void> {
-    const before = told.get(roomId);
     const list = await presence.list(roomId);
+    // After the read: what the room was told meanwhile counts. Then the frames go out together, in the seed's order.
+    const before = told.get(roomId);
+    if (!rooms.has(roomId)) return;
     const now = new Date(clock());
     const present = new Set(list.map((u) => u.user_id));
     for (const [id, username] of before ?? []) if (!present.has(id)) publish(roomId, frames.left(username, now));
-    await publishRoster(roomId);
+    told.set(roomId, new Map(list.map((u) => [u.user_id, u.username])));
+    publish(roomId, frames.activeUsers(list));
     for (const u of list) if (before && !before.has(u.user_id)) publish(roomId, frames.joined(u.username, now));
   }
 
@@ -449,6 +452,28 @@ export function createHub(deps: HubDeps) {
     }
   }
 
+  /**
+   * The token re-check of sockets just tracked (see track), per user: one read at a time, and the sockets tracked
+   * while one runs share the next, which starts after they were all tracked (what makes the check sound). A
+   * reconnect storm of someone's hundred tabs costs two reads, not a hundred.
+   */
+  const userReads = new Map<number, { tail: Promise<void>; queued?: Promise<UserRecord | undefined> }>();
+  function readUserAfterTracked(userId: number): Promise<UserRecord | undefined> {
+    let state = userReads.get(userId);
+    if (!state) userReads.set(userId, (state = { tail: Promise.resolve() }));
+    if (state.queued) return state.queued;
+    const entry = state;
+    const queued = entry.tail.then(() => {
+      entry.queued = undefined;
+      return store.findUserById(userId);
+    });
+    entry.queued = queued;
+    const tail = queued.then(() => {}, () => {});
+    entry.tail = tail;
+    void tail.then(() => entry.tail === tail && userReads.get(userId) === entry && userReads.delete(userId));
+    return queued;
+  }
+
   /** Revocations this instance waits on: the instances yet to answer. */
   const revocations = new Map<string, Set<string> & { done(): void }>();
 
@@ -560,7 +585,7 @@ export function createHub(deps: HubDeps) {
       add(users, session.user.id, ws);
       sweeper ??= setInterval(sweep, WS_LIMITS.sweepMs);
       sweeper.unref?.();
-      const current = await store.findUserById(session.user.id);
+      const current = await readUserAfterTracked(session.user.id);
       if (current?.tokenVersion !== session.user.tokenVersion) ws.close(CLOSE.POLICY, "token revoked");
       return !session.closed && current?.tokenVersion === session.user.tokenVersion;
     },
