@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import type { LoadReport } from "./load.ts";
-import { freePort, runJson, spawn, stop, waitFor200 } from "./procs.ts";
+import { freePort, NO_PERSON_LIMITS, runJson, spawn, stop, waitFor200 } from "./procs.ts";
 import { Api, seed } from "./seed.ts";
 
 const ROOT = join(import.meta.dir, "..");
@@ -31,6 +31,7 @@ async function startServer(): Promise<string> {
       SECRET_KEY: "bench-cluster-secret-key-0123456789abcdef",
       DATABASE_URL: dbUrl,
       BCRYPT_COST: "4",
+      ...NO_PERSON_LIMITS,
     },
   });
   servers.push(proc);

@@ -1,6 +1,6 @@
 // The storage floor: bench/relay.ts, but every frame is committed before it is published and acked, with the
 // chat server's group-commit policy, into one table with the chat server's two indexes on messages (a room's
-// history newest first; the resend check on user and client_id). No auth, no checks, no change log, no
+// history newest first; the resend check on room, user and client_id). No auth, no checks, no change log, no
 // notifications, no pool: what any server that stores each message before it broadcasts it pays on this machine.
 //
 // Usage: bun bench/floor.ts --store sqlite:<new file> | postgres://... [--port 0] [--indexes all|room|none]
@@ -25,7 +25,7 @@ const columns = (id: string, time: string) =>
   `floor_messages (id ${id}, room_id integer NOT NULL, user_id integer NOT NULL, content text NOT NULL,
    client_id text, created_at ${time} NOT NULL)`;
 const ROOM_INDEX = "CREATE INDEX floor_room_id_id ON floor_messages (room_id, id)";
-const RESEND_INDEX = "CREATE UNIQUE INDEX floor_user_id_client_id ON floor_messages (user_id, client_id)";
+const RESEND_INDEX = "CREATE UNIQUE INDEX floor_room_id_user_id_client_id ON floor_messages (room_id, user_id, client_id)";
 /**
  * Which of the server's indexes the table gets: both (the floor), or fewer, to measure what each costs. Without the
  * resend index a resend is stored again (nothing in the bench resends).
@@ -35,7 +35,7 @@ export type FloorIndexes = "all" | "room" | "none";
 /** `sqlite:<path>` (a fresh file, with the server's pragmas) or a `postgres://` URL (its table is replaced). */
 export async function openFloorStore(url: string, indexes: FloorIndexes = "all"): Promise<FloorStore> {
   const ddl = { all: [ROOM_INDEX, RESEND_INDEX], room: [ROOM_INDEX], none: [] }[indexes];
-  const onConflict = indexes === "all" ? "ON CONFLICT (user_id, client_id) DO NOTHING" : "";
+  const onConflict = indexes === "all" ? "ON CONFLICT (room_id, user_id, client_id) DO NOTHING" : "";
   return url.startsWith("sqlite:") ? sqliteFloor(url.slice("sqlite:".length), ddl, onConflict) : await postgresFloor(url, ddl, onConflict);
 }
 
@@ -51,9 +51,11 @@ function sqliteFloor(path: string, indexes: string[], onConflict: string): Floor
   const insert = db.query<{ id: number }, [number, number, string, string | null, number]>(
     `INSERT INTO floor_messages (room_id, user_id, content, client_id, created_at) VALUES (?, ?, ?, ?, ?) ${onConflict} RETURNING id`,
   );
-  const original = db.query<{ id: number }, [number, string | null]>("SELECT id FROM floor_messages WHERE user_id = ? AND client_id = ?");
+  const original = db.query<{ id: number }, [number, number, string | null]>(
+    "SELECT id FROM floor_messages WHERE room_id = ? AND user_id = ? AND client_id = ?",
+  );
   const store = db.transaction((rows: readonly FloorRow[]) =>
-    rows.map((r) => (insert.get(r.roomId, r.userId, r.content, r.clientId, Date.now()) ?? original.get(r.userId, r.clientId)!).id),
+    rows.map((r) => (insert.get(r.roomId, r.userId, r.content, r.clientId, Date.now()) ?? original.get(r.roomId, r.userId, r.clientId)!).id),
   );
   return Object.assign(store, { close: async () => db.close(true) });
 }
@@ -69,26 +71,28 @@ async function postgresFloor(url: string, indexes: string[], onConflict: string)
     `{${values.map((v) => (v === null ? "NULL" : typeof v === "number" ? v : `"${v.replace(/["\\]/g, "\\$&")}"`)).join(",")}}`;
   // As the server: the new rows' ids come back with their keys; a resend's id is read in a second query.
   const store = async (rows: readonly FloorRow[]) => {
-    const inserted = await sql<{ id: string; user_id: number; client_id: string | null }[]>`
+    const inserted = await sql<{ id: string; room_id: number; user_id: number; client_id: string | null }[]>`
       INSERT INTO floor_messages (room_id, user_id, content, client_id, created_at)
       SELECT room_id, user_id, content, client_id, now()
       FROM unnest(${array(rows.map((r) => r.roomId))}::int[], ${array(rows.map((r) => r.userId))}::int[],
                   ${array(rows.map((r) => r.content))}::text[], ${array(rows.map((r) => r.clientId))}::text[])
         WITH ORDINALITY AS t(room_id, user_id, content, client_id, ord)
       ORDER BY ord
-      ${sql.unsafe(onConflict)} RETURNING id, user_id, client_id`;
+      ${sql.unsafe(onConflict)} RETURNING id, room_id, user_id, client_id`;
+    const key = (roomId: number, userId: number, clientId: string | null) => `${roomId}:${userId}:${clientId}`;
     const ids = new Map<string, number>();
     const anonymous: number[] = [];
-    for (const r of inserted) r.client_id === null ? anonymous.push(Number(r.id)) : ids.set(`${r.user_id}:${r.client_id}`, Number(r.id));
-    const resent = rows.filter((r) => r.clientId !== null && !ids.has(`${r.userId}:${r.clientId}`));
+    for (const r of inserted) r.client_id === null ? anonymous.push(Number(r.id)) : ids.set(key(r.room_id, r.user_id, r.client_id), Number(r.id));
+    const resent = rows.filter((r) => r.clientId !== null && !ids.has(key(r.roomId, r.userId, r.clientId)));
     if (resent.length > 0) {
-      const old = await sql<{ id: string; user_id: number; client_id: string }[]>`
-        SELECT id, user_id, client_id FROM floor_messages WHERE (user_id, client_id) IN (
-          SELECT * FROM unnest(${array(resent.map((r) => r.userId))}::int[], ${array(resent.map((r) => r.clientId))}::text[]))`;
-      for (const r of old) ids.set(`${r.user_id}:${r.client_id}`, Number(r.id));
+      const old = await sql<{ id: string; room_id: number; user_id: number; client_id: string }[]>`
+        SELECT id, room_id, user_id, client_id FROM floor_messages WHERE (room_id, user_id, client_id) IN (
+          SELECT * FROM unnest(${array(resent.map((r) => r.roomId))}::int[], ${array(resent.map((r) => r.userId))}::int[],
+                               ${array(resent.map((r) => r.clientId))}::text[]))`;
+      for (const r of old) ids.set(key(r.room_id, r.user_id, r.client_id), Number(r.id));
     }
     let next = 0;
-    return rows.map((r) => (r.clientId === null ? anonymous[next++]! : ids.get(`${r.userId}:${r.clientId}`)!));
+    return rows.map((r) => (r.clientId === null ? anonymous[next++]! : ids.get(key(r.roomId, r.userId, r.clientId))!));
   };
   return Object.assign(store, { close: () => sql.end({ timeout: 5 }) });
 }

@@ -7,7 +7,7 @@ import { SQL, type FileSink, type Subprocess } from "bun";
 import { httpLoad, type HttpReport } from "./http-load.ts";
 import type { LoadReport } from "./load.ts";
 import type { JoinReport } from "./join.ts";
-import { exited, freePort, killAll, lineReader, openFileLimit, rssBytes, runJson, spawn, stop, waitFor200 } from "./procs.ts";
+import { exited, freePort, killAll, lineReader, NO_PERSON_LIMITS, openFileLimit, rssBytes, runJson, spawn, stop, waitFor200 } from "./procs.ts";
 import { Api, pool, seed, type Seeded } from "./seed.ts";
 
 const ROOT = join(import.meta.dir, "..");
@@ -138,7 +138,7 @@ async function startServer(label: string, dbUrl: string, bcryptCost: number): Pr
   const proc = spawn([BUN, ...flags, join(ROOT, "bench/serve.ts")], {
     cwd: ROOT,
     log,
-    env: { NODE_ENV: "production", HOST: "127.0.0.1", PORT: String(port), SECRET_KEY, DATABASE_URL: dbUrl, BCRYPT_COST: String(bcryptCost) },
+    env: { NODE_ENV: "production", HOST: "127.0.0.1", PORT: String(port), SECRET_KEY, DATABASE_URL: dbUrl, BCRYPT_COST: String(bcryptCost), ...NO_PERSON_LIMITS },
   });
   const url = `http://127.0.0.1:${port}`;
   try {

@@ -1,9 +1,14 @@
 // Takes docs/chat-desktop.png (1280x800) and docs/chat-phone.png (360x740): the chat client on a seeded in-memory
-// server, in Debian's Chromium. Run `bun scripts/screenshots.ts` after visible changes to src/web/client/.
+// server, in the Chromium the browser tests use (test/chromium.ts). Run `bun scripts/screenshots.ts` after visible
+// changes to src/web/client/.
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { createApp } from "../src/app.ts";
 import { openSqliteStore } from "../src/store/sqlite/store.ts";
+import { findChromium } from "../test/chromium.ts";
+
+const chromiumLookup = findChromium();
+if (!chromiumLookup.found) throw new Error(chromiumLookup.reason);
 
 const DOCS = join(import.meta.dir, "..", "docs");
 const store = openSqliteStore(":memory:");
@@ -47,7 +52,7 @@ const conversation: [string, string][] = [
 for (const [token, content] of conversation) await call("POST", `/rooms/${general.id}/messages`, { content }, token);
 
 const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
+  executablePath: chromiumLookup.path,
   args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
 });
 for (const [name, viewport] of [["chat-desktop.png", { width: 1280, height: 800 }], ["chat-phone.png", { width: 360, height: 740 }]] as const) {

@@ -1,16 +1,17 @@
 // createApp(deps): composes the feature plugins into one Elysia app. No env reads, no I/O: tests import this.
 import { Elysia } from "elysia";
-import { createPasswordHasher } from "./auth/password.ts";
+import { createPasswordHasher, type PasswordHasher } from "./auth/password.ts";
 import { authRoutes } from "./auth/routes.ts";
 import { createAuthService, USER_CACHE_ENTRIES, type UserCache } from "./auth/service.ts";
 import { createTokenCodec } from "./auth/jwt.ts";
 import { bodyLimit } from "./body-limit.ts";
 import { createCache } from "./cache.ts";
 import { systemClock, type Clock } from "./clock.ts";
-import type { Config } from "./config.ts";
+import { DEFAULT_LIMITS, type Config, type Limits } from "./config.ts";
 import { docsRoutes } from "./docs/routes.ts";
 import { cors, errorHandling } from "./http.ts";
 import { messageRoutes } from "./messages/routes.ts";
+import { createMessageRateLimit } from "./messages/rate-limit.ts";
 import { createMessageService, PAGE_CACHE_BYTES, type PageCache } from "./messages/service.ts";
 import { createMessageWriter } from "./messages/writer.ts";
 import { createMetrics } from "./ops/metrics.ts";
@@ -21,6 +22,9 @@ import { createLocalPresence, type Presence } from "./realtime/presence.ts";
 import { CLOSE, WS_LIMITS } from "./realtime/protocol.ts";
 import { realtimeRoutes } from "./realtime/routes.ts";
 import { roomRoutes } from "./rooms/routes.ts";
+import { readRoutes } from "./reads/routes.ts";
+import { createReadService } from "./reads/service.ts";
+import { ACCESS_CACHE_ENTRIES, createRoomAccess, type AccessCache } from "./rooms/access.ts";
 import { createRoomService } from "./rooms/service.ts";
 import type { Store } from "./store/store.ts";
 import { webRoutes } from "./web/routes.ts";
@@ -33,8 +37,11 @@ export const CACHE_TTL_MS = 1000;
 
 export interface AppDeps {
   store: Store;
-  config: Pick<Config, "secretKey" | "accessTokenTtlSeconds" | "bcryptCost" | "corsOrigins">;
+  /** Limits not given are DEFAULT_LIMITS. */
+  config: Pick<Config, "secretKey" | "accessTokenTtlSeconds" | "bcryptCost" | "corsOrigins"> & { limits?: Partial<Limits> };
   clock?: Clock;
+  /** bcrypt at `config.bcryptCost` unless given (tests hold hashes back to see what waits for them). */
+  passwords?: PasswordHasher;
   log?: (line: Record<string, unknown>) => void;
   /** Gets one JSON line per request; without it requests are not logged (metrics are kept either way). */
   requestLog?: RequestLog;
@@ -45,6 +52,7 @@ export interface AppDeps {
 export async function createApp(deps: AppDeps) {
   const { store, config } = deps;
   const clock = deps.clock ?? systemClock;
+  const limits: Limits = { ...DEFAULT_LIMITS, ...config.limits };
   const log = deps.log ?? ((line) => console.error(JSON.stringify(line)));
   const tokens = await createTokenCodec({ secret: config.secretKey, ttlSeconds: config.accessTokenTtlSeconds, clock });
   const bus = deps.cluster?.bus ?? createLocalBus();
@@ -52,6 +60,8 @@ export async function createApp(deps: AppDeps) {
   const cached = { ttlMs: CACHE_TTL_MS, clock, enabled: () => bus.status().connected };
   const pages: PageCache = createCache({ capacity: PAGE_CACHE_BYTES, weigh: (page) => page.byteLength, ...cached });
   const users: UserCache = createCache({ capacity: USER_CACHE_ENTRIES, ...cached });
+  const memberships: AccessCache = createCache({ capacity: ACCESS_CACHE_ENTRIES, ...cached });
+  const access = createRoomAccess({ store, cache: memberships });
   const hub = createHub({
     presence: deps.cluster?.presence ?? createLocalPresence(),
     bus,
@@ -59,9 +69,11 @@ export async function createApp(deps: AppDeps) {
     clock,
     invalidate: {
       room: (roomId) => pages.invalidate(roomId),
+      members: (roomId) => memberships.invalidate(roomId),
       everything() {
         pages.clear();
         users.clear();
+        memberships.clear();
       },
     },
   });
@@ -69,16 +81,20 @@ export async function createApp(deps: AppDeps) {
   const auth = createAuthService({
     store,
     tokens,
-    passwords: createPasswordHasher(config.bcryptCost),
+    passwords: deps.passwords ?? createPasswordHasher(config.bcryptCost),
     clock,
+    signupsPerAddress: limits.signupsPerAddress,
     onRevoke: (userId) => hub.revoke(userId),
+    onDeleted: (user) => rooms.leaveAll(user.id),
     users,
   });
   const metrics = createMetrics();
   const writer = createMessageWriter({ store, clock, events, onCommit: metrics.observeCommit });
   await hub.start();
-  const rooms = createRoomService({ store, clock, events });
-  const messages = createMessageService({ store, writer, events, clock, pages });
+  const rooms = createRoomService({ store, clock, events, access });
+  const rateLimit = createMessageRateLimit({ perSecond: limits.messagesPerSecond, burst: limits.messageBurst, clock });
+  const messages = createMessageService({ store, writer, events, clock, rateLimit, pages, access });
+  const reads = createReadService({ store, access, clock, events });
 
   // Bun has one WebSocket configuration per server, so the socket limits are set here, not on the route.
   const app = new Elysia({
@@ -105,7 +121,8 @@ export async function createApp(deps: AppDeps) {
     .use(authRoutes(auth))
     .use(roomRoutes(auth, rooms))
     .use(messageRoutes(auth, messages))
-    .use(realtimeRoutes({ auth, store, writer, hub, clock, corsOrigins: config.corsOrigins }))
+    .use(readRoutes(auth, reads))
+    .use(realtimeRoutes({ auth, access, reads, store, writer, hub, clock, corsOrigins: config.corsOrigins, rateLimit, socketsPerUser: limits.socketsPerUser }))
     .onStart(({ server }) => {
       if (server) hub.attach(server);
     });
@@ -117,6 +134,7 @@ export async function createApp(deps: AppDeps) {
   async function shutdown(): Promise<void> {
     const stopped = app.server?.stop(false);
     await writer.drain();
+    await reads.flush();
     // The other instances hear these sockets' departures before this one stops listening and talking.
     const leaving = hub.closeAll(CLOSE.GOING_AWAY, "server shutting down");
     await Promise.race([Promise.all([stopped, leaving]), Bun.sleep(SHUTDOWN_GRACE_MS)]);
@@ -127,7 +145,7 @@ export async function createApp(deps: AppDeps) {
     await store.close();
   }
 
-  return { app, auth, rooms, messages, writer, store, hub, shutdown };
+  return { app, auth, access, rooms, messages, reads, writer, store, hub, shutdown };
 }
 
 export type App = Awaited<ReturnType<typeof createApp>>["app"];

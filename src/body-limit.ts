@@ -1,9 +1,22 @@
-// Request bodies over MAX_REQUEST_BODY_BYTES get 413 before anything parses or hashes them.
+// Request bodies over MAX_REQUEST_BODY_BYTES get 413 before anything parses or hashes them; a body that cannot be
+// read (malformed chunks, cut off) is a 400, never an unhandled error.
 import { Elysia } from "elysia";
 import { AppError } from "./errors.ts";
 
 /** Largest HTTP request body accepted (bytes). */
 export const MAX_REQUEST_BODY_BYTES = 64 * 1024;
+
+/**
+ * The client's error for a request body that could not be read, or undefined when `error` is something else:
+ * over Bun's maxRequestBodySize is 413; a malformed chunk or a client that closed before the body ended (Bun
+ * answers the first with 400 and closes) is 400.
+ */
+export function unreadableBody(error: unknown): AppError | undefined {
+  if (!(error instanceof Error)) return undefined;
+  if (error.message.includes("maxRequestBodySize")) return new AppError("BODY_TOO_LARGE");
+  if (error.name === "AbortError") return new AppError("BODY_INCOMPLETE");
+  return undefined;
+}
 
 /** True when the stream carries more than `max` bytes; stops reading as soon as it does. */
 async function longerThan(body: ReadableStream<Uint8Array>, max: number): Promise<boolean> {
@@ -11,7 +24,9 @@ async function longerThan(body: ReadableStream<Uint8Array>, max: number): Promis
   let total = 0;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await reader.read().catch((error: unknown) => {
+        throw unreadableBody(error) ?? error;
+      });
       if (done) return false;
       total += value.byteLength;
       if (total > max) return true;

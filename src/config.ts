@@ -19,7 +19,27 @@ export interface Config {
   reusePort: boolean;
   /** PostgreSQL only: an instance silent this long is presumed dead and its users leave their rooms. */
   instanceTtlSeconds: number;
+  limits: Limits;
 }
+
+/** Limits per person, kept by each instance for itself (a user on two instances has two budgets). */
+export interface Limits {
+  /** Messages per user, over all their sockets and HTTP posts: a token bucket of `messageBurst` refilled at this rate. */
+  messagesPerSecond: number;
+  messageBurst: number;
+  /** Open sockets per user; the next upgrade is refused with 429. 0 = no cap. */
+  socketsPerUser: number;
+  /** Signups per client address per SIGNUP_WINDOW_MS (src/auth/rate-limit.ts). 0 = no limit. */
+  signupsPerAddress: number;
+}
+
+/** A person sends a few messages a second; load generators raise these through the environment. */
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  messagesPerSecond: 10,
+  messageBurst: 30,
+  socketsPerUser: 20,
+  signupsPerAddress: 5,
+});
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -29,14 +49,26 @@ export class ConfigError extends Error {
 }
 
 export const DEFAULT_DATABASE_URL = "sqlite:./chat.db";
-const MIN_SECRET_BYTES = 32;
+export const MIN_SECRET_BYTES = 32;
 
 export interface LoadedConfig {
   config: Readonly<Config>;
   warnings: string[];
+  /** Where development keeps its key (SECRET_KEY unset), and whether this start made the file. */
+  secretFile?: { path: string; created: boolean };
 }
 
-export function loadConfig(env: Record<string, string | undefined> = process.env): LoadedConfig {
+export interface LoadOptions {
+  /**
+   * Development without SECRET_KEY: the key kept for this database (see src/secret-file.ts), or undefined for a
+   * random one per start. Called only once everything else is valid, so a bad configuration creates no file.
+   */
+  developmentSecret?: (database: DatabaseTarget) => { key: string; path: string; created: boolean } | undefined;
+  /** False for commands that sign no tokens (migrate, create-admin, ...): no word about a missing SECRET_KEY. */
+  signsTokens?: boolean;
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env, options: LoadOptions = {}): LoadedConfig {
   const problems: string[] = [];
   const warnings: string[] = [];
   const read = (name: string) => {
@@ -82,13 +114,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       warnings.push(`SECRET_KEY is shorter than ${MIN_SECRET_BYTES} bytes; production refuses it`);
     }
   }
-  if (secretKey === undefined) {
-    if (environment === "production") {
-      problems.push(`SECRET_KEY: required in production (at least ${MIN_SECRET_BYTES} bytes, e.g. \`openssl rand -hex 32\`)`);
-    } else {
-      warnings.push("SECRET_KEY is not set: using a random key, so tokens stop working when the server restarts");
-    }
-    secretKey = randomSecret();
+  if (secretKey === undefined && environment === "production") {
+    problems.push(`SECRET_KEY: required in production (at least ${MIN_SECRET_BYTES} bytes, e.g. \`openssl rand -hex 32\`)`);
   }
 
   let corsOrigins: Config["corsOrigins"] = "*";
@@ -104,7 +131,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     env: environment,
     database,
     databasePoolSize: integer("DATABASE_POOL_SIZE", 10, 1, 100),
-    secretKey,
+    secretKey: secretKey ?? "",
     accessTokenTtlSeconds: integer("ACCESS_TOKEN_EXPIRE_MINUTES", 30, 1, 7 * 24 * 60) * 60,
     host: read("HOST") ?? "0.0.0.0",
     port: integer("PORT", 8000, 0, 65535),
@@ -112,9 +139,34 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bcryptCost: integer("BCRYPT_COST", 10, 4, 31),
     reusePort: boolean("REUSE_PORT", false),
     instanceTtlSeconds: integer("INSTANCE_TTL_SECONDS", 15, 3, 3600),
+    limits: Object.freeze({
+      messagesPerSecond: integer("RATE_MESSAGES_PER_SECOND", DEFAULT_LIMITS.messagesPerSecond, 1, 1_000_000),
+      messageBurst: integer("RATE_MESSAGE_BURST", DEFAULT_LIMITS.messageBurst, 1, 1_000_000),
+      socketsPerUser: integer("MAX_SOCKETS_PER_USER", DEFAULT_LIMITS.socketsPerUser, 0, 1_000_000),
+      signupsPerAddress: integer("RATE_SIGNUPS_PER_ADDRESS", DEFAULT_LIMITS.signupsPerAddress, 0, 1_000_000),
+    }),
   };
   if (problems.length > 0) throw new ConfigError(problems);
-  return { config: Object.freeze(config), warnings };
+
+  let secretFile: LoadedConfig["secretFile"];
+  if (secretKey === undefined) {
+    let kept;
+    try {
+      kept = options.developmentSecret?.(database);
+    } catch (error) {
+      throw new ConfigError([`SECRET_KEY is not set and the development key cannot be kept: ${(error as Error).message}`]);
+    }
+    if (kept) {
+      config.secretKey = kept.key;
+      secretFile = { path: kept.path, created: kept.created };
+    } else {
+      config.secretKey = randomSecret();
+      if (options.signsTokens !== false) {
+        warnings.push("SECRET_KEY is not set: using a random key, so tokens stop working when the server restarts");
+      }
+    }
+  }
+  return { config: Object.freeze(config), warnings, secretFile };
 }
 
 /**

@@ -1,6 +1,8 @@
 // Cross-cutting HTTP behaviour: the seed's error bodies ({"detail": ...}, 422 lists) and CORS.
 import { Elysia, ValidationError } from "elysia";
+import { unreadableBody } from "./body-limit.ts";
 import { AppError } from "./errors.ts";
+import { loggedPath } from "./ops/routes.ts";
 import { isStoreUnavailable } from "./store/store.ts";
 
 interface ValidationItem {
@@ -13,7 +15,9 @@ function validationDetail(error: Readonly<ValidationError>): ValidationItem[] {
   const where = error.type === "params" ? "path" : error.type;
   const items = error.all.map((issue) => {
     const path = "path" in issue && typeof issue.path === "string" ? issue.path.split("/").filter(Boolean) : [];
-    const message = "summary" in issue && issue.summary ? issue.summary : (issue as { message?: string }).message;
+    // A schema's own `error` text (Elysia's convention) says more than TypeBox's summary of a union.
+    const custom = (issue as { schema?: { error?: unknown } }).schema?.error;
+    const message = typeof custom === "string" ? custom : "summary" in issue && issue.summary ? issue.summary : (issue as { message?: string }).message;
     return { loc: [where, ...path], msg: message ?? "Invalid value", type: "value_error" };
   });
   return items.length > 0 ? items : [{ loc: [where], msg: error.message, type: "value_error" }];
@@ -30,18 +34,19 @@ export function errorHandling(log: (line: Record<string, unknown>) => void) {
     return response;
 
     function respond(): Response {
-      if (error instanceof AppError) {
-        const challenge: Record<string, string> = error.status === 401 ? { "www-authenticate": "Bearer" } : {};
-        return json(error.status, error, { ...challenge, ...error.headers });
-      }
+      if (error instanceof AppError) return respondTo(error);
       switch (code) {
         case "VALIDATION":
           return json(422, { detail: validationDetail(error), code: "VALIDATION_FAILED" });
-        case "PARSE":
+        case "PARSE": {
+          // Elysia reads the body while parsing: a body that could not be read is not a JSON mistake.
+          const unreadable = unreadableBody(error.cause);
+          if (unreadable) return respondTo(unreadable);
           return json(422, {
             detail: [{ loc: ["body"], msg: "Request body is not valid JSON", type: "json_invalid" }],
             code: "INVALID_BODY",
           });
+        }
         case "NOT_FOUND":
           return json(404, { detail: "Not Found", code: "NOT_FOUND" });
         case "INVALID_COOKIE_SIGNATURE":
@@ -50,8 +55,13 @@ export function errorHandling(log: (line: Record<string, unknown>) => void) {
       if (isStoreUnavailable(error)) {
         return json(503, { detail: "Database unavailable; try again shortly", code: "STORE_UNAVAILABLE" }, { "retry-after": "1" });
       }
-      log({ level: "error", msg: "unhandled error", method: request.method, path: new URL(request.url).pathname, error: String((error as Error)?.stack ?? error) });
+      log({ level: "error", msg: "unhandled error", method: request.method, path: loggedPath(request.url), error: String((error as Error)?.stack ?? error) });
       return json(500, { detail: "Internal Server Error", code: "INTERNAL" });
+    }
+
+    function respondTo(error: AppError): Response {
+      const challenge: Record<string, string> = error.status === 401 ? { "www-authenticate": "Bearer" } : {};
+      return json(error.status, error, { ...challenge, ...error.headers });
     }
   });
 }

@@ -25,7 +25,7 @@ describe(`accounts (${dialect})`, () => {
     });
     const login = await t.request("POST", "/auth/login", { body: { username: "admin", password: "adminpass123" } });
     expect(login.status).toBe(200);
-    expect(login.json).toEqual({ access_token: expect.any(String), token_type: "bearer" });
+    expect(login.json).toEqual({ access_token: expect.any(String), token_type: "bearer", expires_in: 1800, refresh_token: expect.any(String) });
     adminToken = login.json.access_token;
     const me = await t.request("GET", "/auth/me", { token: adminToken });
     expect(me.status).toBe(200);
@@ -163,5 +163,29 @@ describe(`accounts (${dialect})`, () => {
         expect(response.status).toBe(422);
       }
     });
+  });
+});
+
+describe(`the first admin (${dialect})`, () => {
+  let fresh: TestApp;
+  beforeAll(async () => {
+    fresh = await createTestApp();
+  });
+  afterAll(() => fresh.dispose());
+
+  test("GET /auth/setup says whether an admin exists; until one does, anyone may sign up as admin", async () => {
+    expect((await fresh.request("GET", "/auth/setup")).json).toEqual({ admin_exists: false });
+    // Plain accounts made first (say, in the browser before this rule) do not close the door.
+    await fresh.user("early-bird");
+    expect((await fresh.request("GET", "/auth/setup")).json).toEqual({ admin_exists: false });
+    const first = await fresh.user("founder", { role: "admin" });
+    expect(first.role).toBe("admin");
+    expect((await fresh.request("GET", "/auth/setup")).json).toEqual({ admin_exists: true });
+    const late = await fresh.request("POST", "/auth/signup", {
+      body: { username: "latecomer", email: "latecomer@example.com", password: "password123", role: "admin" },
+    });
+    expect(late.status).toBe(403);
+    const documented = (await fresh.request("GET", "/docs/json")).json.paths["/auth/setup"].get;
+    expect(documented.responses["200"].content["application/json"].schema.properties.admin_exists.type).toBe("boolean");
   });
 });

@@ -19,6 +19,8 @@ describe("compiled executable", () => {
   test("built alone into an empty folder, it serves /docs, its assets, /chat, /ready and /metrics", async () => {
     const build = Bun.spawnSync(["bun", "scripts/build.ts", join(work, "build", "chat-server")], { cwd: root, stdout: "pipe", stderr: "pipe" });
     expect(build.exitCode, build.stderr.toString()).toBe(0);
+    // One file: the source map is inside it.
+    expect(readdirSync(join(work, "build"))).toEqual(["chat-server"]);
     const folder = join(work, "run");
     mkdirSync(folder);
     copyFileSync(join(work, "build", "chat-server"), join(folder, "chat-server"));
@@ -78,7 +80,7 @@ describe("compiled executable", () => {
     expect(readdirSync(folder).filter((f) => !f.startsWith("chat.db")).sort()).toEqual(["chat-server"]);
     child.kill("SIGTERM");
     expect(await child.exited).toBe(0);
-  });
+  }, 60_000); // a compile takes seconds, more on a busy machine
 
   test(`the seed's walk-through against the executable, on ${dialect}`, async () => {
     // Reuses the executable built by the first test; on PostgreSQL, a scratch database of its own.
@@ -143,5 +145,5 @@ describe("compiled executable", () => {
       await server.exited;
       await store?.dispose();
     }
-  });
+  }, 30_000);
 });

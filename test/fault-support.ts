@@ -56,6 +56,11 @@ export async function startServer(databaseUrl: string, env: Record<string, strin
       SECRET_KEY: FAULT_SECRET,
       BCRYPT_COST: "4",
       DATABASE_URL: databaseUrl,
+      // These tests are load generators, not people: no limits per person (the defaults are tested elsewhere).
+      RATE_MESSAGES_PER_SECOND: "1000000",
+      RATE_MESSAGE_BURST: "1000000",
+      MAX_SOCKETS_PER_USER: "0",
+      RATE_SIGNUPS_PER_ADDRESS: "0",
       ...env,
     },
     stdin: "ignore",

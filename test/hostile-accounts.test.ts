@@ -1,4 +1,4 @@
-// Accounts under attack: login throttling per username and per address, no user enumeration by answer or
+// Accounts under attack: login throttling per (username, address) and per address, no user enumeration by answer or
 // timing, long passwords kept whole, and oversized bodies refused before parsing or hashing.
 import { afterAll, beforeAll, describe, expect, spyOn, test } from "bun:test";
 import { LOGIN_LIMITS } from "../src/auth/rate-limit.ts";
@@ -30,34 +30,35 @@ const loginOverTcp = async (username: string, password: string) => {
 };
 
 describe(`login throttling (${dialect})`, () => {
-  test(`${LOGIN_LIMITS.usernameFailures} failures lock a username for its window, even against the right password`, async () => {
+  test(`${LOGIN_LIMITS.pairFailures} failures lock a username at that address for its window, even against the right password`, async () => {
     const victim = await t.user("victim");
-    for (let i = 0; i < LOGIN_LIMITS.usernameFailures; i++) expect((await login("victim", `wrong-${i}`)).status).toBe(401);
+    for (let i = 0; i < LOGIN_LIMITS.pairFailures; i++) expect((await login("victim", `wrong-${i}`)).status).toBe(401);
     for (const password of ["wrong-again", victim.password]) {
       const locked = await login("victim", password);
       expect(locked.status).toBe(429);
       expect(locked.json).toEqual({ detail: expect.any(String), code: "RATE_LIMITED" });
-      expect(Number(locked.headers.get("retry-after"))).toBe(LOGIN_LIMITS.usernameWindowMs / 1000);
+      expect(Number(locked.headers.get("retry-after"))).toBe(LOGIN_LIMITS.pairWindowMs / 1000);
     }
-    // Another username is not affected.
+    // Another username is not affected, and neither is the owner at another address.
     expect((await login("ghost-user", "whatever1")).status).toBe(401);
-    clock.advance(LOGIN_LIMITS.usernameWindowMs);
+    expect(await t.auth.login("victim", victim.password, "198.51.100.20")).toMatchObject({ access_token: expect.any(String) });
+    clock.advance(LOGIN_LIMITS.pairWindowMs);
     expect((await login("victim", victim.password)).status).toBe(200);
   });
 
   test("an unknown username is locked the same way, so the lock says nothing about who exists", async () => {
-    for (let i = 0; i < LOGIN_LIMITS.usernameFailures; i++) expect((await login("nobody-here", `guess-${i}`)).status).toBe(401);
+    for (let i = 0; i < LOGIN_LIMITS.pairFailures; i++) expect((await login("nobody-here", `guess-${i}`)).status).toBe(401);
     expect((await login("nobody-here", "guess")).status).toBe(429);
-    clock.advance(LOGIN_LIMITS.usernameWindowMs);
+    clock.advance(LOGIN_LIMITS.pairWindowMs);
   });
 
-  test("a successful login clears the username's failures", async () => {
+  test("a successful login clears the failures of its username at its address", async () => {
     const user = await t.user("forgetful");
     for (let round = 0; round < 2; round++) {
-      for (let i = 0; i < LOGIN_LIMITS.usernameFailures - 1; i++) expect((await login("forgetful", "not-it-123")).status).toBe(401);
+      for (let i = 0; i < LOGIN_LIMITS.pairFailures - 1; i++) expect((await login("forgetful", "not-it-123")).status).toBe(401);
       expect((await login("forgetful", user.password)).status).toBe(200);
     }
-    clock.advance(LOGIN_LIMITS.addressWindowMs); // give the shared in-process address budget back
+    clock.advance(LOGIN_LIMITS.usernameWindowMs); // give the shared in-process address and username budgets back
   });
 
   test(`${LOGIN_LIMITS.addressFailures} failures from one address lock it; a success there does not clear them`, async () => {
@@ -107,7 +108,7 @@ describe(`credentials (${dialect})`, () => {
     console.log(JSON.stringify({ test: "login timing", knownMs: +median(known).toFixed(2), unknownMs: +median(unknown).toFixed(2), ratio: +ratio.toFixed(2) }));
     expect(ratio).toBeGreaterThan(0.5);
     expect(ratio).toBeLessThan(2);
-    clock.advance(LOGIN_LIMITS.usernameWindowMs);
+    clock.advance(LOGIN_LIMITS.pairWindowMs);
   });
 
   test("passwords that differ only after byte 72 are different passwords", async () => {

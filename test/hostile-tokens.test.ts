@@ -21,7 +21,9 @@ async function forge(header: string, payload: string, secret = TEST_SECRET): Pro
   return `${input}.${b64url(new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(input))))}`;
 }
 
-const claims = (overrides: Record<string, unknown> = {}, sub = "alice") =>
+/** alice's id, the `sub` of her tokens. */
+let alice = "";
+const claims = (overrides: Record<string, unknown> = {}, sub = alice) =>
   JSON.stringify({ sub, role: "user", ver: 0, iat: NOW, exp: NOW + TTL, ...overrides });
 const claimsWithout = (key: string) => {
   const value = JSON.parse(claims()) as Record<string, unknown>;
@@ -56,7 +58,7 @@ beforeAll(async () => {
   t.app.listen({ port: 0, hostname: "127.0.0.1", reusePort: false });
   base = `ws://127.0.0.1:${t.app.server!.port}`;
   const admin = await t.user("admin", { role: "admin" });
-  await t.user("alice");
+  alice = String((await t.user("alice")).id);
   roomId = (await t.request("POST", "/rooms/", { token: admin.token, body: { name: "door" } })).json.id;
 
   const leaver = await t.user("leaver");
@@ -121,6 +123,8 @@ const cases: Case[] = [
   ["issued before a role change", () => tokens.roleChanged!, "TOKEN_REVOKED"],
   ["its user deleted from the database", () => tokens.deleted!, "TOKEN_REVOKED"],
   ["a user that never existed", () => forge(HEADER, claims({}, "ghost")), "TOKEN_REVOKED"],
+  ["an account named by username (sub before it became the id)", () => forge(HEADER, claims({}, "alice")), "TOKEN_REVOKED"],
+  ["an id that is not canonical decimal", () => forge(HEADER, claims({}, `0${alice}`)), "TOKEN_REVOKED"],
   ["a token version the user never had", () => forge(HEADER, claims({ ver: 7 })), "TOKEN_REVOKED"],
 ];
 

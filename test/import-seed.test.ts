@@ -319,5 +319,5 @@ describe("import-seed command", () => {
     const missing = await run(["--from", `sqlite:${join(work, "nope.db")}`], ours);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("import failed, nothing was written: cannot read the seed database: no such file");
-  });
+  }, 30_000); // six processes, each a Bun start: seconds on a busy machine
 });

@@ -12,6 +12,7 @@ import { createStdoutLog } from "../src/ops/stdout-log.ts";
 import { migratePostgres, openPostgresStore } from "../src/store/postgres/store.ts";
 import type { Store } from "../src/store/store.ts";
 import { openSqliteStore } from "../src/store/sqlite/store.ts";
+import { call, startServer } from "./process.ts";
 import { createTestApp, dialect, openTestStore, scratchDatabase, TEST_SECRET, type TestApp } from "./support.ts";
 import { TestSocket } from "./ws-client.ts";
 
@@ -176,6 +177,13 @@ describe(`request ids and the request log (${dialect})`, () => {
     expect(loggedPath("http://h:1/ws/3?token=x.y.z&since=4")).toBe("/ws/3?token=REDACTED&since=4");
     expect(loggedPath("http://h/ws/3?since=4&token=abc&token=def")).toBe("/ws/3?since=4&token=REDACTED&token=REDACTED");
     expect(loggedPath("https://h/rooms/?mytoken=1")).toBe("/rooms/?mytoken=1");
+    // Decoded first, as the query parser decodes: the name however spelled, and JWT-shaped text anywhere.
+    const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+    expect(loggedPath(`http://h/ws/3?%74oken=${jwt}`)).toBe("/ws/3?%74oken=REDACTED");
+    expect(loggedPath("http://h/ws/3?t%6Fk%65n=abc&since=4")).toBe("/ws/3?t%6Fk%65n=REDACTED&since=4");
+    expect(loggedPath(`http://h/ws/3?other=${jwt.replaceAll(".", "%2E")}`)).toBe("/ws/3?other=REDACTED");
+    expect(loggedPath(`http://h/rooms/${jwt}/messages?limit=5`)).toBe("/rooms/REDACTED/messages?limit=5");
+    expect(loggedPath("http://h/chat/app.min.js?v=1.2.3")).toBe("/chat/app.min.js?v=1.2.3");
   });
 
   test("the stdout sink writes once per event-loop turn and stops, quietly, when stdout is gone", async () => {
@@ -267,6 +275,18 @@ describe("create-admin", () => {
     expect(root.passwordHash).toStartWith("$2b$04$");
     expect(await Bun.password.verify("env-password", (await store.findUserByUsername("ops"))!.passwordHash)).toBe(true);
     await store.close();
+  });
+
+  test("on a SQLite file a running server holds, it says to stop the server first and changes nothing", async () => {
+    const server = await startServer({ DATABASE_URL: "sqlite:held.db" }, work);
+    try {
+      const held = await run(["--username", "boss", "--email", "boss@example.com"], { DATABASE_URL: "sqlite:held.db", ADMIN_PASSWORD: "boss-password" });
+      expect(held.code).toBe(1);
+      expect(held.stderr).toContain("stop the server first");
+      expect((await call(server.url, "GET", "/auth/setup")).json).toEqual({ admin_exists: false });
+    } finally {
+      await server.stop();
+    }
   });
 
   test("refuses a password argument, bad input and a short password with exit 2", async () => {

@@ -76,3 +76,17 @@ export async function account(base: string, username: string, role?: "admin") {
   if (login.status !== 200) throw new Error(`login ${username}: ${JSON.stringify(login.json)}`);
   return { username, token: login.json.access_token as string };
 }
+
+/** Server processes sharing one scratch PostgreSQL database (runs on PostgreSQL only); `stop` kills them and drops it. */
+export async function startCluster(count: number, env: Record<string, string> = {}) {
+  const { openTestStore } = await import("./support.ts");
+  const store = await openTestStore();
+  const servers = await Promise.all(Array.from({ length: count }, () => startServer({ DATABASE_URL: store.scratchUrl!, ...env })));
+  return {
+    servers,
+    async stop() {
+      await Promise.all(servers.map((s) => s.stop("SIGKILL")));
+      await store.dispose();
+    },
+  };
+}

@@ -12,7 +12,8 @@ let bob: Account;
 const sockets: TestSocket[] = [];
 
 beforeAll(async () => {
-  t = await createTestApp();
+  // Bursts of a few dozen messages per person; the flood test below still goes past this.
+  t = await createTestApp({ limits: { messagesPerSecond: 1000, messageBurst: 1000 } });
   t.app.listen({ port: 0, hostname: "127.0.0.1", reusePort: false });
   base = `ws://127.0.0.1:${t.app.server!.port}`;
   admin = await t.user("admin", { role: "admin" });
@@ -329,7 +330,7 @@ describe(`realtime (${dialect})`, () => {
     expect(stored).toEqual([]);
   });
 
-  test("a message flood past the per-connection rate gets RATE_LIMITED errors, and accepted ones are all stored", async () => {
+  test("a message flood past the user's rate gets RATE_LIMITED errors, and accepted ones are all stored", async () => {
     const roomId = await room("flood");
     const a = await join(roomId, alice);
     const total = 1100;
@@ -373,8 +374,6 @@ describe(`realtime limits (${dialect})`, () => {
     strict.app.listen({ port: 0, hostname: "127.0.0.1", reusePort: false });
     try {
       const u = await strict.user("someone");
-      const boss = await strict.user("boss", { role: "admin" }).catch(() => undefined);
-      expect(boss).toBeUndefined(); // only the first account may claim admin
       const url = `ws://127.0.0.1:${strict.app.server!.port}/ws/1?token=${u.token}`;
       expect(await handshakeStatus(url, { origin: "https://evil.example" })).toBe(403);
     } finally {

@@ -1,6 +1,6 @@
 // The Store contract: one suite, run unchanged on SQLite and (with DATABASE_URL=postgres://...) PostgreSQL.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ConflictError, isStoreUnavailable, MissingReferenceError, type RoomRecord, type UserRecord } from "../src/store/store.ts";
+import { ConflictError, isStoreUnavailable, LastAdminError, MissingReferenceError, type RoomRecord, type UserRecord } from "../src/store/store.ts";
 import { toMessageJson } from "../src/messages/model.ts";
 import { dialect, openTestStore, type TestStore } from "./support.ts";
 
@@ -28,6 +28,17 @@ describe(`store contract (${dialect})`, () => {
     expect((await store.listUsers()).map((u) => u.username)).toEqual(["alice", "bob"]);
   });
 
+  test("hasAdmin: true while anyone holds the admin role; the last admin cannot be demoted", async () => {
+    expect(await store.hasAdmin()).toBe(true);
+    await store.setUserRole(bob.id, "admin");
+    await store.setUserRole(alice.id, "user");
+    expect(await store.hasAdmin()).toBe(true);
+    await expect(store.setUserRole(bob.id, "user")).rejects.toBeInstanceOf(LastAdminError);
+    await store.setUserRole(alice.id, "admin");
+    await store.setUserRole(bob.id, "user");
+    expect((await store.listUsers()).filter((u) => u.role === "admin").map((u) => u.username)).toEqual(["alice"]);
+  });
+
   test("duplicate username and email are ConflictErrors naming the field", async () => {
     const base = { passwordHash: "h", role: "user" as const, createdAt: at(3) };
     expect(store.createUser({ ...base, username: "alice", email: "new@example.com" })).rejects.toEqual(new ConflictError("username"));
@@ -40,10 +51,11 @@ describe(`store contract (${dialect})`, () => {
   });
 
   test("role changes and logouts bump the token version", async () => {
+    const before = (await store.findUserById(bob.id))!.tokenVersion;
     const promoted = await store.setUserRole(bob.id, "admin");
-    expect(promoted).toMatchObject({ role: "admin", tokenVersion: bob.tokenVersion + 1 });
+    expect(promoted).toMatchObject({ role: "admin", tokenVersion: before + 1 });
     const bumped = await store.bumpTokenVersion(bob.id);
-    expect(bumped?.tokenVersion).toBe(bob.tokenVersion + 2);
+    expect(bumped?.tokenVersion).toBe(before + 2);
     await store.setUserRole(bob.id, "user");
     expect(await store.setUserRole(999_999, "admin")).toBeUndefined();
   });

@@ -2,7 +2,9 @@
 // `bun test` runs on in-memory SQLite; with DATABASE_URL=postgres://... every store gets its own scratch database.
 import postgres from "postgres";
 import { createApp } from "../src/app.ts";
+import type { PasswordHasher } from "../src/auth/password.ts";
 import type { Clock } from "../src/clock.ts";
+import type { Limits } from "../src/config.ts";
 import { createPostgresBus } from "../src/realtime/bus-postgres.ts";
 import { createPostgresPresence } from "../src/realtime/presence-postgres.ts";
 import { openPostgresStore } from "../src/store/postgres/store.ts";
@@ -80,7 +82,16 @@ export function jsonOrUndefined(text: string): any {
 
 export const TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789";
 
-export async function createTestApp(options: { clock?: Clock; corsOrigins?: "*" | string[]; accessTokenTtlSeconds?: number } = {}) {
+export async function createTestApp(
+  options: {
+    clock?: Clock;
+    corsOrigins?: "*" | string[];
+    accessTokenTtlSeconds?: number;
+    /** The production defaults, except signups: see below. */
+    limits?: Partial<Limits>;
+    passwords?: PasswordHasher;
+  } = {},
+) {
   const store = await openTestStore();
   // On PostgreSQL the app runs as it does in production: shared presence and the LISTEN/NOTIFY bus.
   const cluster =
@@ -94,7 +105,16 @@ export async function createTestApp(options: { clock?: Clock; corsOrigins?: "*" 
     store,
     cluster,
     clock: options.clock,
-    config: { secretKey: TEST_SECRET, accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 1800, bcryptCost: 4, corsOrigins: options.corsOrigins ?? "*" },
+    passwords: options.passwords,
+    config: {
+      secretKey: TEST_SECRET,
+      accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 1800,
+      bcryptCost: 4,
+      corsOrigins: options.corsOrigins ?? "*",
+      // Tests sign their users up through app.handle, which has no client address, so they all share one
+      // address's budget: no signup limit unless a test asks for one.
+      limits: { signupsPerAddress: 0, ...options.limits },
+    },
     log: () => {},
   });
   const { app } = built;
@@ -132,6 +152,7 @@ export async function createTestApp(options: { clock?: Clock; corsOrigins?: "*" 
     user,
     async dispose() {
       await built.writer.drain();
+      await built.reads.flush();
       await built.hub.stop();
       await cluster?.presence.stop();
       await store.dispose();

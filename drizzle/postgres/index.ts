@@ -4,6 +4,13 @@ import m0 from "./0000_init.sql" with { type: "text" };
 import m1 from "./0001_cluster.sql" with { type: "text" };
 import m2 from "./0002_no_message_foreign_keys.sql" with { type: "text" };
 import m3 from "./0003_message_changes.sql" with { type: "text" };
+import m4 from "./0004_case_twin_columns.sql" with { type: "text" };
+import m5 from "./0005_case_twins.sql" with { type: "text" };
+import m6 from "./0006_case_insensitive_accounts_room_client_ids.sql" with { type: "text" };
+import m7 from "./0007_private_rooms.sql" with { type: "text" };
+import m8 from "./0008_read_positions.sql" with { type: "text" };
+import m9 from "./0009_accounts.sql" with { type: "text" };
+import m10 from "./0010_deleted_usernames.sql" with { type: "text" };
 
 export const migrations = {
   journal,
@@ -12,5 +19,12 @@ export const migrations = {
   "0001_cluster": m1,
   "0002_no_message_foreign_keys": m2,
   "0003_message_changes": m3,
+  "0004_case_twin_columns": m4,
+  "0005_case_twins": m5,
+  "0006_case_insensitive_accounts_room_client_ids": m6,
+  "0007_private_rooms": m7,
+  "0008_read_positions": m8,
+  "0009_accounts": m9,
+  "0010_deleted_usernames": m10,
   } as Record<string, string>,
 };

@@ -35,6 +35,8 @@ export interface TokenCodec {
   sign(subject: { sub: string; role: Role; ver: number }): Promise<string>;
   /** Verifies and returns the claims, or throws TokenError. */
   verify(token: string): Promise<AccessClaims>;
+  /** How long a signed token lives. */
+  readonly ttlSeconds: number;
 }
 
 /** Checked before any decoding, so a huge token costs nothing but a length read. */
@@ -194,5 +196,5 @@ export async function createTokenCodec(options: {
     return claims;
   }
 
-  return { sign, verify };
+  return { sign, verify, ttlSeconds };
 }

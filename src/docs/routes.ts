@@ -1,6 +1,6 @@
 // GET /docs: Swagger UI from swagger-ui-dist, embedded in the program (no CDN), on the OpenAPI document at /docs/json.
 import { swagger } from "@elysiajs/swagger";
-import { NotFoundError } from "elysia";
+import { Elysia, NotFoundError } from "elysia";
 import bundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "text" };
 import css from "swagger-ui-dist/swagger-ui.css" with { type: "text" };
 import { responder } from "../web/routes.ts";
@@ -46,6 +46,23 @@ const CONTENT_SECURITY_POLICY = [
 // The source map comments name files we do not serve.
 const withoutSourceMap = (text: string) => text.replace(/\n\/[/*]# sourceMappingURL=\S+\s*(\*\/)?\s*$/, "\n");
 
+type OpenApiDocument = { paths?: Record<string, Record<string, { requestBody?: { content?: Record<string, { schema?: { additionalProperties?: unknown } }> } }>> };
+
+/**
+ * Request bodies accept fields they do not name (Elysia drops them: see src/schemas.ts), so the document says so,
+ * whatever their validator says. Idempotent: the plugin keeps one document object and hands it out each time.
+ */
+function openRequestBodies(document: OpenApiDocument): OpenApiDocument {
+  for (const operations of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      for (const media of Object.values(operation.requestBody?.content ?? {})) {
+        if (media.schema && "additionalProperties" in media.schema) media.schema.additionalProperties = true;
+      }
+    }
+  }
+  return document;
+}
+
 export function docsRoutes(documentation: { title: string; version: string; description: string }) {
   const js = "text/javascript; charset=utf-8";
   const assets = new Map([
@@ -57,27 +74,31 @@ export function docsRoutes(documentation: { title: string; version: string; desc
     "content-security-policy": CONTENT_SECURITY_POLICY,
     "referrer-policy": "no-referrer",
   });
-  return (
-    swagger({
-      path: "/docs",
-      specPath: "/docs/json",
-      provider: "swagger-ui",
-      exclude: ["/", "/health", "/ready", "/metrics", "/docs", "/docs/json"],
-      documentation: {
-        info: documentation,
-        components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+  const plugin = swagger({
+    path: "/docs",
+    specPath: "/docs/json",
+    provider: "swagger-ui",
+    exclude: ["/", "/health", "/ready", "/metrics", "/docs", "/docs/json"],
+    documentation: {
+      info: documentation,
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+    },
+  })
+    // Replaces the plugin's own page, which loads Swagger UI from a CDN (a later route with the same path wins).
+    .get("/docs", ({ request }) => servePage(request), { detail: { hide: true } })
+    .get(
+      `${DOCS_ASSETS}:file`,
+      ({ request, params }) => {
+        const serve = assets.get(params.file);
+        if (!serve) throw new NotFoundError();
+        return serve(request);
       },
+      { detail: { hide: true } },
+    );
+  // A local hook: it sees the plugin's /docs/json, and no route outside this plugin.
+  return new Elysia({ name: "docs" })
+    .onAfterHandle(({ path, response }) => {
+      if (path === "/docs/json" && response && typeof response === "object") openRequestBodies(response as OpenApiDocument);
     })
-      // Replaces the plugin's own page, which loads Swagger UI from a CDN (a later route with the same path wins).
-      .get("/docs", ({ request }) => servePage(request), { detail: { hide: true } })
-      .get(
-        `${DOCS_ASSETS}:file`,
-        ({ request, params }) => {
-          const serve = assets.get(params.file);
-          if (!serve) throw new NotFoundError();
-          return serve(request);
-        },
-        { detail: { hide: true } },
-      )
-  );
+    .use(plugin);
 }

@@ -111,11 +111,13 @@ function planImport(seed: SeedData, ourUsers: UserRecord[], ourRooms: RoomRecord
   const when = (ms: number | null) => new Date(ms ?? now);
 
   // Users: an account of ours with the same username, email and hash is the same person (an earlier run);
-  // any other clash of username or email skips the seed user, whose messages are then skipped too.
+  // any other clash of username or email (ignoring case, as signup does) skips the seed user, whose messages are
+  // then skipped too.
   const userRef = new Map<number, ImportRef | string>(); // seed id -> ref, or why it was skipped
-  const byUsername = new Map<string, ImportRef>(ourUsers.map((u) => [u.username, { id: u.id }]));
-  const byEmail = new Map<string, ImportRef>(ourUsers.map((u) => [u.email, { id: u.id }]));
-  const ours = new Map(ourUsers.map((u) => [u.id, u]));
+  const key = (text: string) => text.toLowerCase();
+  const byUsername = new Map<string, ImportRef>(ourUsers.map((u) => [key(u.username), { id: u.id }]));
+  const byEmail = new Map<string, ImportRef>(ourUsers.map((u) => [key(u.email), { id: u.id }]));
+  const oursByName = new Map(ourUsers.map((u) => [u.username, u]));
   let existingUsers = 0;
   for (const u of seed.users) {
     const name = `user ${u.id} (${u.username})`;
@@ -136,11 +138,11 @@ function planImport(seed: SeedData, ourUsers: UserRecord[], ourRooms: RoomRecord
       skip("no password hash");
       continue;
     }
-    const sameName = byUsername.get(username);
-    const sameEmail = byEmail.get(email);
-    const account = sameName && "id" in sameName ? ours.get(sameName.id) : undefined;
+    const sameName = byUsername.get(key(username));
+    const sameEmail = byEmail.get(key(email));
+    const account = oursByName.get(username);
     if (account && account.email === email && account.passwordHash === hash) {
-      userRef.set(u.id, sameName!);
+      userRef.set(u.id, { id: account.id });
       existingUsers++;
       continue;
     }
@@ -159,14 +161,16 @@ function planImport(seed: SeedData, ourUsers: UserRecord[], ourRooms: RoomRecord
     const ref = { index: newUsers.length };
     newUsers.push({ username, email, passwordHash: hash, role: role ?? "user", createdAt: when(u.createdAt) });
     userRef.set(u.id, ref);
-    byUsername.set(username, ref);
-    byEmail.set(email, ref);
+    byUsername.set(key(username), ref);
+    byEmail.set(key(email), ref);
   }
 
   // Rooms: the seed never made names unique, so later namesakes get " (2)", " (3)"... Names depend on the seed
   // alone, so every run gives the same ones; a room of ours with that name is taken to be the same room.
   const roomRef = new Map<number, ImportRef>();
-  const roomByName = new Map<string, ImportRef>(ourRooms.map((r) => [r.name, { id: r.id }]));
+  // Only public rooms: the seed's rooms are public, and private names are not unique (nor anyone else's to merge into).
+  const publicRooms = ourRooms.filter((r) => r.visibility === "public");
+  const roomByName = new Map<string, ImportRef>(publicRooms.map((r) => [r.name, { id: r.id }]));
   const given = new Set<string>();
   let existingRooms = 0;
   for (const r of seed.rooms) {

@@ -1,5 +1,5 @@
 // What the HTTP side tells the live side. The realtime hub implements it; without sockets it is a no-op.
-import type { MessageRecord } from "../store/store.ts";
+import type { MemberRecord, MessageRecord } from "../store/store.ts";
 
 export interface Author {
   id: number;
@@ -15,4 +15,11 @@ export interface RoomEvents {
   messageUpdated(record: MessageRecord, author: Author): void;
   messageDeleted(record: MessageRecord): void;
   roomDeleted(roomId: number): void;
+  /**
+   * A private room's members changed: who may read it is decided again on every instance, the room gets
+   * `member_added` / `member_removed`, and a removed member's sockets in it close with 4403.
+   */
+  membersChanged(roomId: number, change: { added?: MemberRecord; removed?: MemberRecord; newOwner?: MemberRecord }): void;
+  /** A user's read position moved: their sockets (all but `except`) get a `read` frame, on every instance. */
+  readMoved(userId: number, roomId: number, messageId: number, except?: object): void;
 }

@@ -1,8 +1,9 @@
 // Message schemas, content rules, and the two JSON shapes: the history item and the live `message` frame.
 import { t } from "elysia";
-import { toUserJson, UserResponse } from "../auth/model.ts";
+import { UserResponse } from "../auth/model.ts";
 import { AppError } from "../errors.ts";
-import { Id } from "../ids.ts";
+import { Cursor, Decimal, Id } from "../ids.ts";
+import { requestObject, responseObject } from "../schemas.ts";
 import type { MessageRecord, MessageWithAuthor } from "../store/store.ts";
 import type { Author } from "./events.ts";
 
@@ -23,11 +24,17 @@ export function assertStorableText(value: string, field: string): void {
   }
 }
 
-/** Trimmed; empty, over the limit or unstorable is refused. Used by HTTP and WebSocket alike. */
+/**
+ * Text that shows nothing: whitespace, controls, and format or default-ignorable characters (zero-width
+ * spaces and joiners, word joiner, BOM, bidi marks, Hangul fillers, variation selectors, ...).
+ */
+const INVISIBLE_ONLY = /^[\p{White_Space}\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]*$/u;
+
+/** Trimmed; empty (nothing visible), over the limit or unstorable is refused. Used by HTTP and WebSocket alike. */
 export function normalizeContent(raw: string): string {
   const content = raw.trim();
   assertStorableText(content, "content");
-  if (content === "") throw new AppError("CONTENT_EMPTY");
+  if (INVISIBLE_ONLY.test(content)) throw new AppError("CONTENT_EMPTY");
   if (content.length > MESSAGE_LIMITS.contentMax) {
     throw new AppError("CONTENT_TOO_LONG", { detail: `Message content is over ${MESSAGE_LIMITS.contentMax} characters` });
   }
@@ -36,22 +43,22 @@ export function normalizeContent(raw: string): string {
 
 export const ClientId = t.String({ minLength: 1, maxLength: MESSAGE_LIMITS.clientIdMax });
 
-export const PostMessageBody = t.Object({
+export const PostMessageBody = requestObject({
   // The raw string may carry surrounding whitespace; normalizeContent applies the real limit after trimming.
   content: t.String({ maxLength: MESSAGE_LIMITS.contentMax * 2 }),
   client_id: t.Optional(ClientId),
 });
 
-export const EditMessageBody = t.Object({ content: t.String({ maxLength: MESSAGE_LIMITS.contentMax * 2 }) });
+export const EditMessageBody = requestObject({ content: t.String({ maxLength: MESSAGE_LIMITS.contentMax * 2 }) });
 
 export const HistoryQuery = t.Object({
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: MESSAGE_LIMITS.pageMax, default: MESSAGE_LIMITS.pageDefault })),
-  skip: t.Optional(t.Integer({ minimum: 0, maximum: MESSAGE_LIMITS.skipMax })),
+  limit: t.Optional(Decimal({ minimum: 1, maximum: MESSAGE_LIMITS.pageMax, default: MESSAGE_LIMITS.pageDefault })),
+  skip: t.Optional(Decimal({ minimum: 0, maximum: MESSAGE_LIMITS.skipMax })),
   before: t.Optional(Id),
-  after: t.Optional(t.Integer({ minimum: 0, maximum: Id.maximum })),
+  after: t.Optional(Cursor),
 });
 
-export const MessageResponse = t.Object({
+export const MessageResponse = responseObject({
   id: t.Integer(),
   content: t.String(),
   timestamp: t.String({ format: "date-time" }),
@@ -59,7 +66,8 @@ export const MessageResponse = t.Object({
   room_id: t.Integer(),
   client_id: t.Nullable(t.String()),
   edited_at: t.Nullable(t.String({ format: "date-time" })),
-  user: UserResponse,
+  // The seed's user object without the email: an email is its owner's (GET /auth/me) and the admins' (GET /users).
+  user: t.Omit(UserResponse, ["email"]),
 });
 
 export function toMessageJson(message: MessageWithAuthor) {
@@ -71,7 +79,7 @@ export function toMessageJson(message: MessageWithAuthor) {
     room_id: message.roomId,
     client_id: message.clientId,
     edited_at: message.editedAt?.toISOString() ?? null,
-    user: toUserJson(message.author),
+    user: { id: message.author.id, username: message.author.username, role: message.author.role, created_at: message.author.createdAt.toISOString() },
   };
 }
 

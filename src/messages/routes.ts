@@ -15,7 +15,7 @@ export function messageRoutes(auth: AuthService, messages: MessageService) {
     .get(
       "/rooms/:id/messages",
       // The body arrives as rendered JSON (often cached); the response schema below documents it.
-      async ({ params, query }) => new Response(await messages.history(params.id, query), { headers: JSON_HEADERS }),
+      async ({ params, query, user }) => new Response(await messages.history(user, params.id, query), { headers: JSON_HEADERS }),
       {
         auth: true,
         params: IdParams,
@@ -41,13 +41,14 @@ export function messageRoutes(auth: AuthService, messages: MessageService) {
         auth: true,
         params: IdParams,
         body: PostMessageBody,
-        response: { 201: MessageResponse, 401: Detail, 404: Detail, 422: t.Any() },
+        response: { 201: MessageResponse, 401: Detail, 404: Detail, 422: t.Any(), 429: Detail },
         detail: {
           tags: ["messages"],
           summary: "Post a message (for bots and HTTP-only clients)",
           description:
             `Stored, then broadcast to the room's sockets. Content is trimmed, 1-${MESSAGE_LIMITS.contentMax} characters. ` +
-            "A repeated `client_id` returns the message stored the first time and stores nothing new.",
+            "A repeated `client_id` returns the message stored the first time and stores nothing new. " +
+            "Shares the author's message rate with their sockets: past it, 429 `RATE_LIMITED` with Retry-After.",
         },
       },
     )

@@ -6,6 +6,7 @@ import { SignupBody } from "../auth/model.ts";
 import { createPasswordHasher } from "../auth/password.ts";
 import type { Config } from "../config.ts";
 import { openStore } from "../store/open.ts";
+import { SqliteInUseError } from "../store/sqlite/store.ts";
 import { ConflictError, type Store } from "../store/store.ts";
 
 export const CREATE_ADMIN_USAGE = "create-admin --username U --email E";
@@ -31,8 +32,14 @@ export async function createAdmin(args: string[], config: Config, env: Record<st
   try {
     store = await openStore(config.database, { poolSize: 1 });
   } catch (error) {
-    // e.g. a SQLite file held by a running server: the message says so.
-    console.error(`error: ${(error as Error).message}`);
+    if (error instanceof SqliteInUseError) {
+      console.error(
+        `error: ${error.path} is held by a running chat server: stop the server first, run create-admin, then start it ` +
+          "again (or, while there is no admin, sign up in /chat: the first account becomes the admin)",
+      );
+    } else {
+      console.error(`error: ${(error as Error).message}`);
+    }
     return 1;
   }
   try {

@@ -28,10 +28,46 @@ interface Started {
   requestId: string;
 }
 
-/** The path and query as sent, with `token=` values (the seed's WebSocket auth) blanked. */
+/** Three base64url runs joined by dots: the shape of a JWT, whatever parameter or path segment carries it. */
+const JWT_SHAPED = /[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}/;
+/** What could hide a token from a plain look at the raw text: escapes, `+`, or the name itself. */
+const MAY_HIDE_TOKEN = /[%+.]|token/i;
+
+/** As the query parser reads it (`+` is a space, escapes decoded), and again while that changes anything. */
+function decoded(text: string): string {
+  for (let i = 0; i < 3; i++) {
+    let next: string;
+    try {
+      next = decodeURIComponent(text.replaceAll("+", " "));
+    } catch {
+      return text; // a malformed escape: the query parser keeps such text as it is too
+    }
+    if (next === text) break;
+    text = next;
+  }
+  return text;
+}
+
+/**
+ * The path and query as sent, with secrets blanked: the value of every parameter whose decoded name is `token`
+ * (the seed's WebSocket auth, however it is spelled: `%74oken`, repeated, `+`), and any path segment or
+ * parameter value that holds something shaped like a JWT once decoded.
+ */
 export function loggedPath(url: string): string {
   const path = url.slice(url.indexOf("/", url.indexOf("//") + 2));
-  return path.includes("token=") ? path.replace(/([?&]token=)[^&#]*/g, "$1REDACTED") : path;
+  if (!MAY_HIDE_TOKEN.test(path)) return path;
+  const queryAt = path.indexOf("?");
+  const pathname = queryAt === -1 ? path : path.slice(0, queryAt);
+  const segments = pathname.split("/").map((segment) => (JWT_SHAPED.test(decoded(segment)) ? "REDACTED" : segment));
+  if (queryAt === -1) return segments.join("/");
+  const pairs = path.slice(queryAt + 1).split("&").map((pair) => {
+    const equals = pair.indexOf("=");
+    if (equals === -1) return JWT_SHAPED.test(decoded(pair)) ? "REDACTED" : pair;
+    const name = decoded(pair.slice(0, equals));
+    if (JWT_SHAPED.test(name)) return "REDACTED";
+    return name === "token" || JWT_SHAPED.test(decoded(pair.slice(equals + 1))) ? `${pair.slice(0, equals)}=REDACTED` : pair;
+  });
+  return `${segments.join("/")}?${pairs.join("&")}`;
 }
 
 export function operationsRoutes(deps: OperationsDeps) {

@@ -10,9 +10,17 @@ export type BusEvent =
   /** Sent by the PostgreSQL presence from inside the transaction that decided it (see presence-postgres.ts). */
   | { kind: "presence"; origin: string; room: number; user: number; change: "joined" | "left"; username: string; at: number }
   | { kind: "room_deleted"; origin: string; room: number }
+  | { kind: "members"; origin: string; room: number; added?: BusPerson; removed?: BusPerson }
   /** `ref`: the revoking instance waits for a `revoked` with it from every other instance (Hub.revoke). */
   | { kind: "revoke"; origin: string; user: number; ref: string }
-  | { kind: "revoked"; origin: string; ref: string };
+  | { kind: "revoked"; origin: string; ref: string }
+  | { kind: "read"; origin: string; user: number; room: number; message: number };
+
+/** Someone a membership change names. */
+export interface BusPerson {
+  id: number;
+  username: string;
+}
 
 export type BusEventBody = BusEvent extends infer E ? (E extends BusEvent ? Omit<E, "origin"> : never) : never;
 

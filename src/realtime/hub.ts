@@ -5,8 +5,8 @@ import type { Server, ServerWebSocket } from "bun";
 import type { Clock } from "../clock.ts";
 import type { Author, RoomEvents } from "../messages/events.ts";
 import { toMessageFrame } from "../messages/model.ts";
-import type { MessageRecord, MessageWithAuthor, Store, UserRecord } from "../store/store.ts";
-import type { BusEvent, FanoutBus } from "./bus.ts";
+import type { MemberRecord, MessageRecord, MessageWithAuthor, Store, UserRecord } from "../store/store.ts";
+import type { BusEvent, BusPerson, FanoutBus } from "./bus.ts";
 import type { Presence, PresenceChange } from "./presence.ts";
 import { CLOSE, frames, roomTopic, WS_LIMITS } from "./protocol.ts";
 
@@ -19,8 +19,6 @@ export interface Session {
   expiresAt: number;
   joined: boolean;
   closed: boolean;
-  rateTokens: number;
-  rateRefilledAt: number;
   lastTypingAt: number;
   expiryTimer?: ReturnType<typeof setTimeout>;
   /** Until the token has been checked again once the socket is tracked (Hub.track): frames wait for it. */
@@ -71,9 +69,13 @@ const updatedFrame = (record: MessageRecord, author: Author) => ({ ...toMessageF
  */
 export const ROSTER_WINDOW_MS = 100;
 
-/** What the hub tells the read caches: a room's messages changed; anything at all may have (roles, a missed bus). */
+/**
+ * What the hub tells the read caches: a room's messages changed; its members (or the room itself: deleted); anything
+ * at all may have (roles, a missed bus).
+ */
 export interface Invalidation {
   room(roomId: number): void;
+  members(roomId: number): void;
   everything(): void;
 }
 
@@ -87,7 +89,7 @@ export interface HubDeps {
 
 export function createHub(deps: HubDeps) {
   const { presence, clock, bus, store } = deps;
-  const invalidate = deps.invalidate ?? { room() {}, everything() {} };
+  const invalidate = deps.invalidate ?? { room() {}, members() {}, everything() {} };
   let server: Pick<Server<unknown>, "publish"> | undefined;
   /** With other instances, messages are published in the order the database committed them: the bus's order. */
   const clustered = bus.status().kind !== "local";
@@ -326,12 +328,23 @@ export function createHub(deps: HubDeps) {
    * The events other than messages are not kept anywhere to be read again, but what they change is: after a
    * reconnect every local socket is checked as those events would have checked it. A room deleted meanwhile
    * closes its sockets (4404); a token revoked meanwhile (logout, role change, user deleted) closes its user's
-   * sockets (1008); and each room hears the joins and leaves elsewhere, then its list (resendPresence). (Edits and deletes are
-   * read from the store's change log in catchUp; typing that went out meanwhile is lost.)
+   * sockets (1008); a member removed meanwhile from a private room closes theirs there (4403); and each room hears
+   * the joins and leaves made elsewhere, then its list (resendPresence). (Edits and deletes are read from the store's
+   * change log in catchUp; typing that went out meanwhile is lost, and so are member_added / member_removed frames.)
    */
   async function recheckSessions(): Promise<void> {
-    const existing = new Set((await store.listRooms()).map((room) => room.id));
+    const existing = new Map((await store.listRooms()).map((room) => [room.id, room]));
     for (const roomId of [...rooms.keys()]) if (!existing.has(roomId)) closeRoom(roomId);
+    await Promise.all(
+      [...rooms].flatMap(([roomId, sockets]) =>
+        existing.get(roomId)?.visibility === "private"
+          ? [...sockets].map(async (ws) => {
+              const userId = ws.data.session.user.id;
+              if (!(await store.findMemberRole(roomId, userId))) closeMember(roomId, userId);
+            })
+          : [],
+      ),
+    );
     await Promise.all(
       [...users].map(async ([userId, sockets]) => {
         const user = await store.findUserById(userId);
@@ -403,7 +416,14 @@ export function createHub(deps: HubDeps) {
         return;
       case "room_deleted":
         invalidate.room(event.room);
+        invalidate.members(event.room);
         closeRoom(event.room);
+        return;
+      case "members":
+        membersChanged(event.room, event);
+        return;
+      case "read":
+        sendToUser(event.user, JSON.stringify(frames.read(event.room, event.message)));
         return;
       case "revoke":
         invalidate.everything();
@@ -442,6 +462,26 @@ export function createHub(deps: HubDeps) {
 
   function closeRoom(roomId: number) {
     for (const ws of [...(rooms.get(roomId) ?? [])]) ws.close(CLOSE.ROOM_DELETED, "room deleted");
+  }
+
+  function closeMember(roomId: number, userId: number) {
+    for (const ws of [...(rooms.get(roomId) ?? [])]) {
+      if (ws.data.session.user.id === userId) ws.close(CLOSE.REMOVED_FROM_ROOM, "removed from the room");
+    }
+  }
+
+  /** Who may read the room is decided again; the room is told; a removed member's sockets there close. */
+  function membersChanged(roomId: number, change: { added?: BusPerson; removed?: BusPerson }) {
+    invalidate.members(roomId);
+    if (change.added) publish(roomId, frames.memberAdded(change.added.id, change.added.username));
+    if (change.removed) {
+      publish(roomId, frames.memberRemoved(change.removed.id, change.removed.username));
+      closeMember(roomId, change.removed.id);
+    }
+  }
+
+  function sendToUser(userId: number, json: string, except?: object) {
+    for (const ws of users.get(userId) ?? []) if (ws !== except && !ws.data.session.closed) ws.send(json);
   }
 
   function closeUser(userId: number, code: number, reason: string) {
@@ -556,8 +596,19 @@ export function createHub(deps: HubDeps) {
     },
     roomDeleted(roomId: number) {
       invalidate.room(roomId);
+      invalidate.members(roomId);
       closeRoom(roomId);
       bus.send({ kind: "room_deleted", room: roomId });
+    },
+    readMoved(userId, roomId, messageId, except) {
+      sendToUser(userId, JSON.stringify(frames.read(roomId, messageId)), except);
+      bus.send({ kind: "read", user: userId, room: roomId, message: messageId });
+    },
+    membersChanged(roomId, { added, removed }) {
+      const person = (m: MemberRecord | undefined) => m && { id: m.userId, username: m.username };
+      const change = { added: person(added), removed: person(removed) };
+      membersChanged(roomId, change);
+      bus.send({ kind: "members", room: roomId, ...change });
     },
   };
 

@@ -2,10 +2,13 @@
 // and the message path: frame -> validate -> rate limit -> writer (stored, then published) -> ack.
 import { Elysia, t } from "elysia";
 import type { AuthService } from "../auth/service.ts";
+import type { ReadService } from "../reads/service.ts";
+import type { RoomAccessControl } from "../rooms/access.ts";
 import type { Clock } from "../clock.ts";
 import { AppError } from "../errors.ts";
-import { Id } from "../ids.ts";
+import { Cursor, Id } from "../ids.ts";
 import { normalizeContent, toMessageFrame } from "../messages/model.ts";
+import type { MessageRateLimit } from "../messages/rate-limit.ts";
 import type { MessageWriter } from "../messages/writer.ts";
 import { MissingReferenceError, type Store } from "../store/store.ts";
 import type { Hub, LiveSocket, Session } from "./hub.ts";
@@ -13,11 +16,17 @@ import { CLOSE, frames, parseClientFrame, WS_LIMITS } from "./protocol.ts";
 
 export interface RealtimeDeps {
   auth: AuthService;
+  access: RoomAccessControl;
+  reads: ReadService;
   store: Store;
   writer: MessageWriter;
   hub: Hub;
   clock: Clock;
   corsOrigins: "*" | readonly string[];
+  /** The sender's budget, shared with their other sockets and their HTTP posts. */
+  rateLimit: MessageRateLimit;
+  /** Open sockets per user on this instance; 0 = no cap. */
+  socketsPerUser: number;
 }
 
 const SUBPROTOCOL = "chat";
@@ -34,17 +43,14 @@ function handshakeToken(query: { token?: string }, protocols: string | null): { 
 const send = (ws: LiveSocket, frame: object) => ws.send(JSON.stringify(frame));
 
 export function realtimeRoutes(deps: RealtimeDeps) {
-  const { auth, store, writer, hub, clock, corsOrigins } = deps;
+  const { auth, access, reads, store, writer, hub, clock, corsOrigins, rateLimit, socketsPerUser } = deps;
 
-  /** Token bucket per connection; true when the frame may pass. */
-  function allowMessage(session: Session): boolean {
-    const now = clock();
-    const refill = ((now - session.rateRefilledAt) / 1000) * WS_LIMITS.messagesPerSecond;
-    session.rateTokens = Math.min(WS_LIMITS.messageBurst, session.rateTokens + refill);
-    session.rateRefilledAt = now;
-    if (session.rateTokens < 1) return false;
-    session.rateTokens -= 1;
-    return true;
+  // Counted from the moment of the upgrade, not from `open`, so a burst of handshakes cannot all pass the check.
+  const openSockets = new Map<number, number>();
+  function releaseSocket(userId: number): void {
+    const count = (openSockets.get(userId) ?? 1) - 1;
+    if (count > 0) openSockets.set(userId, count);
+    else openSockets.delete(userId);
   }
 
   /** `admitted`: the token check of Hub.track, read beside the history; nothing is sent before it passes. */
@@ -111,6 +117,39 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     acks.set(ws, [json]);
   }
 
+  /** Closes the socket with 1008 when its token has expired; then it should not act on another frame. */
+  function expireSoon(ws: LiveSocket): void {
+    const { session } = ws.data;
+    clearTimeout(session.expiryTimer);
+    session.expiryTimer = setTimeout(() => ws.close(CLOSE.POLICY, "token expired"), Math.max(0, session.expiresAt - clock()));
+  }
+
+  /**
+   * In-band renewal: a fresh access token of the same user moves the socket's expiry. Any other token (another
+   * user's, expired, revoked, malformed) is an error frame and close 1008, as an expiry would be.
+   */
+  async function renew(ws: LiveSocket, token: string): Promise<void> {
+    const { session } = ws.data;
+    let renewed;
+    try {
+      renewed = await auth.authenticateSession(token);
+    } catch (error) {
+      if (session.closed) return;
+      if (!(error instanceof AppError)) return void send(ws, frames.error("STORE_UNAVAILABLE", "The token could not be checked; send it again"));
+      send(ws, frames.error(error.reason, error.message));
+      return ws.close(CLOSE.POLICY, "token refused");
+    }
+    if (session.closed) return;
+    if (renewed.user.id !== session.user.id) {
+      send(ws, frames.error("TOKEN_USER_MISMATCH", "The token is another user's"));
+      return ws.close(CLOSE.POLICY, "token refused");
+    }
+    session.user = renewed.user;
+    session.expiresAt = renewed.expiresAt;
+    expireSoon(ws);
+    send(ws, frames.authOk(renewed.expiresAt));
+  }
+
   async function handleMessage(ws: LiveSocket, content: string, clientId: string | null): Promise<void> {
     const { session } = ws.data;
     const refuse = (code: string, detail: string) => void send(ws, frames.error(code, detail, clientId ?? undefined));
@@ -121,6 +160,8 @@ export function realtimeRoutes(deps: RealtimeDeps) {
       if (error instanceof AppError) return refuse(error.code, error.message);
       throw error;
     }
+    // Only what would be stored spends the budget, so a refusal names what is wrong with the message itself.
+    if (rateLimit.take(session.user.id) > 0) return refuse("RATE_LIMITED", rateLimit.detail);
     try {
       const { record } = await writer.write({ roomId: session.roomId, author: session.user, content: normalized, clientId });
       if (clientId !== null && !session.closed) queueAck(ws, frames.ack(clientId, record.id));
@@ -134,17 +175,22 @@ export function realtimeRoutes(deps: RealtimeDeps) {
   function handleFrame(ws: LiveSocket, raw: string | Buffer) {
     const { session } = ws.data;
     if (session.closed) return;
+    // Timers run late under load: a frame that arrives after the token expired is not acted on.
+    if (clock() >= session.expiresAt) return ws.close(CLOSE.POLICY, "token expired");
     const frame = parseClientFrame(raw);
     if ("code" in frame) return send(ws, frames.error(frame.code, frame.detail, frame.clientId));
+    if (frame.type === "auth") return void renew(ws, frame.token);
+    if (frame.type === "read") {
+      return reads.markReadSoon(session.user, session.roomId, frame.messageId, ws, () => {
+        if (!session.closed) send(ws, frames.error("STORE_UNAVAILABLE", "The read position was not stored; send it again"));
+      });
+    }
     if (frame.type === "typing") {
       const now = clock();
       if (now - session.lastTypingAt < WS_LIMITS.typingIntervalMs) return;
       session.lastTypingAt = now;
       hub.typing(ws);
       return;
-    }
-    if (!allowMessage(session)) {
-      return send(ws, frames.error("RATE_LIMITED", `At most ${WS_LIMITS.messagesPerSecond} messages per second`, frame.clientId ?? undefined));
     }
     void handleMessage(ws, frame.content, frame.clientId);
   }
@@ -156,11 +202,18 @@ export function realtimeRoutes(deps: RealtimeDeps) {
   const handlers = {
     async open(ws: LiveSocket) {
       const { session } = ws.data;
-      session.expiryTimer = setTimeout(() => ws.close(CLOSE.POLICY, "token expired"), Math.max(0, session.expiresAt - clock()));
       const admission = hub.track(ws);
       session.admission = admission;
       // Before the frames that waited for it are handled (they were queued on it later).
       void admission.then(() => (session.admission = undefined), () => {});
+      expireSoon(ws);
+      try {
+        // A removal that ran between the handshake's check and this socket's registration closed nothing: ask
+        // again now that later removals will find the socket (a cached answer was dropped by the removal).
+        await access.read(session.user, session.roomId);
+      } catch {
+        return ws.close(CLOSE.REMOVED_FROM_ROOM, "not a member of the room");
+      }
       try {
         await sendHistory(ws, admission);
       } catch {
@@ -178,6 +231,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     close(ws: LiveSocket) {
       const { session } = ws.data;
       session.closed = true;
+      releaseSocket(session.user.id);
       clearTimeout(session.expiryTimer);
       void hub.untrack(ws).catch(() => {});
     },
@@ -194,10 +248,13 @@ export function realtimeRoutes(deps: RealtimeDeps) {
       const { token, viaProtocol } = handshakeToken(query, request.headers.get("sec-websocket-protocol"));
       if (!token) throw new AppError("NOT_AUTHENTICATED");
       const { user, expiresAt } = await auth.authenticateSession(token);
-      if (!(await store.findRoom(params.room_id))) throw new AppError("ROOM_NOT_FOUND");
+      await access.read(user, params.room_id);
+      const open = openSockets.get(user.id) ?? 0;
+      if (socketsPerUser > 0 && open >= socketsPerUser) {
+        throw new AppError("TOO_MANY_SOCKETS", { detail: `At most ${socketsPerUser} open sockets per user` });
+      }
       const headers: Record<string, string> = { ...(set.headers as Record<string, string>) };
       if (viaProtocol) headers["sec-websocket-protocol"] = SUBPROTOCOL;
-      const now = clock();
       const session: Session = {
         user,
         roomId: params.room_id,
@@ -205,22 +262,25 @@ export function realtimeRoutes(deps: RealtimeDeps) {
         expiresAt,
         joined: false,
         closed: false,
-        rateTokens: WS_LIMITS.messageBurst,
-        rateRefilledAt: now,
         lastTypingAt: 0,
       };
+      openSockets.set(user.id, open + 1);
       if (server?.upgrade(request, { headers, data: { session, ...handlers } })) return;
+      releaseSocket(user.id);
       throw new AppError("UPGRADE_REQUIRED", { headers: { upgrade: "websocket" } });
     },
     {
       params: t.Object({ room_id: Id }),
-      query: t.Object({ token: t.Optional(t.String()), since: t.Optional(t.Integer({ minimum: 0, maximum: Id.maximum })) }),
+      query: t.Object({ token: t.Optional(t.String()), since: t.Optional(Cursor) }),
       detail: {
         tags: ["realtime"],
         summary: "Live room (WebSocket)",
         description:
           "A WebSocket upgrade. Token as `?token=` or as subprotocol `bearer.<JWT>` offered next to `chat`. " +
-          "Refused before the upgrade with 401, 403 or 404; a plain GET gets 426. See README for the frames.",
+          "Refused before the upgrade with 401, 403, 404 or 429 (too many open sockets for the user); a plain GET gets 426. The socket closes with 1008 when " +
+          'its token expires, unless renewed in band: `{"type":"auth","token":"<newer JWT of the same user>"}` is ' +
+          'answered `{"type":"auth_ok","expires_at":"<ISO time>"}`; another user\'s or an invalid token gets an ' +
+          "`error` frame and close 1008. See README for the frames.",
       },
     },
   );

@@ -1,15 +1,15 @@
 // The hot history read, shared by both stores: positional rows (times as epoch milliseconds) rendered straight
 // to the HTTP history JSON, with no ORM mapping and no per-field validation.
 
-/** id, content, created_at, user_id, room_id, client_id, edited_at, username, email, role, user created_at */
-export type PageRow = [number, string, number, number, number, string | null, number | null, string, string, string, number];
+/** id, content, created_at, user_id, room_id, client_id, edited_at, username, role, user created_at */
+export type PageRow = [number, string, number, number, number, string | null, number | null, string, string, number];
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Field for field what toMessageJson produces. */
 export function renderPage(rows: readonly PageRow[]): string {
   return JSON.stringify(
-    rows.map(([id, content, createdAt, userId, roomId, clientId, editedAt, username, email, role, userCreatedAt]) => ({
+    rows.map(([id, content, createdAt, userId, roomId, clientId, editedAt, username, role, userCreatedAt]) => ({
       id,
       content,
       timestamp: iso(createdAt),
@@ -17,7 +17,7 @@ export function renderPage(rows: readonly PageRow[]): string {
       room_id: roomId,
       client_id: clientId,
       edited_at: editedAt === null ? null : iso(editedAt),
-      user: { id: userId, username, email, role, created_at: iso(userCreatedAt) },
+      user: { id: userId, username, role, created_at: iso(userCreatedAt) },
     })),
   );
 }

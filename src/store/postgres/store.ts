@@ -6,15 +6,33 @@ import { drizzle } from "drizzle-orm/postgres-js";
 import { migrations } from "../../../drizzle/postgres/index.ts";
 import { applyMigrations, latestMigrationMillis } from "../migrations.ts";
 import {
+  accountAfter,
   ConflictError,
+  isRoleOnly,
   isStoreUnavailable,
+  LastAdminError,
+  leavesNoAdmin,
   MissingReferenceError,
   resolveImportRef,
+  type AccountStatus,
   type HistoryQuery,
   type ImportBatch,
   type ImportResult,
   type MessageRecord,
+  type MemberRecord,
+  type MemberRemoval,
+  type MemberRole,
   type NewMessage,
+  type NewRoom,
+  type NewRefreshToken,
+  type NewUser,
+  type RefreshTokenRecord,
+  type Role,
+  type RoomActivity,
+  type RoomListing,
+  type RoomRecord,
+  LAST_MESSAGE_CHARS,
+  UNREAD_CAP,
   type Store,
   type StoredMessage,
   type UserRecord,
@@ -63,6 +81,8 @@ export const NOTIFY_CHANNEL = "chat_events";
  * order, which lets each instance deliver every room's messages in id order.
  */
 const INSERT_LOCK = 72_160_002;
+/** Held by whatever decides on "is there another admin" and then writes: admin signup and role changes. */
+const ADMIN_LOCK = 72_160_003;
 
 export async function migratePostgres(url: string): Promise<void> {
   const client = connectPostgres(url, { max: 1 });
@@ -96,10 +116,44 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   const db = drizzle(client, { schema });
 
   const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare("user_by_id");
-  const userByName = db.select().from(users).where(eq(users.username, p("username"))).prepare("user_by_name");
-  const userByEmail = db.select().from(users).where(eq(users.email, p("email"))).prepare("user_by_email");
+  const notDeleted = sql`${users.status} <> 'deleted'`;
+  // Ignoring case (the lower() indexes), the exact spelling first: case twins from before each find their own.
+  const userByName = db
+    .select()
+    .from(users)
+    .where(and(sql`lower(${users.username}) = lower(${p("username")})`, notDeleted))
+    .orderBy(sql`${users.username} = ${p("username")} DESC`, asc(users.id))
+    .limit(1)
+    .prepare("user_by_name");
+  const userByEmail = db
+    .select()
+    .from(users)
+    .where(and(sql`lower(${users.email}) = lower(${p("email")})`, notDeleted))
+    .orderBy(sql`${users.email} = ${p("email")} DESC`, asc(users.id))
+    .limit(1)
+    .prepare("user_by_email");
+
+  /**
+   * Runs `write` in a transaction holding ADMIN_LOCK, given whether an active admin other than `id` exists: under READ
+   * COMMITTED each statement after the lock sees every commit made before it, so two such writes cannot both rely
+   * on the other's admin.
+   */
+  const withAdminLock = <T>(id: number, write: (tx: postgres.TransactionSql, otherAdmin: boolean) => Promise<T>) =>
+    client.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${ADMIN_LOCK})`;
+      const [other] = await tx`SELECT 1 FROM users WHERE role = 'admin' AND status = 'active' AND id <> ${id} LIMIT 1`;
+      return write(tx, other !== undefined);
+    }) as Promise<T>;
   const userCount = db.select({ n: count() }).from(users).prepare("user_count");
-  const roomById = db.select().from(rooms).where(eq(rooms.id, p("id"))).prepare("room_by_id");
+  const roomColumns = {
+    id: rooms.id,
+    name: rooms.name,
+    description: rooms.description,
+    visibility: rooms.visibility,
+    kind: rooms.kind,
+    createdAt: rooms.createdAt,
+  };
+  const roomById = db.select(roomColumns).from(rooms).where(eq(rooms.id, p("id"))).prepare("room_by_id");
   const messageById = db.select().from(messages).where(eq(messages.id, p("id"))).prepare("message_by_id");
 
   const withAuthor = { message: messages, author: users };
@@ -129,7 +183,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   const ms = (column: string) => `round(extract(epoch FROM ${column}) * 1000)::float8`;
   const pageSql = (where: string, order: string, offset: string) =>
     `SELECT m.id, m.content, ${ms("m.created_at")}, m.user_id, m.room_id, m.client_id, ${ms("m.edited_at")},
-            u.username, u.email, u.role, ${ms("u.created_at")}
+            u.username, u.role, ${ms("u.created_at")}
      FROM messages m JOIN users u ON u.id = m.user_id
      WHERE ${where} ORDER BY m.id ${order} LIMIT $3 ${offset}`;
   const pageStatements = {
@@ -144,9 +198,19 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     async countUsers() {
       return first(await userCount.execute())?.n ?? 0;
     },
+    async hasAdmin() {
+      return (await client`SELECT 1 FROM users WHERE role = 'admin' AND status = 'active' LIMIT 1`).length > 0;
+    },
     async createUser(user) {
       try {
         return first(await db.insert(users).values(user).returning()) as UserRecord;
+      } catch (error) {
+        throw mapConstraint(error);
+      }
+    },
+    async createFirstAdmin(user) {
+      try {
+        return await withAdminLock(0, async (tx, adminExists) => (adminExists ? undefined : insertUser(tx, user)));
       } catch (error) {
         throw mapConstraint(error);
       }
@@ -161,15 +225,26 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       return first(await userByEmail.execute({ email })) as UserRecord | undefined;
     },
     async listUsers() {
-      return (await db.select().from(users).orderBy(asc(users.id))) as UserRecord[];
+      return (await db.select().from(users).where(notDeleted).orderBy(asc(users.id))) as UserRecord[];
+    },
+    async updateAccount(id, change) {
+      return withAdminLock(id, async (tx, otherAdmin) => {
+        const [row] = await tx<UserRow[]>`SELECT ${tx.unsafe(USER_COLUMNS)} FROM users WHERE id = ${id} AND status <> 'deleted' FOR UPDATE`;
+        if (!row) return undefined;
+        const user = toUser(row);
+        const next = accountAfter(user, change);
+        if (leavesNoAdmin(user, next) && !otherAdmin) throw new LastAdminError();
+        const twin = next.status === "deleted" ? id : row.username_twin;
+        const [updated] = await tx<UserRow[]>`
+          UPDATE users SET username = ${next.username}, username_twin = ${twin}, email = ${next.email}, hashed_password = ${next.passwordHash},
+                           role = ${next.role}, status = ${next.status}, token_version = token_version + 1
+          WHERE id = ${id} RETURNING ${tx.unsafe(USER_COLUMNS)}`;
+        if (!isRoleOnly(change)) await tx`UPDATE refresh_tokens SET expires_at = to_timestamp(0) WHERE user_id = ${id}`;
+        return toUser(updated!);
+      });
     },
     async setUserRole(id, role) {
-      const rows = await db
-        .update(users)
-        .set({ role, tokenVersion: sql`${users.tokenVersion} + 1` })
-        .where(eq(users.id, id))
-        .returning();
-      return first(rows) as UserRecord | undefined;
+      return this.updateAccount(id, { role });
     },
     async bumpTokenVersion(id) {
       const rows = await db
@@ -182,16 +257,168 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     async deleteUser(id) {
       return deleteWithMessages(client, "users", "user_id", id);
     },
+    async insertRefreshToken(token) {
+      await client.begin((tx) => insertRefresh(tx, token));
+    },
+    async findRefreshToken(hash) {
+      const [row] = await client<RefreshRow[]>`SELECT ${client.unsafe(REFRESH_COLUMNS)} FROM refresh_tokens WHERE token_hash = ${hash}`;
+      return row && toRefresh(row);
+    },
+    async rotateRefreshToken(hash, next, at) {
+      return client.begin(async (tx) => {
+        // Of concurrent refreshes with one token, the row lock lets one UPDATE through; the others then see it spent.
+        const spent = await tx`
+          UPDATE refresh_tokens SET spent_at = to_timestamp(${at.getTime()} / 1000.0)
+          WHERE token_hash = ${hash} AND spent_at IS NULL AND expires_at > to_timestamp(${at.getTime()} / 1000.0)
+          RETURNING token_hash`;
+        if (spent.length > 0) await insertRefresh(tx, next);
+        return spent.length > 0;
+      }) as Promise<boolean>;
+    },
+    async revokeRefreshFamily(familyId) {
+      await client`UPDATE refresh_tokens SET expires_at = to_timestamp(0) WHERE family_id = ${familyId}`;
+    },
 
     async createRoom(room) {
       try {
-        return first(await db.insert(rooms).values(room).returning())!;
+        return await client.begin((tx) => createRoomWithOwner(tx, room));
       } catch (error) {
         throw mapConstraint(error);
       }
     },
     async listRooms() {
-      return db.select().from(rooms).orderBy(asc(rooms.id));
+      return db.select(roomColumns).from(rooms).orderBy(asc(rooms.id));
+    },
+    async listRoomListings({ readerId, all = false, roomId }) {
+      const rows = await client<(RoomRow & { member_count: number | null; reader_role: MemberRole | null })[]>`
+        SELECT * FROM (
+          SELECT ${client.unsafe(ROOM_COLUMNS("r"))},
+                 CASE WHEN r.visibility = 'public' THEN NULL
+                      ELSE (SELECT count(*) FROM room_members m WHERE m.room_id = r.id)::int END AS member_count,
+                 (SELECT role FROM room_members m WHERE m.room_id = r.id AND m.user_id = ${readerId}) AS reader_role
+          FROM rooms r
+          WHERE (${roomId ?? null}::int IS NULL OR r.id = ${roomId ?? null}::int)) listed
+        WHERE ${all} OR visibility = 'public' OR reader_role IS NOT NULL
+        ORDER BY id`;
+      const direct = rows.filter((r) => r.kind === "direct").map((r) => r.id);
+      const people = new Map<number, { id: number; username: string }[]>();
+      if (direct.length > 0) {
+        const found = await client<{ room_id: number; id: number; username: string }[]>`
+          SELECT m.room_id, u.id, u.username FROM room_members m JOIN users u ON u.id = m.user_id
+          WHERE m.room_id = ANY(${arrayLiteral(direct)}::int[]) ORDER BY m.room_id, u.id`;
+        for (const { room_id, id, username } of found) people.set(room_id, [...(people.get(room_id) ?? []), { id, username }]);
+      }
+      return rows.map(
+        (r): RoomListing => ({
+          ...toRoom(r),
+          memberCount: r.member_count,
+          readerRole: r.reader_role,
+          directPeople: r.kind === "direct" ? (people.get(r.id) ?? []) : null,
+        }),
+      );
+    },
+    async openDirectRoom(userIds, createdAt) {
+      const directKey = [...userIds].sort((a, b) => a - b).join(":");
+      return client.begin(async (tx) => {
+        // A concurrent call's INSERT waits for this one's commit, then finds the key taken and reads this room.
+        const [made] = await tx<RoomRow[]>`
+          INSERT INTO rooms (name, description, visibility, kind, direct_key, created_at)
+          VALUES ('', NULL, 'private', 'direct', ${directKey}, to_timestamp(${createdAt.getTime()} / 1000.0))
+          ON CONFLICT (direct_key) DO NOTHING
+          RETURNING ${tx.unsafe(ROOM_COLUMNS("rooms"))}`;
+        if (made) {
+          for (const userId of userIds) {
+            await tx`INSERT INTO room_members (room_id, user_id, role, joined_at)
+                     VALUES (${made.id}, ${userId}, 'member', to_timestamp(${createdAt.getTime()} / 1000.0))`;
+          }
+          return { room: toRoom(made), created: true };
+        }
+        const [found] = await tx<RoomRow[]>`SELECT ${tx.unsafe(ROOM_COLUMNS("rooms"))} FROM rooms WHERE direct_key = ${directKey}`;
+        return { room: toRoom(found!), created: false };
+      }) as Promise<{ room: RoomRecord; created: boolean }>;
+    },
+    async findMemberRole(roomId, userId) {
+      const [row] = await client<{ role: "owner" | "member" }[]>`SELECT role FROM room_members WHERE room_id = ${roomId} AND user_id = ${userId}`;
+      return row?.role;
+    },
+    async listMembers(roomId) {
+      return (await client<MemberRow[]>`
+        SELECT ${client.unsafe(MEMBER_COLUMNS)} FROM room_members m JOIN users u ON u.id = m.user_id
+        WHERE m.room_id = ${roomId} ORDER BY m.joined_at, m.user_id`).map(toMember);
+    },
+    async addMember(roomId, userId, joinedAt) {
+      try {
+        const inserted = await client`
+          INSERT INTO room_members (room_id, user_id, role, joined_at)
+          VALUES (${roomId}, ${userId}, 'member', to_timestamp(${joinedAt.getTime()} / 1000.0))
+          ON CONFLICT DO NOTHING RETURNING user_id`;
+        const [row] = await client<MemberRow[]>`
+          SELECT ${client.unsafe(MEMBER_COLUMNS)} FROM room_members m JOIN users u ON u.id = m.user_id
+          WHERE m.room_id = ${roomId} AND m.user_id = ${userId}`;
+        if (!row) throw new MissingReferenceError();
+        return { member: toMember(row), created: inserted.length > 0 };
+      } catch (error) {
+        throw mapConstraint(error);
+      }
+    },
+    async setReadPosition(userId, roomId, messageId, at) {
+      const [moved] = await client<{ message_id: number }[]>`
+        INSERT INTO read_positions (user_id, room_id, message_id, updated_at)
+        SELECT ${userId}, ${roomId}, least(${messageId}::int, newest), to_timestamp(${at.getTime()} / 1000.0)
+        FROM (SELECT max(id) AS newest FROM messages WHERE room_id = ${roomId}) m WHERE newest IS NOT NULL
+        ON CONFLICT (user_id, room_id) DO UPDATE SET message_id = excluded.message_id, updated_at = excluded.updated_at
+          WHERE excluded.message_id > read_positions.message_id
+        RETURNING message_id`;
+      if (moved) return { position: moved.message_id, moved: true };
+      const [row] = await client<{ message_id: number }[]>`SELECT message_id FROM read_positions WHERE user_id = ${userId} AND room_id = ${roomId}`;
+      return { position: row?.message_id ?? null, moved: false };
+    },
+    async roomActivity(userId, list) {
+      const rows = await client<
+        { room_id: number; last_read: number | null; unread: number | null; id: number | null; user_id: number; username: string; content: string; created_ms: number }[]
+      >`
+        SELECT r.room_id, p.message_id AS last_read,
+               CASE WHEN p.message_id IS NULL AND NOT r.from_start THEN NULL
+                    ELSE (SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.room_id = r.room_id AND m.id > coalesce(p.message_id, 0)
+                                                AND m.user_id <> ${userId} LIMIT ${UNREAD_CAP + 1}) c)::int END AS unread,
+               lm.id, lm.user_id, u.username, left(lm.content, ${LAST_MESSAGE_CHARS}) AS content,
+               round(extract(epoch FROM lm.created_at) * 1000)::float8 AS created_ms
+        FROM unnest(${arrayLiteral(list.map((r) => r.id))}::int[], ${arrayLiteral(list.map((r) => String(r.countFromStart)))}::bool[])
+          AS r(room_id, from_start)
+        LEFT JOIN read_positions p ON p.room_id = r.room_id AND p.user_id = ${userId}
+        LEFT JOIN LATERAL (SELECT id, user_id, content, created_at FROM messages WHERE room_id = r.room_id ORDER BY id DESC LIMIT 1) lm ON true
+        LEFT JOIN users u ON u.id = lm.user_id`;
+      return new Map(
+        rows.map((r): [number, RoomActivity] => [
+          r.room_id,
+          {
+            lastReadId: r.last_read,
+            unread: r.unread,
+            lastMessage: r.id === null ? null : { id: r.id, userId: r.user_id, username: r.username, content: r.content, createdAt: new Date(r.created_ms) },
+          },
+        ]),
+      );
+    },
+    async removeMember(roomId, userId) {
+      return client.begin(async (tx) => {
+        // The room's row lock puts concurrent removals from one room in a line: each sees who the last one left.
+        const [room] = await tx<{ kind: "room" | "direct" }[]>`SELECT kind FROM rooms WHERE id = ${roomId} FOR UPDATE`;
+        const gone = room ? await tx`DELETE FROM room_members WHERE room_id = ${roomId} AND user_id = ${userId} RETURNING role` : [];
+        if (gone.length === 0) return { removed: false, newOwner: null, roomDeleted: false };
+        await tx`DELETE FROM read_positions WHERE room_id = ${roomId} AND user_id = ${userId}`;
+        const left = (await tx<MemberRow[]>`
+          SELECT ${tx.unsafe(MEMBER_COLUMNS)} FROM room_members m JOIN users u ON u.id = m.user_id
+          WHERE m.room_id = ${roomId} ORDER BY m.joined_at, m.user_id`).map(toMember);
+        if (left.length === 0) {
+          await tx`DELETE FROM rooms WHERE id = ${roomId}`;
+          await tx`DELETE FROM messages WHERE room_id = ${roomId}`;
+          return { removed: true, newOwner: null, roomDeleted: true };
+        }
+        if (room!.kind !== "room" || left.some((m) => m.role === "owner")) return { removed: true, newOwner: null, roomDeleted: false };
+        const heir = left[0]!;
+        await tx`UPDATE room_members SET role = 'owner' WHERE room_id = ${roomId} AND user_id = ${heir.userId}`;
+        return { removed: true, newOwner: { ...heir, role: "owner" as const }, roomDeleted: false };
+      }) as Promise<MemberRemoval>;
     },
     async findRoom(id) {
       return first(await roomById.execute({ id }));
@@ -297,7 +524,8 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 
 /** The store's reads: they change nothing, so each can be tried a second time. */
 const READS = [
-  "countUsers", "findUserById", "findUserByUsername", "findUserByEmail", "listUsers", "listRooms", "findRoom",
+  "countUsers", "hasAdmin", "findUserById", "findRefreshToken", "findUserByUsername", "findUserByEmail", "listUsers", "listRooms", "findRoom",
+  "listRoomListings", "findMemberRole", "listMembers", "roomActivity",
   "listMessages", "listMessagesJson", "findMessage", "findMessagesByIds", "changesSince", "ping", "migrationsApplied",
 ] as const satisfies readonly (keyof Store)[];
 
@@ -319,8 +547,121 @@ function retryReads(store: Store): Store {
 
 interface InsertedRow {
   id: number;
+  room_id: number;
   user_id: number;
   client_id: string | null;
+}
+
+interface RoomRow {
+  id: number;
+  name: string;
+  description: string | null;
+  visibility: "public" | "private";
+  kind: "room" | "direct";
+  created_ms: number;
+}
+
+const ROOM_COLUMNS = (table: string) =>
+  `${table}.id, ${table}.name, ${table}.description, ${table}.visibility, ${table}.kind,
+   round(extract(epoch FROM ${table}.created_at) * 1000)::float8 AS created_ms`;
+
+function toRoom(row: RoomRow): RoomRecord {
+  const { created_ms, ...rest } = row;
+  return { ...rest, createdAt: new Date(created_ms) };
+}
+
+async function createRoomWithOwner(tx: postgres.TransactionSql, room: NewRoom): Promise<RoomRecord> {
+  const { name, description, createdAt, visibility = "public" } = room;
+  const [row] = await tx<RoomRow[]>`
+    INSERT INTO rooms (name, description, visibility, created_at)
+    VALUES (${name}, ${description}, ${visibility}, to_timestamp(${createdAt.getTime()} / 1000.0))
+    RETURNING ${tx.unsafe(ROOM_COLUMNS("rooms"))}`;
+  if (visibility === "private") {
+    await tx`INSERT INTO room_members (room_id, user_id, role, joined_at)
+             VALUES (${row!.id}, ${room.ownerId!}, 'owner', to_timestamp(${createdAt.getTime()} / 1000.0))`;
+  }
+  return toRoom(row!);
+}
+
+interface MemberRow {
+  room_id: number;
+  user_id: number;
+  username: string;
+  role: "owner" | "member";
+  joined_ms: number;
+}
+
+const MEMBER_COLUMNS = `m.room_id, m.user_id, u.username, m.role, round(extract(epoch FROM m.joined_at) * 1000)::float8 AS joined_ms`;
+
+function toMember(row: MemberRow): MemberRecord {
+  return { roomId: row.room_id, userId: row.user_id, username: row.username, role: row.role, joinedAt: new Date(row.joined_ms) };
+}
+
+interface UserRow {
+  id: number;
+  username: string;
+  username_twin: number;
+  email: string;
+  hashed_password: string;
+  role: Role;
+  token_version: number;
+  status: AccountStatus;
+  created_ms: number;
+}
+
+const USER_COLUMNS = `id, username, username_twin, email, hashed_password, role, token_version, status,
+  round(extract(epoch FROM created_at) * 1000)::float8 AS created_ms`;
+
+function toUser(row: UserRow): UserRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    email: row.email,
+    passwordHash: row.hashed_password,
+    role: row.role,
+    tokenVersion: row.token_version,
+    status: row.status,
+    createdAt: new Date(row.created_ms),
+  };
+}
+
+interface RefreshRow {
+  token_hash: string;
+  family_id: string;
+  user_id: number;
+  created_ms: number;
+  expires_ms: number;
+  spent_ms: number | null;
+}
+
+const REFRESH_COLUMNS = `token_hash, family_id, user_id, round(extract(epoch FROM created_at) * 1000)::float8 AS created_ms,
+  round(extract(epoch FROM expires_at) * 1000)::float8 AS expires_ms, round(extract(epoch FROM spent_at) * 1000)::float8 AS spent_ms`;
+
+function toRefresh(row: RefreshRow): RefreshTokenRecord {
+  return {
+    hash: row.token_hash,
+    familyId: row.family_id,
+    userId: row.user_id,
+    createdAt: new Date(row.created_ms),
+    expiresAt: new Date(row.expires_ms),
+    spentAt: row.spent_ms === null ? null : new Date(row.spent_ms),
+  };
+}
+
+/** Stores a refresh token and drops the user's expired (or revoked) ones. */
+async function insertRefresh(tx: postgres.TransactionSql, token: NewRefreshToken): Promise<void> {
+  const ts = (d: Date) => d.getTime() / 1000;
+  await tx`DELETE FROM refresh_tokens WHERE user_id = ${token.userId} AND expires_at < to_timestamp(${ts(token.createdAt)})`;
+  await tx`INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at)
+           VALUES (${token.hash}, ${token.familyId}, ${token.userId}, to_timestamp(${ts(token.createdAt)}), to_timestamp(${ts(token.expiresAt)}))`;
+}
+
+async function insertUser(tx: postgres.TransactionSql, user: NewUser): Promise<UserRecord> {
+  const [row] = await tx<UserRow[]>`
+    INSERT INTO users (username, email, hashed_password, role, created_at)
+    VALUES (${user.username}, ${user.email}, ${user.passwordHash}, ${user.role}, to_timestamp(${user.createdAt.getTime()} / 1000.0))
+    RETURNING ${tx.unsafe(USER_COLUMNS)}`;
+  return toUser(row!);
 }
 
 interface MessageRow {
@@ -405,7 +746,7 @@ async function insertBatch(
         WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, ord)
       WHERE (SELECT ok FROM refs)
       ORDER BY ord
-      ON CONFLICT (user_id, client_id) DO NOTHING
+      ON CONFLICT (room_id, user_id, client_id) DO NOTHING
       RETURNING id, room_id, user_id, client_id
     ),
     notified AS (
@@ -413,31 +754,32 @@ async function insertBatch(
         'kind', 'messages', 'origin', ${origin}::text, 'items', json_agg(json_build_array(room_id, id) ORDER BY id))::text)
       FROM ins HAVING count(*) > 0
     )
-    SELECT id, user_id, client_id FROM ins WHERE (SELECT count(*) FROM notified) >= 0`;
+    SELECT id, room_id, user_id, client_id FROM ins WHERE (SELECT count(*) FROM notified) >= 0`;
   onStatement(insert);
   const inserted = await insert;
 
   // Fresh rows are known from the input; only their ids come back. Resends are read back whole.
   const freshByKey = new Map<string, number>();
   const anonymous: number[] = [];
+  const keyOf = (roomId: number, userId: number, clientId: string | null) => `${roomId}:${userId}:${clientId}`;
   for (const row of inserted) {
     if (row.client_id === null) anonymous.push(row.id);
-    else freshByKey.set(`${row.user_id}:${row.client_id}`, row.id);
+    else freshByKey.set(keyOf(row.room_id, row.user_id, row.client_id), row.id);
   }
   const resentByKey = new Map<string, MessageRecord>();
-  const resent = batch.filter((m) => m.clientId !== null && !freshByKey.has(`${m.userId}:${m.clientId}`));
+  const resent = batch.filter((m) => m.clientId !== null && !freshByKey.has(keyOf(m.roomId, m.userId, m.clientId)));
   if (resent.length > 0) {
     const rows = await client<MessageRow[]>`
       SELECT ${client.unsafe(ROW_COLUMNS)} FROM messages
-      WHERE (user_id, client_id) IN (
-        SELECT * FROM unnest(${arrayLiteral(resent.map((m) => m.userId))}::int[],
+      WHERE (room_id, user_id, client_id) IN (
+        SELECT * FROM unnest(${arrayLiteral(resent.map((m) => m.roomId))}::int[], ${arrayLiteral(resent.map((m) => m.userId))}::int[],
                              ${arrayLiteral(resent.map((m) => m.clientId))}::text[]))`;
-    for (const row of rows) resentByKey.set(`${row.user_id}:${row.client_id}`, toRecord(row));
+    for (const row of rows) resentByKey.set(keyOf(row.room_id, row.user_id, row.client_id), toRecord(row));
   }
   let next = 0;
   return batch.map((m) => {
     if (m.clientId === null) return { duplicate: false, record: fresh(m, anonymous[next++]) };
-    const key = `${m.userId}:${m.clientId}`;
+    const key = keyOf(m.roomId, m.userId, m.clientId);
     const id = freshByKey.get(key);
     if (id !== undefined) {
       // The first input with this key made the row; a second one in the same batch is a resend.
@@ -498,7 +840,7 @@ async function importBatch(tx: postgres.TransactionSql, batch: ImportBatch, onPr
                   ${column((m) => ms(m.createdAt))}::float8[])
         WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, ord)
       ORDER BY ord
-      ON CONFLICT (user_id, client_id) DO NOTHING`;
+      ON CONFLICT (room_id, user_id, client_id) DO NOTHING`;
     messagesStored += inserted.count;
     onProgress?.(start + chunk.length);
   }

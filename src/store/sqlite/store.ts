@@ -7,18 +7,33 @@ import { drizzle } from "drizzle-orm/bun-sqlite";
 import { migrations } from "../../../drizzle/sqlite/index.ts";
 import { applyMigrations, latestMigrationMillis } from "../migrations.ts";
 import {
+  accountAfter,
   ConflictError,
+  isRoleOnly,
+  LastAdminError,
+  leavesNoAdmin,
   MissingReferenceError,
   resolveImportRef,
+  type AccountChange,
   type HistoryQuery,
   type ImportResult,
+  type MemberRecord,
+  type MemberRole,
   type NewMessage,
+  type NewRoom,
+  type NewRefreshToken,
+  type NewUser,
+  type RoomActivity,
+  type RoomListing,
+  type RoomRecord,
+  LAST_MESSAGE_CHARS,
+  UNREAD_CAP,
   type Store,
   type StoredMessage,
   type UserRecord,
 } from "../store.ts";
 import { renderPage, type PageRow } from "../page-json.ts";
-import { messages, rooms, schema, users } from "./schema.ts";
+import { messages, readPositions, refreshTokens, roomMembers, rooms, schema, users } from "./schema.ts";
 
 const p = sql.placeholder;
 
@@ -56,29 +71,200 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
   if (options.migrate !== false) applyMigrations(db, migrations);
 
   const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare();
-  const userByName = db.select().from(users).where(eq(users.username, p("username"))).prepare();
-  const userByEmail = db.select().from(users).where(eq(users.email, p("email"))).prepare();
+  const notDeleted = sql`${users.status} <> 'deleted'`;
+  // Ignoring case (the lower() indexes), the exact spelling first: case twins from before each find their own.
+  const userByName = db
+    .select()
+    .from(users)
+    .where(and(sql`lower(${users.username}) = lower(${p("username")})`, notDeleted))
+    .orderBy(sql`${users.username} = ${p("username")} DESC`, asc(users.id))
+    .limit(1)
+    .prepare();
+  const userByEmail = db
+    .select()
+    .from(users)
+    .where(and(sql`lower(${users.email}) = lower(${p("email")})`, notDeleted))
+    .orderBy(sql`${users.email} = ${p("email")} DESC`, asc(users.id))
+    .limit(1)
+    .prepare();
   const userCount = db.select({ n: count() }).from(users).prepare();
-  const roomById = db.select().from(rooms).where(eq(rooms.id, p("id"))).prepare();
+  const otherAdmin = db
+    .select({ id: users.id })
+    .from(users)
+    .where(and(eq(users.role, "admin"), eq(users.status, "active"), sql`${users.id} <> ${p("id")}`))
+    .limit(1)
+    .prepare();
+  const insertUser = (user: NewUser) => db.insert(users).values(user).returning().get() as UserRecord;
+  // bun:sqlite transactions are synchronous: nothing else runs between the check and the write.
+  const insertIfNoAdmin = sqlite.transaction((user: NewUser) => (otherAdmin.get({ id: 0 }) ? undefined : insertUser(user)));
+  const changeAccount = sqlite.transaction((id: number, change: AccountChange) => {
+    const user = userById.get({ id }) as UserRecord | undefined;
+    if (!user || user.status === "deleted") return undefined;
+    const next = accountAfter(user, change);
+    if (leavesNoAdmin(user, next) && !otherAdmin.get({ id })) throw new LastAdminError();
+    const updated = db
+      .update(users)
+      .set({ ...next, tokenVersion: sql`${users.tokenVersion} + 1` })
+      .where(eq(users.id, id))
+      .returning()
+      .get() as UserRecord;
+    if (!isRoleOnly(change)) db.update(refreshTokens).set({ expiresAt: new Date(0) }).where(eq(refreshTokens.userId, id)).run();
+    return updated;
+  });
+  const refreshByHash = db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, p("hash"))).prepare();
+  const insertRefresh = (token: NewRefreshToken) => {
+    db.delete(refreshTokens).where(and(eq(refreshTokens.userId, token.userId), lt(refreshTokens.expiresAt, token.createdAt))).run();
+    db.insert(refreshTokens).values({ tokenHash: token.hash, familyId: token.familyId, userId: token.userId, createdAt: token.createdAt, expiresAt: token.expiresAt }).run();
+  };
+  const insertRefreshTx = sqlite.transaction(insertRefresh);
+  const rotateRefresh = sqlite.transaction((hash: string, next: NewRefreshToken, at: Date) => {
+    const spent = db
+      .update(refreshTokens)
+      .set({ spentAt: at })
+      .where(and(eq(refreshTokens.tokenHash, hash), sql`${refreshTokens.spentAt} IS NULL`, gt(refreshTokens.expiresAt, at)))
+      .returning({ hash: refreshTokens.tokenHash })
+      .get();
+    if (spent) insertRefresh(next);
+    return spent !== undefined;
+  });
+  const roomColumns = {
+    id: rooms.id,
+    name: rooms.name,
+    description: rooms.description,
+    visibility: rooms.visibility,
+    kind: rooms.kind,
+    createdAt: rooms.createdAt,
+  };
+  const roomById = db.select(roomColumns).from(rooms).where(eq(rooms.id, p("id"))).prepare();
+
+  // Members: every change is one synchronous transaction, so nothing runs between its reads and its writes.
+  const memberColumns = {
+    roomId: roomMembers.roomId,
+    userId: roomMembers.userId,
+    username: users.username,
+    role: roomMembers.role,
+    joinedAt: roomMembers.joinedAt,
+  };
+  const members = () => db.select(memberColumns).from(roomMembers).innerJoin(users, eq(users.id, roomMembers.userId));
+  const memberRole = db
+    .select({ role: roomMembers.role })
+    .from(roomMembers)
+    .where(and(eq(roomMembers.roomId, p("roomId")), eq(roomMembers.userId, p("userId"))))
+    .prepare();
+  const member = members()
+    .where(and(eq(roomMembers.roomId, p("roomId")), eq(roomMembers.userId, p("userId"))))
+    .prepare();
+  const membersOf = members().where(eq(roomMembers.roomId, p("roomId"))).orderBy(asc(roomMembers.joinedAt), asc(roomMembers.userId)).prepare();
+  const insertMember = (roomId: number, userId: number, role: MemberRole, joinedAt: Date) =>
+    db.insert(roomMembers).values({ roomId, userId, role, joinedAt }).onConflictDoNothing().returning().get() !== undefined;
+  const createRoomWithOwner = sqlite.transaction((room: NewRoom): RoomRecord => {
+    const { name, description, createdAt, visibility = "public" } = room;
+    const created = db.insert(rooms).values({ name, description, createdAt, visibility }).returning(roomColumns).get();
+    if (visibility === "private") insertMember(created.id, room.ownerId!, "owner", createdAt);
+    return created;
+  });
+  const openDirect = sqlite.transaction((ids: [number, number], createdAt: Date) => {
+    const directKey = [...ids].sort((a, b) => a - b).join(":");
+    const existing = db.select(roomColumns).from(rooms).where(eq(rooms.directKey, directKey)).get();
+    if (existing) return { room: existing, created: false };
+    const room = db
+      .insert(rooms)
+      .values({ name: "", description: null, visibility: "private", kind: "direct", directKey, createdAt })
+      .returning(roomColumns)
+      .get();
+    for (const userId of ids) insertMember(room.id, userId, "member", createdAt);
+    return { room, created: true };
+  });
+  const addMemberOnce = sqlite.transaction((roomId: number, userId: number, joinedAt: Date) => {
+    const created = insertMember(roomId, userId, "member", joinedAt);
+    return { member: member.get({ roomId, userId }) as MemberRecord, created };
+  });
+  const removeMemberTx = sqlite.transaction((roomId: number, userId: number) => {
+    const gone = db
+      .delete(roomMembers)
+      .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId)))
+      .returning({ role: roomMembers.role })
+      .get();
+    if (!gone) return { removed: false, newOwner: null, roomDeleted: false };
+    db.delete(readPositions).where(and(eq(readPositions.roomId, roomId), eq(readPositions.userId, userId))).run();
+    const left = membersOf.all({ roomId }) as MemberRecord[];
+    if (left.length === 0) {
+      db.delete(rooms).where(eq(rooms.id, roomId)).run();
+      return { removed: true, newOwner: null, roomDeleted: true };
+    }
+    const room = roomById.get({ id: roomId });
+    if (room?.kind !== "room" || left.some((m) => m.role === "owner")) return { removed: true, newOwner: null, roomDeleted: false };
+    const heir = left[0]!;
+    db.update(roomMembers)
+      .set({ role: "owner" })
+      .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, heir.userId)))
+      .run();
+    return { removed: true, newOwner: { ...heir, role: "owner" as const }, roomDeleted: false };
+  });
+  // Read positions and unread counts: each a range of the (room_id, id) index.
+  const moveReadPosition = sqlite.query<{ message_id: number }, { user: number; room: number; id: number; at: number }>(
+    `INSERT INTO read_positions (user_id, room_id, message_id, updated_at)
+     SELECT $user, $room, min($id, newest), $at FROM (SELECT max(id) AS newest FROM messages WHERE room_id = $room) WHERE newest IS NOT NULL
+     ON CONFLICT (user_id, room_id) DO UPDATE SET message_id = excluded.message_id, updated_at = excluded.updated_at
+       WHERE excluded.message_id > read_positions.message_id
+     RETURNING message_id`,
+  );
+  const readPosition = sqlite.query<{ message_id: number }, { user: number; room: number }>(
+    "SELECT message_id FROM read_positions WHERE user_id = $user AND room_id = $room",
+  );
+  const unreadCount = sqlite.query<{ n: number }, { user: number; room: number; after: number }>(
+    `SELECT count(*) AS n FROM (SELECT 1 FROM messages WHERE room_id = $room AND id > $after AND user_id <> $user LIMIT ${UNREAD_CAP + 1})`,
+  );
+  const newestMessage = sqlite.query<{ id: number; user_id: number; username: string; content: string; created_at: number }, { room: number }>(
+    `SELECT m.id, m.user_id, u.username, substr(m.content, 1, ${LAST_MESSAGE_CHARS}) AS content, m.created_at
+     FROM messages m JOIN users u ON u.id = m.user_id WHERE m.room_id = $room ORDER BY m.id DESC LIMIT 1`,
+  );
+
+  const listingRows = sqlite.query<
+    {
+      id: number;
+      name: string;
+      description: string | null;
+      visibility: "public" | "private";
+      kind: "room" | "direct";
+      created_at: number;
+      member_count: number | null;
+      reader_role: MemberRole | null;
+    },
+    { reader: number; all: number; room: number | null }
+  >(
+    `SELECT * FROM (
+       SELECT r.id, r.name, r.description, r.visibility, r.kind, r.created_at,
+              CASE WHEN r.visibility = 'public' THEN NULL ELSE (SELECT count(*) FROM room_members m WHERE m.room_id = r.id) END AS member_count,
+              (SELECT role FROM room_members m WHERE m.room_id = r.id AND m.user_id = $reader) AS reader_role
+       FROM rooms r
+       WHERE ($room IS NULL OR r.id = $room))
+     WHERE $all OR visibility = 'public' OR reader_role IS NOT NULL
+     ORDER BY id`,
+  );
+  const directPeopleRows = sqlite.query<{ room_id: number; id: number; username: string }, { rooms: string }>(
+    `SELECT m.room_id, u.id, u.username FROM room_members m JOIN users u ON u.id = m.user_id
+     WHERE m.room_id IN (SELECT value FROM json_each($rooms)) ORDER BY m.room_id, u.id`,
+  );
   const messageById = db.select().from(messages).where(eq(messages.id, p("id"))).prepare();
   const messageByClientId = db
     .select()
     .from(messages)
-    .where(and(eq(messages.userId, p("userId")), eq(messages.clientId, p("clientId"))))
+    .where(and(eq(messages.roomId, p("roomId")), eq(messages.userId, p("userId")), eq(messages.clientId, p("clientId"))))
     .prepare();
   // The hot insert, on bun:sqlite directly: only the id comes back, the rest of the record is the input (Drizzle's
   // prepared insert mapped every row and built a transaction object per batch: 6 % of the server under load).
   const insertRow = sqlite.query<{ id: number }, [number, number, string, string | null, number]>(
     `INSERT INTO messages (room_id, user_id, content, client_id, created_at) VALUES (?, ?, ?, ?, ?)
-     ON CONFLICT (user_id, client_id) DO NOTHING RETURNING id`,
+     ON CONFLICT (room_id, user_id, client_id) DO NOTHING RETURNING id`,
   );
   const insertOne = (m: NewMessage) => insertRow.get(m.roomId, m.userId, m.content, m.clientId, m.createdAt.getTime())?.id;
   const insertBatch = sqlite.transaction((batch: readonly NewMessage[]) =>
     batch.map((m): StoredMessage => {
       const id = insertOne(m);
       if (id !== undefined) return { record: { ...m, id, editedAt: null }, duplicate: false };
-      // (userId, clientId) was stored before: a resend. Return the original.
-      return { record: messageByClientId.get({ userId: m.userId, clientId: m.clientId })!, duplicate: true };
+      // (roomId, userId, clientId) was stored before: a resend. Return the original.
+      return { record: messageByClientId.get({ roomId: m.roomId, userId: m.userId, clientId: m.clientId })!, duplicate: true };
     }),
   );
 
@@ -107,7 +293,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
   const pageRows = (where: string, order: string, offset = "") =>
     sqlite.query<PageRow, Record<string, number>>(
       `SELECT m.id, m.content, m.created_at, m.user_id, m.room_id, m.client_id, m.edited_at,
-              u.username, u.email, u.role, u.created_at
+              u.username, u.role, u.created_at
        FROM messages m JOIN users u ON u.id = m.user_id
        WHERE ${where} ORDER BY m.id ${order} LIMIT $limit ${offset}`,
     );
@@ -121,9 +307,19 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
     async countUsers() {
       return userCount.get()?.n ?? 0;
     },
+    async hasAdmin() {
+      return otherAdmin.get({ id: 0 }) !== undefined;
+    },
     async createUser(user) {
       try {
-        return db.insert(users).values(user).returning().get() as UserRecord;
+        return insertUser(user);
+      } catch (error) {
+        throw mapConstraint(error);
+      }
+    },
+    async createFirstAdmin(user) {
+      try {
+        return insertIfNoAdmin(user);
       } catch (error) {
         throw mapConstraint(error);
       }
@@ -138,15 +334,13 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       return userByEmail.get({ email }) as UserRecord | undefined;
     },
     async listUsers() {
-      return db.select().from(users).orderBy(asc(users.id)).all() as UserRecord[];
+      return db.select().from(users).where(notDeleted).orderBy(asc(users.id)).all() as UserRecord[];
+    },
+    async updateAccount(id, change) {
+      return changeAccount(id, change);
     },
     async setUserRole(id, role) {
-      return db
-        .update(users)
-        .set({ role, tokenVersion: sql`${users.tokenVersion} + 1` })
-        .where(eq(users.id, id))
-        .returning()
-        .get() as UserRecord | undefined;
+      return changeAccount(id, { role });
     },
     async bumpTokenVersion(id) {
       return db
@@ -159,16 +353,92 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
     async deleteUser(id) {
       return db.delete(users).where(eq(users.id, id)).returning({ id: users.id }).all().length > 0;
     },
+    async insertRefreshToken(token) {
+      insertRefreshTx(token);
+    },
+    async findRefreshToken(hash) {
+      const row = refreshByHash.get({ hash });
+      return row && { hash: row.tokenHash, familyId: row.familyId, userId: row.userId, createdAt: row.createdAt, expiresAt: row.expiresAt, spentAt: row.spentAt };
+    },
+    async rotateRefreshToken(hash, next, at) {
+      return rotateRefresh(hash, next, at);
+    },
+    async revokeRefreshFamily(familyId) {
+      db.update(refreshTokens).set({ expiresAt: new Date(0) }).where(eq(refreshTokens.familyId, familyId)).run();
+    },
 
     async createRoom(room) {
       try {
-        return db.insert(rooms).values(room).returning().get();
+        return createRoomWithOwner(room);
       } catch (error) {
         throw mapConstraint(error);
       }
     },
     async listRooms() {
-      return db.select().from(rooms).orderBy(asc(rooms.id)).all();
+      return db.select(roomColumns).from(rooms).orderBy(asc(rooms.id)).all();
+    },
+    async listRoomListings({ readerId, all = false, roomId }) {
+      const rows = listingRows.all({ reader: readerId, all: all ? 1 : 0, room: roomId ?? null });
+      const direct = rows.filter((r) => r.kind === "direct").map((r) => r.id);
+      const people = new Map<number, { id: number; username: string }[]>();
+      if (direct.length > 0) {
+        for (const { room_id, id, username } of directPeopleRows.all({ rooms: JSON.stringify(direct) })) {
+          people.set(room_id, [...(people.get(room_id) ?? []), { id, username }]);
+        }
+      }
+      return rows.map(
+        (r): RoomListing => ({
+          id: r.id,
+          name: r.name,
+          description: r.description,
+          visibility: r.visibility,
+          kind: r.kind,
+          createdAt: new Date(r.created_at),
+          memberCount: r.member_count,
+          readerRole: r.reader_role,
+          directPeople: r.kind === "direct" ? (people.get(r.id) ?? []) : null,
+        }),
+      );
+    },
+    async openDirectRoom(userIds, createdAt) {
+      return openDirect(userIds, createdAt);
+    },
+    async findMemberRole(roomId, userId) {
+      return memberRole.get({ roomId, userId })?.role;
+    },
+    async listMembers(roomId) {
+      return membersOf.all({ roomId }) as MemberRecord[];
+    },
+    async addMember(roomId, userId, joinedAt) {
+      try {
+        return addMemberOnce(roomId, userId, joinedAt);
+      } catch (error) {
+        throw mapConstraint(error);
+      }
+    },
+    async removeMember(roomId, userId) {
+      return removeMemberTx(roomId, userId);
+    },
+    async setReadPosition(userId, roomId, messageId, at) {
+      const moved = moveReadPosition.get({ user: userId, room: roomId, id: messageId, at: at.getTime() });
+      if (moved) return { position: moved.message_id, moved: true };
+      return { position: readPosition.get({ user: userId, room: roomId })?.message_id ?? null, moved: false };
+    },
+    async roomActivity(userId, list) {
+      const activity = new Map<number, RoomActivity>();
+      for (const { id: room, countFromStart } of list) {
+        const position = readPosition.get({ user: userId, room })?.message_id ?? null;
+        const last = newestMessage.get({ room });
+        const counted = position !== null || countFromStart;
+        activity.set(room, {
+          lastReadId: position,
+          unread: !counted ? null : last ? unreadCount.get({ user: userId, room, after: position ?? 0 })!.n : 0,
+          lastMessage: last
+            ? { id: last.id, userId: last.user_id, username: last.username, content: last.content, createdAt: new Date(last.created_at) }
+            : null,
+        });
+      }
+      return activity;
     },
     async findRoom(id) {
       return roomById.get({ id });
@@ -267,10 +537,9 @@ function pageParams(roomId: number, query: HistoryQuery): ["before" | "after" | 
 function mapConstraint(error: unknown): unknown {
   const message = error instanceof Error ? error.message : "";
   if (message.includes("FOREIGN KEY constraint failed")) return new MissingReferenceError();
-  const unique = /UNIQUE constraint failed: (\w+)\.(\w+)/.exec(message);
-  if (unique) {
-    const column = unique[2];
-    if (column === "username" || column === "email" || column === "name") return new ConflictError(column);
-  }
+  // "UNIQUE constraint failed: users.email" for a column, "...: index 'users_email_lower_key'" for an expression.
+  const unique = /UNIQUE constraint failed: (?:\w+\.(\w+)|index '\w+?_(username|email)_lower_key')/.exec(message);
+  const column = unique?.[1] ?? unique?.[2];
+  if (column === "username" || column === "email" || column === "name") return new ConflictError(column);
   return error;
 }

@@ -87,8 +87,10 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
 const toChatMessage = ({ user, ...rest }: HistoryItem): ChatMessage => ({ ...rest, username: user.username });
 
 export const api = {
-  signup: (username: string, email: string, password: string) =>
-    request<User>("POST", "/auth/signup", { username, email, password }),
+  /** `admin`: ask to be the first admin, which the server grants only while it has none (else 403). */
+  signup: (username: string, email: string, password: string, admin = false) =>
+    request<User>("POST", "/auth/signup", { username, email, password, ...(admin ? { role: "admin" } : {}) }),
+  setup: () => request<{ admin_exists: boolean }>("GET", "/auth/setup"),
   login: (username: string, password: string) =>
     request<{ access_token: string }>("POST", "/auth/login", { username, password }),
   me: () => request<User>("GET", "/auth/me"),
@@ -96,6 +98,9 @@ export const api = {
   rooms: () => request<Room[]>("GET", "/rooms/"),
   room: (id: number) => request<Room>("GET", `/rooms/${id}`),
   createRoom: (name: string, description: string | null) => request<Room>("POST", "/rooms/", { name, description }),
+  deleteRoom: (id: number) => request<void>("DELETE", `/rooms/${id}`),
+  users: () => request<User[]>("GET", "/users"),
+  setRole: (id: number, role: User["role"]) => request<User>("PATCH", `/users/${id}`, { role }),
   /** `after`: oldest first from that id; `before`: newest first, returned here oldest first. */
   async messages(roomId: number, cursor: { after: number } | { before: number }, limit: number): Promise<ChatMessage[]> {
     const query = "after" in cursor ? `after=${cursor.after}` : `before=${cursor.before}`;

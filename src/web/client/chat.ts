@@ -33,6 +33,8 @@ const ui = {
   signupForm: $<HTMLFormElement>("signup-form"),
   authError: $("auth-error"),
   authNotice: $("auth-notice"),
+  setupNotice: $("setup-notice"),
+  signupButton: $<HTMLButtonElement>("signup-button"),
   currentUser: $("current-user"),
   currentRole: $("current-role"),
   logoutButton: $<HTMLButtonElement>("logout-button"),
@@ -41,11 +43,15 @@ const ui = {
   roomsToggle: $<HTMLButtonElement>("rooms-toggle"),
   roomList: $("room-list"),
   roomsEmpty: $("rooms-empty"),
+  usersPanel: $<HTMLDetailsElement>("users-panel"),
+  userList: $("user-list"),
+  usersError: $("users-error"),
   newRoomForm: $<HTMLFormElement>("new-room-form"),
   newRoomError: $("new-room-error"),
   roomTitle: $("room-title"),
   roomDescription: $("room-description"),
   connection: $("connection-state"),
+  deleteRoomButton: $<HTMLButtonElement>("delete-room-button"),
   onlinePanel: $("online-panel"),
   onlineCount: $("online-count"),
   onlineUsers: $("online-users"),
@@ -62,6 +68,8 @@ const ui = {
 
 let me: User | null = null;
 let rooms: Room[] = [];
+/** The server has no admin yet: sign-up asks for the role (the server decides). */
+let adminNeeded = false;
 
 // ---------------------------------------------------------------- accounts
 
@@ -78,6 +86,19 @@ function showAuth(mode: "login" | "signup", notice = ""): void {
   ui.authNotice.textContent = notice;
   const form = mode === "login" ? ui.loginForm : ui.signupForm;
   form.querySelector("input")?.focus();
+}
+
+/** Asks the server whether it has an admin yet, and says so on the sign-up form when it has none. */
+async function checkSetup(): Promise<boolean> {
+  try {
+    adminNeeded = !(await api.setup()).admin_exists;
+  } catch {
+    // A server that cannot say gets an ordinary sign-up; it would refuse an admin claim anyway.
+    adminNeeded = false;
+  }
+  ui.setupNotice.hidden = !adminNeeded;
+  ui.signupButton.textContent = adminNeeded ? "Create the admin account" : "Create account";
+  return adminNeeded;
 }
 
 /** The form's named fields as strings. */
@@ -117,6 +138,10 @@ async function enterChat(): Promise<void> {
   ui.currentUser.textContent = me.username;
   ui.currentRole.hidden = me.role !== "admin";
   ui.newRoomForm.hidden = me.role !== "admin";
+  ui.usersPanel.hidden = me.role !== "admin";
+  ui.roomsEmpty.textContent =
+    me.role === "admin" ? "No rooms yet: create the first one below." : "No rooms yet. An admin creates them.";
+  ui.usersPanel.open = false;
   await loadRooms();
   const wanted = Number(/^#room=(\d+)$/.exec(location.hash)?.[1]);
   const room = rooms.find((r) => r.id === wanted);
@@ -128,6 +153,7 @@ function endSession(notice: string): void {
   session.token = null;
   history.replaceState(null, "", location.pathname);
   showAuth("login", notice);
+  void checkSetup();
 }
 
 // ---------------------------------------------------------------- rooms
@@ -150,6 +176,41 @@ async function loadRooms(): Promise<void> {
   );
   ui.roomsEmpty.hidden = rooms.length > 0;
   markActiveRoom();
+}
+
+// ---------------------------------------------------------------- people (admins)
+
+async function loadUsers(): Promise<void> {
+  ui.usersError.textContent = "";
+  try {
+    ui.userList.replaceChildren(...(await api.users()).map(renderUser));
+  } catch (error) {
+    ui.usersError.textContent = `Could not load people: ${(error as Error).message}`;
+  }
+}
+
+function renderUser(user: User): HTMLLIElement {
+  const item = el("li", "user-item");
+  item.dataset.userId = String(user.id);
+  item.dataset.testid = `user-${user.username}`;
+  item.append(el("span", "user-name", user.username));
+  if (user.role === "admin") item.append(el("span", "badge", "admin"));
+  // No button for yourself: demoting yourself would end your own session (the change revokes your token).
+  if (user.id === me?.id) return item;
+  const button = el("button", "ghost", user.role === "admin" ? "Make user" : "Make admin");
+  button.type = "button";
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    ui.usersError.textContent = "";
+    try {
+      item.replaceWith(renderUser(await api.setRole(user.id, user.role === "admin" ? "user" : "admin")));
+    } catch (error) {
+      ui.usersError.textContent = (error as Error).message;
+      button.disabled = false;
+    }
+  });
+  item.append(button);
+  return item;
 }
 
 function markActiveRoom(): void {
@@ -198,6 +259,7 @@ function joinRoom(room: Room): void {
   ui.roomTitle.textContent = room.name;
   ui.roomDescription.textContent = room.description ?? "";
   ui.placeholder.hidden = true;
+  ui.deleteRoomButton.hidden = me?.role !== "admin";
   ui.messageList.replaceChildren();
   ui.loadEarlier.hidden = true;
   ui.onlinePanel.hidden = false;
@@ -243,6 +305,7 @@ function leaveRoom(): void {
   ui.typing.textContent = "";
   ui.messageInput.disabled = true;
   ui.sendButton.disabled = true;
+  ui.deleteRoomButton.hidden = true;
   showConnection("closed");
   markActiveRoom();
 }
@@ -554,9 +617,23 @@ onSubmit(ui.loginForm, ui.authError, async ({ username = "", password = "" }) =>
 });
 
 onSubmit(ui.signupForm, ui.authError, async ({ username = "", email = "", password = "" }) => {
-  await api.signup(username, email, password);
+  let notice = "";
+  if (adminNeeded) {
+    try {
+      await api.signup(username, email, password, true);
+    } catch (error) {
+      // Someone else became the admin since the page asked: the claim is refused, an ordinary account is not.
+      if (!(error instanceof ApiError && error.status === 403)) throw error;
+      await api.signup(username, email, password);
+      notice = "Someone else became the admin first, so you signed up as a regular user.";
+    }
+    await checkSetup();
+  } else {
+    await api.signup(username, email, password);
+  }
   await logIn(username, password);
   ui.signupForm.reset();
+  if (notice) showNotice(notice);
 });
 
 onSubmit(ui.newRoomForm, ui.newRoomError, async ({ name = "", description = "" }) => {
@@ -564,6 +641,21 @@ onSubmit(ui.newRoomForm, ui.newRoomError, async ({ name = "", description = "" }
   ui.newRoomForm.reset();
   await loadRooms();
   joinRoom(room);
+});
+
+ui.deleteRoomButton.addEventListener("click", async () => {
+  const open = current;
+  if (!open || !confirm(`Delete ${open.room.name} and all its messages for everyone?`)) return;
+  ui.deleteRoomButton.disabled = true;
+  try {
+    await api.deleteRoom(open.room.id);
+    // Its socket closes with 4404 too; whichever comes first ends the room here, the other finds it gone.
+    if (current === open) roomEnded("room-deleted");
+  } catch (error) {
+    showNotice(`Could not delete ${open.room.name}: ${(error as Error).message}`, "error");
+  } finally {
+    ui.deleteRoomButton.disabled = false;
+  }
 });
 
 ui.logoutButton.addEventListener("click", async () => {
@@ -578,6 +670,10 @@ ui.roomsToggle.addEventListener("click", () => {
   if (opening) void loadRooms().catch(() => {});
 });
 ui.backdrop.addEventListener("click", () => setSidebarOpen(false));
+// Opened on demand, and read afresh each time: people sign up while the admin is chatting.
+ui.usersPanel.addEventListener("toggle", () => {
+  if (ui.usersPanel.open) void loadUsers();
+});
 ui.loadEarlier.addEventListener("click", () => void loadEarlier());
 
 ui.messageForm.addEventListener("submit", (event) => {
@@ -608,4 +704,8 @@ if (session.token) {
   });
 } else {
   showAuth("login");
+  // A server without an admin opens on the sign-up form, which says that this account becomes the admin.
+  void checkSetup().then((needed) => {
+    if (needed && !ui.authView.hidden && ui.signupForm.hidden) showAuth("signup");
+  });
 }
