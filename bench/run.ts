@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { SQL, type FileSink, type Subprocess } from "bun";
 import { httpLoad, type HttpReport } from "./http-load.ts";
 import type { LoadReport } from "./load.ts";
+import type { JoinReport } from "./join.ts";
 import { exited, freePort, killAll, lineReader, NO_PERSON_LIMITS, openFileLimit, rssBytes, runJson, spawn, stop, waitFor200 } from "./procs.ts";
 import { Api, pool, seed, type Seeded } from "./seed.ts";
 
@@ -14,7 +15,7 @@ const RESULTS = join(import.meta.dir, "results");
 /** The Bun running this script, for every child (PATH may hold another). */
 const BUN = process.execPath;
 const PG_ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const SCENARIOS = ["fanout", "many-rooms", "big-room", "history", "logins", "connections", "startup"] as const;
+const SCENARIOS = ["fanout", "many-rooms", "big-room", "history", "logins", "connections", "startup", "join-load"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 type Db = "sqlite" | "postgres";
 
@@ -67,6 +68,7 @@ const SIZE = {
   idleRooms: quick ? 10 : 100,
   logins: 20,
   startupRuns: 5,
+  joins: quick ? 10 : 100,
   drain: quick ? 3 : 5,
 };
 
@@ -463,6 +465,33 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
         ["RSS before -> after MB", `${b.rssBeforeMB} -> ${b.rssAfterMB}`, `${s.rssBeforeMB} -> ${s.rssAfterMB}`],
         ["seconds from last open to quiet", b.quietAfter, s.quietAfter],
       ],
+    };
+  },
+
+  // Three instances of their own (bench/join.ts), on PostgreSQL only; the baseline column is the same at 100 msg/s.
+  async "join-load"(ctx): Promise<Outcome> {
+    if (ctx.db !== "postgres") {
+      notes.push("join-load: several instances need PostgreSQL (run with --db postgres or both)");
+      return { baseline: {}, server: {}, ratio: {}, rows: [] };
+    }
+    progress(`${ctx.db} join-load: three instances, ${SIZE.joins} joins at 100 and at 400 msg/s`);
+    const { json, stderr } = await runJson<JoinReport>(
+      [BUN, join(ROOT, "bench/join.ts"), "--rates", "100,400", "--joins", String(SIZE.joins)],
+      (90 + SIZE.joins) * 1000,
+    );
+    const [slow, busy] = json?.results ?? [];
+    if (!slow || !busy) throw new Error(`join.ts: ${stderr.slice(-300)}`);
+    const row = (q: "p50" | "p99"): Row => [
+      `join -> sync ${q} ms, 100 vs 400 msg/s (3 instances)`,
+      slow.joinToSyncMs[q],
+      busy.joinToSyncMs[q],
+      ratio(busy.joinToSyncMs[q], slow.joinToSyncMs[q]),
+    ];
+    return {
+      baseline: slow,
+      server: busy,
+      ratio: { p99: ratio(busy.joinToSyncMs.p99, slow.joinToSyncMs.p99) },
+      rows: [row("p50"), row("p99")],
     };
   },
 

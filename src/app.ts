@@ -135,8 +135,9 @@ export async function createApp(deps: AppDeps) {
     const stopped = app.server?.stop(false);
     await writer.drain();
     await reads.flush();
-    hub.closeAll(CLOSE.GOING_AWAY, "server shutting down");
-    await Promise.race([stopped, Bun.sleep(SHUTDOWN_GRACE_MS)]);
+    // The other instances hear these sockets' departures before this one stops listening and talking.
+    const leaving = hub.closeAll(CLOSE.GOING_AWAY, "server shutting down");
+    await Promise.race([Promise.all([stopped, leaving]), Bun.sleep(SHUTDOWN_GRACE_MS)]);
     // Elysia runs after-response hooks (request log, metrics) in a later turn of the event loop.
     await new Promise((resolve) => setImmediate(resolve));
     await writer.drain();

@@ -118,7 +118,7 @@ async function serve(): Promise<void> {
     return failStart();
   });
   const { app, shutdown, hub } = await createApp({ store, config, cluster, requestLog: createStdoutLog().log });
-  await cluster?.presence.start((gone) => hub.presenceExpired(gone));
+  await cluster?.presence.start(hub.presenceHandlers);
   try {
     app.listen({
       hostname: config.host,

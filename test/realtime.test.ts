@@ -299,6 +299,37 @@ describe(`realtime (${dialect})`, () => {
     expect((await d.closed).code).toBe(1008);
   });
 
+  test("sockets opening while logout runs do not outlive it, and post nothing after it (raced 30 times)", async () => {
+    const roomId = await room("logout-race");
+    const racer = await t.user("racer");
+    const login = async () => (await t.request("POST", "/auth/login", { body: { username: "racer", password: racer.password } })).json.access_token as string;
+    let opened = 0;
+    for (let trial = 0; trial < 30; trial++) {
+      const token = await login();
+      const opening = Array.from({ length: 8 }, () => new TestSocket(`${base}/ws/${roomId}?token=${token}`));
+      sockets.push(...opening);
+      // A different head start each trial, so the logout lands at different points of the handshakes.
+      await Bun.sleep(trial % 4);
+      expect((await t.request("POST", "/auth/logout", { token })).status).toBe(204);
+      const outcomes = await Promise.all(
+        opening.map(async (s) => {
+          const open = await s.opened.then(() => true, () => false);
+          if (open) {
+            opened++;
+            // Sent after the logout returned: refused, never stored.
+            s.send({ content: "after logout", client_id: "late" });
+          }
+          const closed = await Promise.race([s.closed, Bun.sleep(5_000).then(() => undefined)]);
+          return { open, closed: closed?.code, acked: s.ofType("ack").length };
+        }),
+      );
+      for (const o of outcomes) expect(o).toEqual({ open: o.open, closed: o.open ? 1008 : expect.any(Number), acked: 0 });
+    }
+    console.log(JSON.stringify({ test: "logout race", dialect, trials: 30, socketsPerTrial: 8, openedBeforeRefusal: opened }));
+    const stored = (await t.request("GET", `/rooms/${roomId}/messages?limit=100`, { token: admin.token })).json;
+    expect(stored).toEqual([]);
+  });
+
   test("a message flood past the user's rate gets RATE_LIMITED errors, and accepted ones are all stored", async () => {
     const roomId = await room("flood");
     const a = await join(roomId, alice);

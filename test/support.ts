@@ -118,7 +118,7 @@ export async function createTestApp(
     log: () => {},
   });
   const { app } = built;
-  await cluster?.presence.start((gone) => built.hub.presenceExpired(gone));
+  await cluster?.presence.start(built.hub.presenceHandlers);
 
   async function request(method: string, path: string, init: { body?: unknown; token?: string; headers?: Record<string, string> } = {}) {
     const headers: Record<string, string> = { ...init.headers };

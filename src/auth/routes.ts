@@ -35,7 +35,7 @@ export function authRoutes(auth: AuthService) {
         assertStorableText(body.password, "password");
         // A bearer token is only consulted when it matters: to create an admin after the first account.
         const token = body.role === "admin" ? bearerToken(headers.authorization) : undefined;
-        const actor = token ? await auth.authenticate(token) : undefined;
+        const actor = token ? await auth.authenticate(token, true) : undefined;
         const user = await auth.signup(body, actor, server?.requestIP(request)?.address);
         set.status = 201;
         return toUserJson(user);

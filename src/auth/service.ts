@@ -41,8 +41,11 @@ export interface AuthDeps {
   tokens: TokenCodec;
   passwords: PasswordHasher;
   clock: Clock;
-  /** Told when a user's earlier tokens stop working (logout, role change), so live sockets can close. */
-  onRevoke?: (userId: number) => void;
+  /**
+   * Told when a user's earlier tokens stop working (logout, role change), so live sockets can close; the change
+   * returns once this has settled (every instance has closed them).
+   */
+  onRevoke?: (userId: number) => Promise<void> | void;
   /** Told once an account is deleted, to take it out of its private rooms (awaited: DELETE answers after it). */
   onDeleted?: (user: UserRecord) => Promise<void>;
   /** Saves the token check its database read; whoever invalidates it must hear every revocation. */
@@ -56,13 +59,17 @@ export function createAuthService(deps: AuthDeps) {
   const throttle = createLoginThrottle(clock);
   const signups = createSignupThrottle(clock, deps.signupsPerAddress);
   const signupHashes = createHashQueue((password) => passwords.hash(password));
-  const revoked = (user: UserRecord | undefined) => {
-    if (user) deps.onRevoke?.(user.id);
+  const revoked = async (user: UserRecord | undefined) => {
+    if (user) await deps.onRevoke?.(user.id);
     return user;
   };
 
-  /** The user a token speaks for and when the token expires, or AppError INVALID_TOKEN with the reason. */
-  async function authenticateSession(token: string): Promise<{ user: UserRecord; expiresAt: number }> {
+  /**
+   * The user a token speaks for and when the token expires, or AppError INVALID_TOKEN with the reason. `fresh`
+   * reads the user from the database, not the cache: another instance's revocation reaches this one's cache
+   * through the bus, a few milliseconds after it returned, and writes and admin actions must not use that gap.
+   */
+  async function authenticateSession(token: string, fresh = false): Promise<{ user: UserRecord; expiresAt: number }> {
     let claims;
     try {
       claims = await tokens.verify(token);
@@ -72,7 +79,11 @@ export function createAuthService(deps: AuthDeps) {
     }
     const id = accountId(claims.sub);
     const user =
-      id === undefined ? undefined : deps.users ? await deps.users.read(id, 0, () => store.findUserById(id)) : await store.findUserById(id);
+      id === undefined
+        ? undefined
+        : deps.users && !fresh
+          ? await deps.users.read(id, 0, () => store.findUserById(id))
+          : await store.findUserById(id);
     // A deleted or disabled user (or a token naming an account the old way, by username), or a token from before a
     // logout, role, status or password change, is no longer valid.
     if (!user || user.tokenVersion !== claims.ver || user.status !== "active") {
@@ -83,7 +94,7 @@ export function createAuthService(deps: AuthDeps) {
 
   return {
     authenticateSession,
-    authenticate: async (token: string): Promise<UserRecord> => (await authenticateSession(token)).user,
+    authenticate: async (token: string, fresh = false): Promise<UserRecord> => (await authenticateSession(token, fresh)).user,
 
     /**
      * Seed rule minus its hole: "admin" needs an admin actor, except while the database has no admin at all (the
@@ -166,7 +177,7 @@ export function createAuthService(deps: AuthDeps) {
       // Whoever holds the family's newest token may be the thief: the whole family stops, and so do the account's
       // access tokens (they cannot be told apart by family); the account's other logins only have to refresh.
       await store.revokeRefreshFamily(found.familyId);
-      revoked(await store.bumpTokenVersion(user.id));
+      await revoked(await store.bumpTokenVersion(user.id));
       throw new AppError("INVALID_REFRESH_TOKEN", { reason: "REFRESH_TOKEN_REUSED", detail: "Refresh token was already used: every token of its login is revoked" });
     },
 
@@ -211,7 +222,7 @@ export function createAuthService(deps: AuthDeps) {
 
   /** Applies an account change (store.updateAccount) and closes the account's sockets everywhere. */
   async function change(id: number, update: AccountChange): Promise<UserRecord> {
-    const user = revoked(
+    const user = await revoked(
       await store.updateAccount(id, update).catch((error: unknown) => {
         throw error instanceof LastAdminError ? new AppError("LAST_ADMIN") : error;
       }),

@@ -7,10 +7,13 @@ export type BusEvent =
   | { kind: "updated"; origin: string; room: number; id: number }
   | { kind: "frame"; origin: string; room: number; frame: string }
   | { kind: "deleted"; origin: string; room: number; id: number }
-  | { kind: "presence"; origin: string; room: number; change: "joined" | "left"; username: string; at: number }
+  /** Sent by the PostgreSQL presence from inside the transaction that decided it (see presence-postgres.ts). */
+  | { kind: "presence"; origin: string; room: number; user: number; change: "joined" | "left"; username: string; at: number }
   | { kind: "room_deleted"; origin: string; room: number }
   | { kind: "members"; origin: string; room: number; added?: BusPerson; removed?: BusPerson }
-  | { kind: "revoke"; origin: string; user: number }
+  /** `ref`: the revoking instance waits for a `revoked` with it from every other instance (Hub.revoke). */
+  | { kind: "revoke"; origin: string; user: number; ref: string }
+  | { kind: "revoked"; origin: string; ref: string }
   | { kind: "read"; origin: string; user: number; room: number; message: number };
 
 /** Someone a membership change names. */

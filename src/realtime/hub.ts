@@ -7,7 +7,7 @@ import type { Author, RoomEvents } from "../messages/events.ts";
 import { toMessageFrame } from "../messages/model.ts";
 import type { MemberRecord, MessageRecord, MessageWithAuthor, Store, UserRecord } from "../store/store.ts";
 import type { BusEvent, BusPerson, FanoutBus } from "./bus.ts";
-import type { Presence } from "./presence.ts";
+import type { Presence, PresenceChange } from "./presence.ts";
 import { CLOSE, frames, roomTopic, WS_LIMITS } from "./protocol.ts";
 
 export interface Session {
@@ -21,6 +21,8 @@ export interface Session {
   closed: boolean;
   lastTypingAt: number;
   expiryTimer?: ReturnType<typeof setTimeout>;
+  /** Until the token has been checked again once the socket is tracked (Hub.track): frames wait for it. */
+  admission?: Promise<boolean>;
 }
 
 export type LiveSocket = ServerWebSocket<{ session: Session }>;
@@ -39,6 +41,19 @@ export type Hub = ReturnType<typeof createHub>;
  * notification itself reads them from the database).
  */
 export const BUS_WAIT_MS = 5_000;
+
+/**
+ * The longest a logout or role change waits for the other instances to say they closed the user's sockets. One
+ * that does not answer by then (paused, or its listener away) closes them when it hears the event, or checks
+ * every socket when its listener is back.
+ */
+export const REVOKE_WAIT_MS = 2_000;
+
+/**
+ * How long a deleted message's id is remembered, so that an edit of it read or made just before the delete is
+ * not published after it (which would bring the message back in clients). Far longer than any such read takes.
+ */
+const DELETED_MEMORY_MS = 60_000;
 
 /** How long a bus task whose database read failed waits before it is tried again. */
 const BUS_RETRY_MS = 200;
@@ -123,8 +138,17 @@ export function createHub(deps: HubDeps) {
    * good. Tasks start from the watermarks, so a second try publishes nothing twice.
    */
   const sequence = (task: () => Promise<void> | void) => {
+    openBatch = undefined;
     inOrder = inOrder.then(() => untilDone(task));
   };
+  /**
+   * Message notifications queued last in the sequence and not yet started: the next one joins them, and they are
+   * read with one query. Under load the reads then keep pace with the other instances' commits, as the group
+   * commit keeps pace with the senders (one read per notification fell behind: joiners, who wait for what their
+   * history holds to be published here, waited seconds). Anything else queued after them closes the batch, so
+   * the order of tasks is what it was.
+   */
+  let openBatch: { room: number; id: number; own: boolean }[] | undefined;
   const rooms = new Map<number, Set<LiveSocket>>();
   const users = new Map<number, Set<LiveSocket>>();
   const recorders = new Map<number, Set<Recorder>>();
@@ -142,6 +166,25 @@ export function createHub(deps: HubDeps) {
     server?.publish(roomTopic(roomId), json);
     const active = recorders.get(roomId);
     if (active) for (const recorder of active) recorder.frames.push({ id: messageId, json });
+  }
+
+  /** Ids deleted lately, in two generations swapped every DELETED_MEMORY_MS / 2: each is kept 30 to 60 s. */
+  let deletedNow = new Set<number>();
+  let deletedBefore = new Set<number>();
+  let deletedSince = clock();
+  function publishDeleted(roomId: number, id: number): void {
+    if (clock() - deletedSince > DELETED_MEMORY_MS / 2) {
+      deletedBefore = deletedNow;
+      deletedNow = new Set();
+      deletedSince = clock();
+    }
+    deletedNow.add(id);
+    publish(roomId, frames.deleted(id, roomId));
+  }
+  /** An edit goes out unless its message was deleted meanwhile (the edit and the delete made on two instances). */
+  function publishUpdated(record: MessageRecord, author: Author): void {
+    if (deletedNow.has(record.id) || deletedBefore.has(record.id)) return;
+    publish(record.roomId, updatedFrame(record, author));
   }
 
   function publishMessage(record: MessageRecord, author: Author): void {
@@ -188,15 +231,45 @@ export function createHub(deps: HubDeps) {
    * The seed's order: active_users then user_joined on a join; user_left then active_users on a leave. Inside a
    * room's roster window the list comes at the window's end instead (ROSTER_WINDOW_MS), after the joined frame.
    */
-  async function announcePresence(roomId: number, change: "joined" | "left", username: string, at: number) {
-    if (change === "left") publish(roomId, frames.left(username, new Date(at)));
+  async function announcePresence(roomId: number, change: "joined" | "left", user: { id: number; username: string }, at: number) {
+    if (change === "left") {
+      told.get(roomId)?.delete(user.id);
+      publish(roomId, frames.left(user.username, new Date(at)));
+    }
     await sendRoster(roomId);
-    if (change === "joined") publish(roomId, frames.joined(username, new Date(at)));
+    if (change === "joined") {
+      told.get(roomId)?.set(user.id, user.username);
+      publish(roomId, frames.joined(user.username, new Date(at)));
+    }
+  }
+
+  /** Who the sockets here were last told is in each room (by lists, joins and leaves): what a resend compares with. */
+  const told = new Map<number, Map<number, string>>();
+  async function publishRoster(roomId: number): Promise<void> {
+    const list = await presence.list(roomId);
+    if (rooms.has(roomId)) told.set(roomId, new Map(list.map((u) => [u.user_id, u.username])));
+    publish(roomId, frames.activeUsers(list));
+  }
+
+  /**
+   * After the listener was away: the joins and leaves it missed, found by comparing the room's list with what
+   * this instance last told the room (at the time of the resend, not when they happened), then the list.
+   */
+  async function resendPresence(roomId: number): Promise<void> {
+    const list = await presence.list(roomId);
+    // After the read: what the room was told meanwhile counts. Then the frames go out together, in the seed's order.
+    const before = told.get(roomId);
+    if (!rooms.has(roomId)) return;
+    const now = new Date(clock());
+    const present = new Set(list.map((u) => u.user_id));
+    for (const [id, username] of before ?? []) if (!present.has(id)) publish(roomId, frames.left(username, now));
+    told.set(roomId, new Map(list.map((u) => [u.user_id, u.username])));
+    publish(roomId, frames.activeUsers(list));
+    for (const u of list) if (before && !before.has(u.user_id)) publish(roomId, frames.joined(u.username, now));
   }
 
   /** Rooms inside a roster window, and whether a change since the window's list is still to be sent. */
   const rosterWindows = new Map<number, { due: boolean }>();
-  const publishRoster = async (roomId: number) => publish(roomId, frames.activeUsers(await presence.list(roomId)));
   function sendRoster(roomId: number): Promise<void> | undefined {
     const window = rosterWindows.get(roomId);
     if (window) {
@@ -243,8 +316,8 @@ export function createHub(deps: HubDeps) {
       const edited = new Map((await store.findMessagesByIds(local.filter((c) => c.kind === "updated").map((c) => c.messageId))).map((m) => [m.id, m]));
       for (const change of local) {
         const m = edited.get(change.messageId);
-        if (change.kind === "deleted") publish(change.roomId, frames.deleted(change.messageId, change.roomId));
-        else if (m) publish(m.roomId, updatedFrame(m, m.author));
+        if (change.kind === "deleted") publishDeleted(change.roomId, change.messageId);
+        else if (m) publishUpdated(m, m.author);
       }
     });
     // Beside the bus's order, not in it: with many users it takes a while, and live messages need not wait for it.
@@ -255,9 +328,9 @@ export function createHub(deps: HubDeps) {
    * The events other than messages are not kept anywhere to be read again, but what they change is: after a
    * reconnect every local socket is checked as those events would have checked it. A room deleted meanwhile
    * closes its sockets (4404); a token revoked meanwhile (logout, role change, user deleted) closes its user's
-   * sockets (1008); a member removed meanwhile from a private room closes theirs there (4403); and each room gets its
-   * roster again, for joins and leaves elsewhere. (Edits and deletes are read from the store's change log in catchUp;
-   * typing that went out meanwhile is lost, and so are member_added / member_removed frames.)
+   * sockets (1008); a member removed meanwhile from a private room closes theirs there (4403); and each room hears
+   * the joins and leaves made elsewhere, then its list (resendPresence). (Edits and deletes are read from the store's
+   * change log in catchUp; typing that went out meanwhile is lost, and so are member_added / member_removed frames.)
    */
   async function recheckSessions(): Promise<void> {
     const existing = new Map((await store.listRooms()).map((room) => [room.id, room]));
@@ -280,20 +353,26 @@ export function createHub(deps: HubDeps) {
         }
       }),
     );
-    await Promise.all([...rooms.keys()].map((roomId) => sendRoster(roomId)));
+    await Promise.all([...rooms.keys()].map((roomId) => resendPresence(roomId)));
   }
 
   function onBusEvent(event: BusEvent): void {
     // Our own message notifications come back to us (they set the order); anything else of ours does not.
     if (event.origin === bus.instanceId && event.kind !== "messages") return;
     switch (event.kind) {
-      case "messages":
+      case "messages": {
         for (const [room] of event.items) invalidate.room(room);
+        const mine = event.origin === bus.instanceId;
+        const items = event.items.map(([room, id]) => ({ room, id, own: mine }));
+        if (openBatch) return void openBatch.push(...items);
+        const batch = items;
         sequence(async () => {
-          if (event.origin === bus.instanceId) await Promise.all(event.items.map(([, id]) => whenRegistered(id)));
+          if (openBatch === batch) openBatch = undefined;
+          // Own ids wait until this instance's INSERT has returned them (see whenRegistered).
+          await Promise.all(batch.map((item) => (item.own ? whenRegistered(item.id) : undefined)));
           const own: { record: MessageRecord; author: Author }[] = [];
           const remote: number[] = [];
-          for (const [room, id] of event.items) {
+          for (const { room, id } of batch) {
             const pending = ownPending.get(id);
             if (pending) own.push(pending);
             else if (rooms.has(room) && id > (published.get(room) ?? 0)) remote.push(id);
@@ -301,21 +380,23 @@ export function createHub(deps: HubDeps) {
           const fetched: { record: MessageRecord; author: Author }[] = (await store.findMessagesByIds(remote)).map(
             (m) => ({ record: m, author: m.author }),
           );
-          // One commit holds one instance's batch, so this is own or remote, already in id order.
+          // Notifications arrive in commit order, which is id order.
           for (const { record, author } of [...own, ...fetched].sort((a, b) => a.record.id - b.record.id)) {
             publishMessage(record, author);
           }
-          // Notifications arrive in commit order, and a lost one is caught up before the next is handled.
-          for (const [, id] of event.items) if (id > knownUpTo) knownUpTo = id;
+          // A lost notification is caught up before the next is handled.
+          for (const { id } of batch) if (id > knownUpTo) knownUpTo = id;
         });
+        openBatch = batch;
         return;
+      }
       // Edits and deletes wait their turn behind the messages they change (and a failed read is tried again).
       case "updated":
         invalidate.room(event.room);
         sequence(async () => {
           if (!rooms.has(event.room)) return;
           const [m] = await store.findMessagesByIds([event.id]);
-          if (m) publish(m.roomId, updatedFrame(m, m.author));
+          if (m) publishUpdated(m, m.author);
         });
         return;
       case "frame":
@@ -323,10 +404,15 @@ export function createHub(deps: HubDeps) {
         return;
       case "deleted":
         invalidate.room(event.room);
-        sequence(() => publish(event.room, frames.deleted(event.id, event.room)));
+        sequence(() => publishDeleted(event.room, event.id));
         return;
       case "presence":
-        if (rooms.has(event.room)) void announcePresence(event.room, event.change, event.username, event.at).catch(() => {});
+        // A departure of someone still here is stale: this instance was taken for dead (paused past the TTL) and
+        // puts its users back (see presence-postgres.ts); its own sockets never saw them leave.
+        if (event.change === "left" && joinedHere(event.room, event.user)) return;
+        if (rooms.has(event.room)) {
+          void announcePresence(event.room, event.change, { id: event.user, username: event.username }, event.at).catch(() => {});
+        }
         return;
       case "room_deleted":
         invalidate.room(event.room);
@@ -342,7 +428,13 @@ export function createHub(deps: HubDeps) {
       case "revoke":
         invalidate.everything();
         closeUser(event.user, CLOSE.POLICY, "token revoked");
+        bus.send({ kind: "revoked", ref: event.ref });
         return;
+      case "revoked": {
+        const waiting = revocations.get(event.ref);
+        if (waiting?.delete(event.origin) && waiting.size === 0) waiting.done();
+        return;
+      }
     }
   }
 
@@ -393,14 +485,71 @@ export function createHub(deps: HubDeps) {
   }
 
   function closeUser(userId: number, code: number, reason: string) {
-    for (const ws of [...(users.get(userId) ?? [])]) ws.close(code, reason);
+    for (const ws of [...(users.get(userId) ?? [])]) {
+      // Frames already received but not yet handled are dropped from now on, not stored.
+      ws.data.session.closed = true;
+      ws.close(code, reason);
+    }
   }
 
-  /** This instance's own presence change: announced here and on every other instance. */
-  function presenceChanged(roomId: number, change: "joined" | "left", username: string) {
+  /**
+   * The token re-check of sockets just tracked (see track), per user: one read at a time, and the sockets tracked
+   * while one runs share the next, which starts after they were all tracked (what makes the check sound). A
+   * reconnect storm of someone's hundred tabs costs two reads, not a hundred.
+   */
+  const userReads = new Map<number, { tail: Promise<void>; queued?: Promise<UserRecord | undefined> }>();
+  function readUserAfterTracked(userId: number): Promise<UserRecord | undefined> {
+    let state = userReads.get(userId);
+    if (!state) userReads.set(userId, (state = { tail: Promise.resolve() }));
+    if (state.queued) return state.queued;
+    const entry = state;
+    const queued = entry.tail.then(() => {
+      entry.queued = undefined;
+      return store.findUserById(userId);
+    });
+    entry.queued = queued;
+    const tail = queued.then(() => {}, () => {});
+    entry.tail = tail;
+    void tail.then(() => entry.tail === tail && userReads.get(userId) === entry && userReads.delete(userId));
+    return queued;
+  }
+
+  /** Revocations this instance waits on: the instances yet to answer. */
+  const revocations = new Map<string, Set<string> & { done(): void }>();
+
+  /** Whether the user has a socket here that has joined the room (and so has not left it, whatever others say). */
+  function joinedHere(roomId: number, userId: number): boolean {
+    for (const ws of users.get(userId) ?? []) if (ws.data.session.roomId === roomId && ws.data.session.joined) return true;
+    return false;
+  }
+
+  /** Departures being recorded: a graceful stop waits for them (the socket's close handler starts them too). */
+  const departing = new Set<Promise<void>>();
+  /** Stops tracking; the room hears user_left and active_users when it was the user's last socket anywhere. */
+  function untrack(ws: LiveSocket): Promise<void> {
+    const done = depart(ws).catch(() => {});
+    departing.add(done);
+    void done.finally(() => departing.delete(done));
+    return done;
+  }
+  async function depart(ws: LiveSocket): Promise<void> {
+    const { session } = ws.data;
+    remove(rooms, session.roomId, ws);
+    remove(users, session.user.id, ws);
+    if (!rooms.has(session.roomId)) {
+      published.delete(session.roomId);
+      told.delete(session.roomId);
+    }
+    if (rooms.size === 0 && sweeper) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+    if (!session.joined) return;
+    session.joined = false;
     const at = clock();
-    bus.send({ kind: "presence", room: roomId, change, username, at });
-    return announcePresence(roomId, change, username, at);
+    const { last } = await presence.leave(session.roomId, session.user.id, session.user.username, at);
+    // The other instances were told by the presence itself; the room's sockets here, if any are left, now.
+    if (last && rooms.has(session.roomId)) await announcePresence(session.roomId, "left", session.user, at);
   }
 
   const events: RoomEvents = {
@@ -437,12 +586,12 @@ export function createHub(deps: HubDeps) {
     },
     messageUpdated(record: MessageRecord, author: Author) {
       invalidate.room(record.roomId);
-      publish(record.roomId, updatedFrame(record, author));
+      publishUpdated(record, author);
       bus.send({ kind: "updated", room: record.roomId, id: record.id });
     },
     messageDeleted(record: MessageRecord) {
       invalidate.room(record.roomId);
-      publish(record.roomId, frames.deleted(record.id, record.roomId));
+      publishDeleted(record.roomId, record.id);
       bus.send({ kind: "deleted", room: record.roomId, id: record.id });
     },
     roomDeleted(roomId: number) {
@@ -475,31 +624,24 @@ export function createHub(deps: HubDeps) {
       server = target;
     },
 
-    /** Starts tracking a socket (before its history is loaded, so a room delete or revocation reaches it). */
-    track(ws: LiveSocket) {
+    /**
+     * Starts tracking a socket (before its history is loaded, so a room delete or revocation reaches it), then
+     * checks its token version against the database: true when it may go on, false when it was closed. The
+     * handshake's check ran before the socket could be found by a revocation; one that committed in between
+     * (logout, role change, on any instance) shows in this read, and one that commits later finds the socket.
+     */
+    async track(ws: LiveSocket): Promise<boolean> {
       const { session } = ws.data;
       add(rooms, session.roomId, ws);
       add(users, session.user.id, ws);
       sweeper ??= setInterval(sweep, WS_LIMITS.sweepMs);
       sweeper.unref?.();
+      const current = await readUserAfterTracked(session.user.id);
+      if (current?.tokenVersion !== session.user.tokenVersion) ws.close(CLOSE.POLICY, "token revoked");
+      return !session.closed && current?.tokenVersion === session.user.tokenVersion;
     },
 
-    /** Stops tracking; the room hears user_left and active_users when it was the user's last socket anywhere. */
-    async untrack(ws: LiveSocket) {
-      const { session } = ws.data;
-      remove(rooms, session.roomId, ws);
-      remove(users, session.user.id, ws);
-      if (!rooms.has(session.roomId)) published.delete(session.roomId);
-      if (rooms.size === 0 && sweeper) {
-        clearInterval(sweeper);
-        sweeper = undefined;
-      }
-      if (!session.joined) return;
-      session.joined = false;
-      if ((await presence.leave(session.roomId, session.user.id)).last) {
-        await presenceChanged(session.roomId, "left", session.user.username);
-      }
-    },
+    untrack,
 
     waitPublished,
     /** The highest message id published here for a room with local sockets (undefined: none yet). */
@@ -529,9 +671,10 @@ export function createHub(deps: HubDeps) {
       session.joined = true;
       // The room's first socket here: later copies of what its history held are not published again.
       if (!published.has(session.roomId)) published.set(session.roomId, coveredId);
-      const { first } = await presence.join(session.roomId, session.user.id, session.user.username);
+      const at = clock();
+      const { first } = await presence.join(session.roomId, session.user.id, session.user.username, at);
       if (first) {
-        await presenceChanged(session.roomId, "joined", session.user.username);
+        await announcePresence(session.roomId, "joined", session.user, at);
       } else if (!session.closed) {
         // Another tab of someone already here: only the new socket needs the list.
         ws.send(JSON.stringify(frames.activeUsers(await presence.list(session.roomId))));
@@ -546,16 +689,41 @@ export function createHub(deps: HubDeps) {
       bus.send({ kind: "frame", room: session.roomId, frame });
     },
 
-    /** Closes a user's sockets here and on every other instance (logout, role change). */
-    revoke(userId: number) {
+    /**
+     * Closes a user's sockets here and on every other instance (logout, role change); resolves once every other
+     * live instance has said it closed them (at most REVOKE_WAIT_MS), so no socket of theirs posts after the
+     * change has returned. Sockets still opening check the token version themselves (track).
+     */
+    async revoke(userId: number): Promise<void> {
       invalidate.everything();
       closeUser(userId, CLOSE.POLICY, "token revoked");
-      bus.send({ kind: "revoke", user: userId });
+      const ref = crypto.randomUUID();
+      const peers = await presence.peers?.().catch(() => []);
+      if (!peers?.length) return void bus.send({ kind: "revoke", user: userId, ref });
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, REVOKE_WAIT_MS);
+        function done() {
+          clearTimeout(timer);
+          revocations.delete(ref);
+          resolve();
+        }
+        revocations.set(ref, Object.assign(new Set(peers), { done }));
+        bus.send({ kind: "revoke", user: userId, ref });
+      });
     },
 
-    /** Users of an instance that died without saying goodbye: they leave their rooms everywhere. */
-    presenceExpired(gone: { roomId: number; username: string }[]) {
-      for (const { roomId, username } of gone) void presenceChanged(roomId, "left", username).catch(() => {});
+    /** What the cluster presence finds (the other instances were told by it): announced to the sockets here. */
+    presenceHandlers: {
+      /** Users of an instance that died without saying goodbye left their rooms. */
+      expired(gone: PresenceChange[]) {
+        for (const { roomId, userId, username, at } of gone) {
+          if (rooms.has(roomId)) void announcePresence(roomId, "left", { id: userId, username }, at).catch(() => {});
+        }
+      },
+      /** This instance's users are back after it was taken for dead; its sockets never saw them leave. */
+      restored(roomIds: number[]) {
+        for (const roomId of roomIds) if (rooms.has(roomId)) void sendRoster(roomId)?.catch(() => {});
+      },
     },
 
     stop() {
@@ -563,8 +731,16 @@ export function createHub(deps: HubDeps) {
       return bus.stop();
     },
 
-    closeAll(code: number, reason: string) {
-      for (const sockets of [...rooms.values()]) for (const ws of [...sockets]) ws.close(code, reason);
+    /** Closes every socket; resolves once their departures are recorded and told to the other instances. */
+    closeAll(code: number, reason: string): Promise<unknown> {
+      for (const sockets of [...rooms.values()]) {
+        for (const ws of [...sockets]) {
+          ws.data.session.closed = true;
+          ws.close(code, reason);
+          void untrack(ws);
+        }
+      }
+      return Promise.all(departing);
     },
 
     get socketCount() {

@@ -1,12 +1,25 @@
 // Who is in which room on this instance: a user counts once however many sockets they have open.
 import type { PresenceUser } from "./protocol.ts";
 
+/** A user's arrival in or departure from a room, at epoch ms `at`. */
+export interface PresenceChange {
+  roomId: number;
+  userId: number;
+  username: string;
+  at: number;
+}
+
 export interface Presence {
-  /** Adds a socket; `first` is true when it is the user's first socket in the room (on any instance). */
-  join(roomId: number, userId: number, username: string): Promise<{ first: boolean }>;
-  /** Removes a socket; `last` is true when it was the user's last socket in the room (on any instance). */
-  leave(roomId: number, userId: number): Promise<{ last: boolean }>;
+  /**
+   * Adds a socket; `first` is true when it is the user's first socket in the room on any instance, and then the
+   * other instances have been told (this one announces it to its own sockets).
+   */
+  join(roomId: number, userId: number, username: string, at: number): Promise<{ first: boolean }>;
+  /** Removes a socket; `last` as `first` above, for the user's last socket in the room. */
+  leave(roomId: number, userId: number, username: string, at: number): Promise<{ last: boolean }>;
   list(roomId: number): Promise<PresenceUser[]>;
+  /** The other live instances (none when this process is the only one). */
+  peers?(): Promise<string[]>;
 }
 
 /** Counts sockets per (room, user) on this instance; the PostgreSQL presence mirrors these counts into a table. */
@@ -38,6 +51,9 @@ export function createSocketCounts() {
     },
     count(roomId: number, userId: number): number {
       return rooms.get(roomId)?.get(userId)?.sockets ?? 0;
+    },
+    *entries(): Generator<{ roomId: number; userId: number; username: string }> {
+      for (const [roomId, users] of rooms) for (const [userId, { username }] of users) yield { roomId, userId, username };
     },
   };
 }

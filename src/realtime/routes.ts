@@ -53,7 +53,8 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     else openSockets.delete(userId);
   }
 
-  async function sendHistory(ws: LiveSocket): Promise<void> {
+  /** `admitted`: the token check of Hub.track, read beside the history; nothing is sent before it passes. */
+  async function sendHistory(ws: LiveSocket, admitted: Promise<boolean>): Promise<void> {
     const { session } = ws.data;
     const { since } = session;
     const recorder = hub.record(session.roomId);
@@ -76,7 +77,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
         lastId = upToMark.length === more.length && more.length === WS_LIMITS.syncMax ? more.at(-1)!.id : mark;
         mark = hub.publishedUpTo(session.roomId);
       }
-      if (session.closed) return;
+      if (!(await admitted) || session.closed) return;
       joined = ws.cork(() => {
         // Published after this socket opened but older than its page (more than a page came meanwhile): these
         // go first, so ids still rise. With `since`, the page already starts right after what the client has.
@@ -171,6 +172,29 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     }
   }
 
+  function handleFrame(ws: LiveSocket, raw: string | Buffer) {
+    const { session } = ws.data;
+    if (session.closed) return;
+    // Timers run late under load: a frame that arrives after the token expired is not acted on.
+    if (clock() >= session.expiresAt) return ws.close(CLOSE.POLICY, "token expired");
+    const frame = parseClientFrame(raw);
+    if ("code" in frame) return send(ws, frames.error(frame.code, frame.detail, frame.clientId));
+    if (frame.type === "auth") return void renew(ws, frame.token);
+    if (frame.type === "read") {
+      return reads.markReadSoon(session.user, session.roomId, frame.messageId, ws, () => {
+        if (!session.closed) send(ws, frames.error("STORE_UNAVAILABLE", "The read position was not stored; send it again"));
+      });
+    }
+    if (frame.type === "typing") {
+      const now = clock();
+      if (now - session.lastTypingAt < WS_LIMITS.typingIntervalMs) return;
+      session.lastTypingAt = now;
+      hub.typing(ws);
+      return;
+    }
+    void handleMessage(ws, frame.content, frame.clientId);
+  }
+
   /**
    * Bun's handlers for every socket of this route, shared: a socket's data is its session and these three
    * references (Elysia's own `.ws()` keeps the whole request context and a set of closures per socket).
@@ -178,7 +202,10 @@ export function realtimeRoutes(deps: RealtimeDeps) {
   const handlers = {
     async open(ws: LiveSocket) {
       const { session } = ws.data;
-      hub.track(ws);
+      const admission = hub.track(ws);
+      session.admission = admission;
+      // Before the frames that waited for it are handled (they were queued on it later).
+      void admission.then(() => (session.admission = undefined), () => {});
       expireSoon(ws);
       try {
         // A removal that ran between the handshake's check and this socket's registration closed nothing: ask
@@ -188,32 +215,17 @@ export function realtimeRoutes(deps: RealtimeDeps) {
         return ws.close(CLOSE.REMOVED_FROM_ROOM, "not a member of the room");
       }
       try {
-        await sendHistory(ws);
+        await sendHistory(ws, admission);
       } catch {
         ws.close(CLOSE.INTERNAL, "history unavailable");
       }
     },
 
     message(ws: LiveSocket, raw: string | Buffer) {
-      const { session } = ws.data;
-      // Timers run late under load: a frame that arrives after the token expired is not acted on.
-      if (clock() >= session.expiresAt) return ws.close(CLOSE.POLICY, "token expired");
-      const frame = parseClientFrame(raw);
-      if ("code" in frame) return send(ws, frames.error(frame.code, frame.detail, frame.clientId));
-      if (frame.type === "auth") return void renew(ws, frame.token);
-      if (frame.type === "read") {
-        return reads.markReadSoon(session.user, session.roomId, frame.messageId, ws, () => {
-          if (!session.closed) send(ws, frames.error("STORE_UNAVAILABLE", "The read position was not stored; send it again"));
-        });
-      }
-      if (frame.type === "typing") {
-        const now = clock();
-        if (now - session.lastTypingAt < WS_LIMITS.typingIntervalMs) return;
-        session.lastTypingAt = now;
-        hub.typing(ws);
-        return;
-      }
-      void handleMessage(ws, frame.content, frame.clientId);
+      const { admission } = ws.data.session;
+      // Frames that come before the socket is admitted wait, in order; after that, no database read per frame.
+      if (admission) return void admission.then((admitted) => admitted && handleFrame(ws, raw), () => {});
+      handleFrame(ws, raw);
     },
 
     close(ws: LiveSocket) {

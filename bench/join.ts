@@ -1,0 +1,136 @@
+// Joining under load, on several instances: three instances on one PostgreSQL, messages sent at a fixed rate
+// spread over them, and sockets opening one after another with `since=`; reports how long each took from the
+// WebSocket's creation to its `sync` frame (history delivered), per message rate.
+// Usage: bun bench/join.ts [--rates 100,400] [--joins 100] [--instances 3]   (BENCH_POSTGRES_URL: the admin URL)
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import postgres from "postgres";
+import { freePort, NO_PERSON_LIMITS, spawn, stop, waitFor200 } from "./procs.ts";
+import { Api, seed } from "./seed.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const { values } = parseArgs({
+  options: {
+    rates: { type: "string", default: "100,400" },
+    joins: { type: "string", default: "100" },
+    instances: { type: "string", default: "3" },
+    senders: { type: "string", default: "30" },
+  },
+});
+const rates = values.rates.split(",").map(Number);
+const joins = Number(values.joins);
+const senders = Number(values.senders);
+const adminUrl = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const dbName = `bench_join_${process.pid}`;
+const dbUrl = Object.assign(new URL(adminUrl), { pathname: `/${dbName}` }).toString();
+const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+await admin.unsafe(`CREATE DATABASE ${dbName}`);
+
+const servers: ReturnType<typeof spawn>[] = [];
+async function startServer(): Promise<string> {
+  const port = await freePort();
+  const proc = spawn([process.execPath, join(ROOT, "bench/serve.ts")], {
+    cwd: ROOT,
+    log: join(ROOT, `bench/results/join-${servers.length}`),
+    env: {
+      NODE_ENV: "production",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      SECRET_KEY: "bench-join-secret-key-0123456789abcdef",
+      DATABASE_URL: dbUrl,
+      BCRYPT_COST: "4",
+      // The senders are few people sending a lot, and every account signs up from 127.0.0.1.
+      ...NO_PERSON_LIMITS,
+    },
+  });
+  servers.push(proc);
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor200(`${url}/health`, proc, performance.now(), 30_000, 20);
+  return url;
+}
+
+const wsUrl = (base: string, roomId: number, token: string, since?: number) =>
+  `${base.replace(/^http/, "ws")}/ws/${roomId}?token=${token}${since === undefined ? "" : `&since=${since}`}`;
+
+function opened(ws: WebSocket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    ws.addEventListener("open", () => resolve());
+    ws.addEventListener("error", () => reject(new Error("socket error")));
+  });
+}
+
+export interface JoinReport {
+  instances: number;
+  senders: number;
+  results: { rate: number; achievedPerSec: number; joins: number; joinToSyncMs: { p50: number; p99: number; max: number } }[];
+}
+
+const percentile = (sorted: number[], q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 10) / 10;
+
+async function scenario(urls: string[], roomId: number, tokens: string[], joinerToken: string, rate: number) {
+  // Senders: one socket each, spread over the instances, sending in turn at `rate` messages per second in all.
+  const sockets = await Promise.all(
+    tokens.slice(0, senders).map(async (token, i) => {
+      const ws = new WebSocket(wsUrl(urls[i % urls.length]!, roomId, token));
+      await opened(ws);
+      return ws;
+    }),
+  );
+  let lastId = 0;
+  let acked = 0;
+  for (const ws of sockets) {
+    ws.addEventListener("message", (event) => {
+      const frame = JSON.parse(String(event.data));
+      if (frame.type === "ack") {
+        acked++;
+        if (frame.id > lastId) lastId = frame.id;
+      }
+    });
+  }
+  let sent = 0;
+  const startedAt = performance.now();
+  const sender = setInterval(() => {
+    const due = Math.floor(((performance.now() - startedAt) / 1000) * rate);
+    for (; sent < due; sent++) sockets[sent % sockets.length]!.send(JSON.stringify({ content: `load ${sent}`, client_id: `c${rate}-${sent}` }));
+  }, 5);
+  await Bun.sleep(1000); // the load settles before the first join
+  const times: number[] = [];
+  for (let n = 0; n < joins; n++) {
+    const start = performance.now();
+    const ws = new WebSocket(wsUrl(urls[n % urls.length]!, roomId, joinerToken, Math.max(0, lastId - 20)));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("no sync in 10 s")), 10_000);
+      ws.addEventListener("message", (event) => {
+        if (JSON.parse(String(event.data)).type !== "sync") return;
+        clearTimeout(timer);
+        resolve();
+      });
+      ws.addEventListener("close", () => reject(new Error("closed before sync")));
+    });
+    times.push(performance.now() - start);
+    ws.close();
+    await Bun.sleep(50);
+  }
+  clearInterval(sender);
+  const seconds = (performance.now() - startedAt) / 1000;
+  for (const ws of sockets) ws.close();
+  times.sort((a, b) => a - b);
+  return { rate, achievedPerSec: Math.round(acked / seconds), joins: times.length, joinToSyncMs: { p50: percentile(times, 0.5), p99: percentile(times, 0.99), max: percentile(times, 1) } };
+}
+
+try {
+  const urls: string[] = [];
+  for (let i = 0; i < Number(values.instances); i++) urls.push(await startServer());
+  const seeded = await seed(new Api(urls[0]!), { users: senders + 1, rooms: { busy: rates.length } });
+  const results = [];
+  for (const [i, rate] of rates.entries()) {
+    const result = await scenario(urls, seeded.rooms.busy![i]!, seeded.tokens.slice(0, senders), seeded.tokens[senders]!, rate);
+    console.log(`${String(rate).padStart(5)} msg/s asked (${result.achievedPerSec} acked/s): join to sync p50 ${result.joinToSyncMs.p50} ms, p99 ${result.joinToSyncMs.p99} ms, max ${result.joinToSyncMs.max} ms over ${result.joins} joins`);
+    results.push(result);
+  }
+  console.log(JSON.stringify({ instances: urls.length, senders, results }));
+} finally {
+  await Promise.all(servers.map((s) => stop(s)));
+  await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await admin.end();
+}
