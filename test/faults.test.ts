@@ -491,7 +491,8 @@ describe(`thousands of sockets coming and going (${dialect})`, () => {
       });
       return figures;
     }
-    const within = (value: number, base: number) => value <= base * 1.1 && value >= base * 0.9;
+    // Back where it was, or lower: the allocator may return more than the warm-up left mapped (seen on PostgreSQL).
+    const within = (value: number, base: number) => value <= base * 1.1;
 
     const idle = processFigures(pid);
     await cycle(); // warm-up: the server's first thousand sockets size its pools
@@ -508,7 +509,7 @@ describe(`thousands of sockets coming and going (${dialect})`, () => {
       expect(open.fds).toBeGreaterThanOrEqual(baseline.fds + SOCKETS);
       const after = await afterCollection(
         (f) => within(f.rssMb, baseline.rssMb) && within(f.fds, baseline.fds),
-        `memory and open files back within 10% of ${JSON.stringify(baseline)} after cycle ${i + 1}`,
+        `memory and open files back to at most 10% over ${JSON.stringify(baseline)} after cycle ${i + 1}`,
       );
       cycles.push({ open, after });
     }
