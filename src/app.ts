@@ -23,6 +23,8 @@ import { realtimeRoutes } from "./realtime/routes.ts";
 import { roomRoutes } from "./rooms/routes.ts";
 import { ACCESS_CACHE_ENTRIES, createRoomAccess, type AccessCache } from "./rooms/access.ts";
 import { createRoomService } from "./rooms/service.ts";
+import { searchRoutes } from "./search/routes.ts";
+import { createSearchService } from "./search/service.ts";
 import type { Store } from "./store/store.ts";
 import { webRoutes } from "./web/routes.ts";
 
@@ -84,6 +86,7 @@ export async function createApp(deps: AppDeps) {
   await hub.start();
   const rooms = createRoomService({ store, clock, events, access });
   const messages = createMessageService({ store, writer, events, clock, pages, access });
+  const search = createSearchService({ store, access });
 
   // Bun has one WebSocket configuration per server, so the socket limits are set here, not on the route.
   const app = new Elysia({
@@ -110,6 +113,7 @@ export async function createApp(deps: AppDeps) {
     .use(authRoutes(auth))
     .use(roomRoutes(auth, rooms))
     .use(messageRoutes(auth, messages))
+    .use(searchRoutes(auth, search))
     .use(realtimeRoutes({ auth, access, store, writer, hub, clock, corsOrigins: config.corsOrigins }))
     .onStart(({ server }) => {
       if (server) hub.attach(server);

@@ -9,6 +9,8 @@ import m5 from "./0005_case_twins.sql" with { type: "text" };
 import m6 from "./0006_case_insensitive_accounts_room_client_ids.sql" with { type: "text" };
 import m7 from "./0007_private_rooms.sql" with { type: "text" };
 import m8 from "./0008_read_positions.sql" with { type: "text" };
+import m9 from "./0009_search.sql" with { type: "text" };
+import m10 from "./0010_search_index.sql" with { type: "text" };
 
 export const migrations = {
   journal,
@@ -22,5 +24,7 @@ export const migrations = {
   "0006_case_insensitive_accounts_room_client_ids": m6,
   "0007_private_rooms": m7,
   "0008_read_positions": m8,
+  "0009_search": m9,
+  "0010_search_index": m10,
   } as Record<string, string>,
 };

@@ -6,6 +6,7 @@ import m2 from "./0002_case_twins.sql" with { type: "text" };
 import m3 from "./0003_case_insensitive_accounts_room_client_ids.sql" with { type: "text" };
 import m4 from "./0004_private_rooms.sql" with { type: "text" };
 import m5 from "./0005_read_positions.sql" with { type: "text" };
+import m6 from "./0006_search_index.sql" with { type: "text" };
 
 export const migrations = {
   journal,
@@ -16,5 +17,6 @@ export const migrations = {
   "0003_case_insensitive_accounts_room_client_ids": m3,
   "0004_private_rooms": m4,
   "0005_read_positions": m5,
+  "0006_search_index": m6,
   } as Record<string, string>,
 };

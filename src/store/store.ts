@@ -139,6 +139,26 @@ export type HistoryQuery =
   | { limit: number; after: number }
   | { limit: number; skip: number };
 
+/** A search as the stores run it: the terms come parsed and folded (src/search/query.ts), never as typed. */
+export interface SearchQuery {
+  /** Only rooms this user may read: public rooms and the rooms they are a member of. */
+  readerId: number;
+  /** All must match: each a word, or a phrase of adjacent words; `prefix` makes the last word a prefix. */
+  terms: readonly { words: readonly string[]; prefix: boolean }[];
+  /** Only these rooms / authors (any of them); null for no such filter. */
+  roomIds: readonly number[] | null;
+  authorIds: readonly number[] | null;
+  /** Only messages with a lower id. */
+  before: number | null;
+  limit: number;
+}
+
+/** A message search found, with the name its room has for the reader (a direct room: the other person's). */
+export interface SearchHit {
+  message: MessageWithAuthor;
+  roomName: string;
+}
+
 /** A unique constraint refused a write; `field` names which one. */
 export class ConflictError extends Error {
   constructor(readonly field: "username" | "email" | "name") {
@@ -234,6 +254,11 @@ export interface Store {
   findMessagesByIds(ids: readonly number[]): Promise<MessageWithAuthor[]>;
   updateMessage(id: number, content: string, editedAt: Date): Promise<MessageRecord | undefined>;
   deleteMessage(id: number): Promise<boolean>;
+  /**
+   * Messages matching every term in rooms the reader may read, newest first. The index follows every insert, edit
+   * and delete in the same transaction, so a stored message is found at once and a deleted one never.
+   */
+  searchMessages(query: SearchQuery): Promise<SearchHit[]>;
   /**
    * Edits and deletes since `since`, oldest first (PostgreSQL keeps them an hour). Only a store that several
    * instances share has it: an instance whose bus listener was away catches up on them.

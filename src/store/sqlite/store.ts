@@ -20,11 +20,14 @@ import {
   type NewUser,
   type RoomListing,
   type RoomRecord,
+  type SearchHit,
+  type SearchQuery,
   type Store,
   type StoredMessage,
   type UserRecord,
 } from "../store.ts";
-import { renderPage, type PageRow } from "../page-json.ts";
+import { renderPage, pageRowToMessage, type PageRow } from "../page-json.ts";
+import { ftsText } from "../../search/text.ts";
 import { messages, readPositions, roomMembers, rooms, schema, users } from "./schema.ts";
 
 const p = sql.placeholder;
@@ -60,7 +63,10 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
   sqlite.run("PRAGMA wal_autocheckpoint = 2000");
   sqlite.run("PRAGMA foreign_keys = ON");
   const db = drizzle(sqlite, { schema });
-  if (options.migrate !== false) applyMigrations(db, migrations);
+  if (options.migrate !== false) {
+    applyMigrations(db, migrations);
+    indexBacklog(sqlite);
+  }
 
   const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare();
   // Ignoring case (the lower() indexes), the exact spelling first: case twins from before each find their own.
@@ -200,7 +206,23 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
     `INSERT INTO messages (room_id, user_id, content, client_id, created_at) VALUES (?, ?, ?, ?, ?)
      ON CONFLICT (room_id, user_id, client_id) DO NOTHING RETURNING id`,
   );
-  const insertOne = (m: NewMessage) => insertRow.get(m.roomId, m.userId, m.content, m.clientId, m.createdAt.getTime())?.id;
+  // The search index (messages_search, FTS5) gets each message's folded words in the same transaction; the
+  // trigger messages_search_delete removes them with the row, whatever deletes it (a room or user cascade too).
+  const indexRow = sqlite.query<unknown, [number, string]>("INSERT INTO messages_search (rowid, words) VALUES (?, ?)");
+  const unindexRow = sqlite.query<unknown, [number]>("DELETE FROM messages_search WHERE rowid = ?");
+  const insertOne = (m: NewMessage) => {
+    const id = insertRow.get(m.roomId, m.userId, m.content, m.clientId, m.createdAt.getTime())?.id;
+    if (id !== undefined) indexRow.run(id, ftsText(m.content));
+    return id;
+  };
+  const updateAndIndex = sqlite.transaction((id: number, content: string, editedAt: Date) => {
+    const row = db.update(messages).set({ content, editedAt }).where(eq(messages.id, id)).returning().get();
+    if (row) {
+      unindexRow.run(id);
+      indexRow.run(id, ftsText(content));
+    }
+    return row;
+  });
   const insertBatch = sqlite.transaction((batch: readonly NewMessage[]) =>
     batch.map((m): StoredMessage => {
       const id = insertOne(m);
@@ -377,7 +399,10 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
     },
     async updateMessage(id, content, editedAt) {
-      return db.update(messages).set({ content, editedAt }).where(eq(messages.id, id)).returning().get();
+      return updateAndIndex(id, content, editedAt);
+    },
+    async searchMessages(query) {
+      return searchRows(sqlite, query);
     },
     async deleteMessage(id) {
       return db.delete(messages).where(eq(messages.id, id)).returning({ id: messages.id }).all().length > 0;
@@ -424,6 +449,76 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       sqlite.close(true);
     },
   };
+}
+
+/** FTS5 syntax for the terms: each a quoted string (the words hold letters and digits only), ANDed. */
+function ftsMatch(terms: SearchQuery["terms"]): string {
+  return terms.map((t) => `"${t.words.join(" ")}"${t.prefix ? "*" : ""}`).join(" ");
+}
+
+type SearchRow = [...PageRow, string];
+const searchStatements = new WeakMap<Database, ReturnType<Database["query"]>>();
+
+/**
+ * Newest first, straight down the FTS5 index's rowids (CROSS JOIN keeps it the outer loop); membership in SQL.
+ * Room and author filters are JSON arrays, or null for none.
+ */
+function searchRows(sqlite: Database, query: SearchQuery): SearchHit[] {
+  let statement = searchStatements.get(sqlite);
+  if (!statement) {
+    statement = sqlite.query(
+      `SELECT m.id, m.content, m.created_at, m.user_id, m.room_id, m.client_id, m.edited_at,
+              u.username, u.role, u.created_at,
+              CASE WHEN r.kind = 'direct'
+                   THEN coalesce((SELECT o.username FROM room_members d JOIN users o ON o.id = d.user_id
+                                  WHERE d.room_id = r.id AND d.user_id <> $reader LIMIT 1), '(deleted account)')
+                   ELSE r.name END
+       FROM messages_search s CROSS JOIN messages m CROSS JOIN users u CROSS JOIN rooms r
+       WHERE messages_search MATCH $match AND s.rowid < $before
+         AND m.id = s.rowid AND u.id = m.user_id AND r.id = m.room_id
+         AND (r.visibility = 'public' OR EXISTS (SELECT 1 FROM room_members a WHERE a.room_id = r.id AND a.user_id = $reader))
+         AND ($rooms IS NULL OR m.room_id IN (SELECT value FROM json_each($rooms)))
+         AND ($authors IS NULL OR m.user_id IN (SELECT value FROM json_each($authors)))
+       ORDER BY s.rowid DESC LIMIT $limit`,
+    );
+    searchStatements.set(sqlite, statement);
+  }
+  const rows = statement.values({
+    match: ftsMatch(query.terms),
+    before: query.before ?? 2 ** 31,
+    reader: query.readerId,
+    rooms: query.roomIds && JSON.stringify(query.roomIds),
+    authors: query.authorIds && JSON.stringify(query.authorIds),
+    limit: query.limit,
+  } as never) as unknown as SearchRow[];
+  return rows.map((row) => ({ message: pageRowToMessage(row as unknown as PageRow), roomName: row[10] }));
+}
+
+/** How many messages the backfill indexes per transaction. */
+const BACKLOG_CHUNK = 5000;
+
+/**
+ * Indexes the messages stored before the search migration (search_backfill holds the id below which some are
+ * left), newest first, a chunk per transaction, so an interrupted start carries on where it stopped.
+ */
+function indexBacklog(sqlite: Database): void {
+  const left = sqlite.query<{ below_id: number }, []>("SELECT below_id FROM search_backfill");
+  const chunk = sqlite.query<{ id: number; content: string }, [number, number]>(
+    "SELECT id, content FROM messages WHERE id < ? ORDER BY id DESC LIMIT ?",
+  );
+  const index = sqlite.query<unknown, [number, string]>("INSERT INTO messages_search (rowid, words) VALUES (?, ?)");
+  const step = sqlite.transaction((below: number) => {
+    const rows = chunk.all(below, BACKLOG_CHUNK);
+    for (const row of rows) index.run(row.id, ftsText(row.content));
+    if (rows.length < BACKLOG_CHUNK) sqlite.run("DELETE FROM search_backfill");
+    else sqlite.run("UPDATE search_backfill SET below_id = ?", [rows[rows.length - 1]!.id]);
+    return rows.length;
+  });
+  let done = 0;
+  for (let row = left.get(); row; row = left.get()) {
+    done += step(row.below_id);
+    if (done > 0 && done % 100_000 === 0) console.error(`search: indexed ${done} earlier messages`);
+  }
 }
 
 /** Thrown to roll a dry run back, carrying what it would have done. */

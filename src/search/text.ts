@@ -1,0 +1,59 @@
+// What search sees of a text: words folded for case and accents, the same for the index, the query and the
+// snippet on both databases (the databases get the words ready-made, so their tokenizers decide nothing).
+
+/** A word longer than this is indexed and searched by its first WORD_MAX characters (PostgreSQL caps lexemes). */
+export const WORD_MAX = 64;
+
+/**
+ * A word: a run of letters, digits and combining marks; or one Han, Hiragana or Katakana character. Chinese and
+ * Japanese are written without spaces, so each of their characters is a word of its own and a query's run of
+ * them becomes a phrase: any text containing that run is found (a substring match, not a dictionary's words).
+ */
+const WORD = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]|(?:(?![\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}])[\p{L}\p{N}\p{M}])+/gu;
+const MARKS = /\p{M}/gu;
+
+/** Lower case, then decomposed with the combining marks dropped: "Café" and "CAFE" both give "cafe". */
+export function fold(text: string): string {
+  return text.toLowerCase().normalize("NFD").replace(MARKS, "");
+}
+
+function clip(word: string): string {
+  if (word.length <= WORD_MAX) return word;
+  return Array.from(word).slice(0, WORD_MAX).join("");
+}
+
+export interface WordAt {
+  word: string;
+  start: number;
+  end: number;
+}
+
+/** Every word of `text` with where it stands in `text` (UTF-16 offsets), folded and clipped. */
+export function wordsAt(text: string): WordAt[] {
+  const found: WordAt[] = [];
+  for (const match of text.matchAll(WORD)) {
+    const word = clip(fold(match[0]));
+    if (word !== "") found.push({ word, start: match.index, end: match.index + match[0].length });
+  }
+  return found;
+}
+
+/** The words of `text`, folded, in order: what the index holds for a message. */
+export function words(text: string): string[] {
+  return wordsAt(text).map((w) => w.word);
+}
+
+/**
+ * The words as a PostgreSQL tsvector literal, 'word':position, so PostgreSQL's parser never sees the text.
+ * Words are letters, digits and nothing else, so they need no escaping; positions above 16,383 are PostgreSQL's cap.
+ */
+export function tsvectorLiteral(text: string): string {
+  return words(text)
+    .map((word, i) => `'${word}':${Math.min(i + 1, 16383)}`)
+    .join(" ");
+}
+
+/** The words joined by spaces: what SQLite's FTS5 table is given (its unicode61 tokenizer splits on the spaces). */
+export function ftsText(text: string): string {
+  return words(text).join(" ");
+}
