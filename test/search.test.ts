@@ -131,6 +131,10 @@ describe(`search: the query language (${dialect})`, () => {
     // Other scripts separated by spaces are words as usual.
     const ru = await post(alice, general, "Привет, МИР");
     expect(await found(alice, "мир")).toEqual([ru]);
+    const hi = await post(alice, general, "नमस्ते दुनिया");
+    expect(await found(alice, "नमस्ते")).toEqual([hi]);
+    expect(await found(alice, "नमस*")).toEqual([hi]);
+    expect(await found(alice, "नमसत")).toEqual([]);
   });
 
   test("from: and in: filter by author and room, names whole and ignoring case", async () => {

@@ -10,9 +10,13 @@ export const WORD_MAX = 64;
  * them becomes a phrase: any text containing that run is found (a substring match, not a dictionary's words).
  */
 const WORD = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]|(?:(?![\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}])[\p{L}\p{N}\p{M}])+/gu;
-const MARKS = /\p{M}/gu;
+/**
+ * The combining diacritical marks (accents on Latin, Greek and Cyrillic letters once decomposed). Other scripts'
+ * marks, such as Devanagari's vowel signs, are part of their letters and stay.
+ */
+const MARKS = /[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]/g;
 
-/** Lower case, then decomposed with the combining marks dropped: "Café" and "CAFE" both give "cafe". */
+/** Lower case, then decomposed with the accents dropped: "Café" and "CAFE" both give "cafe". */
 export function fold(text: string): string {
   return text.toLowerCase().normalize("NFD").replace(MARKS, "");
 }
