@@ -284,7 +284,7 @@ describe(`search: messages stored before the search migration (${dialect})`, () 
         async unindex() {
           const db = new Database(path);
           db.run("DELETE FROM messages_search");
-          db.run("INSERT INTO search_backfill SELECT max(id) + 1 FROM messages");
+          db.run("UPDATE search_indexed SET through_id = 0");
           db.close();
         },
         drop: async () => rmSync(dir, { recursive: true, force: true }),

@@ -7,6 +7,7 @@ import m3 from "./0003_case_insensitive_accounts_room_client_ids.sql" with { typ
 import m4 from "./0004_private_rooms.sql" with { type: "text" };
 import m5 from "./0005_read_positions.sql" with { type: "text" };
 import m6 from "./0006_search_index.sql" with { type: "text" };
+import m7 from "./0007_search_index_batched.sql" with { type: "text" };
 
 export const migrations = {
   journal,
@@ -18,5 +19,6 @@ export const migrations = {
   "0004_private_rooms": m4,
   "0005_read_positions": m5,
   "0006_search_index": m6,
+  "0007_search_index_batched": m7,
   } as Record<string, string>,
 };

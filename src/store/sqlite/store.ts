@@ -12,6 +12,7 @@ import {
   MissingReferenceError,
   resolveImportRef,
   type HistoryQuery,
+  type MessageRecord,
   type ImportResult,
   type MemberRecord,
   type MemberRole,
@@ -63,10 +64,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
   sqlite.run("PRAGMA wal_autocheckpoint = 2000");
   sqlite.run("PRAGMA foreign_keys = ON");
   const db = drizzle(sqlite, { schema });
-  if (options.migrate !== false) {
-    applyMigrations(db, migrations);
-    indexBacklog(sqlite);
-  }
+  if (options.migrate !== false) applyMigrations(db, migrations);
 
   const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare();
   // Ignoring case (the lower() indexes), the exact spelling first: case twins from before each find their own.
@@ -206,23 +204,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
     `INSERT INTO messages (room_id, user_id, content, client_id, created_at) VALUES (?, ?, ?, ?, ?)
      ON CONFLICT (room_id, user_id, client_id) DO NOTHING RETURNING id`,
   );
-  // The search index (messages_search, FTS5) gets each message's folded words in the same transaction; the
-  // trigger messages_search_delete removes them with the row, whatever deletes it (a room or user cascade too).
-  const indexRow = sqlite.query<unknown, [number, string]>("INSERT INTO messages_search (rowid, words) VALUES (?, ?)");
-  const unindexRow = sqlite.query<unknown, [number]>("DELETE FROM messages_search WHERE rowid = ?");
-  const insertOne = (m: NewMessage) => {
-    const id = insertRow.get(m.roomId, m.userId, m.content, m.clientId, m.createdAt.getTime())?.id;
-    if (id !== undefined) indexRow.run(id, ftsText(m.content));
-    return id;
-  };
-  const updateAndIndex = sqlite.transaction((id: number, content: string, editedAt: Date) => {
-    const row = db.update(messages).set({ content, editedAt }).where(eq(messages.id, id)).returning().get();
-    if (row) {
-      unindexRow.run(id);
-      indexRow.run(id, ftsText(content));
-    }
-    return row;
-  });
+  const insertOne = (m: NewMessage) => insertRow.get(m.roomId, m.userId, m.content, m.clientId, m.createdAt.getTime())?.id;
   const insertBatch = sqlite.transaction((batch: readonly NewMessage[]) =>
     batch.map((m): StoredMessage => {
       const id = insertOne(m);
@@ -231,6 +213,8 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       return { record: messageByClientId.get({ roomId: m.roomId, userId: m.userId, clientId: m.clientId })!, duplicate: true };
     }),
   );
+
+  const search = createSearchIndexer(sqlite);
 
   const withAuthor = { message: messages, author: users };
   const page = () =>
@@ -396,7 +380,9 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
 
     async insertMessages(batch: readonly NewMessage[]) {
       try {
-        return insertBatch(batch);
+        const stored = insertBatch(batch);
+        search.soon();
+        return stored;
       } catch (error) {
         throw mapConstraint(error);
       }
@@ -420,9 +406,10 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
     },
     async updateMessage(id, content, editedAt) {
-      return updateAndIndex(id, content, editedAt);
+      return search.update(id, content, () => db.update(messages).set({ content, editedAt }).where(eq(messages.id, id)).returning().get());
     },
     async searchMessages(query) {
+      search.catchUp();
       const rows = searchRows.values({
         match: ftsMatch(query.terms),
         before: query.before ?? 2 ** 31,
@@ -439,7 +426,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
     async importRecords(batch, options = {}) {
       try {
         // IMMEDIATE takes the write lock up front: a long import never fails half way on a lock upgrade.
-        return db.transaction(
+        const imported = db.transaction(
           () => {
             const userIds = batch.users.map((u) => db.insert(users).values(u).returning({ id: users.id }).get().id);
             const roomIds = batch.rooms.map((r) => db.insert(rooms).values(r).returning({ id: rooms.id }).get().id);
@@ -458,6 +445,8 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
           },
           { behavior: "immediate" },
         );
+        search.soon();
+        return imported;
       } catch (error) {
         if (error instanceof DryRunDone) return error.result;
         throw mapConstraint(error);
@@ -474,6 +463,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       return Number(row.at ?? 0) >= latestMigrationMillis(migrations);
     },
     async close() {
+      search.stop();
       // close(true) finalizes our prepared statements; without it the handle, and the file lock, outlive close().
       sqlite.close(true);
     },
@@ -485,31 +475,83 @@ function ftsMatch(terms: SearchQuery["terms"]): string {
   return terms.map((t) => `"${t.words.join(" ")}"${t.prefix ? "*" : ""}`).join(" ");
 }
 
-/** How many messages the backfill indexes per transaction. */
-const BACKLOG_CHUNK = 5000;
+/** Messages indexed per transaction (and per turn of the timer, which goes on at once while more are waiting). */
+const INDEX_CHUNK = 5000;
+/** How long after a commit its messages wait to be indexed with those that follow it. */
+const INDEX_DELAY_MS = 200;
 
 /**
- * Indexes the messages stored before the search migration (search_backfill holds the id below which some are
- * left), newest first, a chunk per transaction, so an interrupted start carries on where it stopped.
+ * The FTS5 index (messages_search) beside the group commit: every message above search_indexed.through_id gets its
+ * folded words in chunks, INDEX_DELAY_MS after a commit, before every search (so a search sees every acknowledged
+ * message), at open (messages stored before the search migrations, or before a crash) and at close. FTS5 costs a
+ * sixth per message in chunks of thousands of what it costs in the writer's batches of tens. Deletes need nothing
+ * here: the trigger messages_search_delete drops a message's words with its row, whatever deletes it.
  */
-function indexBacklog(sqlite: Database): void {
-  const left = sqlite.query<{ below_id: number }, []>("SELECT below_id FROM search_backfill");
-  const chunk = sqlite.query<{ id: number; content: string }, [number, number]>(
-    "SELECT id, content FROM messages WHERE id < ? ORDER BY id DESC LIMIT ?",
+function createSearchIndexer(sqlite: Database) {
+  const pending = sqlite.query<{ id: number; content: string }, [number, number]>(
+    "SELECT id, content FROM messages WHERE id > ? ORDER BY id LIMIT ?",
   );
-  const index = sqlite.query<unknown, [number, string]>("INSERT INTO messages_search (rowid, words) VALUES (?, ?)");
-  const step = sqlite.transaction((below: number) => {
-    const rows = chunk.all(below, BACKLOG_CHUNK);
-    for (const row of rows) index.run(row.id, ftsText(row.content));
-    if (rows.length < BACKLOG_CHUNK) sqlite.run("DELETE FROM search_backfill");
-    else sqlite.run("UPDATE search_backfill SET below_id = ?", [rows[rows.length - 1]!.id]);
-    return rows.length;
+  const insert = sqlite.query<unknown, [number, string]>("INSERT INTO messages_search (rowid, words) VALUES (?, ?)");
+  const remove = sqlite.query<unknown, [number]>("DELETE FROM messages_search WHERE rowid = ?");
+  const record = sqlite.query<unknown, [number]>("UPDATE search_indexed SET through_id = ?");
+  let through = sqlite.query<{ through_id: number }, []>("SELECT through_id FROM search_indexed").get()!.through_id;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const indexChunk = sqlite.transaction((after: number) => {
+    const rows = pending.all(after, INDEX_CHUNK);
+    for (const row of rows) insert.run(row.id, ftsText(row.content));
+    if (rows.length > 0) record.run(rows[rows.length - 1]!.id);
+    return rows;
   });
-  let done = 0;
-  for (let row = left.get(); row; row = left.get()) {
-    done += step(row.below_id);
-    if (done > 0 && done % 100_000 === 0) console.error(`search: indexed ${done} earlier messages`);
-  }
+  /** One chunk; true when more may be waiting. */
+  const step = () => {
+    const rows = indexChunk(through);
+    if (rows.length > 0) through = rows[rows.length - 1]!.id;
+    return rows.length === INDEX_CHUNK;
+  };
+  const catchUp = () => {
+    let done = 0;
+    while (step()) {
+      done += INDEX_CHUNK;
+      if (done % 100_000 === 0) console.error(`search: indexed ${done} messages`);
+    }
+  };
+  const tick = () => {
+    timer = undefined;
+    try {
+      if (step()) timer = setTimeout(tick, 0);
+    } catch (error) {
+      // Left for the next commit, search or start to index; nothing is lost.
+      console.error(`search: indexing failed: ${(error as Error).message}`);
+    }
+  };
+  catchUp();
+
+  return {
+    /** After a commit: index what it stored, with whatever follows it within INDEX_DELAY_MS. */
+    soon() {
+      timer ??= setTimeout(tick, INDEX_DELAY_MS);
+      (timer as { unref?: () => void }).unref?.();
+    },
+    catchUp,
+    /**
+     * Runs `edit` (message `id` gets `content`) and rewrites the message's words in the same transaction; one not
+     * indexed yet will be with its new content.
+     */
+    update: sqlite.transaction((id: number, content: string, edit: () => MessageRecord | undefined) => {
+      const changed = edit();
+      if (changed && id <= through) {
+        remove.run(id);
+        insert.run(id, ftsText(content));
+      }
+      return changed;
+    }),
+    stop() {
+      clearTimeout(timer);
+      timer = undefined;
+      catchUp();
+    },
+  };
 }
 
 /** Thrown to roll a dry run back, carrying what it would have done. */
