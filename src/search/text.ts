@@ -42,10 +42,19 @@ export function wordsAt(text: string): WordAt[] {
   return found;
 }
 
-/** The words of `text`, folded, in order: what the index holds for a message. */
+/**
+ * The words of `text`, folded, in order: what the index holds for a message. The same words as wordsAt gives (folding
+ * keeps word boundaries where they are), folded in one pass over the text instead of one per word.
+ */
 export function words(text: string): string[] {
-  return wordsAt(text).map((w) => w.word);
+  // Most chat is ASCII: there folding is lower case and a word is [a-z0-9]+ (what WORD finds there), three times faster.
+  const ascii = ASCII.test(text);
+  const found: string[] = [];
+  for (const match of (ascii ? text.toLowerCase() : fold(text)).matchAll(ascii ? ASCII_WORD : WORD)) found.push(clip(match[0]));
+  return found;
 }
+const ASCII = /^[\x00-\x7f]*$/;
+const ASCII_WORD = /[a-z0-9]+/g;
 
 /**
  * The words as a PostgreSQL tsvector literal, 'word':position, so PostgreSQL's parser never sees the text.
