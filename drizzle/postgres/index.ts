@@ -11,6 +11,7 @@ import m7 from "./0007_private_rooms.sql" with { type: "text" };
 import m8 from "./0008_read_positions.sql" with { type: "text" };
 import m9 from "./0009_search.sql" with { type: "text" };
 import m10 from "./0010_search_index.sql" with { type: "text" };
+import m11 from "./0011_search_statistics.sql" with { type: "text" };
 
 export const migrations = {
   journal,
@@ -26,5 +27,6 @@ export const migrations = {
   "0008_read_positions": m8,
   "0009_search": m9,
   "0010_search_index": m10,
+  "0011_search_statistics": m11,
   } as Record<string, string>,
 };

@@ -255,8 +255,8 @@ export interface Store {
   updateMessage(id: number, content: string, editedAt: Date): Promise<MessageRecord | undefined>;
   deleteMessage(id: number): Promise<boolean>;
   /**
-   * Messages matching every term in rooms the reader may read, newest first. The index follows every insert, edit
-   * and delete in the same transaction, so a stored message is found at once and a deleted one never.
+   * Messages matching every term in rooms the reader may read, newest first. A message is found as soon as
+   * insertMessages (or importRecords) has returned, an edited one by its new words only, a deleted one never.
    */
   searchMessages(query: SearchQuery): Promise<SearchHit[]>;
   /**
