@@ -549,7 +549,12 @@ function createSearchIndexer(sqlite: Database) {
     stop() {
       clearTimeout(timer);
       timer = undefined;
-      catchUp();
+      try {
+        catchUp();
+      } catch (error) {
+        // The next open indexes what is left; closing must not fail for it.
+        console.error(`search: indexing at close failed: ${(error as Error).message}`);
+      }
     },
   };
 }
