@@ -9,18 +9,19 @@ import type { LoadReport } from "./load.ts";
 import type { JoinReport } from "./join.ts";
 import { exited, freePort, killAll, lineReader, NO_PERSON_LIMITS, openFileLimit, rssBytes, runJson, spawn, stop, waitFor200 } from "./procs.ts";
 import { Api, pool, seed, type Seeded } from "./seed.ts";
+import { randomFrom, SEARCH_QUERIES } from "./search-words.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const RESULTS = join(import.meta.dir, "results");
 /** The Bun running this script, for every child (PATH may hold another). */
 const BUN = process.execPath;
 const PG_ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const SCENARIOS = ["fanout", "many-rooms", "big-room", "history", "logins", "connections", "startup", "join-load"] as const;
+const SCENARIOS = ["fanout", "many-rooms", "big-room", "history", "logins", "connections", "startup", "join-load", "search"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 type Db = "sqlite" | "postgres";
 
 const USAGE = `usage: bun bench/run.ts [--quick] [--only ${SCENARIOS.join(",")}] [--db sqlite|postgres|both]
-                       [--duration <s>] [--connections <idle sockets>]`;
+                       [--duration <s>] [--connections <idle sockets>] [--search-messages <n>]`;
 
 function parseFlags() {
   try {
@@ -32,6 +33,7 @@ function parseFlags() {
         db: { type: "string", default: "both" },
         duration: { type: "string" },
         connections: { type: "string" },
+        "search-messages": { type: "string" },
         help: { type: "boolean", default: false },
       },
     }).values;
@@ -50,11 +52,13 @@ const duration = Number(flags.duration ?? (quick ? 1 : 5));
 const only = (flags.only?.split(",").map((s) => s.trim()).filter(Boolean) ?? [...SCENARIOS]) as Scenario[];
 const dbs: Db[] = flags.db === "both" ? ["sqlite", "postgres"] : [flags.db as Db];
 const idleSockets = Number(flags.connections ?? (quick ? 100 : 10_000));
+const searchMessages = Number(flags["search-messages"] ?? (quick ? 20_000 : 1_000_000));
 const bad = [
   ...only.filter((s) => !SCENARIOS.includes(s)).map((s) => `unknown scenario ${s}`),
   ...(dbs.every((d) => d === "sqlite" || d === "postgres") ? [] : [`--db must be sqlite, postgres or both`]),
   ...(duration > 0 && duration <= 600 ? [] : ["--duration must be 0-600 seconds"]),
   ...(Number.isInteger(idleSockets) && idleSockets > 0 ? [] : ["--connections must be a positive integer"]),
+  ...(Number.isInteger(searchMessages) && searchMessages > 0 ? [] : ["--search-messages must be a positive integer"]),
 ];
 if (bad.length) {
   console.error(`${bad.join("\n")}\n${USAGE}`);
@@ -70,7 +74,12 @@ const SIZE = {
   startupRuns: 5,
   joins: quick ? 10 : 100,
   drain: quick ? 3 : 5,
+  searchMessages,
+  /** Queries of each kind, one after another (after 20 not counted). */
+  searchQueries: quick ? 30 : 300,
 };
+/** Seeding the search history: about 1 s per 10,000 messages on this machine, with a wide margin. */
+const SEARCH_SEED_SECONDS = only.includes("search") ? 60 + Math.ceil(searchMessages / 2000) : 0;
 
 type Cell = number | string | null;
 type Row = [figure: string, baseline: Cell, server: Cell, ratio?: number | null];
@@ -122,7 +131,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => void cleanup().finally(() => process.exit(130)));
 }
 // The whole run is bounded: a hung child or server cannot keep CI waiting.
-const budgetSeconds = 120 + dbs.length * (60 + only.length * (4 * duration + 60));
+const budgetSeconds = 120 + dbs.length * (60 + only.length * (4 * duration + 60) + SEARCH_SEED_SECONDS);
 const watchdog = setTimeout(() => {
   progress(`over the time budget of ${budgetSeconds} s, stopping`);
   void cleanup().finally(() => process.exit(3));
@@ -438,6 +447,60 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
       await stopServer(server);
       ctx.server = await startServer(`${ctx.db} server after logins`, ctx.dbUrl, 4);
     }
+  },
+
+  // Search latency over a large history (bench/search-seed.ts writes it through the store's import, indexed as
+  // it goes): queries of each kind one after another, as one person searching, timed from request to last byte.
+  async search(ctx) {
+    const headers = { authorization: `Bearer ${ctx.seeded.tokens[0]}` };
+    const me = (await (await fetch(`${ctx.server.url}/auth/me`, { headers })).json()) as { id: number };
+    // SQLite serves one process per file: the server makes way for the seeding and comes back afterwards.
+    await stopServer(ctx.server);
+    let seeding: { messages: number; seconds: number } | undefined;
+    try {
+      progress(`${ctx.db} search: seeding ${SIZE.searchMessages.toLocaleString("en-US")} messages`);
+      const run = await runJson<{ messages: number; seconds: number }>(
+        [BUN, join(ROOT, "bench/search-seed.ts"), "--url", ctx.dbUrl, "--messages", String(SIZE.searchMessages), "--reader", String(me.id)],
+        SEARCH_SEED_SECONDS * 1000,
+      );
+      if (run.code !== 0 || !run.json) throw new Error(`search-seed exited with ${run.code}: ${run.stderr.slice(-500)}`);
+      seeding = run.json;
+    } finally {
+      ctx.server = await startServer(`${ctx.db} server after search seeding`, ctx.dbUrl, 4);
+    }
+    const random = randomFrom(23);
+    const rows: Row[] = [];
+    const figures: Record<string, unknown> = {};
+    for (const [kind, makeQuery] of Object.entries(SEARCH_QUERIES)) {
+      progress(`${ctx.db} search: ${kind}`);
+      const ms: number[] = [];
+      let results = 0;
+      for (let i = 0; i < SIZE.searchQueries + 20; i++) {
+        const q = makeQuery(random);
+        const t0 = performance.now();
+        const response = await fetch(`${ctx.server.url}/search?q=${encodeURIComponent(q)}`, { headers });
+        const body = await response.text();
+        const elapsed = performance.now() - t0;
+        if (response.status !== 200) {
+          problems.push(`${ctx.db} search ${kind} ${JSON.stringify(q)}: ${response.status} ${body.slice(0, 200)}`);
+          break;
+        }
+        if (i < 20) continue;
+        ms.push(elapsed);
+        results += (JSON.parse(body) as { results: unknown[] }).results.length;
+      }
+      const sorted = ms.toSorted((a, b) => a - b);
+      const at = (q: number) => Math.round((sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN) * 10) / 10;
+      figures[kind] = { queries: ms.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: at(1), meanResults: Math.round((results / ms.length) * 10) / 10 };
+      rows.push([`${kind}: p99 ms`, null, at(0.99)], [`${kind}: p50 ms`, null, at(0.5)], [`${kind}: mean results (of 20)`, null, Math.round((results / ms.length) * 10) / 10]);
+    }
+    return {
+      baseline: {},
+      server: { ...figures, seeding },
+      ratio: {},
+      rows: [...rows, ["history seeded, messages / seconds", null, `${seeding!.messages.toLocaleString("en-US")} / ${seeding!.seconds}`]],
+      notes: [`${ctx.db} search: ${SIZE.searchQueries} queries of each kind one after another, over ${seeding!.messages.toLocaleString("en-US")} messages`],
+    };
   },
 
   async connections(ctx) {

@@ -26,6 +26,8 @@ import { readRoutes } from "./reads/routes.ts";
 import { createReadService } from "./reads/service.ts";
 import { ACCESS_CACHE_ENTRIES, createRoomAccess, type AccessCache } from "./rooms/access.ts";
 import { createRoomService } from "./rooms/service.ts";
+import { searchRoutes } from "./search/routes.ts";
+import { createSearchService } from "./search/service.ts";
 import type { Store } from "./store/store.ts";
 import { webRoutes } from "./web/routes.ts";
 
@@ -95,6 +97,7 @@ export async function createApp(deps: AppDeps) {
   const rateLimit = createMessageRateLimit({ perSecond: limits.messagesPerSecond, burst: limits.messageBurst, clock });
   const messages = createMessageService({ store, writer, events, clock, rateLimit, pages, access });
   const reads = createReadService({ store, access, clock, events });
+  const search = createSearchService({ store, access });
 
   // Bun has one WebSocket configuration per server, so the socket limits are set here, not on the route.
   const app = new Elysia({
@@ -122,6 +125,7 @@ export async function createApp(deps: AppDeps) {
     .use(roomRoutes(auth, rooms))
     .use(messageRoutes(auth, messages))
     .use(readRoutes(auth, reads))
+    .use(searchRoutes(auth, search))
     .use(realtimeRoutes({ auth, access, reads, store, writer, hub, clock, corsOrigins: config.corsOrigins, rateLimit, socketsPerUser: limits.socketsPerUser }))
     .onStart(({ server }) => {
       if (server) hub.attach(server);

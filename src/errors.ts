@@ -24,6 +24,8 @@ export const ERRORS = {
   CONTENT_TOO_LONG: [422, "Message content is too long"],
   TEXT_NOT_STORABLE: [422, "Text contains a NUL character or an unpaired surrogate"],
   NOT_AUTHOR: [403, "Only the author can do this"],
+  QUERY_TOO_SHORT: [422, "A search needs at least 2 letters or digits to look for"],
+  QUERY_TOO_LONG: [422, "The search query is too long"],
   CURSOR_CONFLICT: [422, "Use at most one of before, after and skip"],
   INVALID_BODY: [422, "Request body is not valid JSON"],
   BODY_TOO_LARGE: [413, "Request body too large"],

@@ -11,6 +11,8 @@ import m7 from "./0007_private_rooms.sql" with { type: "text" };
 import m8 from "./0008_read_positions.sql" with { type: "text" };
 import m9 from "./0009_accounts.sql" with { type: "text" };
 import m10 from "./0010_deleted_usernames.sql" with { type: "text" };
+import m11 from "./0011_search.sql" with { type: "text" };
+import m12 from "./0012_search_index.sql" with { type: "text" };
 
 export const migrations = {
   journal,
@@ -26,5 +28,7 @@ export const migrations = {
   "0008_read_positions": m8,
   "0009_accounts": m9,
   "0010_deleted_usernames": m10,
+  "0011_search": m11,
+  "0012_search_index": m12,
   } as Record<string, string>,
 };

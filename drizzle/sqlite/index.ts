@@ -8,6 +8,7 @@ import m4 from "./0004_private_rooms.sql" with { type: "text" };
 import m5 from "./0005_read_positions.sql" with { type: "text" };
 import m6 from "./0006_accounts.sql" with { type: "text" };
 import m7 from "./0007_deleted_usernames.sql" with { type: "text" };
+import m8 from "./0008_search.sql" with { type: "text" };
 
 export const migrations = {
   journal,
@@ -20,5 +21,6 @@ export const migrations = {
   "0005_read_positions": m5,
   "0006_accounts": m6,
   "0007_deleted_usernames": m7,
+  "0008_search": m8,
   } as Record<string, string>,
 };

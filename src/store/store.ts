@@ -122,8 +122,11 @@ export interface StoredMessage {
 }
 
 /** A message with its author, as history pages return it. */
+/** What a message shows of its author (history items, frames, search results): never the email or secrets. */
+export type MessageAuthor = Pick<UserRecord, "id" | "username" | "role" | "createdAt">;
+
 export interface MessageWithAuthor extends MessageRecord {
-  author: UserRecord;
+  author: MessageAuthor;
 }
 
 export interface NewUser {
@@ -210,6 +213,26 @@ export function leavesNoAdmin(user: UserRecord, next: { role: Role; status: Acco
 }
 
 export const isRoleOnly = (change: AccountChange) => change.role !== undefined && change.status === undefined && change.passwordHash === undefined;
+
+/** A search as the stores run it: the terms come parsed and folded (src/search/query.ts), never as typed. */
+export interface SearchQuery {
+  /** Only rooms this user may read: public rooms and the rooms they are a member of. */
+  readerId: number;
+  /** All must match: each a word, or a phrase of adjacent words; `prefix` makes the last word a prefix. */
+  terms: readonly { words: readonly string[]; prefix: boolean }[];
+  /** Only these rooms / authors (any of them); null for no such filter. */
+  roomIds: readonly number[] | null;
+  authorIds: readonly number[] | null;
+  /** Only messages with a lower id. */
+  before: number | null;
+  limit: number;
+}
+
+/** A message search found, with the name its room has for the reader (a direct room: the other person's). */
+export interface SearchHit {
+  message: MessageWithAuthor;
+  roomName: string;
+}
 
 /** A unique constraint refused a write; `field` names which one. */
 export class ConflictError extends Error {
@@ -334,6 +357,11 @@ export interface Store {
   findMessagesByIds(ids: readonly number[]): Promise<MessageWithAuthor[]>;
   updateMessage(id: number, content: string, editedAt: Date): Promise<MessageRecord | undefined>;
   deleteMessage(id: number): Promise<boolean>;
+  /**
+   * Messages matching every term in rooms the reader may read, newest first. A message is found as soon as
+   * insertMessages (or importRecords) has returned, an edited one by its new words only, a deleted one never.
+   */
+  searchMessages(query: SearchQuery): Promise<SearchHit[]>;
   /**
    * Edits and deletes since `since`, oldest first (PostgreSQL keeps them an hour). Only a store that several
    * instances share has it: an instance whose bus listener was away catches up on them.

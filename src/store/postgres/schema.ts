@@ -1,8 +1,9 @@
 // Drizzle schema for the PostgreSQL store; table and column names match the SQLite schema.
 import { sql } from "drizzle-orm";
-import { bigint, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { bigint, customType, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 
 const millis = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: "date" });
+const tsvector = customType<{ data: string }>({ dataType: () => "tsvector" });
 
 export const users = pgTable("users", {
   id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
@@ -100,12 +101,16 @@ export const messages = pgTable(
     clientId: text("client_id"),
     createdAt: millis("created_at").notNull(),
     editedAt: millis("edited_at"),
+    // Full-text search: the content's words as src/search/text.ts folds them (case and accents), written by
+    // the same statement as the content. Null until the backfill after migration search_index reaches the row.
+    search: tsvector("search"),
   },
   (table) => [
     // "room R, id below X, newest first" is a range scan of this index.
     index("messages_room_id_id_idx").on(table.roomId, table.id),
     // A client_id belongs to its room: the same one sent in another room is another message.
     uniqueIndex("messages_room_id_user_id_client_id_key").on(table.roomId, table.userId, table.clientId),
+    index("messages_search_idx").using("gin", table.search),
   ],
 );
 

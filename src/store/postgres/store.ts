@@ -33,11 +33,14 @@ import {
   type RoomRecord,
   LAST_MESSAGE_CHARS,
   UNREAD_CAP,
+  type SearchHit,
+  type SearchQuery,
   type Store,
   type StoredMessage,
   type UserRecord,
 } from "../store.ts";
-import { renderPage, type PageRow } from "../page-json.ts";
+import { pageRowToMessage, renderPage, type PageRow } from "../page-json.ts";
+import { tsvectorLiteral } from "../../search/text.ts";
 import { connectPostgres } from "./connect.ts";
 import { messages, rooms, schema, users } from "./schema.ts";
 
@@ -89,6 +92,7 @@ export async function migratePostgres(url: string): Promise<void> {
   try {
     await client`SELECT pg_advisory_lock(${MIGRATION_LOCK})`;
     await applyMigrations(drizzle(client), migrations);
+    await indexBacklog(client);
   } finally {
     await client.end();
   }
@@ -154,9 +158,19 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     createdAt: rooms.createdAt,
   };
   const roomById = db.select(roomColumns).from(rooms).where(eq(rooms.id, p("id"))).prepare("room_by_id");
-  const messageById = db.select().from(messages).where(eq(messages.id, p("id"))).prepare("message_by_id");
+  // Every column but `search` (the index's words, never needed back).
+  const messageColumns = {
+    id: messages.id,
+    roomId: messages.roomId,
+    userId: messages.userId,
+    content: messages.content,
+    clientId: messages.clientId,
+    createdAt: messages.createdAt,
+    editedAt: messages.editedAt,
+  };
+  const messageById = db.select(messageColumns).from(messages).where(eq(messages.id, p("id"))).prepare("message_by_id");
 
-  const withAuthor = { message: messages, author: users };
+  const withAuthor = { message: messageColumns, author: users };
   const page = () => db.select(withAuthor).from(messages).innerJoin(users, eq(users.id, messages.userId));
   const historyBefore = page()
     .where(and(eq(messages.roomId, p("roomId")), lt(messages.id, p("cursor"))))
@@ -477,7 +491,8 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     // catch up on after their listener was away; the same statement drops changes older than CHANGES_KEPT.
     async updateMessage(id, content, editedAt) {
       const [row] = await client<MessageRow[]>`
-        WITH changed AS (UPDATE messages SET content = ${content}, edited_at = to_timestamp(${editedAt.getTime()} / 1000.0)
+        WITH changed AS (UPDATE messages SET content = ${content}, edited_at = to_timestamp(${editedAt.getTime()} / 1000.0),
+                                search = ${tsvectorLiteral(content)}::tsvector
                          WHERE id = ${id} RETURNING *)${client.unsafe(CHANGE_LOG("updated"))}
         SELECT ${client.unsafe(ROW_COLUMNS)} FROM changed`;
       return row && toRecord(row);
@@ -487,6 +502,23 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         WITH changed AS (DELETE FROM messages WHERE id = ${id} RETURNING id, room_id)${client.unsafe(CHANGE_LOG("deleted"))}
         SELECT id FROM changed`;
       return rows.length > 0;
+    },
+    async searchMessages(query) {
+      const rows = (await client
+        .unsafe(
+          SEARCH_SQL,
+          [
+            tsqueryLiteral(query.terms),
+            query.before ?? 2 ** 31 - 1,
+            query.readerId,
+            query.roomIds && arrayLiteral(query.roomIds),
+            query.authorIds && arrayLiteral(query.authorIds),
+            query.limit,
+          ],
+          { prepare: true },
+        )
+        .values()) as unknown as [...PageRow, string][];
+      return rows.map((row): SearchHit => ({ message: pageRowToMessage(row as unknown as PageRow), roomName: row[10] }));
     },
     async changesSince(since) {
       const rows = await client<{ room_id: number; message_id: number; kind: "updated" | "deleted" }[]>`
@@ -526,7 +558,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 const READS = [
   "countUsers", "hasAdmin", "findUserById", "findRefreshToken", "findUserByUsername", "findUserByEmail", "listUsers", "listRooms", "findRoom",
   "listRoomListings", "findMemberRole", "listMembers", "roomActivity",
-  "listMessages", "listMessagesJson", "findMessage", "findMessagesByIds", "changesSince", "ping", "migrationsApplied",
+  "listMessages", "listMessagesJson", "findMessage", "findMessagesByIds", "searchMessages", "changesSince", "ping", "migrationsApplied",
 ] as const satisfies readonly (keyof Store)[];
 
 /**
@@ -738,12 +770,12 @@ async function insertBatch(
     WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${INSERT_LOCK})),
     refs AS MATERIALIZED (SELECT ${requireReferences(client, batch, client`EXISTS (SELECT FROM lock)`)} AS ok),
     ins AS (
-      INSERT INTO messages (room_id, user_id, content, client_id, created_at)
-      SELECT room_id, user_id, content, client_id, to_timestamp(created_ms / 1000.0)
+      INSERT INTO messages (room_id, user_id, content, client_id, created_at, search)
+      SELECT room_id, user_id, content, client_id, to_timestamp(created_ms / 1000.0), search::tsvector
       FROM unnest(${column((m) => m.roomId)}::int[], ${column((m) => m.userId)}::int[],
                   ${column((m) => m.content)}::text[], ${column((m) => m.clientId)}::text[],
-                  ${column((m) => m.createdAt.getTime())}::float8[])
-        WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, ord)
+                  ${column((m) => m.createdAt.getTime())}::float8[], ${column((m) => tsvectorLiteral(m.content))}::text[])
+        WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, search, ord)
       WHERE (SELECT ok FROM refs)
       ORDER BY ord
       ON CONFLICT (room_id, user_id, client_id) DO NOTHING
@@ -794,6 +826,63 @@ async function insertBatch(
   });
 }
 
+/**
+ * tsquery syntax for the terms, as a literal (the words hold letters and digits only, so quoting them is enough):
+ * a phrase's words joined by <-> (adjacent), :* on a prefix, the terms ANDed.
+ */
+function tsqueryLiteral(terms: SearchQuery["terms"]): string {
+  return terms
+    .map((t) => `(${t.words.map((w, i) => `'${w}'${t.prefix && i === t.words.length - 1 ? ":*" : ""}`).join(" <-> ")})`)
+    .join(" & ");
+}
+
+/** Newest first; membership in SQL. $4 rooms and $5 authors are int[] literals, or null for no filter. */
+const SEARCH_SQL = `
+  SELECT m.id, m.content, round(extract(epoch FROM m.created_at) * 1000)::float8, m.user_id, m.room_id, m.client_id,
+         round(extract(epoch FROM m.edited_at) * 1000)::float8, u.username, u.role, round(extract(epoch FROM u.created_at) * 1000)::float8,
+         CASE WHEN r.kind = 'direct'
+              THEN coalesce((SELECT o.username FROM room_members d JOIN users o ON o.id = d.user_id
+                             WHERE d.room_id = r.id AND d.user_id <> $3 LIMIT 1), '(deleted account)')
+              ELSE r.name END
+  FROM messages m JOIN users u ON u.id = m.user_id JOIN rooms r ON r.id = m.room_id
+  WHERE m.search @@ $1::tsquery AND m.id < $2
+    AND (r.visibility = 'public' OR EXISTS (SELECT 1 FROM room_members a WHERE a.room_id = r.id AND a.user_id = $3))
+    AND ($4::int[] IS NULL OR m.room_id = ANY($4::int[]))
+    AND ($5::int[] IS NULL OR m.user_id = ANY($5::int[]))
+  ORDER BY m.id DESC LIMIT $6`;
+
+/** How many messages the backfill indexes per transaction. */
+const BACKLOG_CHUNK = 5000;
+
+/**
+ * Gives the messages stored before the search migration their words (search_backfill holds the id below which
+ * some are left), newest first, a chunk per transaction, so an interrupted start carries on where it stopped.
+ * Runs under the migration lock.
+ */
+async function indexBacklog(client: postgres.Sql): Promise<void> {
+  let done = 0;
+  for (;;) {
+    const [left] = await client<{ below_id: number }[]>`SELECT below_id FROM search_backfill`;
+    if (!left) return;
+    const count = await client.begin(async (tx) => {
+      const rows = await tx<{ id: number; content: string }[]>`
+        SELECT id, content FROM messages WHERE id < ${left.below_id} ORDER BY id DESC LIMIT ${BACKLOG_CHUNK}`;
+      if (rows.length > 0) {
+        await tx`
+          UPDATE messages SET search = b.search::tsvector
+          FROM unnest(${arrayLiteral(rows.map((r) => r.id))}::int[], ${arrayLiteral(rows.map((r) => tsvectorLiteral(r.content)))}::text[])
+            AS b(id, search)
+          WHERE messages.id = b.id`;
+      }
+      if (rows.length < BACKLOG_CHUNK) await tx`DELETE FROM search_backfill`;
+      else await tx`UPDATE search_backfill SET below_id = ${rows[rows.length - 1]!.id}`;
+      return rows.length;
+    });
+    done += count;
+    if (done > 0 && done % 100_000 === 0) console.error(`search: indexed ${done} earlier messages`);
+  }
+}
+
 /** Thrown to roll a dry run back, carrying what it would have done. (Identity sequences still advance.) */
 class DryRunDone {
   constructor(readonly result: ImportResult) {}
@@ -833,12 +922,12 @@ async function importBatch(tx: postgres.TransactionSql, batch: ImportBatch, onPr
     await tx`SELECT ${requireReferences(tx, refs, tx`true`)}`;
     const column = (pick: (m: (typeof chunk)[number]) => string | number | null) => arrayLiteral(chunk.map(pick));
     const inserted = await tx`
-      INSERT INTO messages (room_id, user_id, content, client_id, created_at)
-      SELECT room_id, user_id, content, client_id, to_timestamp(created_ms / 1000.0)
+      INSERT INTO messages (room_id, user_id, content, client_id, created_at, search)
+      SELECT room_id, user_id, content, client_id, to_timestamp(created_ms / 1000.0), search::tsvector
       FROM unnest(${column((m) => resolveImportRef(m.room, roomIds))}::int[], ${column((m) => resolveImportRef(m.user, userIds))}::int[],
                   ${column((m) => m.content)}::text[], ${column((m) => m.clientId)}::text[],
-                  ${column((m) => ms(m.createdAt))}::float8[])
-        WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, ord)
+                  ${column((m) => ms(m.createdAt))}::float8[], ${column((m) => tsvectorLiteral(m.content))}::text[])
+        WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, search, ord)
       ORDER BY ord
       ON CONFLICT (room_id, user_id, client_id) DO NOTHING`;
     messagesStored += inserted.count;

@@ -16,6 +16,7 @@ import {
   resolveImportRef,
   type AccountChange,
   type HistoryQuery,
+  type MessageRecord,
   type ImportResult,
   type MemberRecord,
   type MemberRole,
@@ -28,12 +29,15 @@ import {
   type RoomRecord,
   LAST_MESSAGE_CHARS,
   UNREAD_CAP,
+  type SearchHit,
+  type SearchQuery,
   type Store,
   type StoredMessage,
   type UserRecord,
 } from "../store.ts";
-import { renderPage, type PageRow } from "../page-json.ts";
+import { renderPage, pageRowToMessage, type PageRow } from "../page-json.ts";
 import { messages, readPositions, refreshTokens, roomMembers, rooms, schema, users } from "./schema.ts";
+import { ftsText } from "../../search/text.ts";
 
 const p = sql.placeholder;
 
@@ -268,6 +272,8 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
     }),
   );
 
+  const search = createSearchIndexer(sqlite);
+
   const withAuthor = { message: messages, author: users };
   const page = () =>
     db.select(withAuthor).from(messages).innerJoin(users, eq(users.id, messages.userId));
@@ -300,6 +306,27 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
   const jsonBefore = pageRows("m.room_id = $roomId AND m.id < $cursor", "DESC");
   const jsonAfter = pageRows("m.room_id = $roomId AND m.id > $cursor", "ASC");
   const jsonSkip = pageRows("m.room_id = $roomId", "DESC", "OFFSET $skip");
+
+  // Search: newest first straight down the FTS5 index's rowids (CROSS JOIN keeps it the outer loop), membership
+  // in SQL. Room and author filters are JSON arrays, or null for none.
+  const searchRows = sqlite.query<
+    unknown,
+    { match: string; before: number; reader: number; rooms: string | null; authors: string | null; limit: number }
+  >(
+    `SELECT m.id, m.content, m.created_at, m.user_id, m.room_id, m.client_id, m.edited_at,
+            u.username, u.role, u.created_at,
+            CASE WHEN r.kind = 'direct'
+                 THEN coalesce((SELECT o.username FROM room_members d JOIN users o ON o.id = d.user_id
+                                WHERE d.room_id = r.id AND d.user_id <> $reader LIMIT 1), '(deleted account)')
+                 ELSE r.name END
+     FROM messages_search s CROSS JOIN messages m CROSS JOIN users u CROSS JOIN rooms r
+     WHERE messages_search MATCH $match AND s.rowid < $before
+       AND m.id = s.rowid AND u.id = m.user_id AND r.id = m.room_id
+       AND (r.visibility = 'public' OR EXISTS (SELECT 1 FROM room_members a WHERE a.room_id = r.id AND a.user_id = $reader))
+       AND ($rooms IS NULL OR m.room_id IN (SELECT value FROM json_each($rooms)))
+       AND ($authors IS NULL OR m.user_id IN (SELECT value FROM json_each($authors)))
+     ORDER BY s.rowid DESC LIMIT $limit`,
+  );
 
   return {
     dialect: "sqlite",
@@ -449,7 +476,9 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
 
     async insertMessages(batch: readonly NewMessage[]) {
       try {
-        return insertBatch(batch);
+        const stored = insertBatch(batch);
+        search.soon();
+        return stored;
       } catch (error) {
         throw mapConstraint(error);
       }
@@ -473,7 +502,19 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
     },
     async updateMessage(id, content, editedAt) {
-      return db.update(messages).set({ content, editedAt }).where(eq(messages.id, id)).returning().get();
+      return search.update(id, content, () => db.update(messages).set({ content, editedAt }).where(eq(messages.id, id)).returning().get());
+    },
+    async searchMessages(query) {
+      search.catchUp();
+      const rows = searchRows.values({
+        match: ftsMatch(query.terms),
+        before: query.before ?? 2 ** 31,
+        reader: query.readerId,
+        rooms: query.roomIds && JSON.stringify(query.roomIds),
+        authors: query.authorIds && JSON.stringify(query.authorIds),
+        limit: query.limit,
+      }) as unknown as [...PageRow, string][];
+      return rows.map((row): SearchHit => ({ message: pageRowToMessage(row as unknown as PageRow), roomName: row[10] }));
     },
     async deleteMessage(id) {
       return db.delete(messages).where(eq(messages.id, id)).returning({ id: messages.id }).all().length > 0;
@@ -481,7 +522,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
     async importRecords(batch, options = {}) {
       try {
         // IMMEDIATE takes the write lock up front: a long import never fails half way on a lock upgrade.
-        return db.transaction(
+        const imported = db.transaction(
           () => {
             const userIds = batch.users.map((u) => db.insert(users).values(u).returning({ id: users.id }).get().id);
             const roomIds = batch.rooms.map((r) => db.insert(rooms).values(r).returning({ id: rooms.id }).get().id);
@@ -500,6 +541,8 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
           },
           { behavior: "immediate" },
         );
+        search.soon();
+        return imported;
       } catch (error) {
         if (error instanceof DryRunDone) return error.result;
         throw mapConstraint(error);
@@ -516,8 +559,98 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       return Number(row.at ?? 0) >= latestMigrationMillis(migrations);
     },
     async close() {
+      search.stop();
       // close(true) finalizes our prepared statements; without it the handle, and the file lock, outlive close().
       sqlite.close(true);
+    },
+  };
+}
+
+/** FTS5 syntax for the terms: each a quoted string (the words hold letters and digits only), ANDed. */
+function ftsMatch(terms: SearchQuery["terms"]): string {
+  return terms.map((t) => `"${t.words.join(" ")}"${t.prefix ? "*" : ""}`).join(" ");
+}
+
+/** Messages indexed per transaction (and per turn of the timer, which goes on at once while more are waiting). */
+const INDEX_CHUNK = 5000;
+/** How long after a commit its messages wait to be indexed with those that follow it. */
+const INDEX_DELAY_MS = 200;
+
+/**
+ * The FTS5 index (messages_search) beside the group commit: every message above search_indexed.through_id gets its
+ * folded words in chunks, INDEX_DELAY_MS after a commit, before every search (so a search sees every acknowledged
+ * message), at open (messages stored before the search migrations, or before a crash) and at close. FTS5 costs a
+ * sixth per message in chunks of thousands of what it costs in the writer's batches of tens. Deletes need nothing
+ * here: the trigger messages_search_delete drops a message's words with its row, whatever deletes it.
+ */
+function createSearchIndexer(sqlite: Database) {
+  const pending = sqlite.query<{ id: number; content: string }, [number, number]>(
+    "SELECT id, content FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+  );
+  const insert = sqlite.query<unknown, [number, string]>("INSERT INTO messages_search (rowid, words) VALUES (?, ?)");
+  const remove = sqlite.query<unknown, [number]>("DELETE FROM messages_search WHERE rowid = ?");
+  const record = sqlite.query<unknown, [number]>("UPDATE search_indexed SET through_id = ?");
+  let through = sqlite.query<{ through_id: number }, []>("SELECT through_id FROM search_indexed").get()!.through_id;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const indexChunk = sqlite.transaction((after: number) => {
+    const rows = pending.all(after, INDEX_CHUNK);
+    for (const row of rows) insert.run(row.id, ftsText(row.content));
+    if (rows.length > 0) record.run(rows[rows.length - 1]!.id);
+    return rows;
+  });
+  /** One chunk; true when more may be waiting. */
+  const step = () => {
+    const rows = indexChunk(through);
+    if (rows.length > 0) through = rows[rows.length - 1]!.id;
+    return rows.length === INDEX_CHUNK;
+  };
+  const catchUp = () => {
+    let done = 0;
+    while (step()) {
+      done += INDEX_CHUNK;
+      if (done % 100_000 === 0) console.error(`search: indexed ${done} messages`);
+    }
+  };
+  const tick = () => {
+    timer = undefined;
+    try {
+      if (step()) timer = setTimeout(tick, 0);
+    } catch (error) {
+      // Left for the next commit, search or start to index; nothing is lost.
+      console.error(`search: indexing failed: ${(error as Error).message}`);
+    }
+  };
+  catchUp();
+
+  return {
+    /** After a commit: index what it stored, with whatever follows it within INDEX_DELAY_MS. */
+    soon() {
+      timer ??= setTimeout(tick, INDEX_DELAY_MS);
+      (timer as { unref?: () => void }).unref?.();
+    },
+    catchUp,
+    /**
+     * Runs `edit` (message `id` gets `content`) and rewrites the message's words in the same transaction; one not
+     * indexed yet will be with its new content.
+     */
+    update: sqlite.transaction((id: number, content: string, edit: () => MessageRecord | undefined) => {
+      const changed = edit();
+      if (changed && id <= through) {
+        remove.run(id);
+        insert.run(id, ftsText(content));
+      }
+      return changed;
+    }),
+    stop() {
+      clearTimeout(timer);
+      timer = undefined;
+      try {
+        catchUp();
+      } catch (error) {
+        // The next open indexes what is left; closing must not fail for it.
+        console.error(`search: indexing at close failed: ${(error as Error).message}`);
+      }
     },
   };
 }
