@@ -65,6 +65,14 @@ async function signUp(page: Page, username: string): Promise<void> {
   await page.locator("#chat-view").waitFor();
 }
 
+async function logIn(page: Page, username: string): Promise<void> {
+  await page.goto(`${base}/chat`);
+  await page.locator("#login-username").fill(username);
+  await page.locator("#login-password").fill(`${username}-password`);
+  await page.locator("#login-button").click();
+  await page.locator("#chat-view").waitFor();
+}
+
 /** A page session on a busy 2-core machine (the full suite runs beside it) takes seconds; Bun's default is 5. */
 const BROWSER_TEST_MS = 30_000;
 
@@ -102,7 +110,9 @@ describe.skipIf(skip)(`browser (${dialect})`, () => {
       await signUp(latecomer!, "latecomer");
       await latecomer!.locator("#notice", { hasText: "Someone else became the admin first" }).waitFor();
       expect(await latecomer!.locator("#current-role").isHidden()).toBe(true);
-      expect(await latecomer!.locator("#new-room-form").isHidden()).toBe(true);
+      // A plain user may make private rooms only.
+      expect(await latecomer!.locator("#new-room-visibility").isHidden()).toBe(true);
+      expect(await latecomer!.locator("#new-room-public").isDisabled()).toBe(true);
       expect((await empty.request("GET", "/auth/setup")).json).toEqual({ admin_exists: true });
 
       await latecomer!.locator("#room-list [data-room-id]", { hasText: "lobby" }).click();
@@ -184,6 +194,63 @@ describe.skipIf(skip)(`browser (${dialect})`, () => {
     } finally {
       await aliceContext.close();
       await bobContext.close();
+    }
+    expect(foreign).toEqual([]);
+  }, BROWSER_TEST_MS);
+
+  test("anyone makes a private room and adds people by username; DMs open from a username; a removed member leaves", async () => {
+    await t.user("carol");
+    await t.user("dave");
+    const contexts = await Promise.all([newContext(), newContext()]);
+    const [carol, dave] = await Promise.all(contexts.map((c) => c.newPage()));
+    try {
+      for (const [page, name] of [[carol!, "carol"], [dave!, "dave"]] as const) await logIn(page, name);
+
+      // carol, a plain user, makes a private room: she is its owner and only member.
+      await carol!.locator("#new-room-name").fill("team");
+      await carol!.locator("#new-room-button").click();
+      await carol!.locator('#connection-state[data-state="connected"]').waitFor();
+      await carol!.locator("#private-list [data-room-id]", { hasText: "team" }).waitFor();
+      expect(await carol!.locator("#room-list [data-room-id]", { hasText: "team" }).count()).toBe(0);
+      await carol!.locator("#members-button").click();
+      await carol!.locator('#member-list [data-testid="member-carol"] .badge', { hasText: "owner" }).waitFor();
+
+      // An unknown name is refused in words; dave is added and shows up in the list.
+      await carol!.locator("#add-member-username").fill("nobody-here");
+      await carol!.locator("#add-member-button").click();
+      await carol!.locator("#members-error", { hasText: /not found/i }).waitFor();
+      await carol!.locator("#add-member-username").fill("dave");
+      await carol!.locator("#add-member-button").click();
+      await carol!.locator('#member-list [data-testid="member-dave"]').waitFor();
+      await carol!.locator("#members-button", { hasText: "Members (2)" }).waitFor();
+
+      // dave sees it among his private rooms (after a reload here; the live list is its own test) and talks there.
+      await dave!.reload();
+      const team = dave!.locator("#private-list [data-room-id]", { hasText: "team" });
+      await team.click();
+      await dave!.locator('#connection-state[data-state="connected"]').waitFor();
+      await send(dave!, "thanks for the invite");
+      await carol!.locator("#message-list .content", { hasText: "thanks for the invite" }).waitFor();
+
+      // carol opens a DM with dave by username: it is named after him, and listed apart.
+      await carol!.locator("#dm-username").fill("dave");
+      await carol!.locator("#dm-button").click();
+      await carol!.locator("#direct-list [data-room-id]", { hasText: "dave" }).waitFor();
+      await carol!.locator("#room-title", { hasText: "dave" }).waitFor();
+      await carol!.locator('#connection-state[data-state="connected"]').waitFor();
+      await send(carol!, "psst");
+      expect(await carol!.locator("#private-list [data-room-id]", { hasText: "dave" }).count()).toBe(0);
+
+      // carol removes dave from team: his page leaves the room and says so.
+      await carol!.locator("#private-list [data-room-id]", { hasText: "team" }).click();
+      await carol!.locator('#connection-state[data-state="connected"]').waitFor();
+      await carol!.locator("#members-button").click();
+      await carol!.locator('#member-list [data-testid="member-dave"] button', { hasText: "Remove" }).click();
+      await dave!.locator("#notice", { hasText: "no longer a member of team" }).waitFor();
+      expect(await dave!.locator("#room-title").textContent()).toBe("Pick a room");
+      await carol!.locator("#members-button", { hasText: "Members (1)" }).waitFor();
+    } finally {
+      await Promise.all(contexts.map((c) => c.close()));
     }
     expect(foreign).toEqual([]);
   }, BROWSER_TEST_MS);

@@ -10,8 +10,23 @@ export interface User {
 
 export interface Room {
   id: number;
+  /** For a direct room, the other person's username. */
   name: string;
   description: string | null;
+  visibility: "public" | "private";
+  kind: "room" | "direct";
+  member_count: number | null;
+  last_read_id: number | null;
+  unread_count: number | null;
+  unread_capped: boolean;
+  last_message: { id: number; user_id: number; username: string; content: string; timestamp: string } | null;
+}
+
+export interface Member {
+  user_id: number;
+  username: string;
+  role: "owner" | "member";
+  joined_at: string;
 }
 
 interface HistoryItem extends Omit<ChatMessage, "username"> {
@@ -97,8 +112,15 @@ export const api = {
   logout: () => request<void>("POST", "/auth/logout"),
   rooms: () => request<Room[]>("GET", "/rooms/"),
   room: (id: number) => request<Room>("GET", `/rooms/${id}`),
-  createRoom: (name: string, description: string | null) => request<Room>("POST", "/rooms/", { name, description }),
+  createRoom: (name: string, description: string | null, visibility: Room["visibility"]) =>
+    request<Room>("POST", "/rooms/", { name, description, visibility }),
   deleteRoom: (id: number) => request<void>("DELETE", `/rooms/${id}`),
+  members: (roomId: number) => request<Member[]>("GET", `/rooms/${roomId}/members`),
+  addMember: (roomId: number, username: string) => request<Member>("POST", `/rooms/${roomId}/members`, { username }),
+  removeMember: (roomId: number, userId: number) => request<void>("DELETE", `/rooms/${roomId}/members/${userId}`),
+  /** The direct room with `username`, made on first use. */
+  openDirect: (username: string) => request<Room>("POST", "/dms", { username }),
+  markRead: (roomId: number, messageId: number) => request<void>("POST", `/rooms/${roomId}/read`, { message_id: messageId }),
   users: () => request<User[]>("GET", "/users"),
   setRole: (id: number, role: User["role"]) => request<User>("PATCH", `/users/${id}`, { role }),
   /** `after`: oldest first from that id; `before`: newest first, returned here oldest first. */

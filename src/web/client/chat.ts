@@ -1,6 +1,6 @@
 // The chat page: log in or sign up, pick a room, and talk in it live. User data only ever reaches the page
 // through textContent and attributes, never innerHTML.
-import { api, ApiError, session, whenUnauthorized, type Room, type User } from "./api.ts";
+import { api, ApiError, session, whenUnauthorized, type Member, type Room, type User } from "./api.ts";
 import { RoomSocket, type ConnectionState, type EndReason, type PresenceUser, type ServerFrame } from "./room-socket.ts";
 import { Timeline, type ChatMessage, type PendingMessage } from "./timeline.ts";
 
@@ -43,15 +43,28 @@ const ui = {
   roomsToggle: $<HTMLButtonElement>("rooms-toggle"),
   roomList: $("room-list"),
   roomsEmpty: $("rooms-empty"),
+  privateTitle: $("private-title"),
+  privateList: $("private-list"),
+  directList: $("direct-list"),
+  dmForm: $<HTMLFormElement>("dm-form"),
+  dmError: $("dm-error"),
   usersPanel: $<HTMLDetailsElement>("users-panel"),
   userList: $("user-list"),
   usersError: $("users-error"),
   newRoomForm: $<HTMLFormElement>("new-room-form"),
   newRoomError: $("new-room-error"),
+  newRoomVisibility: $<HTMLSelectElement>("new-room-visibility"),
+  newRoomPublic: $<HTMLOptionElement>("new-room-public"),
   roomTitle: $("room-title"),
   roomDescription: $("room-description"),
   connection: $("connection-state"),
   deleteRoomButton: $<HTMLButtonElement>("delete-room-button"),
+  membersButton: $<HTMLButtonElement>("members-button"),
+  membersPanel: $("members-panel"),
+  memberList: $("member-list"),
+  addMemberForm: $<HTMLFormElement>("add-member-form"),
+  membersError: $("members-error"),
+  leaveRoomButton: $<HTMLButtonElement>("leave-room-button"),
   onlinePanel: $("online-panel"),
   onlineCount: $("online-count"),
   onlineUsers: $("online-users"),
@@ -137,10 +150,13 @@ async function enterChat(): Promise<void> {
   ui.chatView.hidden = false;
   ui.currentUser.textContent = me.username;
   ui.currentRole.hidden = me.role !== "admin";
-  ui.newRoomForm.hidden = me.role !== "admin";
-  ui.usersPanel.hidden = me.role !== "admin";
-  ui.roomsEmpty.textContent =
-    me.role === "admin" ? "No rooms yet: create the first one below." : "No rooms yet. An admin creates them.";
+  // Anyone may make a private room; only admins a public one, which is what they make by default.
+  const admin = me.role === "admin";
+  ui.newRoomPublic.disabled = ui.newRoomPublic.hidden = !admin;
+  ui.newRoomVisibility.hidden = !admin;
+  ui.newRoomVisibility.value = admin ? "public" : "private";
+  ui.usersPanel.hidden = !admin;
+  ui.roomsEmpty.textContent = admin ? "No rooms yet: create the first one below." : "No public rooms yet. An admin creates them.";
   ui.usersPanel.open = false;
   await loadRooms();
   const wanted = Number(/^#room=(\d+)$/.exec(location.hash)?.[1]);
@@ -158,24 +174,37 @@ function endSession(notice: string): void {
 
 // ---------------------------------------------------------------- rooms
 
+type RoomGroup = "public" | "private" | "direct";
+const groupOf = (room: Room): RoomGroup => (room.kind === "direct" ? "direct" : room.visibility);
+
 async function loadRooms(): Promise<void> {
-  rooms = await api.rooms();
-  ui.roomList.replaceChildren(
-    ...rooms.map((room) => {
-      const button = el("button", "room-item");
-      button.type = "button";
-      button.dataset.roomId = String(room.id);
-      button.dataset.testid = `room-${room.id}`;
-      button.append(el("span", "room-name", room.name));
-      if (room.description) button.append(el("span", "room-desc", room.description));
-      button.addEventListener("click", () => joinRoom(room));
-      const item = el("li");
-      item.append(button);
-      return item;
-    }),
-  );
-  ui.roomsEmpty.hidden = rooms.length > 0;
+  renderRooms(await api.rooms());
+}
+
+/** Public rooms, private rooms and direct messages, each in its own list. */
+function renderRooms(list: Room[]): void {
+  rooms = list;
+  const lists: Record<RoomGroup, HTMLElement> = { public: ui.roomList, private: ui.privateList, direct: ui.directList };
+  const items: Record<RoomGroup, HTMLLIElement[]> = { public: [], private: [], direct: [] };
+  for (const room of rooms) items[groupOf(room)].push(renderRoomItem(room));
+  for (const group of Object.keys(lists) as RoomGroup[]) lists[group].replaceChildren(...items[group]);
+  ui.roomsEmpty.hidden = items.public.length > 0;
+  ui.privateTitle.hidden = ui.privateList.hidden = items.private.length === 0;
   markActiveRoom();
+}
+
+function renderRoomItem(room: Room): HTMLLIElement {
+  const button = el("button", "room-item");
+  button.type = "button";
+  button.dataset.roomId = String(room.id);
+  button.dataset.kind = room.kind === "direct" ? "direct" : room.visibility;
+  button.dataset.testid = `room-${room.id}`;
+  button.append(el("span", "room-name", room.name));
+  if (room.description) button.append(el("span", "room-desc", room.description));
+  button.addEventListener("click", () => joinRoom(room));
+  const item = el("li");
+  item.append(button);
+  return item;
 }
 
 // ---------------------------------------------------------------- people (admins)
@@ -214,7 +243,7 @@ function renderUser(user: User): HTMLLIElement {
 }
 
 function markActiveRoom(): void {
-  for (const button of ui.roomList.querySelectorAll<HTMLElement>("[data-room-id]")) {
+  for (const button of ui.sidebar.querySelectorAll<HTMLElement>("[data-room-id]")) {
     if (button.dataset.roomId === String(current?.room.id)) button.setAttribute("aria-current", "true");
     else button.removeAttribute("aria-current");
   }
@@ -248,6 +277,8 @@ interface OpenRoom {
   reachedStart: boolean;
   typists: Map<number, { username: string; timer: ReturnType<typeof setTimeout> }>;
   lastTypingSent: number;
+  /** A private or direct room's members, once loaded. */
+  members: Member[] | null;
 }
 
 let current: OpenRoom | null = null;
@@ -259,14 +290,15 @@ function joinRoom(room: Room): void {
   ui.roomTitle.textContent = room.name;
   ui.roomDescription.textContent = room.description ?? "";
   ui.placeholder.hidden = true;
-  ui.deleteRoomButton.hidden = me?.role !== "admin";
+  ui.deleteRoomButton.hidden = !canDelete(room, null);
+  ui.membersButton.hidden = room.visibility === "public";
   ui.messageList.replaceChildren();
   ui.loadEarlier.hidden = true;
   ui.onlinePanel.hidden = false;
   ui.messageInput.disabled = false;
   ui.sendButton.disabled = false;
   const timeline = new Timeline();
-  const open: OpenRoom = { room, timeline, socket: null!, syncedUpTo: null, syncing: false, reachedStart: false, typists: new Map(), lastTypingSent: 0 };
+  const open: OpenRoom = { room, timeline, socket: null!, syncedUpTo: null, syncing: false, reachedStart: false, typists: new Map(), lastTypingSent: 0, members: null };
   open.socket = new RoomSocket({
     url: (since) => {
       const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -287,6 +319,7 @@ function joinRoom(room: Room): void {
   renderOnline([]);
   renderTyping(open);
   open.socket.start();
+  if (room.visibility === "private") void loadMembers(open);
   // On a phone, focusing would pop the keyboard over the history the user came to read.
   if (matchMedia("(min-width: 721px)").matches) ui.messageInput.focus();
 }
@@ -306,6 +339,8 @@ function leaveRoom(): void {
   ui.messageInput.disabled = true;
   ui.sendButton.disabled = true;
   ui.deleteRoomButton.hidden = true;
+  ui.membersButton.hidden = true;
+  setMembersOpen(false);
   showConnection("closed");
   markActiveRoom();
 }
@@ -328,7 +363,7 @@ function roomEnded(reason: EndReason): void {
   const name = current?.room.name ?? "The room";
   leaveRoom();
   history.replaceState(null, "", location.pathname);
-  showNotice(`${name} was deleted.`);
+  showNotice(reason === "removed" ? `You are no longer a member of ${name}.` : `${name} was deleted.`);
   setSidebarOpen(true);
   void loadRooms().catch(() => {});
 }
@@ -390,6 +425,79 @@ function handleFrame(open: OpenRoom, frame: ServerFrame): void {
       if (!frame.complete) void pageForward(open);
       else if (!open.syncing) open.syncedUpTo = null;
       break;
+    case "member_added":
+    case "member_removed":
+      addSystemLine(
+        frame.type === "member_added" ? `${frame.username} was added to the room` : `${frame.username} left the room`,
+        new Date().toISOString(),
+      );
+      // The owner may have changed too (the last owner left): the list is read again.
+      void loadMembers(open);
+      break;
+  }
+}
+
+// ---------------------------------------------------------------- members (private and direct rooms)
+
+/** Admins delete any room; an owner their private room. */
+function canDelete(room: Room, members: Member[] | null): boolean {
+  if (me?.role === "admin") return true;
+  return room.kind === "room" && members?.some((m) => m.user_id === me?.id && m.role === "owner") === true;
+}
+
+async function loadMembers(open: OpenRoom): Promise<void> {
+  try {
+    const members = await api.members(open.room.id);
+    if (current !== open) return;
+    open.members = members;
+    renderMembers(open);
+  } catch (error) {
+    if (current === open) ui.membersError.textContent = `Could not load the members: ${(error as Error).message}`;
+  }
+}
+
+function renderMembers(open: OpenRoom): void {
+  const members = open.members ?? [];
+  const mine = members.find((m) => m.user_id === me?.id);
+  const manages = open.room.kind === "room" && (me?.role === "admin" || mine?.role === "owner");
+  ui.membersButton.textContent = `Members (${members.length})`;
+  ui.deleteRoomButton.hidden = !canDelete(open.room, members);
+  ui.addMemberForm.hidden = !manages;
+  ui.leaveRoomButton.hidden = open.room.kind !== "room" || !mine;
+  ui.memberList.replaceChildren(
+    ...members.map((member) => {
+      const item = el("li", "user-item");
+      item.dataset.testid = `member-${member.username}`;
+      item.append(el("span", "user-name", member.username));
+      if (member.role === "owner") item.append(el("span", "badge", "owner"));
+      if (manages && member.user_id !== me?.id) {
+        const remove = el("button", "ghost danger", "Remove");
+        remove.type = "button";
+        remove.setAttribute("aria-label", `Remove ${member.username}`);
+        remove.addEventListener("click", () => void removeMember(open, member));
+        item.append(remove);
+      }
+      return item;
+    }),
+  );
+}
+
+async function removeMember(open: OpenRoom, member: Member): Promise<void> {
+  ui.membersError.textContent = "";
+  try {
+    await api.removeMember(open.room.id, member.user_id);
+    if (current === open) await loadMembers(open);
+  } catch (error) {
+    ui.membersError.textContent = (error as Error).message;
+  }
+}
+
+function setMembersOpen(open: boolean): void {
+  ui.membersPanel.hidden = !open;
+  ui.membersButton.setAttribute("aria-expanded", String(open));
+  if (!open) {
+    ui.memberList.replaceChildren();
+    ui.membersError.textContent = "";
   }
 }
 
@@ -636,11 +744,49 @@ onSubmit(ui.signupForm, ui.authError, async ({ username = "", email = "", passwo
   if (notice) showNotice(notice);
 });
 
-onSubmit(ui.newRoomForm, ui.newRoomError, async ({ name = "", description = "" }) => {
-  const room = await api.createRoom(name.trim(), description.trim() || null);
+onSubmit(ui.newRoomForm, ui.newRoomError, async ({ name = "", description = "", visibility = "private" }) => {
+  const room = await api.createRoom(name.trim(), description.trim() || null, visibility === "public" ? "public" : "private");
+  const admin = me?.role === "admin";
   ui.newRoomForm.reset();
+  ui.newRoomVisibility.value = admin ? "public" : "private";
   await loadRooms();
   joinRoom(room);
+});
+
+onSubmit(ui.dmForm, ui.dmError, async ({ username = "" }) => {
+  const room = await api.openDirect(username.trim());
+  ui.dmForm.reset();
+  await loadRooms();
+  joinRoom(room);
+});
+
+onSubmit(ui.addMemberForm, ui.membersError, async ({ username = "" }) => {
+  const open = current;
+  if (!open) return;
+  await api.addMember(open.room.id, username.trim());
+  ui.addMemberForm.reset();
+  // The room's member_added frame reloads the list too; this makes it certain for the one who added.
+  if (current === open) await loadMembers(open);
+});
+
+ui.membersButton.addEventListener("click", () => {
+  const opening = ui.membersPanel.hidden === true;
+  setMembersOpen(opening);
+  if (opening && current) {
+    if (current.members) renderMembers(current);
+    void loadMembers(current);
+  }
+});
+
+ui.leaveRoomButton.addEventListener("click", async () => {
+  const open = current;
+  if (!open || !me || !confirm(`Leave ${open.room.name}? You will need to be added again to come back.`)) return;
+  try {
+    await api.removeMember(open.room.id, me.id);
+    if (current === open) roomEnded("removed");
+  } catch (error) {
+    ui.membersError.textContent = (error as Error).message;
+  }
 });
 
 ui.deleteRoomButton.addEventListener("click", async () => {

@@ -16,13 +16,15 @@ export type ServerFrame =
   | { type: "typing"; user_id: number; username: string }
   | { type: "message_updated"; id: number; content: string; edited_at: string | null }
   | { type: "message_deleted"; id: number; room_id: number }
-  | { type: "sync"; complete: boolean };
+  | { type: "sync"; complete: boolean }
+  | { type: "member_added" | "member_removed"; user_id: number; username: string }
+  | { type: "read"; room_id: number; message_id: number };
 
-export const CLOSE = { POLICY: 1008, ROOM_DELETED: 4404 } as const;
+export const CLOSE = { POLICY: 1008, REMOVED: 4403, ROOM_DELETED: 4404 } as const;
 export const BACKOFF = { firstMs: 500, maxMs: 10_000 } as const;
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "offline" | "closed";
-export type EndReason = "unauthorized" | "room-deleted";
+export type EndReason = "unauthorized" | "room-deleted" | "removed";
 
 export interface RoomSocketOptions {
   /** The socket URL; `since` is set on reconnects, so the server sends only what was missed. */
@@ -116,6 +118,7 @@ export class RoomSocket {
   private async closed(code: number, opened: boolean): Promise<void> {
     if (code === CLOSE.POLICY) return this.end("unauthorized");
     if (code === CLOSE.ROOM_DELETED) return this.end("room-deleted");
+    if (code === CLOSE.REMOVED) return this.end("removed");
     if (!opened && this.options.whyNotRetry) {
       const reason = await this.options.whyNotRetry().catch(() => null);
       if (this.stopped || this.socket) return;
