@@ -45,7 +45,7 @@ async function newContext(server = base): Promise<BrowserContext> {
 const shown = (page: Page) => page.locator("#message-list > li.message[data-id] .content").allTextContents();
 
 async function openRoom(page: Page, roomId: number): Promise<void> {
-  await page.locator(`#room-list [data-room-id="${roomId}"]`).click();
+  await page.locator(`#sidebar [data-room-id="${roomId}"]`).click();
   await page.locator('#connection-state[data-state="connected"]').waitFor();
 }
 
@@ -251,6 +251,46 @@ describe.skipIf(skip)(`browser (${dialect})`, () => {
       await carol!.locator("#members-button", { hasText: "Members (1)" }).waitFor();
     } finally {
       await Promise.all(contexts.map((c) => c.close()));
+    }
+    expect(foreign).toEqual([]);
+  }, BROWSER_TEST_MS);
+
+  test("unread counts beside rooms, a divider where you left off, reading clears them in every tab", async () => {
+    const erin = await t.user("erin");
+    await t.user("frank");
+    const [hall, team] = (await Promise.all(
+      ["hall", "crew"].map(async (name) => {
+        const id = (await t.request("POST", "/rooms/", { token: erin.token, body: { name, visibility: "private" } })).json.id;
+        await t.request("POST", `/rooms/${id}/members`, { token: erin.token, body: { username: "frank" } });
+        return id as number;
+      }),
+    )) as [number, number];
+    for (const content of ["one", "two", "three"]) {
+      await t.request("POST", `/rooms/${team}/messages`, { token: erin.token, body: { content } });
+    }
+    const context = await newContext();
+    const [tabA, tabB] = [await context.newPage(), await context.newPage()];
+    try {
+      await logIn(tabB, "frank");
+      const badgeB = tabB.locator(`[data-room-id="${team}"] .unread`);
+      await tabB.locator(`[data-room-id="${team}"] .unread[data-count="3"]`).waitFor();
+      expect(await tabB.title()).toBe("(3) Chat");
+      await openRoom(tabB, hall);
+
+      await logIn(tabA, "frank");
+      await tabA.bringToFront();
+      await openRoom(tabA, team);
+      // The divider sits before the first message frank has not read, and the room counts as read.
+      expect(await tabA.locator("#message-list > li").allTextContents().then((lines) => lines.findIndex((l) => l === "New messages"))).toBe(0);
+      await tabA.locator('#message-list [data-testid="new-divider"] + li.message .content', { hasText: "one" }).waitFor();
+      await tabA.locator(`[data-room-id="${team}"] .unread[data-count="0"]`).waitFor({ state: "attached" });
+      // The other tab follows.
+      await badgeB.and(tabB.locator('[data-count="0"]')).waitFor({ state: "attached" });
+      expect(await tabB.title()).toBe("Chat");
+      const listed = (await t.request("GET", "/rooms/", { token: (await t.request("POST", "/auth/login", { body: { username: "frank", password: "frank-password" } })).json.access_token })).json;
+      expect(listed.find((r: { id: number }) => r.id === team)).toMatchObject({ unread_count: 0 });
+    } finally {
+      await context.close();
     }
     expect(foreign).toEqual([]);
   }, BROWSER_TEST_MS);

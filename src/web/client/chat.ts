@@ -199,12 +199,62 @@ function renderRoomItem(room: Room): HTMLLIElement {
   button.dataset.roomId = String(room.id);
   button.dataset.kind = room.kind === "direct" ? "direct" : room.visibility;
   button.dataset.testid = `room-${room.id}`;
-  button.append(el("span", "room-name", room.name));
+  const line = el("span", "room-line");
+  line.append(el("span", "room-name", room.name), el("span", "unread"));
+  button.append(line);
   if (room.description) button.append(el("span", "room-desc", room.description));
-  button.addEventListener("click", () => joinRoom(room));
+  button.addEventListener("click", () => joinRoom(roomById(room.id) ?? room));
   const item = el("li");
   item.append(button);
+  showUnread(room, button);
   return item;
+}
+
+const roomById = (id: number) => rooms.find((room) => room.id === id);
+
+/** The room's unread badge, and the page title's total. */
+function showUnread(room: Room, button = ui.sidebar.querySelector<HTMLElement>(`[data-room-id="${room.id}"]`)): void {
+  const badge = button?.querySelector<HTMLElement>(".unread");
+  if (badge) {
+    const count = room.unread_count ?? 0;
+    badge.hidden = count === 0;
+    badge.dataset.count = String(count);
+    badge.textContent = count === 0 ? "" : `${count}${room.unread_capped ? "+" : ""}`;
+    badge.append(el("span", "visually-hidden", ` unread message${count === 1 ? "" : "s"}`));
+  }
+  const total = rooms.reduce((sum, r) => sum + (r.unread_count ?? 0), 0);
+  document.title = total > 0 ? `(${total}) Chat` : "Chat";
+}
+
+/** Someone's (or another tab's) read position moved to `messageId`. */
+function readUpTo(room: Room, messageId: number): void {
+  if (messageId <= (room.last_read_id ?? 0)) return;
+  room.last_read_id = messageId;
+  if (room.last_message === null || messageId >= room.last_message.id) {
+    room.unread_count = 0;
+    room.unread_capped = false;
+    showUnread(room);
+  } else {
+    // Read part of the way: only the server can count what is left.
+    refreshRoomsSoon();
+  }
+}
+
+let refreshTimer: ReturnType<typeof setTimeout> | undefined;
+function refreshRoomsSoon(): void {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => void loadRooms().catch(() => {}), 1000);
+}
+
+/** A new message in a room, seen or not: the room's newest message moves, and one by someone else is unread. */
+function noteArrival(room: Room, message: Pick<ChatMessage, "id" | "user_id" | "username" | "content" | "timestamp">): void {
+  if (room.last_message && room.last_message.id >= message.id) return;
+  room.last_message = { ...message, content: message.content.slice(0, 200) };
+  if (message.user_id === me?.id || message.id <= (room.last_read_id ?? 0)) return;
+  // A public room never read has no count (null) until it is read once.
+  if (room.unread_count === null && room.last_read_id === null && room.visibility === "public") return;
+  room.unread_count = (room.unread_count ?? 0) + 1;
+  showUnread(room);
 }
 
 // ---------------------------------------------------------------- people (admins)
@@ -277,6 +327,10 @@ interface OpenRoom {
   reachedStart: boolean;
   typists: Map<number, { username: string; timer: ReturnType<typeof setTimeout> }>;
   lastTypingSent: number;
+  /** The "new messages" divider goes before the first message by someone else after this id (null: none). */
+  dividerAfter: number | null;
+  /** The newest id this page has told the server it read. */
+  readSent: number;
   /** A private or direct room's members, once loaded. */
   members: Member[] | null;
 }
@@ -298,7 +352,11 @@ function joinRoom(room: Room): void {
   ui.messageInput.disabled = false;
   ui.sendButton.disabled = false;
   const timeline = new Timeline();
-  const open: OpenRoom = { room, timeline, socket: null!, syncedUpTo: null, syncing: false, reachedStart: false, typists: new Map(), lastTypingSent: 0, members: null };
+  const open: OpenRoom = { room, timeline, socket: null!, syncedUpTo: null, syncing: false, reachedStart: false, typists: new Map(), lastTypingSent: 0, members: null,
+    // A public room never read has no position, so nothing in it is "new"; a private one's everything is.
+    dividerAfter: room.last_read_id ?? (room.visibility === "public" ? null : 0),
+    readSent: room.last_read_id ?? 0,
+  };
   open.socket = new RoomSocket({
     url: (since) => {
       const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -307,6 +365,7 @@ function joinRoom(room: Room): void {
     token: () => session.token ?? "",
     resumeAfter: () => open.syncedUpTo ?? timeline.lastId,
     onOpen: () => {
+      markSeen();
       for (const pending of timeline.unsent()) open.socket.send({ content: pending.content, client_id: pending.clientId });
     },
     onFrame: (frame) => current === open && handleFrame(open, frame),
@@ -385,6 +444,8 @@ function handleFrame(open: OpenRoom, frame: ServerFrame): void {
   switch (frame.type) {
     case "message": {
       const { type: _, ...message } = frame;
+      const room = roomById(open.room.id);
+      if (room) noteArrival(room, message);
       addMessages(open, [message]);
       stopTyping(open, message.user_id);
       break;
@@ -425,6 +486,13 @@ function handleFrame(open: OpenRoom, frame: ServerFrame): void {
       if (!frame.complete) void pageForward(open);
       else if (!open.syncing) open.syncedUpTo = null;
       break;
+    case "read": {
+      // Another tab of ours read a room (this one or any other).
+      const room = roomById(frame.room_id);
+      if (room) readUpTo(room, frame.message_id);
+      if (frame.room_id === open.room.id) open.readSent = Math.max(open.readSent, frame.message_id);
+      break;
+    }
     case "member_added":
     case "member_removed":
       addSystemLine(
@@ -565,7 +633,46 @@ function addMessages(open: OpenRoom, messages: ChatMessage[], { scroll = true } 
   }
   // A join brings the last 20 messages; with fewer the room has no older ones.
   ui.loadEarlier.hidden = open.reachedStart || open.timeline.messages.size < JOIN_HISTORY;
+  placeDivider(open);
   if (scroll && (stick || mine)) scrollToBottom();
+  markSeen();
+}
+
+/** The "new messages" line, before the first message by someone else that was not read when it came. */
+function placeDivider(open: OpenRoom): void {
+  const after = open.dividerAfter;
+  if (after === null) return;
+  const first = [...ui.messageList.querySelectorAll<HTMLElement>(":scope > li.message[data-id]:not(.mine)")].find(
+    (item) => Number(item.dataset.id) > after,
+  );
+  let divider = ui.messageList.querySelector<HTMLElement>(":scope > .new-divider");
+  if (!first) return divider?.remove();
+  if (divider?.nextElementSibling === first) return;
+  divider ??= el("li", "new-divider", "New messages");
+  divider.dataset.testid = "new-divider";
+  first.before(divider);
+}
+
+/**
+ * What the person can see is read: the newest message, when the window has focus and the list is at the bottom.
+ * The server coalesces a burst of these; the other tabs hear of it.
+ */
+function markSeen(): void {
+  const open = current;
+  if (!open || !document.hasFocus() || !nearBottom()) return;
+  const newest = open.timeline.lastId;
+  const room = roomById(open.room.id);
+  // Until the divider is placed it follows what was seen, so it marks only what came unseen.
+  if (open.dividerAfter !== null && !ui.messageList.querySelector(".new-divider")) open.dividerAfter = Math.max(open.dividerAfter, newest);
+  if (room && (room.unread_count ?? 0) > 0 && newest >= (room.last_message?.id ?? 0)) {
+    room.unread_count = 0;
+    room.unread_capped = false;
+    showUnread(room);
+  }
+  if (newest <= open.readSent) return;
+  if (!open.socket.send({ type: "read", message_id: newest })) return;
+  open.readSent = newest;
+  if (room && newest > (room.last_read_id ?? 0)) room.last_read_id = newest;
 }
 
 /** Where a message newer than every stored one goes: before the pending ones, after system lines. */
@@ -838,6 +945,8 @@ ui.messageInput.addEventListener("input", () => {
   noteTyping();
 });
 
+window.addEventListener("focus", () => markSeen());
+ui.scroller.addEventListener("scroll", () => markSeen(), { passive: true });
 window.addEventListener("online", () => current?.socket.setOnline(true));
 window.addEventListener("offline", () => current?.socket.setOnline(false));
 
