@@ -17,6 +17,7 @@ import { createMessageWriter } from "./messages/writer.ts";
 import { createMetrics } from "./ops/metrics.ts";
 import { operationsRoutes, type RequestLog } from "./ops/routes.ts";
 import { createHub } from "./realtime/hub.ts";
+import { createPersonChannel } from "./realtime/person.ts";
 import { createLocalBus, type FanoutBus } from "./realtime/bus.ts";
 import { createLocalPresence, type Presence } from "./realtime/presence.ts";
 import { CLOSE, WS_LIMITS } from "./realtime/protocol.ts";
@@ -62,7 +63,9 @@ export async function createApp(deps: AppDeps) {
   const users: UserCache = createCache({ capacity: USER_CACHE_ENTRIES, ...cached });
   const memberships: AccessCache = createCache({ capacity: ACCESS_CACHE_ENTRIES, ...cached });
   const access = createRoomAccess({ store, cache: memberships });
+  const people = createPersonChannel({ store, bus, clock });
   const hub = createHub({
+    forward: people.busEvent,
     presence: deps.cluster?.presence ?? createLocalPresence(),
     bus,
     store,
@@ -77,14 +80,17 @@ export async function createApp(deps: AppDeps) {
       },
     },
   });
-  const events = hub.events;
+  const events = people.wrap(hub.events);
   const auth = createAuthService({
     store,
     tokens,
     passwords: deps.passwords ?? createPasswordHasher(config.bcryptCost),
     clock,
     signupsPerAddress: limits.signupsPerAddress,
-    onRevoke: (userId) => hub.revoke(userId),
+    onRevoke: (userId) => {
+      hub.revoke(userId);
+      people.closeUser(userId, CLOSE.POLICY, "token revoked");
+    },
     users,
   });
   const metrics = createMetrics();
@@ -121,9 +127,12 @@ export async function createApp(deps: AppDeps) {
     .use(roomRoutes(auth, rooms))
     .use(messageRoutes(auth, messages))
     .use(readRoutes(auth, reads))
-    .use(realtimeRoutes({ auth, access, reads, store, writer, hub, clock, corsOrigins: config.corsOrigins, rateLimit, socketsPerUser: limits.socketsPerUser }))
+    .use(realtimeRoutes({ auth, access, reads, store, writer, hub, people, clock, corsOrigins: config.corsOrigins, rateLimit, socketsPerUser: limits.socketsPerUser }))
     .onStart(({ server }) => {
-      if (server) hub.attach(server);
+      if (server) {
+        hub.attach(server);
+        people.attach(server);
+      }
     });
 
   /**
@@ -135,6 +144,7 @@ export async function createApp(deps: AppDeps) {
     await writer.drain();
     await reads.flush();
     hub.closeAll(CLOSE.GOING_AWAY, "server shutting down");
+    people.closeAll(CLOSE.GOING_AWAY, "server shutting down");
     await Promise.race([stopped, Bun.sleep(SHUTDOWN_GRACE_MS)]);
     // Elysia runs after-response hooks (request log, metrics) in a later turn of the event loop.
     await new Promise((resolve) => setImmediate(resolve));
@@ -143,7 +153,7 @@ export async function createApp(deps: AppDeps) {
     await store.close();
   }
 
-  return { app, auth, access, rooms, messages, reads, writer, store, hub, shutdown };
+  return { app, auth, access, rooms, messages, reads, writer, store, hub, people, shutdown };
 }
 
 export type App = Awaited<ReturnType<typeof createApp>>["app"];

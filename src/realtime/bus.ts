@@ -11,7 +11,9 @@ export type BusEvent =
   | { kind: "room_deleted"; origin: string; room: number }
   | { kind: "members"; origin: string; room: number; added?: BusPerson; removed?: BusPerson }
   | { kind: "revoke"; origin: string; user: number }
-  | { kind: "read"; origin: string; user: number; room: number; message: number };
+  | { kind: "read"; origin: string; user: number; room: number; message: number }
+  /** A room was made; `users`: who can read it (null: everyone, a public room). For person sockets. */
+  | { kind: "room_opened"; origin: string; room: number; users: readonly number[] | null };
 
 /** Someone a membership change names. */
 export interface BusPerson {

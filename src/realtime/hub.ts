@@ -70,6 +70,8 @@ export interface HubDeps {
   bus: FanoutBus;
   store: Store;
   invalidate?: Invalidation;
+  /** Gets every event from other instances too (the person sockets' channel). */
+  forward?: (event: BusEvent) => void;
 }
 
 export function createHub(deps: HubDeps) {
@@ -286,6 +288,7 @@ export function createHub(deps: HubDeps) {
   function onBusEvent(event: BusEvent): void {
     // Our own message notifications come back to us (they set the order); anything else of ours does not.
     if (event.origin === bus.instanceId && event.kind !== "messages") return;
+    deps.forward?.(event);
     switch (event.kind) {
       case "messages":
         for (const [room] of event.items) invalidate.room(room);

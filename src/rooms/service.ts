@@ -57,7 +57,9 @@ export function createRoomService(deps: { store: Store; clock: Clock; events: Ro
       if (input.description) assertStorableText(input.description, "description");
       try {
         const room = await store.createRoom({ name, description: input.description ?? null, createdAt: new Date(clock()), visibility, ownerId: user.id });
-        return { ...room, memberCount: visibility === "public" ? null : 1, directPeople: null };
+        const listing: RoomListing = { ...room, memberCount: visibility === "public" ? null : 1, directPeople: null };
+        events.roomCreated?.(listing, visibility === "public" ? null : [user.id]);
+        return listing;
       } catch (error) {
         if (error instanceof ConflictError) throw new AppError("ROOM_NAME_TAKEN");
         if (error instanceof MissingReferenceError) throw new AppError("INVALID_TOKEN", { reason: "TOKEN_REVOKED" });
@@ -124,7 +126,9 @@ export function createRoomService(deps: { store: Store; clock: Clock; events: Ro
       if (other.id === user.id) throw new AppError("DIRECT_WITH_SELF");
       try {
         const { room, created } = await store.openDirectRoom([user.id, other.id], new Date(clock()));
-        return { room: await listing(room.id), created };
+        const direct = await listing(room.id);
+        if (created) events.roomCreated?.(direct, [user.id, other.id]);
+        return { room: direct, created };
       } catch (error) {
         if (error instanceof MissingReferenceError) throw new AppError("USER_NOT_FOUND");
         throw error;
