@@ -65,12 +65,8 @@ export function whenUnauthorized(handler: () => void): void {
 function describe(status: number, body: unknown): string {
   const detail = (body as { detail?: unknown } | null)?.detail;
   if (typeof detail === "string") return detail;
-  // Validation failures (422) list one item per field.
-  if (Array.isArray(detail)) {
-    return detail
-      .map((item: { loc?: unknown[]; msg?: string }) => `${item.loc?.at(-1) ?? "request"}: ${item.msg ?? "invalid"}`)
-      .join("; ");
-  }
+  // Validation failures (422) list one sentence per field.
+  if (Array.isArray(detail)) return detail.map((item: { msg?: string }) => item.msg ?? "A field is not valid.").join(" ");
   return `Request failed (${status})`;
 }
 
