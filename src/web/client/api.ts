@@ -116,6 +116,8 @@ export const api = {
   removeMember: (roomId: number, userId: number) => request<void>("DELETE", `/rooms/${roomId}/members/${userId}`),
   /** The direct room with `username`, made on first use. */
   openDirect: (username: string) => request<Room>("POST", "/dms", { username }),
+  postMessage: (roomId: number, content: string, clientId: string) =>
+    request<unknown>("POST", `/rooms/${roomId}/messages`, { content, client_id: clientId }),
   markRead: (roomId: number, messageId: number) => request<void>("POST", `/rooms/${roomId}/read`, { message_id: messageId }),
   users: () => request<User[]>("GET", "/users"),
   setRole: (id: number, role: User["role"]) => request<User>("PATCH", `/users/${id}`, { role }),

@@ -1,14 +1,18 @@
 // The chat page: log in or sign up, pick a room, and talk in it live. User data only ever reaches the page
 // through textContent and attributes, never innerHTML.
 import { api, ApiError, session, whenUnauthorized, type Member, type Room, type User } from "./api.ts";
-import { RoomSocket, type ConnectionState, type EndReason, type PresenceUser, type ServerFrame } from "./room-socket.ts";
-import { Timeline, type ChatMessage, type PendingMessage } from "./timeline.ts";
+import { RoomSocket, type ConnectionState, type EndReason, type PersonFrame, type PresenceUser, type ServerFrame } from "./room-socket.ts";
+import { newClientId, Timeline, type ChatMessage, type PendingMessage } from "./timeline.ts";
 
 const PAGE_SIZE = 100;
 const JOIN_HISTORY = 20;
 const TYPING_SEND_EVERY_MS = 2000;
 const TYPING_SHOWN_MS = 3000;
 const NEAR_BOTTOM_PX = 80;
+/** Longer messages are shown collapsed, with "Show more". */
+const COLLAPSE_CHARS = 700;
+const COLLAPSE_LINES = 12;
+const PHONE = matchMedia("(max-width: 720px)");
 
 function $<T extends HTMLElement = HTMLElement>(id: string): T {
   const element = document.getElementById(id);
@@ -58,6 +62,9 @@ const ui = {
   roomTitle: $("room-title"),
   roomDescription: $("room-description"),
   connection: $("connection-state"),
+  retryButton: $<HTMLButtonElement>("retry-button"),
+  announcer: $("announcer"),
+  room: document.querySelector<HTMLElement>("section.room")!,
   deleteRoomButton: $<HTMLButtonElement>("delete-room-button"),
   membersButton: $<HTMLButtonElement>("members-button"),
   membersPanel: $("members-panel"),
@@ -86,19 +93,24 @@ let adminNeeded = false;
 
 // ---------------------------------------------------------------- accounts
 
-function showAuth(mode: "login" | "signup", notice = ""): void {
+/** `fromTab`: the person chose a tab, which keeps the focus (the tab pattern); otherwise the first field gets it. */
+function showAuth(mode: "login" | "signup", notice = "", fromTab = false): void {
   leaveRoom();
   me = null;
   ui.chatView.hidden = true;
   ui.authView.hidden = false;
   ui.loginForm.hidden = mode !== "login";
   ui.signupForm.hidden = mode !== "signup";
-  ui.showLogin.setAttribute("aria-selected", String(mode === "login"));
-  ui.showSignup.setAttribute("aria-selected", String(mode === "signup"));
+  for (const [tab, selected] of [[ui.showLogin, mode === "login"], [ui.showSignup, mode === "signup"]] as const) {
+    tab.setAttribute("aria-selected", String(selected));
+    // The tab pattern: only the selected tab is in the tab order; the arrow keys move between them.
+    tab.tabIndex = selected ? 0 : -1;
+  }
+  for (const input of document.querySelectorAll("#auth-view input")) input.removeAttribute("aria-invalid");
   ui.authError.textContent = "";
   ui.authNotice.textContent = notice;
   const form = mode === "login" ? ui.loginForm : ui.signupForm;
-  form.querySelector("input")?.focus();
+  if (!fromTab) form.querySelector("input")?.focus();
 }
 
 /** Asks the server whether it has an admin yet, and says so on the sign-up form when it has none. */
@@ -128,14 +140,28 @@ function onSubmit(form: HTMLFormElement, errorOut: HTMLElement, action: (values:
     const button = form.querySelector<HTMLButtonElement>("button[type=submit]");
     if (button) button.disabled = true;
     errorOut.textContent = "";
+    for (const input of form.querySelectorAll("input")) input.removeAttribute("aria-invalid");
     try {
       await action(fields(form));
     } catch (error) {
-      errorOut.textContent = error instanceof Error ? error.message : String(error);
+      const text = error instanceof Error ? error.message : String(error);
+      errorOut.textContent = text;
+      markInvalid(form, text);
     } finally {
       if (button) button.disabled = false;
     }
   });
+}
+
+/**
+ * The fields an error names ("Email must be ...") are marked invalid, and the first of them gets the focus; each
+ * field's aria-describedby already points at the form's error line. An error naming none marks them all.
+ */
+function markInvalid(form: HTMLFormElement, text: string): void {
+  const inputs = [...form.querySelectorAll<HTMLInputElement>("input:not([type=hidden])")];
+  const named = inputs.filter((input) => new RegExp(`\\b${input.name.replace(/_/g, " ")}\\b`, "i").test(text));
+  for (const input of named.length > 0 ? named : inputs) input.setAttribute("aria-invalid", "true");
+  (named[0] ?? inputs[0])?.focus();
 }
 
 async function logIn(username: string, password: string): Promise<void> {
@@ -158,6 +184,7 @@ async function enterChat(): Promise<void> {
   ui.usersPanel.hidden = !admin;
   ui.roomsEmpty.textContent = admin ? "No rooms yet: create the first one below." : "No public rooms yet. An admin creates them.";
   ui.usersPanel.open = false;
+  startPersonSocket();
   await loadRooms();
   const wanted = Number(/^#room=(\d+)$/.exec(location.hash)?.[1]);
   const room = rooms.find((r) => r.id === wanted);
@@ -167,6 +194,8 @@ async function enterChat(): Promise<void> {
 
 function endSession(notice: string): void {
   session.token = null;
+  personSocket?.stop();
+  personSocket = null;
   history.replaceState(null, "", location.pathname);
   showAuth("login", notice);
   void checkSetup();
@@ -257,6 +286,73 @@ function noteArrival(room: Room, message: Pick<ChatMessage, "id" | "user_id" | "
   showUnread(room);
 }
 
+// ---------------------------------------------------------------- the person socket: the room list, live
+
+let personSocket: RoomSocket<PersonFrame> | null = null;
+
+/** GET /ws: rooms that appear or go for this person, their reads in other tabs, and activity for the badges. */
+function startPersonSocket(): void {
+  personSocket?.stop();
+  const socket = new RoomSocket<PersonFrame>({
+    url: () => `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`,
+    token: () => session.token ?? "",
+    resumeAfter: () => 0,
+    onOpen: () => {},
+    onFrame: (frame) => personSocket === socket && handlePersonFrame(frame),
+    onState: (state) => {
+      if (personSocket === socket) ui.sidebar.dataset.live = state;
+    },
+    onEnd: (reason) => {
+      if (personSocket === socket && reason === "unauthorized") endSession("Your session has ended. Please log in again.");
+    },
+    whyNotRetry: async () => {
+      try {
+        await api.me();
+        return null;
+      } catch (error) {
+        return error instanceof ApiError && error.status === 401 ? "unauthorized" : null;
+      }
+    },
+  });
+  personSocket = socket;
+  socket.start();
+}
+
+function handlePersonFrame(frame: PersonFrame): void {
+  switch (frame.type) {
+    case "ready":
+      // Subscribed: from here on nothing is missed, so the list read now is complete (also after a reconnect).
+      void loadRooms().catch(() => {});
+      break;
+    case "room_added":
+      if (!roomById(frame.room.id)) renderRooms([...rooms, frame.room]);
+      // The frame has no counts: the list read again has them.
+      refreshRoomsSoon();
+      break;
+    case "room_removed": {
+      if (current?.room.id === frame.room_id) roomEnded(frame.reason === "removed" ? "removed" : "room-deleted");
+      renderRooms(rooms.filter((room) => room.id !== frame.room_id));
+      break;
+    }
+    case "read": {
+      const room = roomById(frame.room_id);
+      if (room) readUpTo(room, frame.message_id);
+      break;
+    }
+    case "room_activity": {
+      // The open room's own socket brings these messages one by one.
+      const room = roomById(frame.room_id);
+      if (!room || current?.room.id === frame.room_id) break;
+      const newest = room.last_message?.id ?? 0;
+      for (const message of frame.messages) {
+        if (message.id > newest) noteArrival(room, { ...frame.last_message, id: message.id, user_id: message.user_id });
+      }
+      room.last_message = frame.last_message;
+      break;
+    }
+  }
+}
+
 // ---------------------------------------------------------------- people (admins)
 
 async function loadUsers(): Promise<void> {
@@ -300,9 +396,27 @@ function markActiveRoom(): void {
 }
 
 function setSidebarOpen(open: boolean): void {
+  const wasOpen = ui.sidebar.classList.contains("open");
   ui.sidebar.classList.toggle("open", open);
   ui.backdrop.hidden = !open;
   ui.roomsToggle.setAttribute("aria-expanded", String(open));
+  fitDrawer();
+  if (!PHONE.matches) return;
+  // On a phone the drawer is a dialog: focus goes in, stays in (the room behind is inert), and comes back out.
+  if (open && !wasOpen) ui.sidebar.querySelector<HTMLElement>("[aria-current=true], button, input")?.focus();
+  else if (!open && wasOpen && ui.sidebar.contains(document.activeElement)) ui.roomsToggle.focus();
+}
+
+/** Phones: a closed drawer is out of the tab order, an open one keeps the focus. Desktops: both always usable. */
+function fitDrawer(): void {
+  const open = ui.sidebar.classList.contains("open");
+  ui.sidebar.inert = PHONE.matches && !open;
+  ui.room.inert = PHONE.matches && open;
+}
+
+/** Said once by screen readers (a polite live region). */
+function announce(text: string): void {
+  ui.announcer.textContent = text;
 }
 
 let noticeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -331,6 +445,8 @@ interface OpenRoom {
   dividerAfter: number | null;
   /** The newest id this page has told the server it read. */
   readSent: number;
+  /** The join's history has been shown: messages from now on are new, and announced. */
+  live: boolean;
   /** A private or direct room's members, once loaded. */
   members: Member[] | null;
 }
@@ -350,12 +466,14 @@ function joinRoom(room: Room): void {
   ui.loadEarlier.hidden = true;
   ui.onlinePanel.hidden = false;
   ui.messageInput.disabled = false;
-  ui.sendButton.disabled = false;
+  ui.messageInput.value = drafts.get(room.id);
+  fitComposer();
   const timeline = new Timeline();
   const open: OpenRoom = { room, timeline, socket: null!, syncedUpTo: null, syncing: false, reachedStart: false, typists: new Map(), lastTypingSent: 0, members: null,
     // A public room never read has no position, so nothing in it is "new"; a private one's everything is.
     dividerAfter: room.last_read_id ?? (room.visibility === "public" ? null : 0),
     readSent: room.last_read_id ?? 0,
+    live: false,
   };
   open.socket = new RoomSocket({
     url: (since) => {
@@ -377,6 +495,9 @@ function joinRoom(room: Room): void {
   markActiveRoom();
   renderOnline([]);
   renderTyping(open);
+  updateSendButton();
+  // Messages queued here before a room switch and not sent yet come back, pending, and go out with the socket.
+  for (const queued of outbox.take(room.id)) renderPending(timeline.addPending(queued.content, queued.clientId));
   open.socket.start();
   if (room.visibility === "private") void loadMembers(open);
   // On a phone, focusing would pop the keyboard over the history the user came to read.
@@ -385,6 +506,9 @@ function joinRoom(room: Room): void {
 
 function leaveRoom(): void {
   if (!current) return;
+  // What was typed stays with its room; what was queued offline is still sent, once (client_id), over HTTP.
+  drafts.set(current.room.id, ui.messageInput.value);
+  outbox.add(current.room.id, current.timeline.unsent());
   current.socket.stop();
   for (const typist of current.typists.values()) clearTimeout(typist.timer);
   current = null;
@@ -396,6 +520,7 @@ function leaveRoom(): void {
   ui.onlinePanel.hidden = true;
   ui.typing.textContent = "";
   ui.messageInput.disabled = true;
+  ui.messageInput.value = "";
   ui.sendButton.disabled = true;
   ui.deleteRoomButton.hidden = true;
   ui.membersButton.hidden = true;
@@ -427,16 +552,36 @@ function roomEnded(reason: EndReason): void {
   void loadRooms().catch(() => {});
 }
 
+let countdown: ReturnType<typeof setInterval> | undefined;
+
 function showConnection(state: ConnectionState, retryInMs?: number): void {
   const labels: Record<ConnectionState, string> = {
     connecting: "Connecting…",
     connected: "Connected",
-    reconnecting: retryInMs ? `Reconnecting in ${Math.ceil(retryInMs / 1000)} s…` : "Reconnecting…",
+    reconnecting: "Reconnecting…",
     offline: "Offline",
     closed: "",
   };
+  const before = ui.connection.dataset.state;
   ui.connection.dataset.state = state;
   ui.connection.textContent = labels[state];
+  // Who is online is not known while offline: the list stays, greyed out.
+  ui.onlinePanel.classList.toggle("stale", state !== "connected");
+  clearInterval(countdown);
+  ui.retryButton.hidden = !(state === "reconnecting" && retryInMs);
+  if (state === "reconnecting" && retryInMs) {
+    const due = Date.now() + retryInMs;
+    const tick = () => {
+      const seconds = Math.max(0, Math.ceil((due - Date.now()) / 1000));
+      ui.connection.textContent = `Reconnecting in ${seconds} s…`;
+    };
+    tick();
+    countdown = setInterval(tick, 1000);
+  }
+  // Announced when it changes kind, not on every tick; "connecting" after "reconnecting" is not news.
+  if (before !== state && (state === "connected" || state === "offline" || state === "reconnecting") && (before !== "idle" || state !== "connected")) {
+    announce(state === "connected" ? "Connected." : state === "offline" ? "You are offline. Messages you send will wait." : "Connection lost. Reconnecting.");
+  }
 }
 
 function handleFrame(open: OpenRoom, frame: ServerFrame): void {
@@ -447,6 +592,7 @@ function handleFrame(open: OpenRoom, frame: ServerFrame): void {
       const room = roomById(open.room.id);
       if (room) noteArrival(room, message);
       addMessages(open, [message]);
+      if (open.live && message.user_id !== me?.id) announce(`${message.username}: ${message.content.slice(0, 300)}`);
       stopTyping(open, message.user_id);
       break;
     }
@@ -463,6 +609,8 @@ function handleFrame(open: OpenRoom, frame: ServerFrame): void {
       break;
     }
     case "active_users":
+      // The join's list comes after its history.
+      open.live = true;
       renderOnline(frame.users);
       break;
     case "user_joined":
@@ -598,7 +746,10 @@ async function loadEarlier(): Promise<void> {
   const open = current;
   const before = open?.timeline.firstId;
   if (!open || before === undefined) return;
-  ui.loadEarlier.disabled = true;
+  // Not disabled while loading: a disabled button loses the keyboard focus.
+  if (ui.loadEarlier.getAttribute("aria-busy") === "true") return;
+  ui.loadEarlier.setAttribute("aria-busy", "true");
+  const hadFocus = document.activeElement === ui.loadEarlier;
   try {
     const page = await api.messages(open.room.id, { before }, PAGE_SIZE);
     if (current !== open) return;
@@ -608,10 +759,18 @@ async function loadEarlier(): Promise<void> {
     ui.scroller.scrollTop = ui.scroller.scrollHeight - fromBottom;
     open.reachedStart = page.length < PAGE_SIZE;
     ui.loadEarlier.hidden = open.reachedStart;
+    if (hadFocus && open.reachedStart) {
+      // The button is gone: the focus goes to the oldest message, where reading continues.
+      const first = ui.messageList.querySelector<HTMLElement>(":scope > li.message");
+      if (first) {
+        first.tabIndex = -1;
+        first.focus({ preventScroll: true });
+      }
+    }
   } catch (error) {
     showNotice(`Could not load earlier messages: ${(error as Error).message}`, "error");
   } finally {
-    ui.loadEarlier.disabled = false;
+    ui.loadEarlier.removeAttribute("aria-busy");
   }
 }
 
@@ -704,12 +863,56 @@ function formatTime(iso: string): string {
     : date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
+const LINK = /\bhttps?:\/\/[^\s<>"']+/gi;
+
+/** The text with its http(s) links as links (opened in a new tab, without access to this page); nothing else. */
+function linkify(text: string): DocumentFragment {
+  const fragment = document.createDocumentFragment();
+  let at = 0;
+  for (const match of text.matchAll(LINK)) {
+    // Trailing punctuation ends a sentence, not the address.
+    const href = match[0].replace(/[.,;:!?)\]]+$/, "");
+    let url: URL;
+    try {
+      url = new URL(href);
+    } catch {
+      continue;
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") continue;
+    fragment.append(text.slice(at, match.index));
+    const link = el("a", "", href);
+    link.href = url.href;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer nofollow";
+    fragment.append(link);
+    at = match.index + href.length;
+  }
+  fragment.append(text.slice(at));
+  return fragment;
+}
+
 function messageShell(author: string, text: string, isMine: boolean): HTMLLIElement {
   const item = el("li", isMine ? "message mine" : "message");
   item.dataset.testid = "message";
   const meta = el("div", "meta");
   meta.append(el("span", "author", author));
-  item.append(meta, el("div", "content", text));
+  const content = el("div", "content");
+  content.append(linkify(text));
+  item.append(meta, content);
+  if (text.length > COLLAPSE_CHARS || text.split("\n").length > COLLAPSE_LINES) {
+    content.classList.add("collapsed");
+    content.id = `content-${newClientId()}`;
+    const toggle = el("button", "ghost show-more", "Show more");
+    toggle.type = "button";
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.setAttribute("aria-controls", content.id);
+    toggle.addEventListener("click", () => {
+      const expanded = content.classList.toggle("collapsed") === false;
+      toggle.textContent = expanded ? "Show less" : "Show more";
+      toggle.setAttribute("aria-expanded", String(expanded));
+    });
+    item.append(toggle);
+  }
   return item;
 }
 
@@ -763,8 +966,69 @@ function sendMessage(): void {
   // Not connected: it stays pending and goes out when the socket opens again.
   open.socket.send({ content, client_id: pending.clientId });
   ui.messageInput.value = "";
+  drafts.set(open.room.id, "");
   fitComposer();
+  updateSendButton();
 }
+
+function updateSendButton(): void {
+  ui.sendButton.disabled = !current || ui.messageInput.value.trim() === "";
+}
+
+// ---------------------------------------------------------------- drafts and the outbox
+
+/** A draft per person and room, kept in localStorage so it survives a reload. */
+const drafts = {
+  key: (roomId: number) => `chat.draft.${me?.id ?? 0}.${roomId}`,
+  get(roomId: number): string {
+    return localStorage.getItem(this.key(roomId)) ?? "";
+  },
+  set(roomId: number, text: string): void {
+    if (text.trim() === "") localStorage.removeItem(this.key(roomId));
+    else localStorage.setItem(this.key(roomId), text);
+  },
+};
+
+/**
+ * Messages written in a room and not yet acknowledged when the person moved on: sent over HTTP with their
+ * client_id (stored once however often they are sent), retried while the network is away, and handed back to the
+ * room if the person returns first.
+ */
+const outbox = {
+  queued: new Map<number, { content: string; clientId: string }[]>(),
+  timer: undefined as ReturnType<typeof setTimeout> | undefined,
+  add(roomId: number, pending: PendingMessage[]): void {
+    if (pending.length === 0) return;
+    this.queued.set(roomId, [...(this.queued.get(roomId) ?? []), ...pending.map(({ content, clientId }) => ({ content, clientId }))]);
+    void this.flush();
+  },
+  take(roomId: number): { content: string; clientId: string }[] {
+    const list = this.queued.get(roomId) ?? [];
+    this.queued.delete(roomId);
+    return list;
+  },
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    for (const [roomId, list] of [...this.queued]) {
+      while (list.length > 0 && this.queued.get(roomId) === list) {
+        const next = list[0]!;
+        try {
+          await api.postMessage(roomId, next.content, next.clientId);
+        } catch (error) {
+          // Unreachable: try again later. Refused (room gone, too long): say so and drop it.
+          if (error instanceof ApiError && error.status !== 0 && error.status !== 429 && error.status < 500) {
+            showNotice(`A message was not sent: ${error.message}`, "error");
+          } else {
+            this.timer = setTimeout(() => void this.flush(), 3000);
+            return;
+          }
+        }
+        list.shift();
+      }
+      if (this.queued.get(roomId) === list && list.length === 0) this.queued.delete(roomId);
+    }
+  },
+};
 
 // ---------------------------------------------------------------- presence and typing
 
@@ -823,8 +1087,17 @@ function fitComposer(): void {
 
 // ---------------------------------------------------------------- wiring
 
-ui.showLogin.addEventListener("click", () => showAuth("login"));
-ui.showSignup.addEventListener("click", () => showAuth("signup"));
+ui.showLogin.addEventListener("click", () => showAuth("login", "", true));
+ui.showSignup.addEventListener("click", () => showAuth("signup", "", true));
+for (const tab of [ui.showLogin, ui.showSignup]) {
+  tab.addEventListener("keydown", (event) => {
+    if (!["ArrowLeft", "ArrowRight", "Home", "End"].includes(event.key)) return;
+    event.preventDefault();
+    const signup = event.key === "End" || (event.key !== "Home" && tab === ui.showLogin);
+    showAuth(signup ? "signup" : "login", "", true);
+    (signup ? ui.showSignup : ui.showLogin).focus();
+  });
+}
 
 onSubmit(ui.loginForm, ui.authError, async ({ username = "", password = "" }) => {
   await logIn(username, password);
@@ -923,6 +1196,12 @@ ui.roomsToggle.addEventListener("click", () => {
   if (opening) void loadRooms().catch(() => {});
 });
 ui.backdrop.addEventListener("click", () => setSidebarOpen(false));
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && PHONE.matches && ui.sidebar.classList.contains("open")) setSidebarOpen(false);
+});
+PHONE.addEventListener("change", fitDrawer);
+fitDrawer();
+ui.retryButton.addEventListener("click", () => current?.socket.retryNow());
 // Opened on demand, and read afresh each time: people sign up while the admin is chatting.
 ui.usersPanel.addEventListener("toggle", () => {
   if (ui.usersPanel.open) void loadUsers();
@@ -943,12 +1222,21 @@ ui.messageInput.addEventListener("keydown", (event) => {
 ui.messageInput.addEventListener("input", () => {
   fitComposer();
   noteTyping();
+  updateSendButton();
+  if (current) drafts.set(current.room.id, ui.messageInput.value);
 });
 
 window.addEventListener("focus", () => markSeen());
 ui.scroller.addEventListener("scroll", () => markSeen(), { passive: true });
-window.addEventListener("online", () => current?.socket.setOnline(true));
-window.addEventListener("offline", () => current?.socket.setOnline(false));
+window.addEventListener("online", () => {
+  current?.socket.setOnline(true);
+  personSocket?.setOnline(true);
+  void outbox.flush();
+});
+window.addEventListener("offline", () => {
+  current?.socket.setOnline(false);
+  personSocket?.setOnline(false);
+});
 
 whenUnauthorized(() => endSession("Your session has ended. Please log in again."));
 
