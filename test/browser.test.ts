@@ -68,6 +68,8 @@ async function signUp(page: Page, username: string): Promise<void> {
 
 async function logIn(page: Page, username: string): Promise<void> {
   await page.goto(`${base}/chat`);
+  // A database without an admin opens on the sign-up tab.
+  await page.locator("#show-login").click();
   await page.locator("#login-username").fill(username);
   await page.locator("#login-password").fill(`${username}-password`);
   await page.locator("#login-button").click();
@@ -399,6 +401,45 @@ describe.skipIf(skip)(`browser (${dialect})`, () => {
       await listed.waitFor({ state: "detached" });
     } finally {
       await Promise.all(contexts.map((c) => c.close()));
+    }
+    expect(foreign).toEqual([]);
+  }, BROWSER_TEST_MS);
+
+  test("you notice news: announced with the author, marked while scrolled up, counted in the title; focus kept", async () => {
+    const mia = await t.user("mia");
+    const ned = await t.user("ned");
+    const room = (await t.request("POST", "/rooms/", { token: mia.token, body: { name: "news", visibility: "private" } })).json.id;
+    await t.request("POST", `/rooms/${room}/members`, { token: mia.token, body: { username: "ned" } });
+    for (let i = 1; i <= 30; i++) await t.request("POST", `/rooms/${room}/messages`, { token: ned.token, body: { content: `line ${i}\n.\n.` } });
+    const context = await newContext();
+    const page = await context.newPage();
+    try {
+      await logIn(page, "mia");
+      await openRoom(page, room);
+      await page.locator("#message-list .content", { hasText: "line 30" }).waitFor();
+      await t.request("POST", `/rooms/${room}/messages`, { token: ned.token, body: { content: "fresh news" } });
+      await page.locator("#announcer", { hasText: "ned: fresh news" }).waitFor({ state: "attached" });
+
+      // Scrolled up, a new message is not read: it is marked, and counted in the title.
+      await page.locator("#message-scroller").evaluate((scroller) => (scroller.scrollTop = 0));
+      await t.request("POST", `/rooms/${room}/messages`, { token: ned.token, body: { content: "while you scrolled" } });
+      await page.locator('[data-testid="new-divider"] + li.message .content', { hasText: "while you scrolled" }).waitFor({ state: "attached" });
+      expect(await page.title()).toBe("(1) Chat");
+
+      // "Load earlier" keeps the keyboard focus (on the oldest message once there is nothing older).
+      await page.locator("#load-earlier").focus();
+      await page.keyboard.press("Enter");
+      await page.locator("#message-list .content", { hasText: /^line 1(?!\d)/ }).waitFor({ state: "attached" });
+      expect(await page.evaluate(() => document.activeElement?.closest("#message-scroller") !== null)).toBe(true);
+
+      // Offline: said, and the online list greys out.
+      await context.setOffline(true);
+      await page.locator("#online-panel.stale").waitFor({ state: "attached" });
+      await page.locator("#announcer", { hasText: "offline" }).waitFor({ state: "attached" });
+      await context.setOffline(false);
+      await page.locator("#online-panel:not(.stale)").waitFor({ state: "attached" });
+    } finally {
+      await context.close();
     }
     expect(foreign).toEqual([]);
   }, BROWSER_TEST_MS);

@@ -447,6 +447,8 @@ interface OpenRoom {
   readSent: number;
   /** The join's history has been shown: messages from now on are new, and announced. */
   live: boolean;
+  /** Everything up to this id was on screen at the bottom of a focused window: the next unseen message is "new". */
+  seenUpTo: number | null;
   /** A private or direct room's members, once loaded. */
   members: Member[] | null;
 }
@@ -474,6 +476,7 @@ function joinRoom(room: Room): void {
     dividerAfter: room.last_read_id ?? (room.visibility === "public" ? null : 0),
     readSent: room.last_read_id ?? 0,
     live: false,
+    seenUpTo: null,
   };
   open.socket = new RoomSocket({
     url: (since) => {
@@ -610,7 +613,10 @@ function handleFrame(open: OpenRoom, frame: ServerFrame): void {
     }
     case "active_users":
       // The join's list comes after its history.
-      open.live = true;
+      if (!open.live) {
+        open.live = true;
+        markSeen();
+      }
       renderOnline(frame.users);
       break;
     case "user_joined":
@@ -781,6 +787,11 @@ function nearBottom(): boolean {
 
 function addMessages(open: OpenRoom, messages: ChatMessage[], { scroll = true } = {}): void {
   const stick = nearBottom();
+  // Arriving where nobody is looking (scrolled up, another window): the divider moves to mark them.
+  if (open.live && open.seenUpTo !== null && !(stick && document.hasFocus())) {
+    open.dividerAfter = open.seenUpTo;
+    open.seenUpTo = null;
+  }
   let mine = false;
   for (const message of messages) {
     const placed = open.timeline.add(message);
@@ -794,7 +805,8 @@ function addMessages(open: OpenRoom, messages: ChatMessage[], { scroll = true } 
   ui.loadEarlier.hidden = open.reachedStart || open.timeline.messages.size < JOIN_HISTORY;
   placeDivider(open);
   if (scroll && (stick || mine)) scrollToBottom();
-  markSeen();
+  // The join's history comes one frame per message: read once it is all here (at active_users), not per frame.
+  if (open.live) markSeen();
 }
 
 /** The "new messages" line, before the first message by someone else that was not read when it came. */
@@ -821,6 +833,7 @@ function markSeen(): void {
   if (!open || !document.hasFocus() || !nearBottom()) return;
   const newest = open.timeline.lastId;
   const room = roomById(open.room.id);
+  open.seenUpTo = newest;
   // Until the divider is placed it follows what was seen, so it marks only what came unseen.
   if (open.dividerAfter !== null && !ui.messageList.querySelector(".new-divider")) open.dividerAfter = Math.max(open.dividerAfter, newest);
   if (room && (room.unread_count ?? 0) > 0 && newest >= (room.last_message?.id ?? 0)) {
