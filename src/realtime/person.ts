@@ -8,13 +8,15 @@ import type { RoomEvents } from "../messages/events.ts";
 import { toRoomJson } from "../rooms/model.ts";
 import type { MessageRecord, RoomListing, Store, UserRecord } from "../store/store.ts";
 import type { BusEvent, FanoutBus } from "./bus.ts";
-import { CLOSE, frames } from "./protocol.ts";
+import { CLOSE, frames, WS_LIMITS } from "./protocol.ts";
 
 export interface PersonSession {
   user: UserRecord;
   expiresAt: number;
   closed: boolean;
   expiryTimer?: ReturnType<typeof setTimeout>;
+  /** Rooms gone (deleted, or the person removed) while the socket's room list was being read: not subscribed. */
+  goneWhileLoading?: Set<number>;
 }
 
 export type PersonSocket = ServerWebSocket<{ session: PersonSession }>;
@@ -52,6 +54,16 @@ export function createPersonChannel(deps: { store: Store; bus: FanoutBus; clock:
   const { store, bus, clock } = deps;
   let server: Pick<Server<unknown>, "publish" | "subscriberCount"> | undefined;
   const people = new Map<number, Set<PersonSocket>>();
+  let sweeper: ReturnType<typeof setInterval> | undefined;
+
+  // As for room sockets (hub.ts): a reader that stops reading is closed before its buffer grows without bound.
+  function sweep() {
+    for (const sockets of people.values()) {
+      for (const ws of sockets) {
+        if (ws.getBufferedAmount() > WS_LIMITS.sendBufferBytes) ws.close(CLOSE.TRY_AGAIN_LATER, "too slow to keep up; reconnect");
+      }
+    }
+  }
 
   const each = function* (userIds?: readonly number[]) {
     for (const [userId, sockets] of people) {
@@ -88,6 +100,7 @@ export function createPersonChannel(deps: { store: Store; bus: FanoutBus; clock:
     const topic = watchTopic(roomId);
     const json = JSON.stringify(personFrames.roomRemoved(roomId, userId === undefined ? "deleted" : "removed"));
     for (const ws of each(userId === undefined ? undefined : [userId])) {
+      ws.data.session.goneWhileLoading?.add(roomId);
       if (!ws.isSubscribed(topic)) continue;
       ws.unsubscribe(topic);
       ws.send(json);
@@ -191,11 +204,15 @@ export function createPersonChannel(deps: { store: Store; bus: FanoutBus; clock:
         if (!set) people.set(session.user.id, (set = new Set()));
         // Tracked before the rooms are read, so a room opened meanwhile still reaches it.
         set.add(ws);
+        sweeper ??= setInterval(sweep, WS_LIMITS.sweepMs);
+        sweeper.unref?.();
         session.expiryTimer = setTimeout(() => ws.close(CLOSE.POLICY, "token expired"), Math.max(0, session.expiresAt - clock()));
+        session.goneWhileLoading = new Set();
         try {
           const rooms = await store.listRoomListings({ readerId: session.user.id });
           if (session.closed) return;
-          for (const room of rooms) ws.subscribe(watchTopic(room.id));
+          for (const room of rooms) if (!session.goneWhileLoading.has(room.id)) ws.subscribe(watchTopic(room.id));
+          session.goneWhileLoading = undefined;
           // From here on nothing is missed: the client reads GET /rooms/ now.
           ws.send(JSON.stringify(personFrames.ready()));
         } catch {
@@ -211,6 +228,10 @@ export function createPersonChannel(deps: { store: Store; bus: FanoutBus; clock:
         clearTimeout(session.expiryTimer);
         const set = people.get(session.user.id);
         if (set?.delete(ws) && set.size === 0) people.delete(session.user.id);
+        if (people.size === 0 && sweeper) {
+          clearInterval(sweeper);
+          sweeper = undefined;
+        }
       },
     },
   };

@@ -222,35 +222,35 @@ export function realtimeRoutes(deps: RealtimeDeps) {
 
   return new Elysia({ name: "realtime", seed: hub })
     .get(
-    "/ws/:room_id",
-    // Refusals are HTTP responses (401/403/404) and no upgrade happens.
-    async ({ params, query, request, server, set }) => {
-      const { user, expiresAt, headers } = await handshake(request, query, set.headers, params.room_id);
-      const session: Session = {
-        user,
-        roomId: params.room_id,
-        since: query.since,
-        expiresAt,
-        joined: false,
-        closed: false,
-        lastTypingAt: 0,
-      };
-      if (server?.upgrade(request, { headers, data: { session, ...handlers } })) return;
-      releaseSocket(user.id);
-      throw new AppError("UPGRADE_REQUIRED", { headers: { upgrade: "websocket" } });
-    },
-    {
-      params: t.Object({ room_id: Id }),
-      query: t.Object({ token: t.Optional(t.String()), since: t.Optional(Cursor) }),
-      detail: {
-        tags: ["realtime"],
-        summary: "Live room (WebSocket)",
-        description:
-          "A WebSocket upgrade. Token as `?token=` or as subprotocol `bearer.<JWT>` offered next to `chat`. " +
-          "Refused before the upgrade with 401, 403, 404 or 429 (too many open sockets for the user); a plain GET gets 426. See README for the frames.",
+      "/ws/:room_id",
+      // Refusals are HTTP responses (401/403/404) and no upgrade happens.
+      async ({ params, query, request, server, set }) => {
+        const { user, expiresAt, headers } = await handshake(request, query, set.headers, params.room_id);
+        const session: Session = {
+          user,
+          roomId: params.room_id,
+          since: query.since,
+          expiresAt,
+          joined: false,
+          closed: false,
+          lastTypingAt: 0,
+        };
+        if (server?.upgrade(request, { headers, data: { session, ...handlers } })) return;
+        releaseSocket(user.id);
+        throw new AppError("UPGRADE_REQUIRED", { headers: { upgrade: "websocket" } });
       },
-    },
-  )
+      {
+        params: t.Object({ room_id: Id }),
+        query: t.Object({ token: t.Optional(t.String()), since: t.Optional(Cursor) }),
+        detail: {
+          tags: ["realtime"],
+          summary: "Live room (WebSocket)",
+          description:
+            "A WebSocket upgrade. Token as `?token=` or as subprotocol `bearer.<JWT>` offered next to `chat`. " +
+            "Refused before the upgrade with 401, 403, 404 or 429 (too many open sockets for the user); a plain GET gets 426. See README for the frames.",
+        },
+      },
+    )
     .get(
       "/ws",
       async ({ query, request, server, set }) => {
