@@ -66,6 +66,7 @@ export async function createApp(deps: AppDeps) {
   const people = createPersonChannel({ store, bus, clock });
   const hub = createHub({
     forward: people.busEvent,
+    forwardReconnected: people.busReconnected,
     presence: deps.cluster?.presence ?? createLocalPresence(),
     bus,
     store,

@@ -2,6 +2,7 @@
 // rooms that appear or go for them (and only those), their read positions, and activity in rooms they can read,
 // on one instance and across instances.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import postgres from "postgres";
 import { account, call, startCluster, type ServerProcess } from "./process.ts";
 import { createTestApp, dialect, type TestApp } from "./support.ts";
 import { handshakeStatus, TestSocket, type Frame } from "./ws-client.ts";
@@ -160,6 +161,20 @@ if (dialect === "postgres") {
       expect(await watcher.next(isAbout("room_removed", den))).toMatchObject({ reason: "removed" });
       await call(one.url, "DELETE", `/rooms/${hall}`, undefined, boss.token);
       expect(await watcher.next(isAbout("room_removed", hall))).toMatchObject({ reason: "deleted" });
+    }, 30_000);
+
+    test("an instance whose bus listener was away closes its person sockets with 1013, so clients read afresh", async () => {
+      const two = servers[1]!;
+      const someone = await account(servers[0]!.url, "someone");
+      const watcher = await watch(someone, `ws://127.0.0.1:${two.port}`);
+      const pg = postgres(cluster.scratchUrl, { max: 1, onnotice: () => {} });
+      try {
+        await pg`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'chat-bus' AND datname = current_database()`;
+        expect((await watcher.closed).code).toBe(1013);
+        await watch(someone, `ws://127.0.0.1:${two.port}`);
+      } finally {
+        await pg.end();
+      }
     }, 30_000);
   });
 }

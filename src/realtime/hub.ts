@@ -70,8 +70,10 @@ export interface HubDeps {
   bus: FanoutBus;
   store: Store;
   invalidate?: Invalidation;
-  /** Gets every event from other instances too (the person sockets' channel). */
+  /** Gets every event from other instances too (the person sockets' channel)... */
   forward?: (event: BusEvent) => void;
+  /** ...and is told when the bus listener is back after missing some. */
+  forwardReconnected?: () => void;
 }
 
 export function createHub(deps: HubDeps) {
@@ -472,7 +474,13 @@ export function createHub(deps: HubDeps) {
     bus,
 
     async start() {
-      await bus.start({ event: onBusEvent, reconnected: catchUp });
+      await bus.start({
+        event: onBusEvent,
+        reconnected(heardAt) {
+          catchUp(heardAt);
+          deps.forwardReconnected?.();
+        },
+      });
     },
     attach(target: Pick<Server<unknown>, "publish">) {
       server = target;

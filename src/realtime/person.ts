@@ -184,6 +184,16 @@ export function createPersonChannel(deps: { store: Store; bus: FanoutBus; clock:
       }
     },
 
+    /**
+     * The bus listener was away: rooms made, joined or left elsewhere meanwhile were missed, and no log keeps them.
+     * Every person socket here is closed with 1013; its client reconnects, subscribes afresh and reads the list.
+     */
+    busReconnected() {
+      for (const sockets of [...people.values()]) {
+        for (const ws of [...sockets]) ws.close(CLOSE.TRY_AGAIN_LATER, "events were missed; reconnect");
+      }
+    },
+
     closeUser,
 
     closeAll(code: number, reason: string) {
