@@ -47,9 +47,17 @@ const conversation: [string, string][] = [
   [ada, "Nice. The container image is down to one executable now, docs and client included."],
   [grace, "Does /ready check the migrations too?"],
   [ada, "It does: ping, then the newest migration must be recorded. 503 with a reason otherwise."],
-  [linus, "I'll point the load balancer at it after lunch."],
+  [linus, "I'll point the load balancer at it after lunch. Notes: https://example.com/runbook"],
 ];
 for (const [token, content] of conversation) await call("POST", `/rooms/${general.id}/messages`, { content }, token);
+// A private room and a direct message with news for ada, so the lists and unread counts show.
+const design = await call("POST", "/rooms/", { name: "design-review", description: "Private: the new sidebar", visibility: "private" }, grace);
+await call("POST", `/rooms/${design.id}/members`, { username: "ada" }, grace);
+for (const content of ["Mock-ups are up.", "Unread counts now sit beside each room."]) {
+  await call("POST", `/rooms/${design.id}/messages`, { content }, grace);
+}
+const direct = await call("POST", "/dms", { username: "ada" }, linus);
+await call("POST", `/rooms/${direct.id}/messages`, { content: "Got a minute for the deploy?" }, linus);
 
 const browser = await chromium.launch({
   executablePath: chromiumLookup.path,

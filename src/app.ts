@@ -17,6 +17,7 @@ import { createMessageWriter } from "./messages/writer.ts";
 import { createMetrics } from "./ops/metrics.ts";
 import { operationsRoutes, type RequestLog } from "./ops/routes.ts";
 import { createHub } from "./realtime/hub.ts";
+import { createPersonChannel } from "./realtime/person.ts";
 import { createLocalBus, type FanoutBus } from "./realtime/bus.ts";
 import { createLocalPresence, type Presence } from "./realtime/presence.ts";
 import { CLOSE, WS_LIMITS } from "./realtime/protocol.ts";
@@ -64,7 +65,10 @@ export async function createApp(deps: AppDeps) {
   const users: UserCache = createCache({ capacity: USER_CACHE_ENTRIES, ...cached });
   const memberships: AccessCache = createCache({ capacity: ACCESS_CACHE_ENTRIES, ...cached });
   const access = createRoomAccess({ store, cache: memberships });
+  const people = createPersonChannel({ store, bus, clock });
   const hub = createHub({
+    forward: people.busEvent,
+    forwardReconnected: people.busReconnected,
     presence: deps.cluster?.presence ?? createLocalPresence(),
     bus,
     store,
@@ -79,14 +83,17 @@ export async function createApp(deps: AppDeps) {
       },
     },
   });
-  const events = hub.events;
+  const events = people.wrap(hub.events);
   const auth = createAuthService({
     store,
     tokens,
     passwords: deps.passwords ?? createPasswordHasher(config.bcryptCost),
     clock,
     signupsPerAddress: limits.signupsPerAddress,
-    onRevoke: (userId) => hub.revoke(userId),
+    onRevoke: (userId) => {
+      hub.revoke(userId);
+      people.closeUser(userId, CLOSE.POLICY, "token revoked");
+    },
     onDeleted: (user) => rooms.leaveAll(user.id),
     users,
   });
@@ -126,9 +133,12 @@ export async function createApp(deps: AppDeps) {
     .use(messageRoutes(auth, messages))
     .use(readRoutes(auth, reads))
     .use(searchRoutes(auth, search))
-    .use(realtimeRoutes({ auth, access, reads, store, writer, hub, clock, corsOrigins: config.corsOrigins, rateLimit, socketsPerUser: limits.socketsPerUser }))
+    .use(realtimeRoutes({ auth, access, reads, store, writer, hub, people, clock, corsOrigins: config.corsOrigins, rateLimit, socketsPerUser: limits.socketsPerUser }))
     .onStart(({ server }) => {
-      if (server) hub.attach(server);
+      if (server) {
+        hub.attach(server);
+        people.attach(server);
+      }
     });
 
   /**
@@ -141,6 +151,7 @@ export async function createApp(deps: AppDeps) {
     await reads.flush();
     // The other instances hear these sockets' departures before this one stops listening and talking.
     const leaving = hub.closeAll(CLOSE.GOING_AWAY, "server shutting down");
+    people.closeAll(CLOSE.GOING_AWAY, "server shutting down");
     await Promise.race([Promise.all([stopped, leaving]), Bun.sleep(SHUTDOWN_GRACE_MS)]);
     // Elysia runs after-response hooks (request log, metrics) in a later turn of the event loop.
     await new Promise((resolve) => setImmediate(resolve));
@@ -149,7 +160,7 @@ export async function createApp(deps: AppDeps) {
     await store.close();
   }
 
-  return { app, auth, access, rooms, messages, reads, writer, store, hub, shutdown };
+  return { app, auth, access, rooms, messages, reads, writer, store, hub, people, shutdown };
 }
 
 export type App = Awaited<ReturnType<typeof createApp>>["app"];

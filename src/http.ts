@@ -4,6 +4,7 @@ import { unreadableBody } from "./body-limit.ts";
 import { AppError } from "./errors.ts";
 import { loggedPath } from "./ops/routes.ts";
 import { isStoreUnavailable } from "./store/store.ts";
+import { validationSentence } from "./validation-message.ts";
 
 interface ValidationItem {
   loc: (string | number)[];
@@ -15,12 +16,18 @@ function validationDetail(error: Readonly<ValidationError>): ValidationItem[] {
   const where = error.type === "params" ? "path" : error.type;
   const items = error.all.map((issue) => {
     const path = "path" in issue && typeof issue.path === "string" ? issue.path.split("/").filter(Boolean) : [];
-    // A schema's own `error` text (Elysia's convention) says more than TypeBox's summary of a union.
-    const custom = (issue as { schema?: { error?: unknown } }).schema?.error;
-    const message = typeof custom === "string" ? custom : "summary" in issue && issue.summary ? issue.summary : (issue as { message?: string }).message;
-    return { loc: [where, ...path], msg: message ?? "Invalid value", type: "value_error" };
+    const { schema, value } = issue as { schema?: unknown; value?: unknown };
+    const said = "summary" in issue && issue.summary ? issue.summary : ((issue as { message?: string }).message ?? "invalid value");
+    const field = [...path].reverse().find((part) => !/^\d+$/.test(part));
+    return { loc: [where, ...path], msg: validationSentence(where, field, schema, value, said), type: "value_error" };
   });
-  return items.length > 0 ? items : [{ loc: [where], msg: error.message, type: "value_error" }];
+  // One failure per field: a blank name breaks its length and its pattern, and says so once.
+  const seen = new Set<string>();
+  const unique = items.filter((item) => {
+    const key = JSON.stringify([item.loc, item.msg]);
+    return !seen.has(key) && seen.add(key);
+  });
+  return unique.length > 0 ? unique : [{ loc: [where], msg: error.message, type: "value_error" }];
 }
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { findChromium } from "./chromium.ts";
+import { createRequire } from "node:module";
 import { createTestApp, dialect, type TestApp } from "./support.ts";
 
 const lookup = findChromium();
@@ -45,7 +46,7 @@ async function newContext(server = base): Promise<BrowserContext> {
 const shown = (page: Page) => page.locator("#message-list > li.message[data-id] .content").allTextContents();
 
 async function openRoom(page: Page, roomId: number): Promise<void> {
-  await page.locator(`#room-list [data-room-id="${roomId}"]`).click();
+  await page.locator(`#sidebar [data-room-id="${roomId}"]`).click();
   await page.locator('#connection-state[data-state="connected"]').waitFor();
 }
 
@@ -63,6 +64,31 @@ async function signUp(page: Page, username: string): Promise<void> {
   await page.locator("#signup-password").fill(`${username}-password`);
   await page.locator("#signup-button").click();
   await page.locator("#chat-view").waitFor();
+}
+
+async function logIn(page: Page, username: string): Promise<void> {
+  await page.goto(`${base}/chat`);
+  // A database without an admin opens on the sign-up tab.
+  await page.locator("#show-login").click();
+  await page.locator("#login-username").fill(username);
+  await page.locator("#login-password").fill(`${username}-password`);
+  await page.locator("#login-button").click();
+  await page.locator("#chat-view").waitFor();
+}
+
+const AXE_SOURCE = await Bun.file(createRequire(import.meta.url).resolve("axe-core/axe.min.js")).text();
+const SIZES = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } } as const;
+
+/** axe-core's serious and critical violations on the page as it is now (rule id: the elements it found). */
+async function accessibilityProblems(page: Page): Promise<string[]> {
+  await page.addScriptTag({ content: AXE_SOURCE });
+  const violations = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    return (await axe.run()).violations;
+  });
+  return violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
 }
 
 /** A page session on a busy 2-core machine (the full suite runs beside it) takes seconds; Bun's default is 5. */
@@ -102,7 +128,9 @@ describe.skipIf(skip)(`browser (${dialect})`, () => {
       await signUp(latecomer!, "latecomer");
       await latecomer!.locator("#notice", { hasText: "Someone else became the admin first" }).waitFor();
       expect(await latecomer!.locator("#current-role").isHidden()).toBe(true);
-      expect(await latecomer!.locator("#new-room-form").isHidden()).toBe(true);
+      // A plain user may make private rooms only.
+      expect(await latecomer!.locator("#new-room-visibility").isHidden()).toBe(true);
+      expect(await latecomer!.locator("#new-room-public").isDisabled()).toBe(true);
       expect((await empty.request("GET", "/auth/setup")).json).toEqual({ admin_exists: true });
 
       await latecomer!.locator("#room-list [data-room-id]", { hasText: "lobby" }).click();
@@ -120,18 +148,17 @@ describe.skipIf(skip)(`browser (${dialect})`, () => {
       await latecomer!.locator("#notice", { hasText: "lobby was deleted" }).waitFor();
       await latecomer!.locator("#rooms-empty").waitFor(); // the list is fetched again after the notice
 
-      // ...and makes the latecomer an admin, which ends their session (tokens carry the role); they notice on their
-      // next request, here a reload, and once logged in again they can create rooms.
+      // ...and makes the latecomer an admin, which ends their session (tokens carry the role); their page notices at
+      // once (its person socket is closed with 1008), and once logged in again they can create public rooms.
       await founder!.locator("#users-toggle").click();
       const row = founder!.locator('#user-list [data-testid="user-latecomer"]');
       await row.locator("button", { hasText: "Make admin" }).click();
       await row.locator(".badge", { hasText: "admin" }).waitFor();
-      await latecomer!.reload();
       await latecomer!.locator("#auth-notice", { hasText: "session has ended" }).waitFor();
       await latecomer!.locator("#login-username").fill("latecomer");
       await latecomer!.locator("#login-password").fill("latecomer-password");
       await latecomer!.locator("#login-button").click();
-      await latecomer!.locator("#new-room-form").waitFor();
+      await latecomer!.locator("#new-room-visibility").waitFor();
       expect(await latecomer!.locator("#setup-notice").isHidden()).toBe(true);
     } finally {
       await Promise.all(contexts.map((c) => c.close()));
@@ -187,6 +214,289 @@ describe.skipIf(skip)(`browser (${dialect})`, () => {
     }
     expect(foreign).toEqual([]);
   }, BROWSER_TEST_MS);
+
+  test("anyone makes a private room and adds people by username; DMs open from a username; a removed member leaves", async () => {
+    await t.user("carol");
+    await t.user("dave");
+    const contexts = await Promise.all([newContext(), newContext()]);
+    const [carol, dave] = await Promise.all(contexts.map((c) => c.newPage()));
+    try {
+      for (const [page, name] of [[carol!, "carol"], [dave!, "dave"]] as const) await logIn(page, name);
+
+      // carol, a plain user, makes a private room: she is its owner and only member.
+      await carol!.locator("#new-room-name").fill("team");
+      await carol!.locator("#new-room-button").click();
+      await carol!.locator('#connection-state[data-state="connected"]').waitFor();
+      await carol!.locator("#private-list [data-room-id]", { hasText: "team" }).waitFor();
+      expect(await carol!.locator("#room-list [data-room-id]", { hasText: "team" }).count()).toBe(0);
+      await carol!.locator("#members-button").click();
+      await carol!.locator('#member-list [data-testid="member-carol"] .badge', { hasText: "owner" }).waitFor();
+
+      // An unknown name is refused in words; dave is added and shows up in the list.
+      await carol!.locator("#add-member-username").fill("nobody-here");
+      await carol!.locator("#add-member-button").click();
+      await carol!.locator("#members-error", { hasText: /not found/i }).waitFor();
+      await carol!.locator("#add-member-username").fill("dave");
+      await carol!.locator("#add-member-button").click();
+      await carol!.locator('#member-list [data-testid="member-dave"]').waitFor();
+      await carol!.locator("#members-button", { hasText: "Members (2)" }).waitFor();
+
+      // dave sees it among his private rooms (after a reload here; the live list is its own test) and talks there.
+      await dave!.reload();
+      const team = dave!.locator("#private-list [data-room-id]", { hasText: "team" });
+      await team.click();
+      await dave!.locator('#connection-state[data-state="connected"]').waitFor();
+      await send(dave!, "thanks for the invite");
+      await carol!.locator("#message-list .content", { hasText: "thanks for the invite" }).waitFor();
+
+      // carol opens a DM with dave by username: it is named after him, and listed apart.
+      await carol!.locator("#dm-username").fill("dave");
+      await carol!.locator("#dm-button").click();
+      await carol!.locator("#direct-list [data-room-id]", { hasText: "dave" }).waitFor();
+      await carol!.locator("#room-title", { hasText: "dave" }).waitFor();
+      await carol!.locator('#connection-state[data-state="connected"]').waitFor();
+      await send(carol!, "psst");
+      expect(await carol!.locator("#private-list [data-room-id]", { hasText: "dave" }).count()).toBe(0);
+
+      // carol removes dave from team: his page leaves the room and says so.
+      await carol!.locator("#private-list [data-room-id]", { hasText: "team" }).click();
+      await carol!.locator('#connection-state[data-state="connected"]').waitFor();
+      await carol!.locator("#members-button").click();
+      await carol!.locator('#member-list [data-testid="member-dave"] button', { hasText: "Remove" }).click();
+      await dave!.locator("#notice", { hasText: "no longer a member of team" }).waitFor();
+      expect(await dave!.locator("#room-title").textContent()).toBe("Pick a room");
+      await carol!.locator("#members-button", { hasText: "Members (1)" }).waitFor();
+    } finally {
+      await Promise.all(contexts.map((c) => c.close()));
+    }
+    expect(foreign).toEqual([]);
+  }, BROWSER_TEST_MS);
+
+  test("unread counts beside rooms, a divider where you left off, reading clears them in every tab", async () => {
+    const erin = await t.user("erin");
+    await t.user("frank");
+    const [hall, team] = (await Promise.all(
+      ["hall", "crew"].map(async (name) => {
+        const id = (await t.request("POST", "/rooms/", { token: erin.token, body: { name, visibility: "private" } })).json.id;
+        await t.request("POST", `/rooms/${id}/members`, { token: erin.token, body: { username: "frank" } });
+        return id as number;
+      }),
+    )) as [number, number];
+    for (const content of ["one", "two", "three"]) {
+      await t.request("POST", `/rooms/${team}/messages`, { token: erin.token, body: { content } });
+    }
+    const context = await newContext();
+    const [tabA, tabB] = [await context.newPage(), await context.newPage()];
+    try {
+      await logIn(tabB, "frank");
+      const badgeB = tabB.locator(`[data-room-id="${team}"] .unread`);
+      await tabB.locator(`[data-room-id="${team}"] .unread[data-count="3"]`).waitFor();
+      expect(await tabB.title()).toBe("(3) Chat");
+      await openRoom(tabB, hall);
+
+      await logIn(tabA, "frank");
+      await tabA.bringToFront();
+      await openRoom(tabA, team);
+      // The divider sits before the first message frank has not read, and the room counts as read.
+      expect(await tabA.locator("#message-list > li").allTextContents().then((lines) => lines.findIndex((l) => l === "New messages"))).toBe(0);
+      await tabA.locator('#message-list [data-testid="new-divider"] + li.message .content', { hasText: "one" }).waitFor();
+      await tabA.locator(`[data-room-id="${team}"] .unread[data-count="0"]`).waitFor({ state: "attached" });
+      // The other tab follows.
+      await badgeB.and(tabB.locator('[data-count="0"]')).waitFor({ state: "attached" });
+      expect(await tabB.title()).toBe("Chat");
+      const listed = (await t.request("GET", "/rooms/", { token: (await t.request("POST", "/auth/login", { body: { username: "frank", password: "frank-password" } })).json.access_token })).json;
+      expect(listed.find((r: { id: number }) => r.id === team)).toMatchObject({ unread_count: 0 });
+    } finally {
+      await context.close();
+    }
+    expect(foreign).toEqual([]);
+  }, BROWSER_TEST_MS);
+
+  test("drafts belong to their room and survive a reload; a message queued offline is sent once after a room switch", async () => {
+    const gil = await t.user("gil");
+    const [first, second] = await Promise.all(
+      ["drafts-a", "drafts-b"].map(async (name) => (await t.request("POST", "/rooms/", { token: gil.token, body: { name, visibility: "private" } })).json.id as number),
+    );
+    const context = await newContext();
+    const page = await context.newPage();
+    try {
+      await logIn(page, "gil");
+      await openRoom(page, first!);
+      expect(await page.locator("#send-button").isDisabled()).toBe(true);
+      await page.locator("#message-input").fill("half a thought");
+      expect(await page.locator("#send-button").isDisabled()).toBe(false);
+      await openRoom(page, second!);
+      expect(await page.locator("#message-input").inputValue()).toBe("");
+      await openRoom(page, first!);
+      expect(await page.locator("#message-input").inputValue()).toBe("half a thought");
+      await page.reload();
+      await page.locator('#connection-state[data-state="connected"]').waitFor();
+      expect(await page.locator("#message-input").inputValue()).toBe("half a thought");
+
+      // Offline: the message waits ("Sending…"); the person moves on; back online it is stored, once.
+      await context.setOffline(true);
+      await page.locator('#connection-state[data-state="offline"]').waitFor();
+      await page.locator("#message-input").fill("written on the train");
+      await page.locator("#send-button").click();
+      await page.locator('[data-testid="pending-message"]', { hasText: "Sending" }).waitFor();
+      await page.locator(`#sidebar [data-room-id="${second}"]`).click();
+      await context.setOffline(false);
+      await page.locator('#connection-state[data-state="connected"]').waitFor();
+      const stored = async () => (await t.request("GET", `/rooms/${first}/messages`, { token: gil.token })).json.map((m: { content: string }) => m.content);
+      await openRoom(page, first!);
+      await page.locator("#message-list > li.message[data-id] .content", { hasText: "written on the train" }).waitFor();
+      expect((await stored()).filter((c: string) => c === "written on the train")).toHaveLength(1);
+    } finally {
+      await context.close();
+    }
+    expect(foreign).toEqual([]);
+  }, BROWSER_TEST_MS);
+
+  test("the room list is live: a room created, joined, left or deleted while the other person watches", async () => {
+    const owner = await t.user("hana");
+    await t.user("ivan");
+    const context = await newContext();
+    const page = await context.newPage();
+    try {
+      await logIn(page, "ivan");
+      await page.locator("#sidebar[data-live=connected]").waitFor({ state: "attached" });
+      // hana, in another browser of her own, makes a room and adds ivan; then talks there, then removes him.
+      const den = (await t.request("POST", "/rooms/", { token: owner.token, body: { name: "den", visibility: "private" } })).json.id;
+      await t.request("POST", `/rooms/${den}/members`, { token: owner.token, body: { username: "ivan" } });
+      const item = page.locator(`#private-list [data-room-id="${den}"]`);
+      await item.waitFor();
+      await t.request("POST", `/rooms/${den}/messages`, { token: owner.token, body: { content: "you there?" } });
+      await item.locator('.unread[data-count="1"]').waitFor();
+      expect(await page.title()).toBe("(1) Chat");
+      await t.request("DELETE", `/rooms/${den}/members/${(await t.request("GET", "/auth/me", { token: (await t.request("POST", "/auth/login", { body: { username: "ivan", password: "ivan-password" } })).json.access_token })).json.id}`, { token: owner.token });
+      await item.waitFor({ state: "detached" });
+      expect(await page.title()).toBe("Chat");
+      // A DM hana opens appears for ivan; a room deleted goes.
+      const dm = (await t.request("POST", "/dms", { token: owner.token, body: { username: "ivan" } })).json.id;
+      await page.locator(`#direct-list [data-room-id="${dm}"]`, { hasText: "hana" }).waitFor();
+    } finally {
+      await context.close();
+    }
+    expect(foreign).toEqual([]);
+  }, BROWSER_TEST_MS);
+
+  test("two people: a public room created and deleted by one appears and goes in the other's list", async () => {
+    const contexts = await Promise.all([newContext(), newContext()]);
+    const [boss, viewer] = await Promise.all(contexts.map((c) => c.newPage()));
+    try {
+      // The admin of the shared database ("host", made by an earlier test, or here when run alone).
+      const login = await t.request("POST", "/auth/login", { body: { username: "host", password: "host-password" } });
+      if (login.status !== 200) await t.user("host", { role: "admin" });
+      await logIn(boss!, "host");
+      await t.user("joan");
+      await logIn(viewer!, "joan");
+      await viewer!.locator("#sidebar[data-live=connected]").waitFor({ state: "attached" });
+      await boss!.locator("#new-room-name").fill("announcements");
+      await boss!.locator("#new-room-button").click();
+      await boss!.locator('#connection-state[data-state="connected"]').waitFor();
+      const listed = viewer!.locator("#room-list [data-room-id]", { hasText: "announcements" });
+      await listed.waitFor();
+      boss!.once("dialog", (dialog) => void dialog.accept());
+      await boss!.locator("#delete-room-button").click();
+      await listed.waitFor({ state: "detached" });
+    } finally {
+      await Promise.all(contexts.map((c) => c.close()));
+    }
+    expect(foreign).toEqual([]);
+  }, BROWSER_TEST_MS);
+
+  test("you notice news: announced with the author, marked while scrolled up, counted in the title; focus kept", async () => {
+    const mia = await t.user("mia");
+    const ned = await t.user("ned");
+    const room = (await t.request("POST", "/rooms/", { token: mia.token, body: { name: "news", visibility: "private" } })).json.id;
+    await t.request("POST", `/rooms/${room}/members`, { token: mia.token, body: { username: "ned" } });
+    for (let i = 1; i <= 30; i++) await t.request("POST", `/rooms/${room}/messages`, { token: ned.token, body: { content: `line ${i}\n.\n.` } });
+    const context = await newContext();
+    const page = await context.newPage();
+    try {
+      await logIn(page, "mia");
+      await openRoom(page, room);
+      await page.locator("#message-list .content", { hasText: "line 30" }).waitFor();
+      await t.request("POST", `/rooms/${room}/messages`, { token: ned.token, body: { content: "fresh news" } });
+      await page.locator("#announcer", { hasText: "ned: fresh news" }).waitFor({ state: "attached" });
+
+      // Scrolled up, a new message is not read: it is marked, and counted in the title.
+      await page.locator("#message-scroller").evaluate((scroller) => (scroller.scrollTop = 0));
+      await t.request("POST", `/rooms/${room}/messages`, { token: ned.token, body: { content: "while you scrolled" } });
+      await page.locator('[data-testid="new-divider"] + li.message .content', { hasText: "while you scrolled" }).waitFor({ state: "attached" });
+      expect(await page.title()).toBe("(1) Chat");
+
+      // "Load earlier" keeps the keyboard focus (on the oldest message once there is nothing older).
+      await page.locator("#load-earlier").focus();
+      await page.keyboard.press("Enter");
+      await page.locator("#message-list .content", { hasText: /^line 1(?!\d)/ }).waitFor({ state: "attached" });
+      expect(await page.evaluate(() => document.activeElement?.closest("#message-scroller") !== null)).toBe(true);
+
+      // Offline: said, and the online list greys out.
+      await context.setOffline(true);
+      await page.locator("#online-panel.stale").waitFor({ state: "attached" });
+      await page.locator("#announcer", { hasText: "offline" }).waitFor({ state: "attached" });
+      await context.setOffline(false);
+      await page.locator("#online-panel:not(.stale)").waitFor({ state: "attached" });
+    } finally {
+      await context.close();
+    }
+    expect(foreign).toEqual([]);
+  }, BROWSER_TEST_MS);
+
+  for (const [size, viewport] of Object.entries(SIZES)) {
+    test(`no serious or critical axe-core violations: login screen and a room with messages (${size})`, async () => {
+      const kim = await t.user(`kim-${size}`);
+      const other = await t.user(`lee-${size}`);
+      const room = (await t.request("POST", "/rooms/", { token: kim.token, body: { name: `axe-${size}`, visibility: "private" } })).json.id;
+      await t.request("POST", `/rooms/${room}/members`, { token: kim.token, body: { username: other.username } });
+      await t.request("POST", `/rooms/${room}/messages`, { token: other.token, body: { content: "See https://example.com/docs for more" } });
+      await t.request("POST", `/rooms/${room}/messages`, { token: kim.token, body: { content: "thanks!" } });
+      await t.request("POST", `/rooms/${room}/messages`, { token: other.token, body: { content: "long ".repeat(300) } });
+      // axe-core goes in as an inline script, which the page's content security policy rightly refuses.
+      const context = await browser!.newContext({ viewport, bypassCSP: true });
+      await context.route("**/*", (route) => (route.request().url().startsWith(`${base}/`) ? route.continue() : route.abort()));
+      const page = await context.newPage();
+      try {
+        await page.goto(`${base}/chat`);
+        await page.locator("#auth-view").waitFor();
+        expect(await accessibilityProblems(page)).toEqual([]);
+        // The tabs follow the tab pattern: the arrow keys move between them.
+        await page.locator("#show-login").click();
+        await page.keyboard.press("ArrowRight");
+        await page.locator("#signup-form").waitFor();
+        expect(await page.evaluate(() => document.activeElement?.id)).toBe("show-signup");
+        await page.keyboard.press("ArrowLeft");
+        await page.locator("#login-form").waitFor();
+        await page.locator("#login-username").fill(kim.username);
+        await page.locator("#login-password").fill("wrong password");
+        await page.locator("#login-button").click();
+        await page.locator("#auth-error:not(:empty)").waitFor();
+        expect(await accessibilityProblems(page)).toEqual([]);
+
+        await page.locator("#login-password").fill(`${kim.username}-password`);
+        await page.locator("#login-button").click();
+        await page.locator("#chat-view").waitFor();
+        if (size === "phone") {
+          // The drawer opened on entry takes the focus; Escape closes it and it leaves the tab order.
+          await page.locator("#sidebar.open").waitFor();
+          expect(await page.evaluate(() => document.getElementById("sidebar")!.contains(document.activeElement))).toBe(true);
+          await page.keyboard.press("Escape");
+          await page.locator("#sidebar:not(.open)").waitFor({ state: "attached" });
+          expect(await page.evaluate(() => document.getElementById("sidebar")!.inert)).toBe(true);
+          expect(await page.evaluate(() => document.activeElement?.id)).toBe("rooms-toggle");
+          await page.locator("#rooms-toggle").click();
+        }
+        await openRoom(page, room);
+        await page.locator("#message-list .content a[href='https://example.com/docs']").waitFor();
+        expect(await page.locator("#message-list .content a").first().getAttribute("rel")).toContain("noopener");
+        await page.locator("#message-list .show-more").waitFor();
+        expect(await accessibilityProblems(page)).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    }, BROWSER_TEST_MS);
+  }
 
   test("/docs renders every operation from our own assets, and Authorize carries the bearer token", async () => {
     const { token } = await t.user("docs-reader");

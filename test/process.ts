@@ -84,6 +84,8 @@ export async function startCluster(count: number, env: Record<string, string> = 
   const servers = await Promise.all(Array.from({ length: count }, () => startServer({ DATABASE_URL: store.scratchUrl!, ...env })));
   return {
     servers,
+    /** The database they share, for tests that act on it directly. */
+    scratchUrl: store.scratchUrl!,
     async stop() {
       await Promise.all(servers.map((s) => s.stop("SIGKILL")));
       await store.dispose();

@@ -211,8 +211,21 @@ describe("RoomSocket", () => {
     expect(h.timers.at(-1)!.ms).toBe(BACKOFF.firstMs);
   });
 
-  test("ends for good on 1008 (token) and 4404 (room deleted)", () => {
-    for (const [code, reason] of [[1008, "unauthorized"], [4404, "room-deleted"]] as const) {
+  test("retry now: the waiting reconnect happens at once", () => {
+    const h = harness();
+    h.socket.start();
+    h.last().open();
+    h.last().drop(1006);
+    expect(h.states.at(-1)).toBe(`reconnecting ${BACKOFF.firstMs}`);
+    const before = h.sockets.length;
+    h.socket.retryNow();
+    expect(h.sockets.length).toBe(before + 1);
+    h.socket.retryNow(); // nothing is waiting now: no second socket
+    expect(h.sockets.length).toBe(before + 1);
+  });
+
+  test("ends for good on 1008 (token), 4403 (removed from the room) and 4404 (room deleted)", () => {
+    for (const [code, reason] of [[1008, "unauthorized"], [4403, "removed"], [4404, "room-deleted"]] as const) {
       const h = harness();
       h.socket.start();
       h.last().open();

@@ -1,5 +1,5 @@
 // What the HTTP side tells the live side. The realtime hub implements it; without sockets it is a no-op.
-import type { MemberRecord, MessageRecord } from "../store/store.ts";
+import type { MemberRecord, MessageRecord, RoomListing } from "../store/store.ts";
 
 export interface Author {
   id: number;
@@ -22,4 +22,6 @@ export interface RoomEvents {
   membersChanged(roomId: number, change: { added?: MemberRecord; removed?: MemberRecord; newOwner?: MemberRecord }): void;
   /** A user's read position moved: their sockets (all but `except`) get a `read` frame, on every instance. */
   readMoved(userId: number, roomId: number, messageId: number, except?: object): void;
+  /** A room was made: the people who can read it (null: everyone, a public room) hear of it on their person sockets. */
+  roomCreated?(room: RoomListing, userIds: readonly number[] | null): void;
 }

@@ -14,7 +14,9 @@ export type BusEvent =
   /** `ref`: the revoking instance waits for a `revoked` with it from every other instance (Hub.revoke). */
   | { kind: "revoke"; origin: string; user: number; ref: string }
   | { kind: "revoked"; origin: string; ref: string }
-  | { kind: "read"; origin: string; user: number; room: number; message: number };
+  | { kind: "read"; origin: string; user: number; room: number; message: number }
+  /** A room was made; `users`: who can read it (null: everyone, a public room). For person sockets. */
+  | { kind: "room_opened"; origin: string; room: number; users: readonly number[] | null };
 
 /** Someone a membership change names. */
 export interface BusPerson {

@@ -85,6 +85,10 @@ export interface HubDeps {
   bus: FanoutBus;
   store: Store;
   invalidate?: Invalidation;
+  /** Gets every event from other instances too (the person sockets' channel)... */
+  forward?: (event: BusEvent) => void;
+  /** ...and is told when the bus listener is back after missing some. */
+  forwardReconnected?: () => void;
 }
 
 export function createHub(deps: HubDeps) {
@@ -359,6 +363,7 @@ export function createHub(deps: HubDeps) {
   function onBusEvent(event: BusEvent): void {
     // Our own message notifications come back to us (they set the order); anything else of ours does not.
     if (event.origin === bus.instanceId && event.kind !== "messages") return;
+    deps.forward?.(event);
     switch (event.kind) {
       case "messages": {
         for (const [room] of event.items) invalidate.room(room);
@@ -618,7 +623,13 @@ export function createHub(deps: HubDeps) {
     bus,
 
     async start() {
-      await bus.start({ event: onBusEvent, reconnected: catchUp });
+      await bus.start({
+        event: onBusEvent,
+        reconnected(heardAt) {
+          catchUp(heardAt);
+          deps.forwardReconnected?.();
+        },
+      });
     },
     attach(target: Pick<Server<unknown>, "publish">) {
       server = target;

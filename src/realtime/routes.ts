@@ -1,5 +1,6 @@
 // WS /ws/{room_id}: the handshake (token, room, origin) refused before the upgrade, then history, presence,
 // and the message path: frame -> validate -> rate limit -> writer (stored, then published) -> ack.
+// WS /ws: the person socket (person.ts), with the same handshake and counted against the same per-user cap.
 import { Elysia, t } from "elysia";
 import type { AuthService } from "../auth/service.ts";
 import type { ReadService } from "../reads/service.ts";
@@ -12,6 +13,7 @@ import type { MessageRateLimit } from "../messages/rate-limit.ts";
 import type { MessageWriter } from "../messages/writer.ts";
 import { MissingReferenceError, type Store } from "../store/store.ts";
 import type { Hub, LiveSocket, Session } from "./hub.ts";
+import type { PersonChannel, PersonSession, PersonSocket } from "./person.ts";
 import { CLOSE, frames, parseClientFrame, WS_LIMITS } from "./protocol.ts";
 
 export interface RealtimeDeps {
@@ -21,6 +23,7 @@ export interface RealtimeDeps {
   store: Store;
   writer: MessageWriter;
   hub: Hub;
+  people: PersonChannel;
   clock: Clock;
   corsOrigins: "*" | readonly string[];
   /** The sender's budget, shared with their other sockets and their HTTP posts. */
@@ -43,7 +46,7 @@ function handshakeToken(query: { token?: string }, protocols: string | null): { 
 const send = (ws: LiveSocket, frame: object) => ws.send(JSON.stringify(frame));
 
 export function realtimeRoutes(deps: RealtimeDeps) {
-  const { auth, access, reads, store, writer, hub, clock, corsOrigins, rateLimit, socketsPerUser } = deps;
+  const { auth, access, reads, store, writer, hub, people, clock, corsOrigins, rateLimit, socketsPerUser } = deps;
 
   // Counted from the moment of the upgrade, not from `open`, so a burst of handshakes cannot all pass the check.
   const openSockets = new Map<number, number>();
@@ -237,51 +240,86 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     },
   };
 
-  return new Elysia({ name: "realtime", seed: hub }).get(
-    "/ws/:room_id",
-    // Refusals are HTTP responses (401/403/404) and no upgrade happens.
-    async ({ params, query, request, server, set }) => {
-      const origin = request.headers.get("origin");
-      if (origin && corsOrigins !== "*" && !corsOrigins.includes(origin)) {
-        throw new AppError("FORBIDDEN", { detail: "Origin not allowed", reason: "ORIGIN_NOT_ALLOWED" });
-      }
-      const { token, viaProtocol } = handshakeToken(query, request.headers.get("sec-websocket-protocol"));
-      if (!token) throw new AppError("NOT_AUTHENTICATED");
-      const { user, expiresAt } = await auth.authenticateSession(token);
-      await access.read(user, params.room_id);
-      const open = openSockets.get(user.id) ?? 0;
-      if (socketsPerUser > 0 && open >= socketsPerUser) {
-        throw new AppError("TOO_MANY_SOCKETS", { detail: `At most ${socketsPerUser} open sockets per user` });
-      }
-      const headers: Record<string, string> = { ...(set.headers as Record<string, string>) };
-      if (viaProtocol) headers["sec-websocket-protocol"] = SUBPROTOCOL;
-      const session: Session = {
-        user,
-        roomId: params.room_id,
-        since: query.since,
-        expiresAt,
-        joined: false,
-        closed: false,
-        lastTypingAt: 0,
-      };
-      openSockets.set(user.id, open + 1);
-      if (server?.upgrade(request, { headers, data: { session, ...handlers } })) return;
-      releaseSocket(user.id);
-      throw new AppError("UPGRADE_REQUIRED", { headers: { upgrade: "websocket" } });
+  const personHandlers = {
+    ...people.handlers,
+    close(ws: PersonSocket) {
+      releaseSocket(ws.data.session.user.id);
+      people.handlers.close(ws);
     },
-    {
-      params: t.Object({ room_id: Id }),
-      query: t.Object({ token: t.Optional(t.String()), since: t.Optional(Cursor) }),
-      detail: {
-        tags: ["realtime"],
-        summary: "Live room (WebSocket)",
-        description:
-          "A WebSocket upgrade. Token as `?token=` or as subprotocol `bearer.<JWT>` offered next to `chat`. " +
-          "Refused before the upgrade with 401, 403, 404 or 429 (too many open sockets for the user); a plain GET gets 426. The socket closes with 1008 when " +
-          'its token expires, unless renewed in band: `{"type":"auth","token":"<newer JWT of the same user>"}` is ' +
-          'answered `{"type":"auth_ok","expires_at":"<ISO time>"}`; another user\'s or an invalid token gets an ' +
-          "`error` frame and close 1008. See README for the frames.",
+  };
+
+  /** The checks both sockets make before the upgrade: origin, token, then the room (`roomId`) and the user's cap. */
+  async function handshake(request: Request, query: { token?: string }, setHeaders: unknown, roomId?: number) {
+    const origin = request.headers.get("origin");
+    if (origin && corsOrigins !== "*" && !corsOrigins.includes(origin)) {
+      throw new AppError("FORBIDDEN", { detail: "Origin not allowed", reason: "ORIGIN_NOT_ALLOWED" });
+    }
+    const { token, viaProtocol } = handshakeToken(query, request.headers.get("sec-websocket-protocol"));
+    if (!token) throw new AppError("NOT_AUTHENTICATED");
+    const { user, expiresAt } = await auth.authenticateSession(token);
+    if (roomId !== undefined) await access.read(user, roomId);
+    const open = openSockets.get(user.id) ?? 0;
+    if (socketsPerUser > 0 && open >= socketsPerUser) {
+      throw new AppError("TOO_MANY_SOCKETS", { detail: `At most ${socketsPerUser} open sockets per user` });
+    }
+    const headers: Record<string, string> = { ...(setHeaders as Record<string, string>) };
+    if (viaProtocol) headers["sec-websocket-protocol"] = SUBPROTOCOL;
+    openSockets.set(user.id, open + 1);
+    return { user, expiresAt, headers };
+  }
+
+  return new Elysia({ name: "realtime", seed: hub })
+    .get(
+      "/ws/:room_id",
+      // Refusals are HTTP responses (401/403/404) and no upgrade happens.
+      async ({ params, query, request, server, set }) => {
+        const { user, expiresAt, headers } = await handshake(request, query, set.headers, params.room_id);
+        const session: Session = {
+          user,
+          roomId: params.room_id,
+          since: query.since,
+          expiresAt,
+          joined: false,
+          closed: false,
+          lastTypingAt: 0,
+        };
+        if (server?.upgrade(request, { headers, data: { session, ...handlers } })) return;
+        releaseSocket(user.id);
+        throw new AppError("UPGRADE_REQUIRED", { headers: { upgrade: "websocket" } });
       },
-    },
-  );
+      {
+        params: t.Object({ room_id: Id }),
+        query: t.Object({ token: t.Optional(t.String()), since: t.Optional(Cursor) }),
+        detail: {
+          tags: ["realtime"],
+          summary: "Live room (WebSocket)",
+          description:
+            "A WebSocket upgrade. Token as `?token=` or as subprotocol `bearer.<JWT>` offered next to `chat`. " +
+            "Refused before the upgrade with 401, 403, 404 or 429 (too many open sockets for the user); a plain GET gets 426. The socket closes with 1008 when " +
+            'its token expires, unless renewed in band: `{"type":"auth","token":"<newer JWT of the same user>"}` is ' +
+            'answered `{"type":"auth_ok","expires_at":"<ISO time>"}`; another user\'s or an invalid token gets an ' +
+            "`error` frame and close 1008. See README for the frames.",
+        },
+      },
+    )
+    .get(
+      "/ws",
+      async ({ query, request, server, set }) => {
+        const { user, expiresAt, headers } = await handshake(request, query, set.headers);
+        const session: PersonSession = { user, expiresAt, closed: false };
+        if (server?.upgrade(request, { headers, data: { session, ...personHandlers } })) return;
+        releaseSocket(user.id);
+        throw new AppError("UPGRADE_REQUIRED", { headers: { upgrade: "websocket" } });
+      },
+      {
+        query: t.Object({ token: t.Optional(t.String()) }),
+        detail: {
+          tags: ["realtime"],
+          summary: "Your rooms, live (WebSocket): rooms added and removed, read positions, room activity",
+          description:
+            "A WebSocket upgrade with the same token rules as `/ws/{room_id}`, counted in the same per-user socket cap. " +
+            "It only sends: `ready`, `room_added`, `room_removed`, `read`, `room_activity`. See README for the frames.",
+        },
+      },
+    );
 }

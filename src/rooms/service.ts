@@ -66,7 +66,9 @@ export function createRoomService(deps: { store: Store; clock: Clock; events: Ro
       try {
         const room = await store.createRoom({ name, description: input.description ?? null, createdAt: new Date(clock()), visibility, ownerId: user.id });
         const owner = visibility === "private";
-        return { ...room, memberCount: owner ? 1 : null, readerRole: owner ? "owner" : null, directPeople: null };
+        const listing: RoomListing = { ...room, memberCount: owner ? 1 : null, readerRole: owner ? "owner" : null, directPeople: null };
+        events.roomCreated?.(listing, owner ? [user.id] : null);
+        return listing;
       } catch (error) {
         if (error instanceof ConflictError) throw new AppError("ROOM_NAME_TAKEN");
         if (error instanceof MissingReferenceError) throw new AppError("INVALID_TOKEN", { reason: "TOKEN_REVOKED" });
@@ -137,7 +139,9 @@ export function createRoomService(deps: { store: Store; clock: Clock; events: Ro
       if (other.id === user.id) throw new AppError("DIRECT_WITH_SELF");
       try {
         const { room, created } = await store.openDirectRoom([user.id, other.id], new Date(clock()));
-        return { room: await listing(user, room.id), created };
+        const direct = await listing(user, room.id);
+        if (created) events.roomCreated?.(direct, [user.id, other.id]);
+        return { room: direct, created };
       } catch (error) {
         if (error instanceof MissingReferenceError) throw new AppError("USER_NOT_FOUND");
         throw error;

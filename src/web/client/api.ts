@@ -10,8 +10,23 @@ export interface User {
 
 export interface Room {
   id: number;
+  /** For a direct room, the other person's username. */
   name: string;
   description: string | null;
+  visibility: "public" | "private";
+  kind: "room" | "direct";
+  member_count: number | null;
+  last_read_id: number | null;
+  unread_count: number | null;
+  unread_capped: boolean;
+  last_message: { id: number; user_id: number; username: string; content: string; timestamp: string } | null;
+}
+
+export interface Member {
+  user_id: number;
+  username: string;
+  role: "owner" | "member";
+  joined_at: string;
 }
 
 interface HistoryItem extends Omit<ChatMessage, "username"> {
@@ -50,12 +65,8 @@ export function whenUnauthorized(handler: () => void): void {
 function describe(status: number, body: unknown): string {
   const detail = (body as { detail?: unknown } | null)?.detail;
   if (typeof detail === "string") return detail;
-  // Validation failures (422) list one item per field.
-  if (Array.isArray(detail)) {
-    return detail
-      .map((item: { loc?: unknown[]; msg?: string }) => `${item.loc?.at(-1) ?? "request"}: ${item.msg ?? "invalid"}`)
-      .join("; ");
-  }
+  // Validation failures (422) list one sentence per field.
+  if (Array.isArray(detail)) return detail.map((item: { msg?: string }) => item.msg ?? "A field is not valid.").join(" ");
   return `Request failed (${status})`;
 }
 
@@ -97,8 +108,17 @@ export const api = {
   logout: () => request<void>("POST", "/auth/logout"),
   rooms: () => request<Room[]>("GET", "/rooms/"),
   room: (id: number) => request<Room>("GET", `/rooms/${id}`),
-  createRoom: (name: string, description: string | null) => request<Room>("POST", "/rooms/", { name, description }),
+  createRoom: (name: string, description: string | null, visibility: Room["visibility"]) =>
+    request<Room>("POST", "/rooms/", { name, description, visibility }),
   deleteRoom: (id: number) => request<void>("DELETE", `/rooms/${id}`),
+  members: (roomId: number) => request<Member[]>("GET", `/rooms/${roomId}/members`),
+  addMember: (roomId: number, username: string) => request<Member>("POST", `/rooms/${roomId}/members`, { username }),
+  removeMember: (roomId: number, userId: number) => request<void>("DELETE", `/rooms/${roomId}/members/${userId}`),
+  /** The direct room with `username`, made on first use. */
+  openDirect: (username: string) => request<Room>("POST", "/dms", { username }),
+  postMessage: (roomId: number, content: string, clientId: string) =>
+    request<unknown>("POST", `/rooms/${roomId}/messages`, { content, client_id: clientId }),
+  markRead: (roomId: number, messageId: number) => request<void>("POST", `/rooms/${roomId}/read`, { message_id: messageId }),
   users: () => request<User[]>("GET", "/users"),
   setRole: (id: number, role: User["role"]) => request<User>("PATCH", `/users/${id}`, { role }),
   /** `after`: oldest first from that id; `before`: newest first, returned here oldest first. */

@@ -1,5 +1,6 @@
 // One live room: a WebSocket that carries the token as a subprotocol, reconnects with backoff and `since`,
 // and tells the page when it ends for good (token refused, room deleted).
+import type { Room } from "./api.ts";
 import type { ChatMessage } from "./timeline.ts";
 
 export interface PresenceUser {
@@ -16,21 +17,31 @@ export type ServerFrame =
   | { type: "typing"; user_id: number; username: string }
   | { type: "message_updated"; id: number; content: string; edited_at: string | null }
   | { type: "message_deleted"; id: number; room_id: number }
-  | { type: "sync"; complete: boolean };
+  | { type: "sync"; complete: boolean }
+  | { type: "member_added" | "member_removed"; user_id: number; username: string }
+  | { type: "read"; room_id: number; message_id: number };
 
-export const CLOSE = { POLICY: 1008, ROOM_DELETED: 4404 } as const;
+/** What the person socket (GET /ws) sends. */
+export type PersonFrame =
+  | { type: "ready" }
+  | { type: "room_added"; room: Room }
+  | { type: "room_removed"; room_id: number; reason: "deleted" | "removed" }
+  | { type: "read"; room_id: number; message_id: number }
+  | { type: "room_activity"; room_id: number; messages: { id: number; user_id: number }[]; last_message: NonNullable<Room["last_message"]> };
+
+export const CLOSE = { POLICY: 1008, REMOVED: 4403, ROOM_DELETED: 4404 } as const;
 export const BACKOFF = { firstMs: 500, maxMs: 10_000 } as const;
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "offline" | "closed";
-export type EndReason = "unauthorized" | "room-deleted";
+export type EndReason = "unauthorized" | "room-deleted" | "removed";
 
-export interface RoomSocketOptions {
+export interface RoomSocketOptions<F = ServerFrame> {
   /** The socket URL; `since` is set on reconnects, so the server sends only what was missed. */
   url(since: number | undefined): string;
   token(): string;
   /** The id everything up to which the page already has. */
   resumeAfter(): number;
-  onFrame(frame: ServerFrame): void;
+  onFrame(frame: F): void;
   onOpen(): void;
   onState(state: ConnectionState, retryInMs?: number): void;
   onEnd(reason: EndReason): void;
@@ -46,7 +57,7 @@ export interface RoomSocketOptions {
 
 const OPEN = 1;
 
-export class RoomSocket {
+export class RoomSocket<F = ServerFrame> {
   private socket: WebSocket | null = null;
   private timer: unknown = null;
   private failures = 0;
@@ -54,7 +65,7 @@ export class RoomSocket {
   private online = true;
   private stopped = false;
 
-  constructor(private readonly options: RoomSocketOptions) {}
+  constructor(private readonly options: RoomSocketOptions<F>) {}
 
   start(): void {
     this.connect();
@@ -65,6 +76,13 @@ export class RoomSocket {
     if (this.socket?.readyState !== OPEN) return false;
     this.socket.send(JSON.stringify(frame));
     return true;
+  }
+
+  /** "Retry now": the waiting reconnect happens at once. */
+  retryNow(): void {
+    if (this.stopped || this.timer === null) return;
+    this.cancelTimer();
+    this.connect();
   }
 
   stop(): void {
@@ -104,7 +122,7 @@ export class RoomSocket {
     };
     socket.onmessage = (event) => {
       const frame = parseFrame(event.data);
-      if (frame) this.options.onFrame(frame);
+      if (frame) this.options.onFrame(frame as F);
     };
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
@@ -116,6 +134,7 @@ export class RoomSocket {
   private async closed(code: number, opened: boolean): Promise<void> {
     if (code === CLOSE.POLICY) return this.end("unauthorized");
     if (code === CLOSE.ROOM_DELETED) return this.end("room-deleted");
+    if (code === CLOSE.REMOVED) return this.end("removed");
     if (!opened && this.options.whyNotRetry) {
       const reason = await this.options.whyNotRetry().catch(() => null);
       if (this.stopped || this.socket) return;
