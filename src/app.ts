@@ -90,9 +90,10 @@ export async function createApp(deps: AppDeps) {
     passwords: deps.passwords ?? createPasswordHasher(config.bcryptCost),
     clock,
     signupsPerAddress: limits.signupsPerAddress,
+    // Resolves once every other instance has closed the user's sockets (Hub.revoke): the change waits for it.
     onRevoke: (userId) => {
-      hub.revoke(userId);
       people.closeUser(userId, CLOSE.POLICY, "token revoked");
+      return hub.revoke(userId);
     },
     onDeleted: (user) => rooms.leaveAll(user.id),
     users,
