@@ -90,9 +90,11 @@ export async function createApp(deps: AppDeps) {
     passwords: deps.passwords ?? createPasswordHasher(config.bcryptCost),
     clock,
     signupsPerAddress: limits.signupsPerAddress,
+    // Returned: a logout answers only once every instance has closed the user's sockets (Hub.revoke).
     onRevoke: (userId) => {
-      hub.revoke(userId);
+      const revoked = hub.revoke(userId);
       people.closeUser(userId, CLOSE.POLICY, "token revoked");
+      return revoked;
     },
     onDeleted: (user) => rooms.leaveAll(user.id),
     users,
