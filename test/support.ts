@@ -3,7 +3,7 @@
 import { createApp } from "../src/app.ts";
 import type { PasswordHasher } from "../src/auth/password.ts";
 import type { Clock } from "../src/clock.ts";
-import type { Limits } from "../src/config.ts";
+import { DEFAULT_INSTANCE_TTL_SECONDS, type Limits } from "../src/config.ts";
 import { createPostgresBus } from "../src/realtime/bus-postgres.ts";
 import { createPostgresPresence } from "../src/realtime/presence-postgres.ts";
 import { openPostgresStore } from "../src/store/postgres/store.ts";
@@ -89,7 +89,7 @@ export async function createTestApp(
     store.scratchUrl && store.instanceId
       ? {
           bus: createPostgresBus(store.scratchUrl, store.instanceId),
-          presence: createPostgresPresence(store.scratchUrl, store.instanceId),
+          presence: createPostgresPresence(store.scratchUrl, store.instanceId, DEFAULT_INSTANCE_TTL_SECONDS * 1000),
         }
       : undefined;
   const built = await createApp({

@@ -1,5 +1,6 @@
 // Presence across instances: each instance mirrors its socket counts into the `presence` table and heartbeats in
-// `instances`; an instance silent for INSTANCE_TTL_MS is removed by the others, and its users leave their rooms.
+// `instances`; an instance silent for the TTL (INSTANCE_TTL_SECONDS) is removed by the others, and its users leave
+// their rooms.
 // Whether a change is someone's first arrival or last departure anywhere is decided under a per-(room, user)
 // advisory lock, and announced to the other instances by a NOTIFY in that same transaction: notifications arrive
 // in commit order, so every instance hears exactly one join and one leave, in the order they happened.
@@ -9,9 +10,6 @@ import { NOTIFY_CHANNEL } from "../store/postgres/store.ts";
 import type { BusEvent } from "./bus.ts";
 import { createSocketCounts, type Presence, type PresenceChange } from "./presence.ts";
 import type { PresenceUser } from "./protocol.ts";
-
-/** Default: a dead instance's users are gone from presence within this plus one heartbeat (a third of it). */
-export const INSTANCE_TTL_MS = 15_000;
 
 export interface PresenceHandlers {
   /** Users of instances that died without saying goodbye: gone everywhere (the other instances are told). */
@@ -75,7 +73,8 @@ function createBatches(run: (input: string) => Promise<readonly { room_id: numbe
   };
 }
 
-export function createPostgresPresence(url: string, instanceId: string, ttlMs = INSTANCE_TTL_MS): ClusterPresence {
+/** `ttlMs`: a dead instance's users are gone from presence within this plus one heartbeat (a third of it). */
+export function createPostgresPresence(url: string, instanceId: string, ttlMs: number): ClusterPresence {
   const heartbeatMs = Math.max(1000, Math.floor(ttlMs / 3));
   const ttlSeconds = ttlMs / 1000;
   const sql = connectPostgres(url, { max: 2 });

@@ -159,7 +159,10 @@ export function realtimeRoutes(deps: RealtimeDeps) {
 
   /**
    * Bun's handlers for every socket of this route, shared: a socket's data is its session and these three
-   * references (Elysia's own `.ws()` keeps the whole request context and a set of closures per socket).
+   * references (Elysia's own `.ws()` keeps the whole request context and a set of closures per socket). This
+   * relies on Elysia's Bun adapter serving with one `websocket` handler set (elysia/dist/ws `websocket`) that calls
+   * `ws.data.open`, `ws.data.message` and `ws.data.close`: the handlers `.ws()` itself puts in the upgrade data.
+   * test/dependency-internals.test.ts fails if an Elysia upgrade stops forwarding them.
    */
   const handlers = {
     async open(ws: LiveSocket) {
