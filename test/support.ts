@@ -81,6 +81,8 @@ export async function createTestApp(
     /** The production defaults, except signups: see below. */
     limits?: Partial<Limits>;
     passwords?: PasswordHasher;
+    /** PostgreSQL: the presence's log (failed heartbeats and leaves; dropped by default) and instance TTL. */
+    presence?: { log?: (line: Record<string, unknown>) => void; ttlMs?: number };
   } = {},
 ) {
   const store = await openTestStore();
@@ -89,7 +91,12 @@ export async function createTestApp(
     store.scratchUrl && store.instanceId
       ? {
           bus: createPostgresBus(store.scratchUrl, store.instanceId),
-          presence: createPostgresPresence(store.scratchUrl, store.instanceId, DEFAULT_INSTANCE_TTL_SECONDS * 1000),
+          presence: createPostgresPresence(
+            store.scratchUrl,
+            store.instanceId,
+            options.presence?.ttlMs ?? DEFAULT_INSTANCE_TTL_SECONDS * 1000,
+            options.presence?.log ?? (() => {}),
+          ),
         }
       : undefined;
   const built = await createApp({

@@ -73,8 +73,19 @@ function createBatches(run: (input: string) => Promise<readonly { room_id: numbe
   };
 }
 
-/** `ttlMs`: a dead instance's users are gone from presence within this plus one heartbeat (a third of it). */
-export function createPostgresPresence(url: string, instanceId: string, ttlMs: number): ClusterPresence {
+/** How long a leave whose write failed waits before it is tried again. */
+const LEAVE_RETRY_MS = 500;
+
+/**
+ * `ttlMs`: a dead instance's users are gone from presence within this plus one heartbeat (a third of it). `log`
+ * gets failed heartbeats and leaves (one JSON line each; standard error by default).
+ */
+export function createPostgresPresence(
+  url: string,
+  instanceId: string,
+  ttlMs: number,
+  log: (line: Record<string, unknown>) => void = (line) => console.error(JSON.stringify(line)),
+): ClusterPresence {
   const heartbeatMs = Math.max(1000, Math.floor(ttlMs / 3));
   const ttlSeconds = ttlMs / 1000;
   const sql = connectPostgres(url, { max: 2 });
@@ -85,6 +96,7 @@ export function createPostgresPresence(url: string, instanceId: string, ttlMs: n
   let registered = false;
   /** The restores asked for, one after another. */
   let restoring: Promise<void> = Promise.resolve();
+  let stopped = false;
 
   /** One change at a time per (room, user) here, so the table follows the local counts in order. */
   const queues = new Map<string, Promise<unknown>>();
@@ -95,6 +107,25 @@ export function createPostgresPresence(url: string, instanceId: string, ttlMs: n
     queues.set(key, tail);
     void tail.then(() => queues.get(key) === tail && queues.delete(key));
     return run;
+  }
+
+  /**
+   * A leave is tried until it is stored (or presence stops): the local count has dropped already, so nothing
+   * else would take the user out of the room's list, here or on the other instances, before this one stops.
+   * Logged once per leave, not per try.
+   */
+  async function untilStored<T>(roomId: number, userId: number, task: () => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await task();
+      } catch (error) {
+        if (stopped) throw error;
+        if (tries === 1) {
+          log({ level: "warn", msg: `presence leave not stored; trying again every ${LEAVE_RETRY_MS} ms`, room_id: roomId, user_id: userId, error: String(error) });
+        }
+        await Bun.sleep(LEAVE_RETRY_MS);
+      }
+    }
   }
 
   /**
@@ -268,10 +299,12 @@ export function createPostgresPresence(url: string, instanceId: string, ttlMs: n
     async start(h) {
       handlers = h;
       await beat();
-      timer = setInterval(() => beat().catch(() => {}), heartbeatMs);
+      // A missed heartbeat is tried at the next; past the TTL the others take this instance for dead.
+      timer = setInterval(() => beat().catch((error) => log({ level: "error", msg: "presence heartbeat failed", error: String(error) })), heartbeatMs);
       timer.unref?.();
     },
     async stop() {
+      stopped = true;
       clearInterval(timer);
       await sql`DELETE FROM instances WHERE id = ${instanceId}`.catch(() => {});
       await sql.end({ timeout: 2 });
@@ -291,7 +324,7 @@ export function createPostgresPresence(url: string, instanceId: string, ttlMs: n
     },
     leave(roomId, userId, username, at) {
       const { last } = counts.leave(roomId, userId);
-      return serially(roomId, userId, async () => {
+      return serially(roomId, userId, () => untilStored(roomId, userId, async () => {
         if (!last) {
           await writeCount(roomId, userId);
           return { last: false };
@@ -299,7 +332,7 @@ export function createPostgresPresence(url: string, instanceId: string, ttlMs: n
         written.delete(`${roomId}:${userId}`);
         const present = await leaves.add({ roomId, userId, username, sockets: 0, payload: payload({ roomId, userId, username, change: "left", at }) });
         return { last: !present };
-      });
+      }));
     },
     async list(roomId): Promise<PresenceUser[]> {
       const rows = await sql<{ user_id: number; username: string }[]>`
