@@ -7,15 +7,14 @@ import postgres from "postgres";
 import type { LoadReport } from "./load.ts";
 import { freePort, NO_PERSON_LIMITS, runJson, spawn, stop, waitFor200 } from "./procs.ts";
 import { Api, seed } from "./seed.ts";
+import { scratchDatabase } from "../test/scratch-database.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const { values } = parseArgs({ options: { duration: { type: "string", default: "5" } } });
 const duration = Number(values.duration);
 const adminUrl = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const dbName = `bench_cluster_${process.pid}`;
-const dbUrl = Object.assign(new URL(adminUrl), { pathname: `/${dbName}` }).toString();
-const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-await admin.unsafe(`CREATE DATABASE ${dbName}`);
+const scratch = await scratchDatabase("bench_cluster", adminUrl);
+const dbUrl = scratch.url;
 
 const servers: ReturnType<typeof spawn>[] = [];
 async function startServer(): Promise<string> {
@@ -80,6 +79,5 @@ try {
   if ([one, two].some((r) => r.lost > 0 || r.duplicated > 0 || r.acked < r.sent)) process.exitCode = 1;
 } finally {
   await Promise.all(servers.map((s) => stop(s)));
-  await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-  await admin.end();
+  await scratch.drop();
 }

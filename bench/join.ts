@@ -4,9 +4,9 @@
 // Usage: bun bench/join.ts [--rates 100,400] [--joins 100] [--instances 3]   (BENCH_POSTGRES_URL: the admin URL)
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import postgres from "postgres";
 import { freePort, NO_PERSON_LIMITS, spawn, stop, waitFor200 } from "./procs.ts";
 import { Api, seed } from "./seed.ts";
+import { scratchDatabase } from "../test/scratch-database.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const { values } = parseArgs({
@@ -21,10 +21,8 @@ const rates = values.rates.split(",").map(Number);
 const joins = Number(values.joins);
 const senders = Number(values.senders);
 const adminUrl = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const dbName = `bench_join_${process.pid}`;
-const dbUrl = Object.assign(new URL(adminUrl), { pathname: `/${dbName}` }).toString();
-const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-await admin.unsafe(`CREATE DATABASE ${dbName}`);
+const scratch = await scratchDatabase("bench_join", adminUrl);
+const dbUrl = scratch.url;
 
 const servers: ReturnType<typeof spawn>[] = [];
 async function startServer(): Promise<string> {
@@ -131,6 +129,5 @@ try {
   console.log(JSON.stringify({ instances: urls.length, senders, results }));
 } finally {
   await Promise.all(servers.map((s) => stop(s)));
-  await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-  await admin.end();
+  await scratch.drop();
 }

@@ -3,13 +3,14 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { SQL, type FileSink, type Subprocess } from "bun";
+import type { FileSink, Subprocess } from "bun";
 import { httpLoad, type HttpReport } from "./http-load.ts";
 import type { LoadReport } from "./load.ts";
 import type { JoinReport } from "./join.ts";
 import { exited, freePort, killAll, lineReader, NO_PERSON_LIMITS, openFileLimit, rssBytes, runJson, spawn, stop, waitFor200 } from "./procs.ts";
 import { Api, pool, seed, type Seeded } from "./seed.ts";
 import { randomFrom, SEARCH_QUERIES } from "./search-words.ts";
+import { scratchDatabase } from "../test/scratch-database.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const RESULTS = join(import.meta.dir, "results");
@@ -120,11 +121,11 @@ const ratio = (a: number, b: number): number | null => (b > 0 && a >= 0 && Numbe
 const SECRET_KEY = Array.from(crypto.getRandomValues(new Uint8Array(20)), (b) => b.toString(16).padStart(2, "0")).join("");
 
 const tmp = await mkdtemp(join(tmpdir(), "chat-bench-"));
-let scratchDb: string | undefined;
+let scratch: { url: string; drop(): Promise<void> } | undefined;
 
 async function cleanup(): Promise<void> {
   killAll();
-  if (scratchDb) await dropScratchDb(scratchDb).catch((e) => progress(`could not drop ${scratchDb}: ${e}`));
+  await dropScratchDb().catch((e) => progress(`could not drop the scratch database: ${e}`));
   await rm(tmp, { recursive: true, force: true });
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -197,28 +198,14 @@ async function startListening(name: string, cmd: string[]): Promise<Service> {
 }
 
 async function createScratchDb(): Promise<string> {
-  const name = `bench_${process.pid}`;
-  const admin = new SQL(PG_ADMIN_URL);
-  try {
-    await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.unsafe(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.close();
-  }
-  scratchDb = name;
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
+  scratch = await scratchDatabase("bench", PG_ADMIN_URL);
+  return scratch.url;
 }
 
-async function dropScratchDb(name: string): Promise<void> {
-  const admin = new SQL(PG_ADMIN_URL);
-  try {
-    await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  } finally {
-    await admin.close();
-  }
-  if (scratchDb === name) scratchDb = undefined;
+async function dropScratchDb(): Promise<void> {
+  const dropping = scratch;
+  scratch = undefined;
+  await dropping?.drop();
 }
 
 // ---- socket load -----------------------------------------------------------------------------------------
@@ -692,7 +679,7 @@ async function runDatabase(db: Db): Promise<Record<string, unknown>> {
     await stop(relay.proc);
     if (floor) await stop(floor.proc);
     await stopServer(ctx?.server ?? server);
-    if (db === "postgres" && scratchDb) await dropScratchDb(scratchDb);
+    if (db === "postgres") await dropScratchDb();
   }
   printTable(db, rows);
   return results;

@@ -50,6 +50,8 @@ export class ConfigError extends Error {
 
 export const DEFAULT_DATABASE_URL = "sqlite:./chat.db";
 export const MIN_SECRET_BYTES = 32;
+/** An instance on PostgreSQL silent this long is presumed dead by the others (INSTANCE_TTL_SECONDS). */
+export const DEFAULT_INSTANCE_TTL_SECONDS = 15;
 
 export interface LoadedConfig {
   config: Readonly<Config>;
@@ -138,7 +140,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins,
     bcryptCost: integer("BCRYPT_COST", 10, 4, 31),
     reusePort: boolean("REUSE_PORT", false),
-    instanceTtlSeconds: integer("INSTANCE_TTL_SECONDS", 15, 3, 3600),
+    instanceTtlSeconds: integer("INSTANCE_TTL_SECONDS", DEFAULT_INSTANCE_TTL_SECONDS, 3, 3600),
     limits: Object.freeze({
       messagesPerSecond: integer("RATE_MESSAGES_PER_SECOND", DEFAULT_LIMITS.messagesPerSecond, 1, 1_000_000),
       messageBurst: integer("RATE_MESSAGE_BURST", DEFAULT_LIMITS.messageBurst, 1, 1_000_000),

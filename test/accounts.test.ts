@@ -6,7 +6,7 @@ import { LOGIN_LIMITS } from "../src/auth/rate-limit.ts";
 import { hashRefreshToken, REFRESH_LIMITS } from "../src/auth/refresh.ts";
 import { CLOSE } from "../src/realtime/protocol.ts";
 import { account, call, startServer, type ServerProcess } from "./process.ts";
-import { createTestApp, dialect, openTestStore, testClock, type TestApp, type TestStore } from "./support.ts";
+import { createTestApp, dialect, openTestStore, postgresOnly, type TestApp, testClock, type TestStore } from "./support.ts";
 import { TestSocket } from "./ws-client.ts";
 
 type Account = Awaited<ReturnType<TestApp["user"]>>;
@@ -384,46 +384,44 @@ test("the OpenAPI document describes the new routes and the socket's renewal", a
   expect(doc.paths["/ws/{room_id}"].get.description).toContain("auth_ok");
 });
 
-if (dialect === "postgres") {
-  describe("accounts on two instances", () => {
-    let store: TestStore;
-    let servers: ServerProcess[] = [];
-    beforeAll(async () => {
-      store = await openTestStore();
-      const env = { DATABASE_URL: store.scratchUrl! };
-      servers = await Promise.all([startServer(env), startServer(env)]);
-    });
-    afterAll(async () => {
-      await Promise.all(servers.map((s) => s.stop("SIGKILL")));
-      await store.dispose();
-    });
-
-    test("a password change on one instance closes the account's sockets on the other; so does disabling", async () => {
-      const [one, two] = [servers[0]!, servers[1]!];
-      const boss = await account(one.url, "cluster-boss", "admin");
-      const pat = await account(one.url, "cluster-pat");
-      const quinn = await account(one.url, "cluster-quinn");
-      const quinnId = (await call(one.url, "GET", "/auth/me", undefined, quinn.token)).json.id;
-      const room = (await call(one.url, "POST", "/rooms/", { name: "across" }, boss.token)).json.id;
-      const open = async (token: string) => {
-        const socket = new TestSocket(`ws://127.0.0.1:${two.port}/ws/${room}?token=${token}`);
-        sockets.push(socket);
-        await socket.opened;
-        await socket.nextOfType("active_users");
-        return socket;
-      };
-      const patSocket = await open(pat.token);
-      const quinnSocket = await open(quinn.token);
-
-      const changed = await call(one.url, "POST", "/auth/password", { current_password: "password123", new_password: "another-password" }, pat.token);
-      expect(changed.status).toBe(200);
-      expect((await patSocket.closed).code).toBe(CLOSE.POLICY);
-      expect((await call(two.url, "GET", "/auth/me", undefined, pat.token)).status).toBe(401);
-      expect((await call(two.url, "GET", "/auth/me", undefined, changed.json.access_token)).status).toBe(200);
-
-      expect((await call(one.url, "PATCH", `/users/${quinnId}`, { disabled: true }, boss.token)).status).toBe(200);
-      expect((await quinnSocket.closed).code).toBe(CLOSE.POLICY);
-      expect((await call(two.url, "POST", "/auth/login", { username: "cluster-quinn", password: "password123" })).json.code).toBe("ACCOUNT_DISABLED");
-    }, 30_000);
+describe.skipIf(dialect !== "postgres")(postgresOnly("accounts on two instances"), () => {
+  let store: TestStore;
+  let servers: ServerProcess[] = [];
+  beforeAll(async () => {
+    store = await openTestStore();
+    const env = { DATABASE_URL: store.scratchUrl! };
+    servers = await Promise.all([startServer(env), startServer(env)]);
   });
-}
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.stop("SIGKILL")));
+    await store.dispose();
+  });
+
+  test("a password change on one instance closes the account's sockets on the other; so does disabling", async () => {
+    const [one, two] = [servers[0]!, servers[1]!];
+    const boss = await account(one.url, "cluster-boss", "admin");
+    const pat = await account(one.url, "cluster-pat");
+    const quinn = await account(one.url, "cluster-quinn");
+    const quinnId = (await call(one.url, "GET", "/auth/me", undefined, quinn.token)).json.id;
+    const room = (await call(one.url, "POST", "/rooms/", { name: "across" }, boss.token)).json.id;
+    const open = async (token: string) => {
+      const socket = new TestSocket(`ws://127.0.0.1:${two.port}/ws/${room}?token=${token}`);
+      sockets.push(socket);
+      await socket.opened;
+      await socket.nextOfType("active_users");
+      return socket;
+    };
+    const patSocket = await open(pat.token);
+    const quinnSocket = await open(quinn.token);
+
+    const changed = await call(one.url, "POST", "/auth/password", { current_password: "password123", new_password: "another-password" }, pat.token);
+    expect(changed.status).toBe(200);
+    expect((await patSocket.closed).code).toBe(CLOSE.POLICY);
+    expect((await call(two.url, "GET", "/auth/me", undefined, pat.token)).status).toBe(401);
+    expect((await call(two.url, "GET", "/auth/me", undefined, changed.json.access_token)).status).toBe(200);
+
+    expect((await call(one.url, "PATCH", `/users/${quinnId}`, { disabled: true }, boss.token)).status).toBe(200);
+    expect((await quinnSocket.closed).code).toBe(CLOSE.POLICY);
+    expect((await call(two.url, "POST", "/auth/login", { username: "cluster-quinn", password: "password123" })).json.code).toBe("ACCOUNT_DISABLED");
+  }, 30_000);
+});

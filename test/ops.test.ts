@@ -13,7 +13,7 @@ import { migratePostgres, openPostgresStore } from "../src/store/postgres/store.
 import type { Store } from "../src/store/store.ts";
 import { openSqliteStore } from "../src/store/sqlite/store.ts";
 import { call, startServer } from "./process.ts";
-import { createTestApp, dialect, openTestStore, scratchDatabase, TEST_SECRET, type TestApp } from "./support.ts";
+import { createTestApp, dialect, openTestStore, postgresOnly, scratchDatabase, TEST_SECRET, type TestApp } from "./support.ts";
 import { TestSocket } from "./ws-client.ts";
 
 const config = { secretKey: TEST_SECRET, accessTokenTtlSeconds: 1800, bcryptCost: 4, corsOrigins: "*" as const };
@@ -89,8 +89,8 @@ describe(`GET /ready (${dialect})`, () => {
   });
 });
 
-// Registered only on the PostgreSQL run (SQLite's migrationsApplied is covered above): not a skipped test.
-if (dialect === "postgres") describe("migrationsApplied on PostgreSQL", () => {
+// SQLite's migrationsApplied is covered above.
+describe.skipIf(dialect !== "postgres")(postgresOnly("migrationsApplied on PostgreSQL"), () => {
   test("false on a database never migrated, true once migrated", async () => {
     const scratch = await scratchDatabase("chat_ready");
     try {

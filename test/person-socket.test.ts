@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import { account, call, startCluster, type ServerProcess } from "./process.ts";
-import { createTestApp, dialect, type TestApp } from "./support.ts";
+import { createTestApp, dialect, postgresOnly, type TestApp } from "./support.ts";
 import { handshakeStatus, TestSocket, type Frame } from "./ws-client.ts";
 
 type Account = Awaited<ReturnType<TestApp["user"]>>;
@@ -130,51 +130,49 @@ describe(`person socket (${dialect})`, () => {
   });
 });
 
-if (dialect === "postgres") {
-  describe("person sockets on several instances", () => {
-    let cluster: Awaited<ReturnType<typeof startCluster>>;
-    let servers: ServerProcess[] = [];
-    beforeAll(async () => {
-      cluster = await startCluster(2);
-      servers = cluster.servers;
-    });
-    afterAll(() => cluster.stop());
-
-    test("rooms made, joined, left and talked in on one instance reach person sockets on the other", async () => {
-      const [one, two] = [servers[0]!, servers[1]!];
-      const boss = await account(one.url, "boss", "admin");
-      const owner = await account(one.url, "owner");
-      const guest = await account(one.url, "guest");
-      const watcher = await watch(guest, `ws://127.0.0.1:${two.port}`);
-
-      const hall = (await call(one.url, "POST", "/rooms/", { name: "hall" }, boss.token)).json.id;
-      expect((await watcher.next(isAbout("room_added", hall))).room).toMatchObject({ name: "hall" });
-      const den = (await call(one.url, "POST", "/rooms/", { name: "den", visibility: "private" }, owner.token)).json.id;
-      await call(one.url, "POST", `/rooms/${den}/members`, { username: "guest" }, owner.token);
-      expect((await watcher.next(isAbout("room_added", den))).room).toMatchObject({ name: "den" });
-      const id = (await call(one.url, "POST", `/rooms/${den}/messages`, { content: "over here" }, owner.token)).json.id;
-      expect((await watcher.next(isAbout("room_activity", den))).last_message).toMatchObject({ id, content: "over here" });
-      await call(one.url, "POST", `/rooms/${den}/read`, { message_id: id }, guest.token);
-      expect(await watcher.next((f) => f.type === "read")).toEqual({ type: "read", room_id: den, message_id: id });
-      const me = (await call(one.url, "GET", "/auth/me", undefined, guest.token)).json;
-      await call(one.url, "DELETE", `/rooms/${den}/members/${me.id}`, undefined, owner.token);
-      expect(await watcher.next(isAbout("room_removed", den))).toMatchObject({ reason: "removed" });
-      await call(one.url, "DELETE", `/rooms/${hall}`, undefined, boss.token);
-      expect(await watcher.next(isAbout("room_removed", hall))).toMatchObject({ reason: "deleted" });
-    }, 30_000);
-
-    test("an instance whose bus listener was away closes its person sockets with 1013, so clients read afresh", async () => {
-      const two = servers[1]!;
-      const someone = await account(servers[0]!.url, "someone");
-      const watcher = await watch(someone, `ws://127.0.0.1:${two.port}`);
-      const pg = postgres(cluster.scratchUrl, { max: 1, onnotice: () => {} });
-      try {
-        await pg`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'chat-bus' AND datname = current_database()`;
-        expect((await watcher.closed).code).toBe(1013);
-        await watch(someone, `ws://127.0.0.1:${two.port}`);
-      } finally {
-        await pg.end();
-      }
-    }, 30_000);
+describe.skipIf(dialect !== "postgres")(postgresOnly("person sockets on several instances"), () => {
+  let cluster: Awaited<ReturnType<typeof startCluster>>;
+  let servers: ServerProcess[] = [];
+  beforeAll(async () => {
+    cluster = await startCluster(2);
+    servers = cluster.servers;
   });
-}
+  afterAll(() => cluster.stop());
+
+  test("rooms made, joined, left and talked in on one instance reach person sockets on the other", async () => {
+    const [one, two] = [servers[0]!, servers[1]!];
+    const boss = await account(one.url, "boss", "admin");
+    const owner = await account(one.url, "owner");
+    const guest = await account(one.url, "guest");
+    const watcher = await watch(guest, `ws://127.0.0.1:${two.port}`);
+
+    const hall = (await call(one.url, "POST", "/rooms/", { name: "hall" }, boss.token)).json.id;
+    expect((await watcher.next(isAbout("room_added", hall))).room).toMatchObject({ name: "hall" });
+    const den = (await call(one.url, "POST", "/rooms/", { name: "den", visibility: "private" }, owner.token)).json.id;
+    await call(one.url, "POST", `/rooms/${den}/members`, { username: "guest" }, owner.token);
+    expect((await watcher.next(isAbout("room_added", den))).room).toMatchObject({ name: "den" });
+    const id = (await call(one.url, "POST", `/rooms/${den}/messages`, { content: "over here" }, owner.token)).json.id;
+    expect((await watcher.next(isAbout("room_activity", den))).last_message).toMatchObject({ id, content: "over here" });
+    await call(one.url, "POST", `/rooms/${den}/read`, { message_id: id }, guest.token);
+    expect(await watcher.next((f) => f.type === "read")).toEqual({ type: "read", room_id: den, message_id: id });
+    const me = (await call(one.url, "GET", "/auth/me", undefined, guest.token)).json;
+    await call(one.url, "DELETE", `/rooms/${den}/members/${me.id}`, undefined, owner.token);
+    expect(await watcher.next(isAbout("room_removed", den))).toMatchObject({ reason: "removed" });
+    await call(one.url, "DELETE", `/rooms/${hall}`, undefined, boss.token);
+    expect(await watcher.next(isAbout("room_removed", hall))).toMatchObject({ reason: "deleted" });
+  }, 30_000);
+
+  test("an instance whose bus listener was away closes its person sockets with 1013, so clients read afresh", async () => {
+    const two = servers[1]!;
+    const someone = await account(servers[0]!.url, "someone");
+    const watcher = await watch(someone, `ws://127.0.0.1:${two.port}`);
+    const pg = postgres(cluster.scratchUrl, { max: 1, onnotice: () => {} });
+    try {
+      await pg`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'chat-bus' AND datname = current_database()`;
+      expect((await watcher.closed).code).toBe(1013);
+      await watch(someone, `ws://127.0.0.1:${two.port}`);
+    } finally {
+      await pg.end();
+    }
+  }, 30_000);
+});

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CLOSE } from "../src/realtime/protocol.ts";
 import { account, call, startCluster, type ServerProcess } from "./process.ts";
-import { createTestApp, dialect, type TestApp } from "./support.ts";
+import { createTestApp, dialect, postgresOnly, type TestApp } from "./support.ts";
 import { handshakeStatus, TestSocket } from "./ws-client.ts";
 
 type Account = Awaited<ReturnType<TestApp["user"]>>;
@@ -225,32 +225,30 @@ describe(`direct rooms (${dialect})`, () => {
   });
 });
 
-if (dialect === "postgres") {
-  describe("private rooms on several instances", () => {
-    let cluster: Awaited<ReturnType<typeof startCluster>>;
-    let servers: ServerProcess[] = [];
-    beforeAll(async () => {
-      cluster = await startCluster(2);
-      servers = cluster.servers;
-    });
-    afterAll(() => cluster.stop());
-
-    test("a removal on one instance closes the member's socket on the other, and their next request there is 404", async () => {
-      const [one, two] = [servers[0]!, servers[1]!];
-      const owner = await account(one.url, "cluster-owner");
-      const member = await account(one.url, "cluster-member");
-      const memberId = (await call(one.url, "GET", "/auth/me", undefined, member.token)).json.id;
-      const room = (await call(one.url, "POST", "/rooms/", { name: "across", visibility: "private" }, owner.token)).json.id;
-      expect((await call(one.url, "POST", `/rooms/${room}/members`, { username: "cluster-member" }, owner.token)).status).toBe(201);
-      // Read once on the second instance, so it has the membership cached.
-      expect((await call(two.url, "GET", `/rooms/${room}/messages`, undefined, member.token)).status).toBe(200);
-      const socket = new TestSocket(`ws://127.0.0.1:${two.port}/ws/${room}?token=${member.token}`);
-      sockets.push(socket);
-      await socket.opened;
-      await socket.next((f) => f.type === "active_users");
-      expect((await call(one.url, "DELETE", `/rooms/${room}/members/${memberId}`, undefined, owner.token)).status).toBe(204);
-      expect((await socket.closed).code).toBe(CLOSE.REMOVED_FROM_ROOM);
-      expect((await call(two.url, "GET", `/rooms/${room}/messages`, undefined, member.token)).status).toBe(404);
-    }, 30_000);
+describe.skipIf(dialect !== "postgres")(postgresOnly("private rooms on several instances"), () => {
+  let cluster: Awaited<ReturnType<typeof startCluster>>;
+  let servers: ServerProcess[] = [];
+  beforeAll(async () => {
+    cluster = await startCluster(2);
+    servers = cluster.servers;
   });
-}
+  afterAll(() => cluster.stop());
+
+  test("a removal on one instance closes the member's socket on the other, and their next request there is 404", async () => {
+    const [one, two] = [servers[0]!, servers[1]!];
+    const owner = await account(one.url, "cluster-owner");
+    const member = await account(one.url, "cluster-member");
+    const memberId = (await call(one.url, "GET", "/auth/me", undefined, member.token)).json.id;
+    const room = (await call(one.url, "POST", "/rooms/", { name: "across", visibility: "private" }, owner.token)).json.id;
+    expect((await call(one.url, "POST", `/rooms/${room}/members`, { username: "cluster-member" }, owner.token)).status).toBe(201);
+    // Read once on the second instance, so it has the membership cached.
+    expect((await call(two.url, "GET", `/rooms/${room}/messages`, undefined, member.token)).status).toBe(200);
+    const socket = new TestSocket(`ws://127.0.0.1:${two.port}/ws/${room}?token=${member.token}`);
+    sockets.push(socket);
+    await socket.opened;
+    await socket.next((f) => f.type === "active_users");
+    expect((await call(one.url, "DELETE", `/rooms/${room}/members/${memberId}`, undefined, owner.token)).status).toBe(204);
+    expect((await socket.closed).code).toBe(CLOSE.REMOVED_FROM_ROOM);
+    expect((await call(two.url, "GET", `/rooms/${room}/messages`, undefined, member.token)).status).toBe(404);
+  }, 30_000);
+});

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { UNREAD_CAP } from "../src/store/store.ts";
 import { account, call, startCluster, type ServerProcess } from "./process.ts";
-import { createTestApp, dialect, type TestApp } from "./support.ts";
+import { createTestApp, dialect, postgresOnly, type TestApp } from "./support.ts";
 import { TestSocket } from "./ws-client.ts";
 
 type Account = Awaited<ReturnType<TestApp["user"]>>;
@@ -162,28 +162,26 @@ describe(`read positions (${dialect})`, () => {
   });
 });
 
-if (dialect === "postgres") {
-  describe("read positions on several instances", () => {
-    let cluster: Awaited<ReturnType<typeof startCluster>>;
-    let servers: ServerProcess[] = [];
-    beforeAll(async () => {
-      cluster = await startCluster(2);
-      servers = cluster.servers;
-    });
-    afterAll(() => cluster.stop());
-
-    test("two sockets of one user on two instances agree", async () => {
-      const [one, two] = [servers[0]!, servers[1]!];
-      const boss = await account(one.url, "boss", "admin");
-      const reader = await account(one.url, "reader");
-      const room = (await call(one.url, "POST", "/rooms/", { name: "shared" }, boss.token)).json.id;
-      const id = (await call(one.url, "POST", `/rooms/${room}/messages`, { content: "hello" }, boss.token)).json.id;
-      const tab1 = await join(room, { ...reader, id: 0 } as never, one.port);
-      const tab2 = await join(room, { ...reader, id: 0 } as never, two.port);
-      tab1.ws.send(JSON.stringify({ type: "read", message_id: id }));
-      expect(await tab2.next((f) => f.type === "read")).toEqual({ type: "read", room_id: room, message_id: id });
-      const rooms = (await call(two.url, "GET", "/rooms/", undefined, reader.token)).json;
-      expect(rooms.find((r: { id: number }) => r.id === room).last_read_id).toBe(id);
-    }, 30_000);
+describe.skipIf(dialect !== "postgres")(postgresOnly("read positions on several instances"), () => {
+  let cluster: Awaited<ReturnType<typeof startCluster>>;
+  let servers: ServerProcess[] = [];
+  beforeAll(async () => {
+    cluster = await startCluster(2);
+    servers = cluster.servers;
   });
-}
+  afterAll(() => cluster.stop());
+
+  test("two sockets of one user on two instances agree", async () => {
+    const [one, two] = [servers[0]!, servers[1]!];
+    const boss = await account(one.url, "boss", "admin");
+    const reader = await account(one.url, "reader");
+    const room = (await call(one.url, "POST", "/rooms/", { name: "shared" }, boss.token)).json.id;
+    const id = (await call(one.url, "POST", `/rooms/${room}/messages`, { content: "hello" }, boss.token)).json.id;
+    const tab1 = await join(room, { ...reader, id: 0 } as never, one.port);
+    const tab2 = await join(room, { ...reader, id: 0 } as never, two.port);
+    tab1.ws.send(JSON.stringify({ type: "read", message_id: id }));
+    expect(await tab2.next((f) => f.type === "read")).toEqual({ type: "read", room_id: room, message_id: id });
+    const rooms = (await call(two.url, "GET", "/rooms/", undefined, reader.token)).json;
+    expect(rooms.find((r: { id: number }) => r.id === room).last_read_id).toBe(id);
+  }, 30_000);
+});

@@ -1,18 +1,27 @@
 // Test support: a fresh store per test file on the database the run targets, and an app with HTTP helpers.
 // `bun test` runs on in-memory SQLite; with DATABASE_URL=postgres://... every store gets its own scratch database.
-import postgres from "postgres";
 import { createApp } from "../src/app.ts";
 import type { PasswordHasher } from "../src/auth/password.ts";
 import type { Clock } from "../src/clock.ts";
-import type { Limits } from "../src/config.ts";
+import { DEFAULT_INSTANCE_TTL_SECONDS, type Limits } from "../src/config.ts";
 import { createPostgresBus } from "../src/realtime/bus-postgres.ts";
 import { createPostgresPresence } from "../src/realtime/presence-postgres.ts";
 import { openPostgresStore } from "../src/store/postgres/store.ts";
 import { openSqliteStore } from "../src/store/sqlite/store.ts";
 import type { Store } from "../src/store/store.ts";
+import { scratchDatabase } from "./scratch-database.ts";
+
+export { scratchDatabase };
 
 const baseUrl = process.env.DATABASE_URL ?? "";
 export const dialect: "sqlite" | "postgres" = /^postgres(ql)?:\/\//.test(baseUrl) ? "postgres" : "sqlite";
+
+/**
+ * The name of a describe block that runs on PostgreSQL only (`describe.skipIf(dialect !== "postgres")`): without
+ * DATABASE_URL it says why its tests show as skipped.
+ */
+export const postgresOnly = (name: string) =>
+  dialect === "postgres" ? `${name} (PostgreSQL only)` : `${name} (PostgreSQL only: skipped, set DATABASE_URL=postgres://...)`;
 
 export interface TestStore extends Store {
   /** The scratch database's URL on PostgreSQL, and the instance id its message notifications carry. */
@@ -22,28 +31,10 @@ export interface TestStore extends Store {
   dispose(): Promise<void>;
 }
 
-let scratchCounter = 0;
-
-/** A new, empty database on the run's PostgreSQL (DATABASE_URL), named `<prefix>_<pid>_<time>_<n>`. */
-export async function scratchDatabase(prefix: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `${prefix}_${process.pid}_${Date.now().toString(36)}_${scratchCounter++}`;
-  const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(baseUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
-    },
-  };
-}
-
-export async function openTestStore(): Promise<TestStore> {
-  if (dialect === "sqlite") {
+/** A fresh store on the run's database, or on SQLite when asked (the store contract runs on both). */
+export async function openTestStore(kind: "sqlite" | "postgres" = dialect): Promise<TestStore> {
+  if (kind === "postgres" && dialect !== "postgres") throw new Error("PostgreSQL needs DATABASE_URL=postgres://...");
+  if (kind === "sqlite") {
     const store = openSqliteStore(":memory:");
     return Object.assign(store, { dispose: () => store.close() });
   }
@@ -90,6 +81,8 @@ export async function createTestApp(
     /** The production defaults, except signups: see below. */
     limits?: Partial<Limits>;
     passwords?: PasswordHasher;
+    /** PostgreSQL: the presence's log (failed heartbeats and leaves; dropped by default) and instance TTL. */
+    presence?: { log?: (line: Record<string, unknown>) => void; ttlMs?: number };
   } = {},
 ) {
   const store = await openTestStore();
@@ -98,7 +91,12 @@ export async function createTestApp(
     store.scratchUrl && store.instanceId
       ? {
           bus: createPostgresBus(store.scratchUrl, store.instanceId),
-          presence: createPostgresPresence(store.scratchUrl, store.instanceId),
+          presence: createPostgresPresence(
+            store.scratchUrl,
+            store.instanceId,
+            options.presence?.ttlMs ?? DEFAULT_INSTANCE_TTL_SECONDS * 1000,
+            options.presence?.log ?? (() => {}),
+          ),
         }
       : undefined;
   const built = await createApp({

@@ -1,5 +1,6 @@
 // Presence across instances: each instance mirrors its socket counts into the `presence` table and heartbeats in
-// `instances`; an instance silent for INSTANCE_TTL_MS is removed by the others, and its users leave their rooms.
+// `instances`; an instance silent for the TTL (INSTANCE_TTL_SECONDS) is removed by the others, and its users leave
+// their rooms.
 // Whether a change is someone's first arrival or last departure anywhere is decided under a per-(room, user)
 // advisory lock, and announced to the other instances by a NOTIFY in that same transaction: notifications arrive
 // in commit order, so every instance hears exactly one join and one leave, in the order they happened.
@@ -9,9 +10,6 @@ import { NOTIFY_CHANNEL } from "../store/postgres/store.ts";
 import type { BusEvent } from "./bus.ts";
 import { createSocketCounts, type Presence, type PresenceChange } from "./presence.ts";
 import type { PresenceUser } from "./protocol.ts";
-
-/** Default: a dead instance's users are gone from presence within this plus one heartbeat (a third of it). */
-export const INSTANCE_TTL_MS = 15_000;
 
 export interface PresenceHandlers {
   /** Users of instances that died without saying goodbye: gone everywhere (the other instances are told). */
@@ -75,7 +73,19 @@ function createBatches(run: (input: string) => Promise<readonly { room_id: numbe
   };
 }
 
-export function createPostgresPresence(url: string, instanceId: string, ttlMs = INSTANCE_TTL_MS): ClusterPresence {
+/** How long a leave whose write failed waits before it is tried again. */
+const LEAVE_RETRY_MS = 500;
+
+/**
+ * `ttlMs`: a dead instance's users are gone from presence within this plus one heartbeat (a third of it). `log`
+ * gets failed heartbeats and leaves (one JSON line each; standard error by default).
+ */
+export function createPostgresPresence(
+  url: string,
+  instanceId: string,
+  ttlMs: number,
+  log: (line: Record<string, unknown>) => void = (line) => console.error(JSON.stringify(line)),
+): ClusterPresence {
   const heartbeatMs = Math.max(1000, Math.floor(ttlMs / 3));
   const ttlSeconds = ttlMs / 1000;
   const sql = connectPostgres(url, { max: 2 });
@@ -86,6 +96,7 @@ export function createPostgresPresence(url: string, instanceId: string, ttlMs = 
   let registered = false;
   /** The restores asked for, one after another. */
   let restoring: Promise<void> = Promise.resolve();
+  let stopped = false;
 
   /** One change at a time per (room, user) here, so the table follows the local counts in order. */
   const queues = new Map<string, Promise<unknown>>();
@@ -96,6 +107,25 @@ export function createPostgresPresence(url: string, instanceId: string, ttlMs = 
     queues.set(key, tail);
     void tail.then(() => queues.get(key) === tail && queues.delete(key));
     return run;
+  }
+
+  /**
+   * A leave is tried until it is stored (or presence stops): the local count has dropped already, so nothing
+   * else would take the user out of the room's list, here or on the other instances, before this one stops.
+   * Logged once per leave, not per try.
+   */
+  async function untilStored<T>(roomId: number, userId: number, task: () => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await task();
+      } catch (error) {
+        if (stopped) throw error;
+        if (tries === 1) {
+          log({ level: "warn", msg: `presence leave not stored; trying again every ${LEAVE_RETRY_MS} ms`, room_id: roomId, user_id: userId, error: String(error) });
+        }
+        await Bun.sleep(LEAVE_RETRY_MS);
+      }
+    }
   }
 
   /**
@@ -269,10 +299,12 @@ export function createPostgresPresence(url: string, instanceId: string, ttlMs = 
     async start(h) {
       handlers = h;
       await beat();
-      timer = setInterval(() => beat().catch(() => {}), heartbeatMs);
+      // A missed heartbeat is tried at the next; past the TTL the others take this instance for dead.
+      timer = setInterval(() => beat().catch((error) => log({ level: "error", msg: "presence heartbeat failed", error: String(error) })), heartbeatMs);
       timer.unref?.();
     },
     async stop() {
+      stopped = true;
       clearInterval(timer);
       await sql`DELETE FROM instances WHERE id = ${instanceId}`.catch(() => {});
       await sql.end({ timeout: 2 });
@@ -292,7 +324,7 @@ export function createPostgresPresence(url: string, instanceId: string, ttlMs = 
     },
     leave(roomId, userId, username, at) {
       const { last } = counts.leave(roomId, userId);
-      return serially(roomId, userId, async () => {
+      return serially(roomId, userId, () => untilStored(roomId, userId, async () => {
         if (!last) {
           await writeCount(roomId, userId);
           return { last: false };
@@ -300,7 +332,7 @@ export function createPostgresPresence(url: string, instanceId: string, ttlMs = 
         written.delete(`${roomId}:${userId}`);
         const present = await leaves.add({ roomId, userId, username, sockets: 0, payload: payload({ roomId, userId, username, change: "left", at }) });
         return { last: !present };
-      });
+      }));
     },
     async list(roomId): Promise<PresenceUser[]> {
       const rows = await sql<{ user_id: number; username: string }[]>`

@@ -8,11 +8,12 @@ import type { RoomAccessControl } from "../rooms/access.ts";
 import type { Clock } from "../clock.ts";
 import { AppError } from "../errors.ts";
 import { Cursor, Id } from "../ids.ts";
-import { normalizeContent, toMessageFrame } from "../messages/model.ts";
+import { normalizeContent } from "../messages/model.ts";
 import type { MessageRateLimit } from "../messages/rate-limit.ts";
 import type { MessageWriter } from "../messages/writer.ts";
 import { MissingReferenceError, type Store } from "../store/store.ts";
 import type { Hub, LiveSocket, Session } from "./hub.ts";
+import { replayHistory } from "./join-replay.ts";
 import type { PersonChannel, PersonSession, PersonSocket } from "./person.ts";
 import { CLOSE, frames, parseClientFrame, WS_LIMITS } from "./protocol.ts";
 
@@ -56,49 +57,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     else openSockets.delete(userId);
   }
 
-  /** `admitted`: the token check of Hub.track, read beside the history; nothing is sent before it passes. */
-  async function sendHistory(ws: LiveSocket, admitted: Promise<boolean>): Promise<void> {
-    const { session } = ws.data;
-    const { since } = session;
-    const recorder = hub.record(session.roomId);
-    let joined: Promise<void> | undefined;
-    try {
-      const page =
-        since === undefined
-          ? (await store.listMessages(session.roomId, { limit: WS_LIMITS.historyOnJoin, skip: 0 })).reverse()
-          : await store.listMessages(session.roomId, { limit: WS_LIMITS.syncMax + 1, after: since });
-      const complete = page.length <= WS_LIMITS.syncMax;
-      const history = complete ? page : page.slice(0, WS_LIMITS.syncMax);
-      await hub.waitPublished(session.roomId, history.at(-1)?.id ?? 0);
-      // Another socket that joined first may have marked later messages as published here (its history held
-      // them). They will not be published again, so this socket reads them itself.
-      let lastId = complete ? Math.max(since ?? 0, history.at(-1)?.id ?? 0) : Number.POSITIVE_INFINITY;
-      for (let mark = hub.publishedUpTo(session.roomId); complete && mark !== undefined && mark > lastId; ) {
-        const more = await store.listMessages(session.roomId, { after: lastId, limit: WS_LIMITS.syncMax });
-        const upToMark = more.filter((m) => m.id <= mark!);
-        history.push(...upToMark);
-        lastId = upToMark.length === more.length && more.length === WS_LIMITS.syncMax ? more.at(-1)!.id : mark;
-        mark = hub.publishedUpTo(session.roomId);
-      }
-      if (!(await admitted) || session.closed) return;
-      joined = ws.cork(() => {
-        // Published after this socket opened but older than its page (more than a page came meanwhile): these
-        // go first, so ids still rise. With `since`, the page already starts right after what the client has.
-        const pageStart = history[0]?.id ?? lastId + 1;
-        if (since === undefined) {
-          for (const frame of recorder.frames) if (frame.id !== undefined && frame.id < pageStart) ws.send(frame.json);
-        }
-        for (const m of history) send(ws, toMessageFrame(m, m.author));
-        if (since !== undefined) send(ws, frames.sync(complete));
-        // Everything published while the page loaded, minus what the page already had.
-        for (const frame of recorder.frames) if (frame.id === undefined || frame.id > lastId) ws.send(frame.json);
-        return hub.join(ws, complete ? lastId : (history.at(-1)?.id ?? 0));
-      });
-    } finally {
-      recorder.stop();
-    }
-    await joined;
-  }
+  const replay = { store, watermarks: hub.watermarks, join: hub.join };
 
   // Acks of one commit go out together: one corked write per socket instead of a syscall per ack (a commit
   // resolves all its writers' promises at once, so their continuations run before this microtask).
@@ -200,7 +159,10 @@ export function realtimeRoutes(deps: RealtimeDeps) {
 
   /**
    * Bun's handlers for every socket of this route, shared: a socket's data is its session and these three
-   * references (Elysia's own `.ws()` keeps the whole request context and a set of closures per socket).
+   * references (Elysia's own `.ws()` keeps the whole request context and a set of closures per socket). This
+   * relies on Elysia's Bun adapter serving with one `websocket` handler set (elysia/dist/ws `websocket`) that calls
+   * `ws.data.open`, `ws.data.message` and `ws.data.close`: the handlers `.ws()` itself puts in the upgrade data.
+   * test/dependency-internals.test.ts fails if an Elysia upgrade stops forwarding them.
    */
   const handlers = {
     async open(ws: LiveSocket) {
@@ -218,7 +180,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
         return ws.close(CLOSE.REMOVED_FROM_ROOM, "not a member of the room");
       }
       try {
-        await sendHistory(ws, admission);
+        await replayHistory(replay, ws, admission);
       } catch {
         ws.close(CLOSE.INTERNAL, "history unavailable");
       }

@@ -24,7 +24,12 @@ export function latestMigrationMillis({ journal }: EmbeddedMigrations): number {
   return Math.max(...journal.entries.map((e) => e.when));
 }
 
-/** Drizzle's migrator without its filesystem read: `dialect` and `session` are internal to Drizzle's types. */
+/**
+ * Drizzle's migrator without its filesystem read: drizzle-orm/bun-sqlite/migrator and postgres-js/migrator are
+ * `db.dialect.migrate(readMigrationFiles(config), db.session, config)`, and `dialect` and `session` are internal to
+ * Drizzle's types. test/dependency-internals.test.ts fails if those internals or the shape of what
+ * readMigrationFiles returns change.
+ */
 interface Migratable {
   dialect: { migrate(migrations: MigrationMeta[], session: unknown, config: object): unknown };
   session: unknown;
