@@ -1,6 +1,7 @@
 // The chat page: log in or sign up, pick a room, and talk in it live. User data only ever reaches the page
 // through textContent and attributes, never innerHTML.
 import { api, ApiError, session, whenUnauthorized, type Member, type Room, type User } from "./api.ts";
+import { tokenUserId } from "./session.ts";
 import { RoomSocket, type ConnectionState, type EndReason, type PersonFrame, type PresenceUser, type ServerFrame } from "./room-socket.ts";
 import { newClientId, Timeline, type ChatMessage, type PendingMessage } from "./timeline.ts";
 
@@ -165,8 +166,7 @@ function markInvalid(form: HTMLFormElement, text: string): void {
 }
 
 async function logIn(username: string, password: string): Promise<void> {
-  const { access_token } = await api.login(username, password);
-  session.token = access_token;
+  session.start(await api.login(username, password));
   await enterChat();
 }
 
@@ -193,7 +193,7 @@ async function enterChat(): Promise<void> {
 }
 
 function endSession(notice: string): void {
-  session.token = null;
+  session.clear();
   personSocket?.stop();
   personSocket = null;
   history.replaceState(null, "", location.pathname);
@@ -303,7 +303,7 @@ function startPersonSocket(): void {
       if (personSocket === socket) ui.sidebar.dataset.live = state;
     },
     onEnd: (reason) => {
-      if (personSocket === socket && reason === "unauthorized") endSession("Your session has ended. Please log in again.");
+      if (personSocket === socket && reason === "unauthorized") void tokenRefused(() => personSocket === socket && startPersonSocket());
     },
     whyNotRetry: async () => {
       try {
@@ -545,8 +545,29 @@ async function whyNotRetry(roomId: number): Promise<EndReason | null> {
   }
 }
 
+/**
+ * A socket closed with 1008: its token expired unrenewed (the page slept through the refresh) or was revoked. With a
+ * refreshed token it opens again (`reopen`); a refused refresh ends the session.
+ */
+async function tokenRefused(reopen: () => void): Promise<void> {
+  const outcome = await session.refresh();
+  if (!me) return;
+  if (outcome === "refused") return endSession("Your session has ended. Please log in again.");
+  // A role change revokes the access tokens but not the session: the page starts again with the new role.
+  const fresh = await api.me().catch(() => null);
+  if (fresh && me && fresh.role !== me.role) {
+    restarting ??= enterChat().catch(() => {}).finally(() => (restarting = null));
+    return;
+  }
+  if (!restarting) reopen();
+}
+let restarting: Promise<void> | null = null;
+
 function roomEnded(reason: EndReason): void {
-  if (reason === "unauthorized") return endSession("Your session has ended. Please log in again.");
+  if (reason === "unauthorized") {
+    const open = current;
+    return void tokenRefused(() => open && current === open && joinRoom(open.room));
+  }
   const name = current?.room.name ?? "The room";
   leaveRoom();
   history.replaceState(null, "", location.pathname);
@@ -1252,6 +1273,15 @@ window.addEventListener("offline", () => {
 });
 
 whenUnauthorized(() => endSession("Your session has ended. Please log in again."));
+// A refresh here or in another tab: the open sockets renew in place; a session ended elsewhere ends here too.
+session.onChange((token) => {
+  if (!me) return;
+  if (token === null) return endSession("Your session has ended. Please log in again.");
+  // Another tab logged in as someone else, and this page now holds their session: it starts again as them.
+  if (tokenUserId(token) !== me.id) return location.reload();
+  current?.socket.renew();
+  personSocket?.renew();
+});
 
 if (session.token) {
   ui.authView.hidden = true;
