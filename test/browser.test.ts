@@ -427,6 +427,62 @@ describe.skipIf(skip)(`browser (${dialect})`, () => {
     expect(foreign).toEqual([]);
   }, BROWSER_TEST_MS);
 
+  test("search: results with marked snippets shown as text; a result opens its room at the message, history around it", async () => {
+    const quill = await t.user("quill");
+    const room = async (name: string) => (await t.request("POST", "/rooms/", { token: quill.token, body: { name, visibility: "private" } })).json.id as number;
+    const [archive, elsewhere] = [await room("archive"), await room("elsewhere")];
+    // Three authors, so that 60 messages stay within each one's message rate limit.
+    const authors = [quill, await t.user("quire"), await t.user("quince")];
+    for (const { username } of authors.slice(1)) await t.request("POST", `/rooms/${archive}/members`, { token: quill.token, body: { username } });
+    const post = async (roomId: number, content: string, author = quill) =>
+      expect((await t.request("POST", `/rooms/${roomId}/messages`, { token: author.token, body: { content } })).status).toBe(201);
+    const contents: string[] = [];
+    for (let i = 0; i < 60; i++) contents.push(i === 5 ? "a needle in the haystack" : `filler ${i}`);
+    for (const [i, content] of contents.entries()) await post(archive, content, authors[i % 3]);
+    await post(elsewhere, "another needle over here");
+    // Markup in a message is text in its snippet, as everywhere else.
+    await post(elsewhere, '<img src=x onerror="alert(1)"> <b>needle</b> & "quotes"');
+
+    const context = await newContext();
+    const page = await context.newPage();
+    try {
+      await logIn(page, "quill");
+      await page.locator("#search-input").fill("n");
+      await page.locator("#search-button").click();
+      await page.locator("#search-error", { hasText: "2" }).waitFor(); // too short: the server's 422, said
+      await page.locator("#search-input").fill("needle");
+      await page.locator("#search-button").click();
+      const results = page.locator('[data-testid="search-result"]');
+      await page.locator("#search-title", { hasText: "3 found" }).waitFor();
+      expect(await results.locator(".snippet").allTextContents()).toEqual([
+        '<img src=x onerror="alert(1)"> <b>needle</b> & "quotes"',
+        "another needle over here",
+        "a needle in the haystack",
+      ]);
+      expect(await results.locator("mark").allTextContents()).toEqual(["needle", "needle", "needle"]);
+      expect(await page.locator("#search-list img, #search-list b").count()).toBe(0);
+
+      // The oldest match, long before the last 20 messages the room opens with.
+      await results.filter({ hasText: "haystack" }).click();
+      await page.locator('#connection-state[data-state="connected"]').waitFor();
+      expect(await page.locator("#room-title").textContent()).toBe("archive");
+      const found = page.locator("#message-list > li.message.found");
+      await found.locator(".content", { hasText: "a needle in the haystack" }).waitFor();
+      // Everything from before it to the newest, with no gap; the message is in view and has the focus.
+      await page.locator("#message-list .content", { hasText: "filler 59" }).waitFor();
+      expect(await shown(page)).toEqual(contents);
+      expect(await found.evaluate((item) => document.activeElement === item)).toBe(true);
+      const [box, view] = [await found.boundingBox(), await page.locator("#message-scroller").boundingBox()];
+      expect(box!.y >= view!.y && box!.y + box!.height <= view!.y + view!.height).toBe(true);
+      // Still live: a new message arrives below.
+      await post(archive, "and one more");
+      await page.locator("#message-list .content", { hasText: "and one more" }).waitFor();
+    } finally {
+      await context.close();
+    }
+    expect(foreign).toEqual([]);
+  }, BROWSER_TEST_MS);
+
   test("the room list is live: a room created, joined, left or deleted while the other person watches", async () => {
     const owner = await t.user("hana");
     await t.user("ivan");
@@ -566,6 +622,16 @@ describe.skipIf(skip)(`browser (${dialect})`, () => {
         await page.locator("#message-list .content a[href='https://example.com/docs']").waitFor();
         expect(await page.locator("#message-list .content a").first().getAttribute("rel")).toContain("noopener");
         await page.locator("#message-list .show-more").waitFor();
+        expect(await accessibilityProblems(page)).toEqual([]);
+
+        // Search results (their marked words), and the message a result opens, highlighted.
+        if (size === "phone") await page.locator("#rooms-toggle").click();
+        await page.locator("#search-input").fill("thanks");
+        await page.locator("#search-button").click();
+        await page.locator('[data-testid="search-result"] mark').first().waitFor();
+        expect(await accessibilityProblems(page)).toEqual([]);
+        await page.locator('[data-testid="search-result"]').first().click();
+        await page.locator("#message-list > li.message.found").waitFor();
         expect(await accessibilityProblems(page)).toEqual([]);
       } finally {
         await context.close();

@@ -34,6 +34,12 @@ interface HistoryItem extends Omit<ChatMessage, "username"> {
   user: { username: string };
 }
 
+/** A GET /search result: a history item, its room's name, and the matching part with `<mark>` around the words. */
+export interface SearchResult extends ChatMessage {
+  room_name: string;
+  snippet: string;
+}
+
 export { session };
 
 /** A failed request, with the server's `detail` made readable. */
@@ -116,6 +122,12 @@ export const api = {
   markRead: (roomId: number, messageId: number) => request<void>("POST", `/rooms/${roomId}/read`, { message_id: messageId }),
   users: () => request<User[]>("GET", "/users"),
   setRole: (id: number, role: User["role"]) => request<User>("PATCH", `/users/${id}`, { role }),
+  /** Newest match first; `before` (a `next_before`) pages back. */
+  async search(q: string, before: number | null): Promise<{ results: SearchResult[]; next_before: number | null }> {
+    const query = new URLSearchParams({ q, ...(before === null ? {} : { before: String(before) }) });
+    const page = await request<{ results: (HistoryItem & { room_name: string; snippet: string })[]; next_before: number | null }>("GET", `/search?${query}`);
+    return { ...page, results: page.results.map((item) => ({ ...toChatMessage(item), room_name: item.room_name, snippet: item.snippet })) };
+  },
   /** `after`: oldest first from that id; `before`: newest first, returned here oldest first. */
   async messages(roomId: number, cursor: { after: number } | { before: number }, limit: number): Promise<ChatMessage[]> {
     const query = "after" in cursor ? `after=${cursor.after}` : `before=${cursor.before}`;
