@@ -353,7 +353,7 @@ describe.skipIf(skip)(`browser (${dialect})`, () => {
   }, BROWSER_TEST_MS);
 
   test("/chat stays signed in across access-token expiries and a reload: sockets renewed in place, tabs share one refresh", async () => {
-    // Tokens of 6 s: the page refreshes at 80 % of their life and renews its sockets with the `auth` frame.
+    // Tokens of 6 s: the page refreshes 2 s before they end (80 % of a longer life) and renews its sockets in band.
     const short = await createTestApp({ accessTokenTtlSeconds: 6 });
     short.app.listen({ port: 0, hostname: "127.0.0.1", reusePort: false });
     const server = `http://127.0.0.1:${short.app.server!.port}`;

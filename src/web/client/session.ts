@@ -21,10 +21,14 @@ export type RefreshOutcome = "ok" | "refused" | "unavailable";
 
 const KEY = "chat.session";
 const LOCK = "chat.session.refresh";
-/** Refreshed when this share of the token's life has passed, so the sockets are renewed well before expiry. */
+/** Refreshed when this share of the token's life has passed, so the sockets are renewed well before expiry... */
 const REFRESH_SHARE = 0.8;
+/** ...and at least this long before it, for a slow network or a busy machine (short lifetimes, as in tests). */
+const REFRESH_MARGIN_MS = 2000;
 /** A refresh that could not reach the server is tried again this much later (the token may still be good). */
 const RETRY_MS = 5000;
+/** How long the refreshing tab keeps the lock after writing the new pair, for it to reach the other tabs. */
+const HANDOVER_MS = 1000;
 /** How long a tab that lost a refresh race (without Web Locks) waits for the winner's pair to reach storage. */
 const RACE_WAIT_MS = 3000;
 
@@ -60,7 +64,8 @@ function schedule(delayMs = current ? current.refreshAt - Date.now() : 0): void 
 function store(pair: TokenPair): void {
   // Token times are whole seconds, so a token may end up to a second before `expires_in` says.
   const lifeMs = Math.max(0, pair.expires_in - 1) * 1000;
-  const next: Stored = { access: pair.access_token, refresh: pair.refresh_token, refreshAt: Date.now() + lifeMs * REFRESH_SHARE };
+  const refreshInMs = Math.max(0, Math.min(lifeMs * REFRESH_SHARE, lifeMs - REFRESH_MARGIN_MS));
+  const next: Stored = { access: pair.access_token, refresh: pair.refresh_token, refreshAt: Date.now() + refreshInMs };
   localStorage.setItem(KEY, JSON.stringify(next));
   adopt(next);
 }
@@ -132,10 +137,18 @@ let inFlight: Promise<RefreshOutcome> | null = null;
 function refresh(): Promise<RefreshOutcome> {
   if (inFlight) return inFlight;
   const seen = current?.access;
-  const run = () => refreshOnce(seen);
-  // Web Locks exist in secure contexts (https, localhost); elsewhere the server's grace for a spent token covers it.
-  const locked = navigator.locks ? navigator.locks.request(LOCK, run) : run();
-  inFlight = locked.finally(() => (inFlight = null));
+  inFlight = new Promise<RefreshOutcome>((resolve) => {
+    const run = async () => {
+      const outcome = await refreshOnce(seen);
+      resolve(outcome);
+      // localStorage reaches the other tabs asynchronously (Chromium), after the lock could: it is held a moment
+      // longer, so the next tab to take it reads the new pair instead of spending the old refresh token again.
+      if (outcome === "ok") await new Promise((done) => setTimeout(done, HANDOVER_MS));
+    };
+    // Web Locks exist in secure contexts (https, localhost); elsewhere the server's grace for a spent token covers it.
+    if (navigator.locks) navigator.locks.request(LOCK, run).catch(() => resolve("unavailable"));
+    else void run();
+  }).finally(() => (inFlight = null));
   return inFlight;
 }
 
