@@ -449,7 +449,7 @@ describe.skipIf(skip)(`browser (${dialect})`, () => {
       await logIn(page, "quill");
       await page.locator("#search-input").fill("n");
       await page.locator("#search-button").click();
-      await page.locator("#search-error", { hasText: "2" }).waitFor(); // too short: the server's 422, said
+      await page.locator("#search-error", { hasText: "at least 2 letters" }).waitFor(); // the server's 422, said
       await page.locator("#search-input").fill("needle");
       await page.locator("#search-button").click();
       const results = page.locator('[data-testid="search-result"]');
