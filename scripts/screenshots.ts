@@ -65,8 +65,12 @@ const browser = await chromium.launch({
 });
 for (const [name, viewport] of [["chat-desktop.png", { width: 1280, height: 800 }], ["chat-phone.png", { width: 360, height: 740 }]] as const) {
   const context = await browser.newContext({ viewport, deviceScaleFactor: 1, colorScheme: "light" });
-  // Signed in as ada: the client keeps its token in sessionStorage.
-  await context.addInitScript((token) => sessionStorage.setItem("chat.token", token), ada);
+  // Signed in as ada: the client keeps its session in localStorage (src/web/client/session.ts).
+  const pair = await call("POST", "/auth/login", { username: "ada", password: "ada-password" });
+  await context.addInitScript(
+    ({ access, refresh }) => localStorage.setItem("chat.session", JSON.stringify({ access, refresh, refreshAt: Date.now() + 3_000_000 })),
+    { access: pair.access_token as string, refresh: pair.refresh_token as string },
+  );
   const page = await context.newPage();
   await page.goto(`${base}/chat#room=${general.id}`);
   await page.locator('#connection-state[data-state="connected"]').waitFor();

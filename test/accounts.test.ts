@@ -192,6 +192,50 @@ describe(`sockets outlive an access token (${dialect})`, () => {
   });
 });
 
+describe(`the person socket (GET /ws) outlives an access token too (${dialect})`, () => {
+  async function watch(token: string) {
+    const socket = new TestSocket(`ws://${base}/ws`, ["chat", `bearer.${token}`]);
+    sockets.push(socket);
+    await socket.opened;
+    await socket.nextOfType("ready");
+    return socket;
+  }
+
+  test("renewed in band, it stays open past the old expiry (frozen clock); one not renewed closes with 1008", async () => {
+    const pia = await t.user("pia");
+    const renewed = await watch(pia.token);
+    const stale = await watch(pia.token);
+    clock.advance(30_000);
+    const fresh = (await pairOf(pia)).access_token;
+    renewed.send({ type: "auth", token: fresh });
+    expect(await renewed.nextOfType("auth_ok")).toEqual({ type: "auth_ok", expires_at: new Date(clock.now + 60_000).toISOString() });
+
+    clock.advance(31_000); // past the first token's expiry, before the renewed one's
+    // Any frame after the expiry is what notices it (the frozen clock fires no timer); the renewed socket answers.
+    renewed.send({ type: "typing" });
+    expect(await renewed.nextOfType("error")).toMatchObject({ code: "UNKNOWN_TYPE" });
+    stale.send({ type: "typing" });
+    expect((await stale.closed).code).toBe(CLOSE.POLICY);
+    // Still delivering: a room made now appears on the renewed socket.
+    const made = await t.request("POST", "/rooms/", { token: fresh, body: { name: "pia-later", visibility: "private" } });
+    expect((await renewed.next((f) => f.type === "room_added")).room).toMatchObject({ id: made.json.id });
+  });
+
+  test("another user's token, or a bad one, is an error frame and close 1008", async () => {
+    const quin = await t.user("quin");
+    for (const [token, code] of [
+      [admin.token, "TOKEN_USER_MISMATCH"],
+      ["not.a.jwt", "TOKEN_MALFORMED"],
+      [42, "TOKEN_MALFORMED"],
+    ] as [unknown, string][]) {
+      const socket = await watch(quin.token);
+      socket.send({ type: "auth", token });
+      expect(await socket.nextOfType("error")).toMatchObject({ type: "error", code });
+      expect((await socket.closed).code).toBe(CLOSE.POLICY);
+    }
+  });
+});
+
 describe(`password change (${dialect})`, () => {
   test("the caller gets a fresh pair; every other token, refresh token and socket of the account stops", async () => {
     const hal = await t.user("hal");

@@ -3,7 +3,7 @@
 // chat, one drops offline and on return sees exactly what it missed; /docs renders and authorizes from our own
 // assets. No request may leave 127.0.0.1. Without Chromium these tests are skipped (CI=true: they fail).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page, type WebSocket } from "playwright-core";
 import { findChromium } from "./chromium.ts";
 import { createRequire } from "node:module";
 import { createTestApp, dialect, type TestApp } from "./support.ts";
@@ -148,16 +148,14 @@ describe.skipIf(skip)(`browser (${dialect})`, () => {
       await latecomer!.locator("#notice", { hasText: "lobby was deleted" }).waitFor();
       await latecomer!.locator("#rooms-empty").waitFor(); // the list is fetched again after the notice
 
-      // ...and makes the latecomer an admin, which ends their session (tokens carry the role); their page notices at
-      // once (its person socket is closed with 1008), and once logged in again they can create public rooms.
+      // ...and makes the latecomer an admin, which revokes their access tokens (tokens carry the role) but not their
+      // session: their page notices at once (its person socket is closed with 1008), refreshes, and goes on as an
+      // admin, who can create public rooms.
       await founder!.locator("#users-toggle").click();
       const row = founder!.locator('#user-list [data-testid="user-latecomer"]');
       await row.locator("button", { hasText: "Make admin" }).click();
       await row.locator(".badge", { hasText: "admin" }).waitFor();
-      await latecomer!.locator("#auth-notice", { hasText: "session has ended" }).waitFor();
-      await latecomer!.locator("#login-username").fill("latecomer");
-      await latecomer!.locator("#login-password").fill("latecomer-password");
-      await latecomer!.locator("#login-button").click();
+      await latecomer!.locator("#current-role", { hasText: "admin" }).waitFor();
       await latecomer!.locator("#new-room-visibility").waitFor();
       expect(await latecomer!.locator("#setup-notice").isHidden()).toBe(true);
     } finally {
@@ -294,7 +292,9 @@ describe.skipIf(skip)(`browser (${dialect})`, () => {
       expect(await tabB.title()).toBe("(3) Chat");
       await openRoom(tabB, hall);
 
-      await logIn(tabA, "frank");
+      // The same browser: the second tab is signed in already (the session is in localStorage).
+      await tabA.goto(`${base}/chat`);
+      await tabA.locator("#chat-view").waitFor();
       await tabA.bringToFront();
       await openRoom(tabA, team);
       // The divider sits before the first message frank has not read, and the room counts as read.
@@ -346,6 +346,137 @@ describe.skipIf(skip)(`browser (${dialect})`, () => {
       await openRoom(page, first!);
       await page.locator("#message-list > li.message[data-id] .content", { hasText: "written on the train" }).waitFor();
       expect((await stored()).filter((c: string) => c === "written on the train")).toHaveLength(1);
+    } finally {
+      await context.close();
+    }
+    expect(foreign).toEqual([]);
+  }, BROWSER_TEST_MS);
+
+  test("/chat stays signed in across access-token expiries and a reload: sockets renewed in place, tabs share one refresh", async () => {
+    // Tokens of 6 s: the page refreshes 2 s before they end (80 % of a longer life) and renews its sockets in band.
+    const short = await createTestApp({ accessTokenTtlSeconds: 6 });
+    short.app.listen({ port: 0, hostname: "127.0.0.1", reusePort: false });
+    const server = `http://127.0.0.1:${short.app.server!.port}`;
+    const host = await short.user("keeper", { role: "admin" });
+    const roomId = (await short.request("POST", "/rooms/", { token: host.token, body: { name: "long-day" } })).json.id;
+    await short.user("sam");
+    const say = async (content: string) => {
+      const { access_token } = (await short.request("POST", "/auth/login", { body: { username: "keeper", password: host.password } })).json;
+      expect((await short.request("POST", `/rooms/${roomId}/messages`, { token: access_token, body: { content } })).status).toBe(201);
+    };
+    const context = await newContext(server);
+    const refreshes: number[] = [];
+    context.on("response", (response) => void (response.url() === `${server}/auth/refresh` && refreshes.push(response.status())));
+    /** Each socket a page opened, with the auth_ok frames it received. */
+    const sockets: { url: string; renewals: number; socket: WebSocket }[] = [];
+    const track = (page: Page) =>
+      page.on("websocket", (socket) => {
+        const entry = { url: socket.url(), renewals: 0, socket };
+        sockets.push(entry);
+        socket.on("framereceived", ({ payload }) => void (String(payload).includes('"auth_ok"') && entry.renewals++));
+      });
+    const renewed = (entry: { renewals: number; socket: WebSocket }, times: number) =>
+      entry.renewals >= times ? Promise.resolve() : entry.socket.waitForEvent("framereceived", { predicate: () => entry.renewals >= times, timeout: 20_000 });
+    const page = await context.newPage();
+    track(page);
+    try {
+      await page.goto(`${server}/chat`);
+      await page.locator("#show-login").click();
+      await page.locator("#login-username").fill("sam");
+      await page.locator("#login-password").fill("sam-password");
+      await page.locator("#login-button").click();
+      await openRoom(page, roomId);
+      expect(sockets.map((s) => new URL(s.url).pathname)).toEqual(["/ws", `/ws/${roomId}`]);
+      // The second renewal comes after the first token expired: both sockets stayed open through it.
+      await Promise.all(sockets.map((entry) => renewed(entry, 2)));
+      await say("still with you");
+      await page.locator("#message-list .content", { hasText: "still with you" }).waitFor();
+      expect(sockets).toHaveLength(2); // renewed in place: no reconnect
+      expect(await page.locator("#connection-state").getAttribute("data-state")).toBe("connected");
+
+      // A reload keeps the session (localStorage) and the room; its new sockets are renewed as well.
+      await page.reload();
+      await page.locator('#connection-state[data-state="connected"]').waitFor();
+      expect(await page.locator("#room-title").textContent()).toBe("long-day");
+      await say("after the reload");
+      await page.locator("#message-list .content", { hasText: "after the reload" }).waitFor();
+
+      // A second tab shares the session: one of them spends each refresh token, the other takes the new pair.
+      const second = await context.newPage();
+      track(second);
+      await second.goto(`${server}/chat`);
+      await second.locator("#chat-view").waitFor();
+      await openRoom(second, roomId);
+      await Promise.all(sockets.slice(2).map((entry) => renewed(entry, 1)));
+      await say("both tabs hear this");
+      for (const tab of [page, second]) await tab.locator("#message-list .content", { hasText: "both tabs hear this" }).waitFor();
+      expect(sockets).toHaveLength(6);
+      // No tab was refused a refresh token another tab had spent (401 REFRESH_TOKEN_SPENT).
+      expect(refreshes.length).toBeGreaterThan(0);
+      expect(refreshes.filter((status) => status !== 200)).toEqual([]);
+
+      // Logging out in one tab ends the session in the other.
+      await second.locator("#logout-button").click();
+      await page.locator("#auth-notice", { hasText: "session has ended" }).waitFor();
+      expect(await page.evaluate(() => localStorage.getItem("chat.session"))).toBeNull();
+    } finally {
+      await context.close();
+      await short.app.stop(true);
+      await short.dispose();
+    }
+    expect(foreign).toEqual([]);
+  }, BROWSER_TEST_MS);
+
+  test("search: results with marked snippets shown as text; a result opens its room at the message, history around it", async () => {
+    const quill = await t.user("quill");
+    const room = async (name: string) => (await t.request("POST", "/rooms/", { token: quill.token, body: { name, visibility: "private" } })).json.id as number;
+    const [archive, elsewhere] = [await room("archive"), await room("elsewhere")];
+    // Three authors, so that 60 messages stay within each one's message rate limit.
+    const authors = [quill, await t.user("quire"), await t.user("quince")];
+    for (const { username } of authors.slice(1)) await t.request("POST", `/rooms/${archive}/members`, { token: quill.token, body: { username } });
+    const post = async (roomId: number, content: string, author = quill) =>
+      expect((await t.request("POST", `/rooms/${roomId}/messages`, { token: author.token, body: { content } })).status).toBe(201);
+    const contents: string[] = [];
+    for (let i = 0; i < 60; i++) contents.push(i === 5 ? "a needle in the haystack" : `filler ${i}`);
+    for (const [i, content] of contents.entries()) await post(archive, content, authors[i % 3]);
+    await post(elsewhere, "another needle over here");
+    // Markup in a message is text in its snippet, as everywhere else.
+    await post(elsewhere, '<img src=x onerror="alert(1)"> <b>needle</b> & "quotes"');
+
+    const context = await newContext();
+    const page = await context.newPage();
+    try {
+      await logIn(page, "quill");
+      await page.locator("#search-input").fill("n");
+      await page.locator("#search-button").click();
+      await page.locator("#search-error", { hasText: "at least 2 letters" }).waitFor(); // the server's 422, said
+      await page.locator("#search-input").fill("needle");
+      await page.locator("#search-button").click();
+      const results = page.locator('[data-testid="search-result"]');
+      await page.locator("#search-title", { hasText: "3 found" }).waitFor();
+      expect(await results.locator(".snippet").allTextContents()).toEqual([
+        '<img src=x onerror="alert(1)"> <b>needle</b> & "quotes"',
+        "another needle over here",
+        "a needle in the haystack",
+      ]);
+      expect(await results.locator("mark").allTextContents()).toEqual(["needle", "needle", "needle"]);
+      expect(await page.locator("#search-list img, #search-list b").count()).toBe(0);
+
+      // The oldest match, long before the last 20 messages the room opens with.
+      await results.filter({ hasText: "haystack" }).click();
+      await page.locator('#connection-state[data-state="connected"]').waitFor();
+      expect(await page.locator("#room-title").textContent()).toBe("archive");
+      const found = page.locator("#message-list > li.message.found");
+      await found.locator(".content", { hasText: "a needle in the haystack" }).waitFor();
+      // Everything from before it to the newest, with no gap; the message is in view and has the focus.
+      await page.locator("#message-list .content", { hasText: "filler 59" }).waitFor();
+      expect(await shown(page)).toEqual(contents);
+      expect(await found.evaluate((item) => document.activeElement === item)).toBe(true);
+      const [box, view] = [await found.boundingBox(), await page.locator("#message-scroller").boundingBox()];
+      expect(box!.y >= view!.y && box!.y + box!.height <= view!.y + view!.height).toBe(true);
+      // Still live: a new message arrives below.
+      await post(archive, "and one more");
+      await page.locator("#message-list .content", { hasText: "and one more" }).waitFor();
     } finally {
       await context.close();
     }
@@ -491,6 +622,16 @@ describe.skipIf(skip)(`browser (${dialect})`, () => {
         await page.locator("#message-list .content a[href='https://example.com/docs']").waitFor();
         expect(await page.locator("#message-list .content a").first().getAttribute("rel")).toContain("noopener");
         await page.locator("#message-list .show-more").waitFor();
+        expect(await accessibilityProblems(page)).toEqual([]);
+
+        // Search results (their marked words), and the message a result opens, highlighted.
+        if (size === "phone") await page.locator("#rooms-toggle").click();
+        await page.locator("#search-input").fill("thanks");
+        await page.locator("#search-button").click();
+        await page.locator('[data-testid="search-result"] mark').first().waitFor();
+        expect(await accessibilityProblems(page)).toEqual([]);
+        await page.locator('[data-testid="search-result"]').first().click();
+        await page.locator("#message-list > li.message.found").waitFor();
         expect(await accessibilityProblems(page)).toEqual([]);
       } finally {
         await context.close();

@@ -230,7 +230,7 @@ export function createPersonChannel(deps: { store: Store; bus: FanoutBus; clock:
         }
       },
       message(ws: PersonSocket) {
-        ws.send(JSON.stringify(frames.error("UNKNOWN_TYPE", "This socket only sends; talk in a room's socket, /ws/{room_id}")));
+        ws.send(JSON.stringify(frames.error("UNKNOWN_TYPE", "This socket takes only auth frames; talk in a room's socket, /ws/{room_id}")));
       },
       close(ws: PersonSocket) {
         const { session } = ws.data;

@@ -3,6 +3,7 @@
 // WS /ws: the person socket (person.ts), with the same handshake and counted against the same per-user cap.
 import { Elysia, t } from "elysia";
 import type { AuthService } from "../auth/service.ts";
+import type { ServerWebSocket } from "bun";
 import type { ReadService } from "../reads/service.ts";
 import type { RoomAccessControl } from "../rooms/access.ts";
 import type { Clock } from "../clock.ts";
@@ -11,7 +12,7 @@ import { Cursor, Id } from "../ids.ts";
 import { normalizeContent } from "../messages/model.ts";
 import type { MessageRateLimit } from "../messages/rate-limit.ts";
 import type { MessageWriter } from "../messages/writer.ts";
-import { MissingReferenceError, type Store } from "../store/store.ts";
+import { MissingReferenceError, type Store, type UserRecord } from "../store/store.ts";
 import type { Hub, LiveSocket, Session } from "./hub.ts";
 import { replayHistory } from "./join-replay.ts";
 import type { PersonChannel, PersonSession, PersonSocket } from "./person.ts";
@@ -44,7 +45,12 @@ function handshakeToken(query: { token?: string }, protocols: string | null): { 
   return { token: query.token, viaProtocol: false };
 }
 
-const send = (ws: LiveSocket, frame: object) => ws.send(JSON.stringify(frame));
+/** What in-band renewal needs of a socket: both kinds (room and person) have it. */
+type RenewableSocket = ServerWebSocket<{
+  session: { user: UserRecord; expiresAt: number; closed: boolean; expiryTimer?: ReturnType<typeof setTimeout> };
+}>;
+
+const send = (ws: RenewableSocket, frame: object) => ws.send(JSON.stringify(frame));
 
 export function realtimeRoutes(deps: RealtimeDeps) {
   const { auth, access, reads, store, writer, hub, people, clock, corsOrigins, rateLimit, socketsPerUser } = deps;
@@ -80,7 +86,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
   }
 
   /** Closes the socket with 1008 when its token has expired; then it should not act on another frame. */
-  function expireSoon(ws: LiveSocket): void {
+  function expireSoon(ws: RenewableSocket): void {
     const { session } = ws.data;
     clearTimeout(session.expiryTimer);
     session.expiryTimer = setTimeout(() => ws.close(CLOSE.POLICY, "token expired"), Math.max(0, session.expiresAt - clock()));
@@ -90,7 +96,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
    * In-band renewal: a fresh access token of the same user moves the socket's expiry. Any other token (another
    * user's, expired, revoked, malformed) is an error frame and close 1008, as an expiry would be.
    */
-  async function renew(ws: LiveSocket, token: string): Promise<void> {
+  async function renew(ws: RenewableSocket, token: string): Promise<void> {
     const { session } = ws.data;
     let renewed;
     try {
@@ -204,6 +210,15 @@ export function realtimeRoutes(deps: RealtimeDeps) {
 
   const personHandlers = {
     ...people.handlers,
+    // The person socket only sends, except for the same in-band renewal (and the same expiry rule) as a room's.
+    message(ws: PersonSocket, raw: string | Buffer) {
+      const { session } = ws.data;
+      if (session.closed) return;
+      if (clock() >= session.expiresAt) return ws.close(CLOSE.POLICY, "token expired");
+      const frame = parseClientFrame(raw);
+      if (!("code" in frame) && frame.type === "auth") return void renew(ws, frame.token);
+      people.handlers.message(ws);
+    },
     close(ws: PersonSocket) {
       releaseSocket(ws.data.session.user.id);
       people.handlers.close(ws);
@@ -280,7 +295,9 @@ export function realtimeRoutes(deps: RealtimeDeps) {
           summary: "Your rooms, live (WebSocket): rooms added and removed, read positions, room activity",
           description:
             "A WebSocket upgrade with the same token rules as `/ws/{room_id}`, counted in the same per-user socket cap. " +
-            "It only sends: `ready`, `room_added`, `room_removed`, `read`, `room_activity`. See README for the frames.",
+            "It sends `ready`, `room_added`, `room_removed`, `read`, `room_activity`, and takes only the in-band " +
+            'renewal of `/ws/{room_id}`: `{"type":"auth","token"}` -> `{"type":"auth_ok","expires_at"}`, or an ' +
+            "`error` frame and close 1008. See README for the frames.",
         },
       },
     );

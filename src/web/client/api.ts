@@ -1,4 +1,5 @@
 // The HTTP side of the server as the client uses it: the session token, JSON requests, and the shapes they return.
+import { session, type TokenPair } from "./session.ts";
 import type { ChatMessage } from "./timeline.ts";
 
 export interface User {
@@ -33,6 +34,14 @@ interface HistoryItem extends Omit<ChatMessage, "username"> {
   user: { username: string };
 }
 
+/** A GET /search result: a history item, its room's name, and the matching part with `<mark>` around the words. */
+export interface SearchResult extends ChatMessage {
+  room_name: string;
+  snippet: string;
+}
+
+export { session };
+
 /** A failed request, with the server's `detail` made readable. */
 export class ApiError extends Error {
   constructor(
@@ -42,19 +51,6 @@ export class ApiError extends Error {
     super(message);
   }
 }
-
-const TOKEN_KEY = "chat.token";
-
-// sessionStorage: a tab's login ends with the tab, and a token never outlives the browser session.
-export const session = {
-  get token(): string | null {
-    return sessionStorage.getItem(TOKEN_KEY);
-  },
-  set token(value: string | null) {
-    if (value === null) sessionStorage.removeItem(TOKEN_KEY);
-    else sessionStorage.setItem(TOKEN_KEY, value);
-  },
-};
 
 /** Called when the server refuses the token, so the page can go back to the login form. */
 let onUnauthorized: () => void = () => {};
@@ -70,7 +66,7 @@ function describe(status: number, body: unknown): string {
   return `Request failed (${status})`;
 }
 
-async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+async function request<T>(method: string, path: string, body?: unknown, retried = false): Promise<T> {
   const headers: Record<string, string> = {};
   const token = session.token;
   if (token) headers.authorization = `Bearer ${token}`;
@@ -89,7 +85,12 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
     // A proxy's HTML error page: the status says enough.
   }
   if (!response.ok) {
-    if (response.status === 401 && token) onUnauthorized();
+    if (response.status === 401 && token) {
+      // The access token expired (a sleeping laptop) or was revoked: once, with a refreshed one.
+      const outcome = retried ? "refused" : await session.refresh();
+      if (outcome === "ok") return request<T>(method, path, body, true);
+      if (outcome === "refused") onUnauthorized();
+    }
     throw new ApiError(response.status, describe(response.status, json));
   }
   return json as T;
@@ -103,7 +104,7 @@ export const api = {
     request<User>("POST", "/auth/signup", { username, email, password, ...(admin ? { role: "admin" } : {}) }),
   setup: () => request<{ admin_exists: boolean }>("GET", "/auth/setup"),
   login: (username: string, password: string) =>
-    request<{ access_token: string }>("POST", "/auth/login", { username, password }),
+    request<TokenPair>("POST", "/auth/login", { username, password }),
   me: () => request<User>("GET", "/auth/me"),
   logout: () => request<void>("POST", "/auth/logout"),
   rooms: () => request<Room[]>("GET", "/rooms/"),
@@ -121,6 +122,12 @@ export const api = {
   markRead: (roomId: number, messageId: number) => request<void>("POST", `/rooms/${roomId}/read`, { message_id: messageId }),
   users: () => request<User[]>("GET", "/users"),
   setRole: (id: number, role: User["role"]) => request<User>("PATCH", `/users/${id}`, { role }),
+  /** Newest match first; `before` (a `next_before`) pages back. */
+  async search(q: string, before: number | null): Promise<{ results: SearchResult[]; next_before: number | null }> {
+    const query = new URLSearchParams({ q, ...(before === null ? {} : { before: String(before) }) });
+    const page = await request<{ results: (HistoryItem & { room_name: string; snippet: string })[]; next_before: number | null }>("GET", `/search?${query}`);
+    return { ...page, results: page.results.map((item) => ({ ...toChatMessage(item), room_name: item.room_name, snippet: item.snippet })) };
+  },
   /** `after`: oldest first from that id; `before`: newest first, returned here oldest first. */
   async messages(roomId: number, cursor: { after: number } | { before: number }, limit: number): Promise<ChatMessage[]> {
     const query = "after" in cursor ? `after=${cursor.after}` : `before=${cursor.before}`;

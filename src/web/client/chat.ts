@@ -1,11 +1,14 @@
 // The chat page: log in or sign up, pick a room, and talk in it live. User data only ever reaches the page
 // through textContent and attributes, never innerHTML.
-import { api, ApiError, session, whenUnauthorized, type Member, type Room, type User } from "./api.ts";
+import { api, ApiError, session, whenUnauthorized, type Member, type Room, type SearchResult, type User } from "./api.ts";
+import { tokenUserId } from "./session.ts";
 import { RoomSocket, type ConnectionState, type EndReason, type PersonFrame, type PresenceUser, type ServerFrame } from "./room-socket.ts";
 import { newClientId, Timeline, type ChatMessage, type PendingMessage } from "./timeline.ts";
 
 const PAGE_SIZE = 100;
 const JOIN_HISTORY = 20;
+/** Messages shown before one opened from a search result (and the rest after it, page by page). */
+const AROUND = 25;
 const TYPING_SEND_EVERY_MS = 2000;
 const TYPING_SHOWN_MS = 3000;
 const NEAR_BOTTOM_PX = 80;
@@ -84,6 +87,13 @@ const ui = {
   messageForm: $<HTMLFormElement>("message-form"),
   messageInput: $<HTMLTextAreaElement>("message-input"),
   sendButton: $<HTMLButtonElement>("send-button"),
+  searchForm: $<HTMLFormElement>("search-form"),
+  searchError: $("search-error"),
+  searchResults: $("search-results"),
+  searchTitle: $("search-title"),
+  searchList: $("search-list"),
+  searchMore: $<HTMLButtonElement>("search-more"),
+  searchClose: $<HTMLButtonElement>("search-close"),
 };
 
 let me: User | null = null;
@@ -165,8 +175,7 @@ function markInvalid(form: HTMLFormElement, text: string): void {
 }
 
 async function logIn(username: string, password: string): Promise<void> {
-  const { access_token } = await api.login(username, password);
-  session.token = access_token;
+  session.start(await api.login(username, password));
   await enterChat();
 }
 
@@ -193,7 +202,8 @@ async function enterChat(): Promise<void> {
 }
 
 function endSession(notice: string): void {
-  session.token = null;
+  session.clear();
+  closeSearch();
   personSocket?.stop();
   personSocket = null;
   history.replaceState(null, "", location.pathname);
@@ -303,7 +313,7 @@ function startPersonSocket(): void {
       if (personSocket === socket) ui.sidebar.dataset.live = state;
     },
     onEnd: (reason) => {
-      if (personSocket === socket && reason === "unauthorized") endSession("Your session has ended. Please log in again.");
+      if (personSocket === socket && reason === "unauthorized") void tokenRefused(() => personSocket === socket && startPersonSocket());
     },
     whyNotRetry: async () => {
       try {
@@ -428,6 +438,100 @@ function showNotice(text: string, kind: "info" | "error" = "info"): void {
   noticeTimer = setTimeout(() => (ui.notice.hidden = true), 6000);
 }
 
+// ---------------------------------------------------------------- search
+
+/** The query shown and where its next page starts (null: no more). */
+let search: { q: string; nextBefore: number | null } | null = null;
+
+async function runSearch(q: string, before: number | null): Promise<void> {
+  const page = await api.search(q, before);
+  if (before === null) {
+    search = { q, nextBefore: null };
+    ui.searchList.replaceChildren();
+  }
+  if (search?.q !== q) return;
+  search.nextBefore = page.next_before;
+  ui.searchList.append(...page.results.map(renderResult));
+  const count = ui.searchList.childElementCount;
+  ui.searchTitle.textContent = count === 0 ? `Nothing found for ${q}` : `${count}${page.next_before === null ? "" : "+"} found for ${q}`;
+  ui.searchMore.hidden = page.next_before === null;
+  ui.searchResults.hidden = false;
+}
+
+function closeSearch(): void {
+  search = null;
+  ui.searchResults.hidden = true;
+  ui.searchList.replaceChildren();
+  ui.searchError.textContent = "";
+}
+
+function renderResult(result: SearchResult): HTMLLIElement {
+  const button = el("button", "search-result");
+  button.type = "button";
+  button.dataset.testid = "search-result";
+  button.dataset.messageId = String(result.id);
+  const meta = el("span", "search-meta");
+  meta.append(el("span", "room-name", result.room_name), ` · ${result.username} · ${formatTime(result.timestamp)}`);
+  const text = el("span", "snippet");
+  text.append(snippetText(result.snippet));
+  button.append(meta, text);
+  button.addEventListener("click", () => void openAt(result.room_id, result.id));
+  const item = el("li");
+  item.append(button);
+  return item;
+}
+
+const ENTITIES: Record<string, string> = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'" };
+
+/**
+ * The server's snippet (escaped text with the matched words in <mark>) as nodes: only <mark> is taken as markup,
+ * everything else becomes text, so nothing in it can ever be HTML here.
+ */
+function snippetText(html: string): DocumentFragment {
+  const fragment = document.createDocumentFragment();
+  const unescape = (text: string) => text.replace(/&(?:amp|lt|gt|quot|#39);/g, (entity) => ENTITIES[entity]!);
+  let marked = false;
+  for (const part of html.split(/(<\/?mark>)/)) {
+    if (part === "<mark>" || part === "</mark>") marked = part === "<mark>";
+    else if (part) fragment.append(marked ? el("mark", "", unescape(part)) : unescape(part));
+  }
+  return fragment;
+}
+
+/** Opens a room at one of its messages: the history around it, then everything after it, and the message shown. */
+async function openAt(roomId: number, messageId: number): Promise<void> {
+  ui.searchError.textContent = "";
+  try {
+    const room = roomById(roomId) ?? (await api.room(roomId));
+    if (current?.room.id !== roomId) joinRoom(room);
+    else setSidebarOpen(false);
+    const open = current!;
+    const [before, after] = await Promise.all([
+      api.messages(roomId, { before: messageId + 1 }, AROUND),
+      api.messages(roomId, { after: messageId }, PAGE_SIZE),
+    ]);
+    if (current !== open) return;
+    addMessages(open, [...before, ...after], { scroll: false });
+    if (before.length < AROUND) open.reachedStart = true;
+    // Up to the newest, so no gap is left between this and the live messages (as after a long absence).
+    for (let page = after; page.length === PAGE_SIZE; ) {
+      page = await api.messages(roomId, { after: page.at(-1)!.id }, PAGE_SIZE);
+      if (current !== open) return;
+      addMessages(open, page, { scroll: false });
+    }
+    ui.loadEarlier.hidden = open.reachedStart;
+    const found = messageElement(messageId) as HTMLElement | null;
+    if (!found) return showNotice("That message is no longer there.", "error");
+    for (const old of ui.messageList.querySelectorAll(".found")) old.classList.remove("found");
+    found.classList.add("found");
+    found.tabIndex = -1;
+    found.scrollIntoView({ block: "center" });
+    found.focus({ preventScroll: true });
+  } catch (error) {
+    ui.searchError.textContent = `Could not open the message: ${(error as Error).message}`;
+  }
+}
+
 // ---------------------------------------------------------------- the open room
 
 interface OpenRoom {
@@ -545,8 +649,29 @@ async function whyNotRetry(roomId: number): Promise<EndReason | null> {
   }
 }
 
+/**
+ * A socket closed with 1008: its token expired unrenewed (the page slept through the refresh) or was revoked. With a
+ * refreshed token it opens again (`reopen`); a refused refresh ends the session.
+ */
+async function tokenRefused(reopen: () => void): Promise<void> {
+  const outcome = await session.refresh();
+  if (!me) return;
+  if (outcome === "refused") return endSession("Your session has ended. Please log in again.");
+  // A role change revokes the access tokens but not the session: the page starts again with the new role.
+  const fresh = await api.me().catch(() => null);
+  if (fresh && me && fresh.role !== me.role) {
+    restarting ??= enterChat().catch(() => {}).finally(() => (restarting = null));
+    return;
+  }
+  if (!restarting) reopen();
+}
+let restarting: Promise<void> | null = null;
+
 function roomEnded(reason: EndReason): void {
-  if (reason === "unauthorized") return endSession("Your session has ended. Please log in again.");
+  if (reason === "unauthorized") {
+    const open = current;
+    return void tokenRefused(() => open && current === open && joinRoom(open.room));
+  }
   const name = current?.room.name ?? "The room";
   leaveRoom();
   history.replaceState(null, "", location.pathname);
@@ -1220,6 +1345,15 @@ ui.usersPanel.addEventListener("toggle", () => {
   if (ui.usersPanel.open) void loadUsers();
 });
 ui.loadEarlier.addEventListener("click", () => void loadEarlier());
+onSubmit(ui.searchForm, ui.searchError, async ({ q = "" }) => runSearch(q.trim(), null));
+ui.searchMore.addEventListener("click", () => {
+  if (search?.nextBefore != null) void runSearch(search.q, search.nextBefore).catch((error: Error) => (ui.searchError.textContent = error.message));
+});
+ui.searchClose.addEventListener("click", () => {
+  closeSearch();
+  ui.searchForm.reset();
+  $("search-input").focus();
+});
 
 ui.messageForm.addEventListener("submit", (event) => {
   event.preventDefault();
@@ -1252,6 +1386,15 @@ window.addEventListener("offline", () => {
 });
 
 whenUnauthorized(() => endSession("Your session has ended. Please log in again."));
+// A refresh here or in another tab: the open sockets renew in place; a session ended elsewhere ends here too.
+session.onChange((token) => {
+  if (!me) return;
+  if (token === null) return endSession("Your session has ended. Please log in again.");
+  // Another tab logged in as someone else, and this page now holds their session: it starts again as them.
+  if (tokenUserId(token) !== me.id) return location.reload();
+  current?.socket.renew();
+  personSocket?.renew();
+});
 
 if (session.token) {
   ui.authView.hidden = true;

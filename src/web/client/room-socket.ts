@@ -1,5 +1,5 @@
-// One live room: a WebSocket that carries the token as a subprotocol, reconnects with backoff and `since`,
-// and tells the page when it ends for good (token refused, room deleted).
+// One live room: a WebSocket that carries the token as a subprotocol, renews it in place (the `auth` frame),
+// reconnects with backoff and `since`, and tells the page when it ends (token refused, room deleted).
 import type { Room } from "./api.ts";
 import type { ChatMessage } from "./timeline.ts";
 
@@ -19,7 +19,8 @@ export type ServerFrame =
   | { type: "message_deleted"; id: number; room_id: number }
   | { type: "sync"; complete: boolean }
   | { type: "member_added" | "member_removed"; user_id: number; username: string }
-  | { type: "read"; room_id: number; message_id: number };
+  | { type: "read"; room_id: number; message_id: number }
+  | { type: "auth_ok"; expires_at: string };
 
 /** What the person socket (GET /ws) sends. */
 export type PersonFrame =
@@ -27,6 +28,8 @@ export type PersonFrame =
   | { type: "room_added"; room: Room }
   | { type: "room_removed"; room_id: number; reason: "deleted" | "removed" }
   | { type: "read"; room_id: number; message_id: number }
+  | { type: "auth_ok"; expires_at: string }
+  | { type: "error"; code: string; detail: string }
   | { type: "room_activity"; room_id: number; messages: { id: number; user_id: number }[]; last_message: NonNullable<Room["last_message"]> };
 
 export const CLOSE = { POLICY: 1008, REMOVED: 4403, ROOM_DELETED: 4404 } as const;
@@ -64,6 +67,8 @@ export class RoomSocket<F = ServerFrame> {
   private hasOpened = false;
   private online = true;
   private stopped = false;
+  /** The access token this socket holds on the server: the handshake's, then the last one sent in an `auth` frame. */
+  private tokenHeld = "";
 
   constructor(private readonly options: RoomSocketOptions<F>) {}
 
@@ -76,6 +81,12 @@ export class RoomSocket<F = ServerFrame> {
     if (this.socket?.readyState !== OPEN) return false;
     this.socket.send(JSON.stringify(frame));
     return true;
+  }
+
+  /** The page has a newer access token: an open socket renews in place, with no reconnect; a closed one uses it next. */
+  renew(): void {
+    const token = this.options.token();
+    if (token !== this.tokenHeld && this.send({ type: "auth", token })) this.tokenHeld = token;
   }
 
   /** "Retry now": the waiting reconnect happens at once. */
@@ -109,7 +120,9 @@ export class RoomSocket<F = ServerFrame> {
   private connect(): void {
     const since = this.hasOpened ? this.options.resumeAfter() : undefined;
     const create = this.options.createSocket ?? ((url, protocols) => new WebSocket(url, protocols));
-    const socket = create(this.options.url(since), ["chat", `bearer.${this.options.token()}`]);
+    const token = this.options.token();
+    const socket = create(this.options.url(since), ["chat", `bearer.${token}`]);
+    this.tokenHeld = token;
     this.socket = socket;
     this.options.onState(this.hasOpened ? "reconnecting" : "connecting");
     let opened = false;
@@ -118,6 +131,8 @@ export class RoomSocket<F = ServerFrame> {
       this.hasOpened = true;
       this.failures = 0;
       this.options.onState("connected");
+      // Refreshed while the handshake was under way.
+      this.renew();
       this.options.onOpen();
     };
     socket.onmessage = (event) => {
