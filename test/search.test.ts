@@ -295,7 +295,7 @@ describe(`search: messages stored before the search migration (${dialect})`, () 
       open: () => openPostgresStore(scratch.url, { poolSize: 2 }),
       async unindex() {
         const sql = postgres(scratch.url, { max: 1, onnotice: () => {} });
-        await sql`UPDATE messages SET search = NULL`;
+        await sql`DELETE FROM message_words`;
         await sql`INSERT INTO search_backfill SELECT max(id) + 1 FROM messages`;
         await sql.end();
       },
