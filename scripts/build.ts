@@ -12,6 +12,8 @@ import { $ } from "bun";
 import { rmSync } from "node:fs";
 
 const outfile = process.argv[2] ?? "dist/chat-server";
-await $`bun build --compile --bytecode --format=esm --sourcemap ./src/main.ts --outfile ${outfile}`;
+// The workers (src/workers.ts) are entry points of their own inside it.
+const workers = ["./src/store/sqlite/search-worker.ts", "./src/store/postgres/search-worker.ts"];
+await $`bun build --compile --bytecode --format=esm --sourcemap ./src/main.ts ${workers} --outfile ${outfile}`;
 rmSync(`${outfile}.map`, { force: true });
 console.log(`built ${outfile}`);

@@ -40,6 +40,7 @@ import {
   type UserRecord,
 } from "../store.ts";
 import { pageRowToMessage, renderPage, type PageRow } from "../page-json.ts";
+import { postgresSearchWorker } from "../../workers.ts";
 import { indexerThread } from "../../search/indexer-thread.ts";
 import { tsvectorLiteral } from "../../search/text.ts";
 import { connectPostgres } from "./connect.ts";
@@ -193,7 +194,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     .prepare("history_skip");
 
   const first = <T>(rows: T[]): T | undefined => rows[0];
-  const search = indexerThread(new URL("./search-worker.ts", import.meta.url), { url });
+  const search = indexerThread(postgresSearchWorker, { url });
 
   // The hot history read: three constant statements (prepared once per connection), positional rows with times
   // as epoch milliseconds, rendered by page-json.ts. (Rendering the JSON in PostgreSQL cost more Bun CPU per page

@@ -37,6 +37,7 @@ import {
 } from "../store.ts";
 import { renderPage, pageRowToMessage, type PageRow } from "../page-json.ts";
 import { messages, readPositions, refreshTokens, roomMembers, rooms, schema, users } from "./schema.ts";
+import { sqliteSearchWorker } from "../../workers.ts";
 import { indexerThread } from "../../search/indexer-thread.ts";
 import { BUSY_TIMEOUT_MS, createSearchIndexer, rewriteWords, WAL_CHECKPOINT_PAGES } from "./search-index.ts";
 
@@ -266,7 +267,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
 
   // Off the thread that answers sockets (folding words and FTS5 cost more than the message's INSERT); an
   // in-memory database has no other connection, so its indexer runs here.
-  const search = memory ? createSearchIndexer(sqlite) : indexerThread(new URL("./search-worker.ts", import.meta.url), { path });
+  const search = memory ? createSearchIndexer(sqlite) : indexerThread(sqliteSearchWorker, { path });
   const rewrite = rewriteWords(sqlite);
   const editMessage = sqlite.transaction((id: number, content: string, editedAt: Date) => {
     const changed = db.update(messages).set({ content, editedAt }).where(eq(messages.id, id)).returning().get();
