@@ -14,6 +14,13 @@ serveIndexer(({ path }: { path: string }) => {
     ...indexer,
     async stop() {
       await indexer.stop();
+      try {
+        // The WAL emptied here: the store's connection, which closes last, would otherwise checkpoint it on the
+        // main thread as it closes.
+        sqlite.run("PRAGMA wal_checkpoint(TRUNCATE)");
+      } catch (error) {
+        console.error(`search: checkpoint at close failed: ${(error as Error).message}`);
+      }
       sqlite.close(true);
     },
   };
