@@ -72,5 +72,6 @@ async function analyze(url: string) {
   const { default: postgres } = await import("postgres");
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   await sql`VACUUM ANALYZE messages`;
+  await sql`VACUUM ANALYZE message_words`;
   await sql.end();
 }

@@ -88,7 +88,7 @@ function exitOnStoreError(error: unknown): never {
 function madeByThisStart(database: DatabaseTarget, secretFile: LoadedConfig["secretFile"]): string[] {
   const made = secretFile?.created ? [secretFile.path] : [];
   if (database.kind === "sqlite" && database.path !== ":memory:" && !existsSync(database.path)) {
-    made.push(database.path, `${database.path}-wal`, `${database.path}-shm`);
+    made.push(database.path, `${database.path}-wal`, `${database.path}-shm`, `${database.path}.lock`);
   }
   return made;
 }

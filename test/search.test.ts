@@ -295,7 +295,7 @@ describe(`search: messages stored before the search migration (${dialect})`, () 
       open: () => openPostgresStore(scratch.url, { poolSize: 2 }),
       async unindex() {
         const sql = postgres(scratch.url, { max: 1, onnotice: () => {} });
-        await sql`UPDATE messages SET search = NULL`;
+        await sql`DELETE FROM message_words`;
         await sql`INSERT INTO search_backfill SELECT max(id) + 1 FROM messages`;
         await sql.end();
       },
@@ -335,6 +335,63 @@ describe(`search: messages stored before the search migration (${dialect})`, () 
       await store.close();
     } finally {
       await scratch.drop();
+    }
+  });
+});
+
+describe(`search: a database file, indexed on the indexer's own thread (${dialect})`, () => {
+  // The other tests run on an in-memory SQLite database, which the store indexes on its own connection.
+  async function fileStore(): Promise<{ open(): Promise<Store>; drop(): Promise<void> }> {
+    if (dialect === "sqlite") {
+      const dir = mkdtempSync(join(tmpdir(), "search-file-"));
+      return { open: async () => openSqliteStore(join(dir, "chat.db")), drop: async () => rmSync(dir, { recursive: true, force: true }) };
+    }
+    const scratch = await scratchDatabase("chat_search_file");
+    return { open: () => openPostgresStore(scratch.url, { poolSize: 2 }), drop: () => scratch.drop() };
+  }
+
+  test("stored messages are found at once, edits and deletes followed, and all of it after a restart", async () => {
+    const file = await fileStore();
+    try {
+      let store = await file.open();
+      const at = new Date(Date.UTC(2026, 0, 1));
+      const user = await store.createUser({ username: "writer", email: "writer@example.com", passwordHash: "x", role: "user", createdAt: at });
+      const room = await store.createRoom({ name: "notes", description: null, createdAt: at });
+      const found = async (...words: string[]) =>
+        (
+          await store.searchMessages({ readerId: user.id, terms: words.map((w) => ({ words: [w], prefix: false })), roomIds: null, authorIds: null, before: null, limit: 50 })
+        ).map((h) => h.message.content);
+      const storeAll = (contents: string[], from = 0) =>
+        store.insertMessages(contents.map((content, i) => ({ roomId: room.id, userId: user.id, content, clientId: `c${from + i}`, createdAt: at })));
+
+      const [kept, edited, deleted] = (await storeAll(["plum kept", "plum edited", "plum deleted"])).map((s) => s.record.id);
+      expect(await found("plum")).toEqual(["plum deleted", "plum edited", "plum kept"]);
+      await store.updateMessage(edited!, "damson now", at);
+      expect(await store.deleteMessage(deleted!)).toBe(true);
+      expect(await found("plum")).toEqual(["plum kept"]);
+      expect(await found("damson")).toEqual(["damson now"]);
+
+      // Edited before the indexer reached it: found by its new words only.
+      const [early] = (await storeAll(["quince early"], 10)).map((s) => s.record.id);
+      await store.updateMessage(early!, "medlar late", at);
+      // More than one indexing chunk, in batches the size of a busy server's.
+      for (let from = 0; from < 5200; from += 200) await storeAll(Array.from({ length: 200 }, (_, i) => `bulk ${from + i}`), 100 + from);
+      expect(await found("quince")).toEqual([]);
+      expect(await found("medlar")).toEqual(["medlar late"]);
+      expect(await found("bulk", "0")).toEqual(["bulk 0"]);
+      expect(await found("bulk", "5199")).toEqual(["bulk 5199"]);
+      await store.close();
+
+      store = await file.open();
+      expect(await found("plum")).toEqual(["plum kept"]);
+      expect(await found("medlar")).toEqual(["medlar late"]);
+      expect(await found("bulk", "2600")).toEqual(["bulk 2600"]);
+      expect(kept).toBeGreaterThan(0);
+      await store.deleteRoom(room.id);
+      expect(await found("plum")).toEqual([]);
+      await store.close();
+    } finally {
+      await file.drop();
     }
   });
 });

@@ -13,6 +13,7 @@ import m9 from "./0009_accounts.sql" with { type: "text" };
 import m10 from "./0010_deleted_usernames.sql" with { type: "text" };
 import m11 from "./0011_search.sql" with { type: "text" };
 import m12 from "./0012_search_index.sql" with { type: "text" };
+import m13 from "./0013_search_words.sql" with { type: "text" };
 
 export const migrations = {
   journal,
@@ -30,5 +31,6 @@ export const migrations = {
   "0010_deleted_usernames": m10,
   "0011_search": m11,
   "0012_search_index": m12,
+  "0013_search_words": m13,
   } as Record<string, string>,
 };

@@ -40,8 +40,13 @@ import {
   type UserRecord,
 } from "../store.ts";
 import { pageRowToMessage, renderPage, type PageRow } from "../page-json.ts";
+import { postgresSearchWorker } from "../../workers.ts";
+import { indexerThread } from "../../search/indexer-thread.ts";
 import { tsvectorLiteral } from "../../search/text.ts";
 import { connectPostgres } from "./connect.ts";
+import { arrayLiteral, insertWords } from "./search-index.ts";
+
+export { arrayLiteral };
 import { messages, rooms, schema, users } from "./schema.ts";
 
 const p = sql.placeholder;
@@ -158,7 +163,6 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     createdAt: rooms.createdAt,
   };
   const roomById = db.select(roomColumns).from(rooms).where(eq(rooms.id, p("id"))).prepare("room_by_id");
-  // Every column but `search` (the index's words, never needed back).
   const messageColumns = {
     id: messages.id,
     roomId: messages.roomId,
@@ -190,6 +194,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     .prepare("history_skip");
 
   const first = <T>(rows: T[]): T | undefined => rows[0];
+  const search = indexerThread(postgresSearchWorker, { url });
 
   // The hot history read: three constant statements (prepared once per connection), positional rows with times
   // as epoch milliseconds, rendered by page-json.ts. (Rendering the JSON in PostgreSQL cost more Bun CPU per page
@@ -449,7 +454,10 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       const stalled = new Promise<"stalled">((resolve) => (timer = setTimeout(resolve, BATCH_ANSWER_MS, "stalled")));
       try {
         const answer = await Promise.race([inserting, stalled]);
-        if (answer !== "stalled") return answer;
+        if (answer !== "stalled") {
+          search.soon();
+          return answer;
+        }
         // Cancelled, and its own answer awaited: refused only once PostgreSQL says it was cancelled (or says nothing
         // for CANCEL_WAIT_MS more), so that it cannot commit after its senders were told it was not stored. One
         // that committed meanwhile is answered as stored.
@@ -491,9 +499,10 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     // catch up on after their listener was away; the same statement drops changes older than CHANGES_KEPT.
     async updateMessage(id, content, editedAt) {
       const [row] = await client<MessageRow[]>`
-        WITH changed AS (UPDATE messages SET content = ${content}, edited_at = to_timestamp(${editedAt.getTime()} / 1000.0),
-                                search = ${tsvectorLiteral(content)}::tsvector
-                         WHERE id = ${id} RETURNING *)${client.unsafe(CHANGE_LOG("updated"))}
+        WITH changed AS (UPDATE messages SET content = ${content}, edited_at = to_timestamp(${editedAt.getTime()} / 1000.0)
+                         WHERE id = ${id} RETURNING *),
+        words AS (INSERT INTO message_words (message_id, words) SELECT id, ${tsvectorLiteral(content)}::tsvector FROM changed
+                  ON CONFLICT (message_id) DO UPDATE SET words = excluded.words)${client.unsafe(CHANGE_LOG("updated"))}
         SELECT ${client.unsafe(ROW_COLUMNS)} FROM changed`;
       return row && toRecord(row);
     },
@@ -504,6 +513,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       return rows.length > 0;
     },
     async searchMessages(query) {
+      await search.catchUp();
       const rows = (await client
         .unsafe(
           SEARCH_SQL,
@@ -549,6 +559,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     },
     async close() {
       closing = true;
+      await search.stop().catch((error: unknown) => console.error(`search: stopping the indexer failed: ${(error as Error).message}`));
       await Promise.all([client.end({ timeout: 5 }), batchClient.end({ timeout: 5 })]);
     },
   });
@@ -719,14 +730,6 @@ const ROW_COLUMNS = `id, room_id, user_id, content, client_id,
   round(extract(epoch FROM created_at) * 1000)::float8 AS created_ms,
   round(extract(epoch FROM edited_at) * 1000)::float8 AS edited_ms`;
 
-/**
- * A PostgreSQL array literal, built here so no type lookup is needed: every element quoted (NULL bare), with
- * backslash and double quote escaped, per the array input syntax.
- */
-export function arrayLiteral(values: readonly (string | number | null)[]): string {
-  const items = values.map((v) => (v === null ? "NULL" : `"${String(v).replace(/["\\]/g, "\\$&")}"`));
-  return `{${items.join(",")}}`;
-}
 
 /**
  * SQL that is true once every room and author the messages name is key-share locked (each once), and fails with
@@ -770,12 +773,12 @@ async function insertBatch(
     WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${INSERT_LOCK})),
     refs AS MATERIALIZED (SELECT ${requireReferences(client, batch, client`EXISTS (SELECT FROM lock)`)} AS ok),
     ins AS (
-      INSERT INTO messages (room_id, user_id, content, client_id, created_at, search)
-      SELECT room_id, user_id, content, client_id, to_timestamp(created_ms / 1000.0), search::tsvector
+      INSERT INTO messages (room_id, user_id, content, client_id, created_at)
+      SELECT room_id, user_id, content, client_id, to_timestamp(created_ms / 1000.0)
       FROM unnest(${column((m) => m.roomId)}::int[], ${column((m) => m.userId)}::int[],
                   ${column((m) => m.content)}::text[], ${column((m) => m.clientId)}::text[],
-                  ${column((m) => m.createdAt.getTime())}::float8[], ${column((m) => tsvectorLiteral(m.content))}::text[])
-        WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, search, ord)
+                  ${column((m) => m.createdAt.getTime())}::float8[])
+        WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, ord)
       WHERE (SELECT ok FROM refs)
       ORDER BY ord
       ON CONFLICT (room_id, user_id, client_id) DO NOTHING
@@ -844,15 +847,17 @@ const SEARCH_SQL = `
               THEN coalesce((SELECT o.username FROM room_members d JOIN users o ON o.id = d.user_id
                              WHERE d.room_id = r.id AND d.user_id <> $3 LIMIT 1), '(deleted account)')
               ELSE r.name END
-  FROM messages m JOIN users u ON u.id = m.user_id JOIN rooms r ON r.id = m.room_id
-  WHERE m.search @@ $1::tsquery AND m.id < $2
+  FROM message_words w JOIN messages m ON m.id = w.message_id JOIN users u ON u.id = m.user_id JOIN rooms r ON r.id = m.room_id
+  WHERE w.words @@ $1::tsquery AND w.message_id < $2
     AND (r.visibility = 'public' OR EXISTS (SELECT 1 FROM room_members a WHERE a.room_id = r.id AND a.user_id = $3))
     AND ($4::int[] IS NULL OR m.room_id = ANY($4::int[]))
     AND ($5::int[] IS NULL OR m.user_id = ANY($5::int[]))
-  ORDER BY m.id DESC LIMIT $6`;
+  ORDER BY w.message_id DESC LIMIT $6`;
 
 /** How many messages the backfill indexes per transaction. */
 const BACKLOG_CHUNK = 5000;
+
+
 
 /**
  * Gives the messages stored before the search migration their words (search_backfill holds the id below which
@@ -867,13 +872,7 @@ async function indexBacklog(client: postgres.Sql): Promise<void> {
     const count = await client.begin(async (tx) => {
       const rows = await tx<{ id: number; content: string }[]>`
         SELECT id, content FROM messages WHERE id < ${left.below_id} ORDER BY id DESC LIMIT ${BACKLOG_CHUNK}`;
-      if (rows.length > 0) {
-        await tx`
-          UPDATE messages SET search = b.search::tsvector
-          FROM unnest(${arrayLiteral(rows.map((r) => r.id))}::int[], ${arrayLiteral(rows.map((r) => tsvectorLiteral(r.content)))}::text[])
-            AS b(id, search)
-          WHERE messages.id = b.id`;
-      }
+      await insertWords(tx, rows);
       if (rows.length < BACKLOG_CHUNK) await tx`DELETE FROM search_backfill`;
       else await tx`UPDATE search_backfill SET below_id = ${rows[rows.length - 1]!.id}`;
       return rows.length;
@@ -921,16 +920,20 @@ async function importBatch(tx: postgres.TransactionSql, batch: ImportBatch, onPr
     const refs = chunk.map((m) => ({ roomId: resolveImportRef(m.room, roomIds), userId: resolveImportRef(m.user, userIds) }));
     await tx`SELECT ${requireReferences(tx, refs, tx`true`)}`;
     const column = (pick: (m: (typeof chunk)[number]) => string | number | null) => arrayLiteral(chunk.map(pick));
-    const inserted = await tx`
-      INSERT INTO messages (room_id, user_id, content, client_id, created_at, search)
-      SELECT room_id, user_id, content, client_id, to_timestamp(created_ms / 1000.0), search::tsvector
+    const inserted = await tx<{ id: number; content: string }[]>`
+      INSERT INTO messages (room_id, user_id, content, client_id, created_at)
+      SELECT room_id, user_id, content, client_id, to_timestamp(created_ms / 1000.0)
       FROM unnest(${column((m) => resolveImportRef(m.room, roomIds))}::int[], ${column((m) => resolveImportRef(m.user, userIds))}::int[],
                   ${column((m) => m.content)}::text[], ${column((m) => m.clientId)}::text[],
-                  ${column((m) => ms(m.createdAt))}::float8[], ${column((m) => tsvectorLiteral(m.content))}::text[])
-        WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, search, ord)
+                  ${column((m) => ms(m.createdAt))}::float8[])
+        WITH ORDINALITY AS b(room_id, user_id, content, client_id, created_ms, ord)
       ORDER BY ord
-      ON CONFLICT (room_id, user_id, client_id) DO NOTHING`;
-    messagesStored += inserted.count;
+      ON CONFLICT (room_id, user_id, client_id) DO NOTHING
+      RETURNING id, content`;
+    // Imports do not commit in id order (they take no insert lock), so the indexer's mark could pass them by:
+    // they bring their words with them.
+    await insertWords(tx, inserted);
+    messagesStored += inserted.length;
     onProgress?.(start + chunk.length);
   }
   return { userIds, roomIds, messagesStored };

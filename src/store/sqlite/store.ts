@@ -37,7 +37,9 @@ import {
 } from "../store.ts";
 import { renderPage, pageRowToMessage, type PageRow } from "../page-json.ts";
 import { messages, readPositions, refreshTokens, roomMembers, rooms, schema, users } from "./schema.ts";
-import { ftsText } from "../../search/text.ts";
+import { sqliteSearchWorker } from "../../workers.ts";
+import { indexerThread } from "../../search/indexer-thread.ts";
+import { BUSY_TIMEOUT_MS, createSearchIndexer, rewriteWords, WAL_CHECKPOINT_PAGES } from "./search-index.ts";
 
 const p = sql.placeholder;
 
@@ -50,26 +52,18 @@ export class SqliteInUseError extends Error {
 
 /** `path` is a file path or ":memory:". */
 export function openSqliteStore(path: string, options: { migrate?: boolean } = {}): Store {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const memory = path === ":memory:";
+  if (!memory) mkdirSync(dirname(path), { recursive: true });
+  const lock = memory ? undefined : holdLock(path);
   const sqlite = new Database(path, { create: true, strict: true });
-  // One server per SQLite file: the first holds an exclusive lock until it closes, so a second one (or a
-  // `migrate` while it runs) is refused at once instead of splitting the chat in two. WAL is entered in normal
-  // locking mode first, so that close() can hand the lock back.
-  try {
-    sqlite.run("PRAGMA journal_mode = WAL");
-    sqlite.run("PRAGMA locking_mode = EXCLUSIVE");
-    sqlite.run("BEGIN EXCLUSIVE");
-    sqlite.run("COMMIT");
-  } catch (error) {
-    sqlite.close();
-    if (/locked|busy/i.test(String(error))) throw new SqliteInUseError(path);
-    throw error;
-  }
+  sqlite.run("PRAGMA journal_mode = WAL");
+  // The search indexer writes through a connection of its own (search-index.ts), a chunk at a time.
+  sqlite.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   sqlite.run("PRAGMA synchronous = NORMAL");
-  // Checkpoint every 2,000 WAL pages (8 MB) instead of 1,000: a page rewritten by several commits is copied back
-  // once, and the two fsyncs of a checkpoint come half as often. Measured (random rooms and client_ids, batches of
-  // 128): 49 -> 38 us per stored message; the commit that runs the checkpoint stalls about as long (max 39 -> 34 ms).
-  sqlite.run("PRAGMA wal_autocheckpoint = 2000");
+  // The search indexer's connection checkpoints after its chunks (search-index.ts), on its own thread: here they
+  // cost the store's writes 15-30 % more CPU (its pages are in the WAL too). This one checkpoints only when the WAL
+  // grows past 4 times that, which happens if the indexer does not run: writes that are not messages.
+  sqlite.run(`PRAGMA wal_autocheckpoint = ${4 * WAL_CHECKPOINT_PAGES}`);
   sqlite.run("PRAGMA foreign_keys = ON");
   const db = drizzle(sqlite, { schema });
   if (options.migrate !== false) applyMigrations(db, migrations);
@@ -272,7 +266,15 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
     }),
   );
 
-  const search = createSearchIndexer(sqlite);
+  // Off the thread that answers sockets (folding words and FTS5 cost more than the message's INSERT); an
+  // in-memory database has no other connection, so its indexer runs here.
+  const search = memory ? createSearchIndexer(sqlite) : indexerThread(sqliteSearchWorker, { path });
+  const rewrite = rewriteWords(sqlite);
+  const editMessage = sqlite.transaction((id: number, content: string, editedAt: Date) => {
+    const changed = db.update(messages).set({ content, editedAt }).where(eq(messages.id, id)).returning().get();
+    if (changed) rewrite(id, content);
+    return changed;
+  });
 
   const withAuthor = { message: messages, author: users };
   const page = () =>
@@ -502,10 +504,10 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
     },
     async updateMessage(id, content, editedAt) {
-      return search.update(id, content, () => db.update(messages).set({ content, editedAt }).where(eq(messages.id, id)).returning().get());
+      return editMessage(id, content, editedAt);
     },
     async searchMessages(query) {
-      search.catchUp();
+      await search.catchUp();
       const rows = searchRows.values({
         match: ftsMatch(query.terms),
         before: query.before ?? 2 ** 31,
@@ -559,9 +561,10 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       return Number(row.at ?? 0) >= latestMigrationMillis(migrations);
     },
     async close() {
-      search.stop();
-      // close(true) finalizes our prepared statements; without it the handle, and the file lock, outlive close().
+      await search.stop().catch((error: unknown) => console.error(`search: stopping the indexer failed: ${(error as Error).message}`));
+      // close(true) finalizes our prepared statements; without it the handle outlives close().
       sqlite.close(true);
+      lock?.close(true);
     },
   };
 }
@@ -571,88 +574,23 @@ function ftsMatch(terms: SearchQuery["terms"]): string {
   return terms.map((t) => `"${t.words.join(" ")}"${t.prefix ? "*" : ""}`).join(" ");
 }
 
-/** Messages indexed per transaction (and per turn of the timer, which goes on at once while more are waiting). */
-const INDEX_CHUNK = 5000;
-/** How long after a commit its messages wait to be indexed with those that follow it. */
-const INDEX_DELAY_MS = 200;
-
 /**
- * The FTS5 index (messages_search) beside the group commit: every message above search_indexed.through_id gets its
- * folded words in chunks, INDEX_DELAY_MS after a commit, before every search (so a search sees every acknowledged
- * message), at open (messages stored before the search migrations, or before a crash) and at close. FTS5 costs a
- * sixth per message in chunks of thousands of what it costs in the writer's batches of tens. Deletes need nothing
- * here: the trigger messages_search_delete drops a message's words with its row, whatever deletes it.
+ * One server per SQLite file: the first holds an exclusive lock on `<path>.lock` (an empty SQLite database of its
+ * own) until it closes, so a second one (or a `migrate` while it runs) is refused at once instead of splitting the
+ * chat in two. Not on the database itself, which the store's search indexer opens too.
  */
-function createSearchIndexer(sqlite: Database) {
-  const pending = sqlite.query<{ id: number; content: string }, [number, number]>(
-    "SELECT id, content FROM messages WHERE id > ? ORDER BY id LIMIT ?",
-  );
-  const insert = sqlite.query<unknown, [number, string]>("INSERT INTO messages_search (rowid, words) VALUES (?, ?)");
-  const remove = sqlite.query<unknown, [number]>("DELETE FROM messages_search WHERE rowid = ?");
-  const record = sqlite.query<unknown, [number]>("UPDATE search_indexed SET through_id = ?");
-  let through = sqlite.query<{ through_id: number }, []>("SELECT through_id FROM search_indexed").get()!.through_id;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-
-  const indexChunk = sqlite.transaction((after: number) => {
-    const rows = pending.all(after, INDEX_CHUNK);
-    for (const row of rows) insert.run(row.id, ftsText(row.content));
-    if (rows.length > 0) record.run(rows[rows.length - 1]!.id);
-    return rows;
-  });
-  /** One chunk; true when more may be waiting. */
-  const step = () => {
-    const rows = indexChunk(through);
-    if (rows.length > 0) through = rows[rows.length - 1]!.id;
-    return rows.length === INDEX_CHUNK;
-  };
-  const catchUp = () => {
-    let done = 0;
-    while (step()) {
-      done += INDEX_CHUNK;
-      if (done % 100_000 === 0) console.error(`search: indexed ${done} messages`);
-    }
-  };
-  const tick = () => {
-    timer = undefined;
-    try {
-      if (step()) timer = setTimeout(tick, 0);
-    } catch (error) {
-      // Left for the next commit, search or start to index; nothing is lost.
-      console.error(`search: indexing failed: ${(error as Error).message}`);
-    }
-  };
-  catchUp();
-
-  return {
-    /** After a commit: index what it stored, with whatever follows it within INDEX_DELAY_MS. */
-    soon() {
-      timer ??= setTimeout(tick, INDEX_DELAY_MS);
-      (timer as { unref?: () => void }).unref?.();
-    },
-    catchUp,
-    /**
-     * Runs `edit` (message `id` gets `content`) and rewrites the message's words in the same transaction; one not
-     * indexed yet will be with its new content.
-     */
-    update: sqlite.transaction((id: number, content: string, edit: () => MessageRecord | undefined) => {
-      const changed = edit();
-      if (changed && id <= through) {
-        remove.run(id);
-        insert.run(id, ftsText(content));
-      }
-      return changed;
-    }),
-    stop() {
-      clearTimeout(timer);
-      timer = undefined;
-      try {
-        catchUp();
-      } catch (error) {
-        // The next open indexes what is left; closing must not fail for it.
-        console.error(`search: indexing at close failed: ${(error as Error).message}`);
-      }
-    },
-  };
+function holdLock(path: string): Database {
+  const lock = new Database(`${path}.lock`, { create: true });
+  try {
+    lock.run("PRAGMA locking_mode = EXCLUSIVE");
+    lock.run("BEGIN EXCLUSIVE");
+    lock.run("COMMIT");
+    return lock;
+  } catch (error) {
+    lock.close();
+    if (/locked|busy/i.test(String(error))) throw new SqliteInUseError(path);
+    throw error;
+  }
 }
 
 /** Thrown to roll a dry run back, carrying what it would have done. */
