@@ -24,7 +24,7 @@ export type FloorStore = ((rows: readonly FloorRow[]) => number[] | Promise<numb
 const columns = (id: string, time: string) =>
   `floor_messages (id ${id}, room_id integer NOT NULL, user_id integer NOT NULL, content text NOT NULL,
    client_id text, created_at ${time} NOT NULL)`;
-const ROOM_INDEX = "CREATE INDEX floor_room_id_id ON floor_messages (room_id, id)";
+const ROOM_INDEX = "CREATE INDEX floor_room_id_id_user_id ON floor_messages (room_id, id, user_id)";
 const RESEND_INDEX = "CREATE UNIQUE INDEX floor_room_id_user_id_client_id ON floor_messages (room_id, user_id, client_id)";
 /**
  * Which of the server's indexes the table gets: both (the floor), or fewer, to measure what each costs. Without the

@@ -14,6 +14,7 @@ import m10 from "./0010_deleted_usernames.sql" with { type: "text" };
 import m11 from "./0011_search.sql" with { type: "text" };
 import m12 from "./0012_search_index.sql" with { type: "text" };
 import m13 from "./0013_search_words.sql" with { type: "text" };
+import m14 from "./0014_history_index_with_author.sql" with { type: "text" };
 
 export const migrations = {
   journal,
@@ -32,5 +33,6 @@ export const migrations = {
   "0011_search": m11,
   "0012_search_index": m12,
   "0013_search_words": m13,
+  "0014_history_index_with_author": m14,
   } as Record<string, string>,
 };

@@ -9,6 +9,7 @@ import m5 from "./0005_read_positions.sql" with { type: "text" };
 import m6 from "./0006_accounts.sql" with { type: "text" };
 import m7 from "./0007_deleted_usernames.sql" with { type: "text" };
 import m8 from "./0008_search.sql" with { type: "text" };
+import m9 from "./0009_history_index_with_author.sql" with { type: "text" };
 
 export const migrations = {
   journal,
@@ -22,5 +23,6 @@ export const migrations = {
   "0006_accounts": m6,
   "0007_deleted_usernames": m7,
   "0008_search": m8,
+  "0009_history_index_with_author": m9,
   } as Record<string, string>,
 };

@@ -97,8 +97,10 @@ export const messages = sqliteTable(
     editedAt: integer("edited_at", { mode: "timestamp_ms" }),
   },
   (table) => [
-    // "room R, id below X, newest first" is a range scan of this index.
-    index("messages_room_id_id_idx").on(table.roomId, table.id),
+    // "room R, id below X, newest first" is a range scan of this index. The author rides along so that an unread
+    // count ("after my position, not mine") reads the index alone (100 never-read rooms of 10,000 messages:
+    // 275 -> 9 ms on SQLite).
+    index("messages_room_id_id_user_id_idx").on(table.roomId, table.id, table.userId),
     // A client_id belongs to its room: the same one sent in another room is another message.
     uniqueIndex("messages_room_id_user_id_client_id_key").on(table.roomId, table.userId, table.clientId),
   ],
