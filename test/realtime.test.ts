@@ -356,7 +356,9 @@ describe(`realtime (${dialect})`, () => {
 
 describe(`realtime limits (${dialect})`, () => {
   test("a token that expires while connected closes the socket with 1008", async () => {
-    const short = await createTestApp({ accessTokenTtlSeconds: 1 });
+    // exp is whole seconds after a whole-second iat, so a 1 s token may live 0-1 s: on a busy machine it expired
+    // before the handshake (a 1006, not a 1008). 3 s lives at least 2.
+    const short = await createTestApp({ accessTokenTtlSeconds: 3 });
     short.app.listen({ port: 0, hostname: "127.0.0.1", reusePort: false });
     try {
       const boss = await short.user("boss", { role: "admin" });
