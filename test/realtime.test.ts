@@ -369,7 +369,7 @@ describe(`realtime limits (${dialect})`, () => {
       await short.app.stop();
       await short.dispose();
     }
-  });
+  }, 15_000);
 
   test("an Origin outside CORS_ORIGINS is refused at the handshake", async () => {
     const strict = await createTestApp({ corsOrigins: ["https://chat.example"] });
