@@ -140,6 +140,13 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     }
   }
 
+  /** A frame that waited for an admission that failed: not acted on, and said so (a message can be resent). */
+  function refuseUnchecked(ws: LiveSocket, raw: string | Buffer) {
+    const frame = parseClientFrame(raw);
+    if ("code" in frame || frame.type !== "message") return;
+    send(ws, frames.error("STORE_UNAVAILABLE", "The message was not stored; send it again", frame.clientId ?? undefined));
+  }
+
   function handleFrame(ws: LiveSocket, raw: string | Buffer) {
     const { session } = ws.data;
     if (session.closed) return;
@@ -175,8 +182,13 @@ export function realtimeRoutes(deps: RealtimeDeps) {
       const { session } = ws.data;
       const admission = hub.track(ws);
       session.admission = admission;
-      // Before the frames that waited for it are handled (they were queued on it later).
-      void admission.then(() => (session.admission = undefined), () => {});
+      // Before the frames that waited for it are handled (they were queued on it later). When the token could not
+      // be checked (the database went away), the frames that waited are refused first (their reactions come after
+      // this one, and the close is queued behind them), then the socket closes so the client comes back and resends.
+      void admission.then(
+        () => (session.admission = undefined),
+        () => queueMicrotask(() => ws.close(CLOSE.TRY_AGAIN_LATER, "could not check the token; reconnect")),
+      );
       expireSoon(ws);
       try {
         // A removal that ran between the handshake's check and this socket's registration closed nothing: ask
@@ -195,7 +207,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     message(ws: LiveSocket, raw: string | Buffer) {
       const { admission } = ws.data.session;
       // Frames that come before the socket is admitted wait, in order; after that, no database read per frame.
-      if (admission) return void admission.then((admitted) => admitted && handleFrame(ws, raw), () => {});
+      if (admission) return void admission.then((admitted) => admitted && handleFrame(ws, raw), () => refuseUnchecked(ws, raw));
       handleFrame(ws, raw);
     },
 
