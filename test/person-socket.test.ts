@@ -3,7 +3,7 @@
 // on one instance and across instances.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
-import { account, call, startCluster, type ServerProcess } from "./process.ts";
+import { account, call, useCluster } from "./process.ts";
 import { createTestApp, dialect, postgresOnly, type TestApp } from "./support.ts";
 import { handshakeStatus, TestSocket, type Frame } from "./ws-client.ts";
 
@@ -131,16 +131,10 @@ describe(`person socket (${dialect})`, () => {
 });
 
 describe.skipIf(dialect !== "postgres")(postgresOnly("person sockets on several instances"), () => {
-  let cluster: Awaited<ReturnType<typeof startCluster>>;
-  let servers: ServerProcess[] = [];
-  beforeAll(async () => {
-    cluster = await startCluster(2);
-    servers = cluster.servers;
-  });
-  afterAll(() => cluster.stop());
+  const cluster = useCluster(2);
 
   test("rooms made, joined, left and talked in on one instance reach person sockets on the other", async () => {
-    const [one, two] = [servers[0]!, servers[1]!];
+    const [one, two] = [cluster.servers[0]!, cluster.servers[1]!];
     const boss = await account(one.url, "boss", "admin");
     const owner = await account(one.url, "owner");
     const guest = await account(one.url, "guest");
@@ -163,8 +157,8 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("person sockets on several 
   }, 30_000);
 
   test("an instance whose bus listener was away closes its person sockets with 1013, so clients read afresh", async () => {
-    const two = servers[1]!;
-    const someone = await account(servers[0]!.url, "someone");
+    const two = cluster.servers[1]!;
+    const someone = await account(cluster.servers[0]!.url, "someone");
     const watcher = await watch(someone, `ws://127.0.0.1:${two.port}`);
     const pg = postgres(cluster.scratchUrl, { max: 1, onnotice: () => {} });
     try {

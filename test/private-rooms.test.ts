@@ -3,7 +3,7 @@
 // sockets (4403) here and on another instance.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CLOSE } from "../src/realtime/protocol.ts";
-import { account, call, startCluster, type ServerProcess } from "./process.ts";
+import { account, call, useCluster } from "./process.ts";
 import { createTestApp, dialect, postgresOnly, type TestApp } from "./support.ts";
 import { handshakeStatus, TestSocket } from "./ws-client.ts";
 
@@ -226,16 +226,10 @@ describe(`direct rooms (${dialect})`, () => {
 });
 
 describe.skipIf(dialect !== "postgres")(postgresOnly("private rooms on several instances"), () => {
-  let cluster: Awaited<ReturnType<typeof startCluster>>;
-  let servers: ServerProcess[] = [];
-  beforeAll(async () => {
-    cluster = await startCluster(2);
-    servers = cluster.servers;
-  });
-  afterAll(() => cluster.stop());
+  const cluster = useCluster(2);
 
   test("a removal on one instance closes the member's socket on the other, and their next request there is 404", async () => {
-    const [one, two] = [servers[0]!, servers[1]!];
+    const [one, two] = [cluster.servers[0]!, cluster.servers[1]!];
     const owner = await account(one.url, "cluster-owner");
     const member = await account(one.url, "cluster-member");
     const memberId = (await call(one.url, "GET", "/auth/me", undefined, member.token)).json.id;

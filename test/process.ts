@@ -1,4 +1,5 @@
 // Test support for real server processes: spawn `bun src/main.ts`, wait for its "listening" line, stop it.
+import { afterAll, beforeAll } from "bun:test";
 import { join } from "node:path";
 
 const main = join(import.meta.dir, "..", "src", "main.ts");
@@ -91,4 +92,19 @@ export async function startCluster(count: number, env: Record<string, string> = 
       await store.dispose();
     },
   };
+}
+
+/**
+ * `count` server processes on one scratch PostgreSQL database for the tests of the enclosing describe (started before
+ * them, stopped after): read `servers` and `scratchUrl` inside a test.
+ */
+export function useCluster(count = 2) {
+  const state = { servers: [] as ServerProcess[], scratchUrl: "" };
+  let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
+  beforeAll(async () => {
+    cluster = await startCluster(count);
+    Object.assign(state, { servers: cluster.servers, scratchUrl: cluster.scratchUrl });
+  });
+  afterAll(() => cluster?.stop());
+  return state;
 }

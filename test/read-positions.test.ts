@@ -2,7 +2,7 @@
 // start, the same in every tab (and on every instance), coalesced bursts, gone with a removed member.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { UNREAD_CAP } from "../src/store/store.ts";
-import { account, call, startCluster, type ServerProcess } from "./process.ts";
+import { account, call, useCluster } from "./process.ts";
 import { createTestApp, dialect, postgresOnly, type TestApp } from "./support.ts";
 import { TestSocket } from "./ws-client.ts";
 
@@ -163,16 +163,10 @@ describe(`read positions (${dialect})`, () => {
 });
 
 describe.skipIf(dialect !== "postgres")(postgresOnly("read positions on several instances"), () => {
-  let cluster: Awaited<ReturnType<typeof startCluster>>;
-  let servers: ServerProcess[] = [];
-  beforeAll(async () => {
-    cluster = await startCluster(2);
-    servers = cluster.servers;
-  });
-  afterAll(() => cluster.stop());
+  const cluster = useCluster(2);
 
   test("two sockets of one user on two instances agree", async () => {
-    const [one, two] = [servers[0]!, servers[1]!];
+    const [one, two] = [cluster.servers[0]!, cluster.servers[1]!];
     const boss = await account(one.url, "boss", "admin");
     const reader = await account(one.url, "reader");
     const room = (await call(one.url, "POST", "/rooms/", { name: "shared" }, boss.token)).json.id;
