@@ -525,7 +525,9 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
             query.authorIds && arrayLiteral(query.authorIds),
             query.limit,
           ],
-          { prepare: true },
+          // Planned for each query, not once: whether to walk the newest words first (a common word) or read the GIN
+          // index (a rare one) depends on the words, and a generic plan cannot see them.
+          { prepare: false },
         )
         .values()) as unknown as [...PageRow, string][];
       return rows.map((row): SearchHit => ({ message: pageRowToMessage(row as unknown as PageRow), roomName: row[10] }));
