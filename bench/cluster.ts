@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import type { LoadReport } from "./load.ts";
-import { freePort, NO_PERSON_LIMITS, runJson, spawn, stop, waitFor200 } from "./procs.ts";
+import { runJson, spawn, startInstance, stop } from "./procs.ts";
 import { Api, seed } from "./seed.ts";
 import { scratchDatabase } from "../test/scratch-database.ts";
 
@@ -17,27 +17,7 @@ const scratch = await scratchDatabase("bench_cluster", adminUrl);
 const dbUrl = scratch.url;
 
 const servers: ReturnType<typeof spawn>[] = [];
-async function startServer(): Promise<string> {
-  const port = await freePort();
-  const proc = spawn([process.execPath, join(ROOT, "bench/serve.ts")], {
-    cwd: ROOT,
-    // Request logs go to files: an undrained pipe would stall the server.
-    log: join(ROOT, `bench/results/cluster-${servers.length}`),
-    env: {
-      NODE_ENV: "production",
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      SECRET_KEY: "bench-cluster-secret-key-0123456789abcdef",
-      DATABASE_URL: dbUrl,
-      BCRYPT_COST: "4",
-      ...NO_PERSON_LIMITS,
-    },
-  });
-  servers.push(proc);
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor200(`${url}/health`, proc, performance.now(), 30_000, 20);
-  return url;
-}
+const startServer = () => startInstance(dbUrl, join(ROOT, `bench/results/cluster-${servers.length}`), servers);
 
 async function load(urls: string[], tokens: string[], rooms: number[], killListenersAfterMs?: number): Promise<LoadReport> {
   const tokenFile = join(ROOT, "bench/results/cluster-tokens.json");

@@ -4,7 +4,7 @@
 // Usage: bun bench/join.ts [--rates 100,400] [--joins 100] [--instances 3]   (BENCH_POSTGRES_URL: the admin URL)
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { freePort, NO_PERSON_LIMITS, spawn, stop, waitFor200 } from "./procs.ts";
+import { spawn, startInstance, stop } from "./procs.ts";
 import { Api, seed } from "./seed.ts";
 import { scratchDatabase } from "../test/scratch-database.ts";
 
@@ -25,27 +25,7 @@ const scratch = await scratchDatabase("bench_join", adminUrl);
 const dbUrl = scratch.url;
 
 const servers: ReturnType<typeof spawn>[] = [];
-async function startServer(): Promise<string> {
-  const port = await freePort();
-  const proc = spawn([process.execPath, join(ROOT, "bench/serve.ts")], {
-    cwd: ROOT,
-    log: join(ROOT, `bench/results/join-${servers.length}`),
-    env: {
-      NODE_ENV: "production",
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      SECRET_KEY: "bench-join-secret-key-0123456789abcdef",
-      DATABASE_URL: dbUrl,
-      BCRYPT_COST: "4",
-      // The senders are few people sending a lot, and every account signs up from 127.0.0.1.
-      ...NO_PERSON_LIMITS,
-    },
-  });
-  servers.push(proc);
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor200(`${url}/health`, proc, performance.now(), 30_000, 20);
-  return url;
-}
+const startServer = () => startInstance(dbUrl, join(ROOT, `bench/results/join-${servers.length}`), servers);
 
 const wsUrl = (base: string, roomId: number, token: string, since?: number) =>
   `${base.replace(/^http/, "ws")}/ws/${roomId}?token=${token}${since === undefined ? "" : `&since=${since}`}`;

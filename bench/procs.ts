@@ -130,3 +130,29 @@ export async function openFileLimit(pid: number | "self" = "self"): Promise<numb
   const soft = /^Max open files\s+(\S+)/m.exec(limits)?.[1];
   return soft === "unlimited" || soft === undefined ? Infinity : Number(soft);
 }
+
+/**
+ * One chat server (bench/serve.ts) on `databaseUrl` for the several-instance benches, with the per-person limits
+ * lifted; `started` gets its process at once (so an interrupted start is still stopped). Resolves to its http URL
+ * once /health answers. Its request log goes to `<log>.out`: an undrained pipe would stall the server.
+ */
+export async function startInstance(databaseUrl: string, log: string, started: Subprocess[]): Promise<string> {
+  const port = await freePort();
+  const proc = spawn([process.execPath, `${import.meta.dir}/serve.ts`], {
+    cwd: `${import.meta.dir}/..`,
+    log,
+    env: {
+      NODE_ENV: "production",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      SECRET_KEY: "bench-instances-secret-key-0123456789abcdef",
+      DATABASE_URL: databaseUrl,
+      BCRYPT_COST: "4",
+      ...NO_PERSON_LIMITS,
+    },
+  });
+  started.push(proc);
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor200(`${url}/health`, proc, performance.now(), 30_000, 20);
+  return url;
+}
