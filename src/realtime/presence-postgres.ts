@@ -6,8 +6,7 @@
 // in commit order, so every instance hears exactly one join and one leave, in the order they happened.
 import type postgres from "postgres";
 import { connectPostgres } from "../store/postgres/connect.ts";
-import { NOTIFY_CHANNEL } from "../store/postgres/store.ts";
-import type { BusEvent } from "./bus.ts";
+import { NOTIFY_CHANNEL, type BusEvent } from "./bus.ts";
 import { createSocketCounts, type Presence, type PresenceChange } from "./presence.ts";
 import type { PresenceUser } from "./protocol.ts";
 

@@ -89,8 +89,8 @@ export const readPositions = pgTable(
 
 // No foreign keys on messages (migration 0002 dropped them): their per-row triggers took 40 % of a batch
 // INSERT's time, each row locking its room and author again. The store keeps the same guarantee itself, once per
-// batch (src/store/postgres/store.ts, `insertBatch`): a message is stored only if its room and author exist, and
-// deleting a room or user deletes their messages.
+// batch (src/store/postgres/references.ts): a message is stored only if its room and author exist, and deleting a
+// room or user deletes their messages.
 export const messages = pgTable(
   "messages",
   {
