@@ -145,7 +145,8 @@ export const presence = pgTable(
   (table) => [primaryKey({ columns: [table.roomId, table.userId, table.instanceId] })],
 );
 // Edits and deletes, kept for an hour: an instance whose bus listener was away reads what it missed from here
-// (src/realtime/hub.ts, catchUp). Written in the same statement as the change; pruned by the next one.
+// (src/realtime/cluster-order.ts, catchUp; SQL in src/store/postgres/change-log.ts). Written in the same statement
+// as the change; pruned by the next one.
 export const messageChanges = pgTable("message_changes", {
   seq: bigint("seq", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
   roomId: integer("room_id").notNull(),
