@@ -1,12 +1,15 @@
 // The chat page: log in or sign up, pick a room, and talk in it live. User data only ever reaches the page
 // through textContent and attributes, never innerHTML.
+import type { MESSAGE_LIMITS } from "../../messages/model.ts";
+import { WS_LIMITS } from "../../realtime/wire.ts";
 import { api, ApiError, session, whenUnauthorized, type Member, type Room, type SearchResult, type User } from "./api.ts";
 import { tokenUserId } from "./session.ts";
 import { RoomSocket, type ConnectionState, type EndReason, type PersonFrame, type PresenceUser, type ServerFrame } from "./room-socket.ts";
 import { newClientId, Timeline, type ChatMessage, type PendingMessage } from "./timeline.ts";
 
-const PAGE_SIZE = 100;
-const JOIN_HISTORY = 20;
+/** History pages are as long as the server allows; the type keeps this in step with it (no server code is bundled). */
+const PAGE_SIZE: (typeof MESSAGE_LIMITS)["pageMax"] = 100;
+const JOIN_HISTORY = WS_LIMITS.historyOnJoin;
 /** Messages shown before one opened from a search result (and the rest after it, page by page). */
 const AROUND = 25;
 const TYPING_SEND_EVERY_MS = 2000;
