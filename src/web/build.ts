@@ -1,6 +1,7 @@
 // Bundles the browser client (client/chat.html and what it links) into assets.generated.ts, a module that holds
 // every output as a string, so the server and `bun build --compile` carry it with no file read at run time.
-// Run `bun src/web/build.ts` after changing anything in client/ and commit the result.
+// Run `bun src/web/build.ts` after changing anything in client/ or src/realtime/wire.ts (which the client bundles)
+// and commit the result.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
 
