@@ -3,12 +3,10 @@
 // before the access token expires, holding a Web Lock while it does, so two tabs never spend the same refresh
 // token; the others take the new pair from storage (the `storage` event) and renew their sockets with it.
 
+import type { TokenPair } from "../../auth/service.ts";
+
 /** What POST /auth/login and POST /auth/refresh answer. */
-export interface TokenPair {
-  access_token: string;
-  refresh_token: string;
-  expires_in: number;
-}
+export type { TokenPair };
 
 interface Stored {
   access: string;
