@@ -50,6 +50,11 @@ describe(`realtime (${dialect})`, () => {
     expect(await handshakeStatus(`${base}/ws/${roomId}?token=garbage`)).toBe(401);
     expect(await handshakeStatus(`${base}/ws/999999?token=${alice.token}`)).toBe(404);
     expect(await handshakeStatus(`${base}/ws/abc?token=${alice.token}`)).toBe(422);
+    // The room is read beside the token's user; a revoked token is still refused as such, whatever the room.
+    const gone = await t.user("handshake-revoked");
+    await t.request("POST", "/auth/logout", { token: gone.token });
+    expect(await handshakeStatus(`${base}/ws/999999?token=${gone.token}`)).toBe(401);
+    expect(await handshakeStatus(`${base}/ws/${roomId}?token=${gone.token}`)).toBe(401);
     const socket = new TestSocket(`${base}/ws/${roomId}?token=garbage`);
     expect((await socket.closed).code).not.toBe(1000);
     // A plain GET with a good token is told to upgrade.
