@@ -41,7 +41,7 @@ export async function openFloorStore(url: string, indexes: FloorIndexes = "all")
 
 function sqliteFloor(path: string, indexes: string[], onConflict: string): FloorStore {
   const db = new Database(path, { create: true, strict: true });
-  // As src/store/sqlite/store.ts: WAL, one connection holding the file, synchronous NORMAL, checkpoints of 2,000 pages.
+  // As src/store/sqlite/store.ts (openSqliteStore): WAL, one connection holding the file, synchronous NORMAL, checkpoints of 2,000 pages.
   for (const pragma of ["journal_mode = WAL", "locking_mode = EXCLUSIVE", "synchronous = NORMAL", "wal_autocheckpoint = 2000"]) {
     db.run(`PRAGMA ${pragma}`);
   }
