@@ -37,10 +37,7 @@ function instance() {
       return read;
     },
   } as unknown as Store;
-  const join = async (ws: LiveSocket, coveredId: number) => {
-    watermarks.joined(ROOM, coveredId);
-    watermarks.subscribe(ws, coveredId);
-  };
+  const join = async (ws: LiveSocket, coveredId: number) => watermarks.subscribe(ws, coveredId);
   function socket(since?: number): FakeSocket {
     const session: Session = { user, roomId: ROOM, since, expiresAt: Infinity, joined: false, closed: false, lastTypingAt: 0 };
     const ws = new FakeSocket(session);
@@ -164,6 +161,34 @@ describe("joining while the bus runs behind the database", () => {
     await replaying;
     expect(joiner.messageIds).toEqual(range(6, 30)); // the page read 11-30 as it was when the read began
     expect(joiner.topics.has(roomTopic(ROOM))).toBe(true);
+  });
+
+  test("the room's first socket here with a since past every message: the room's later messages still go out", async () => {
+    const it = instance();
+    it.commit(...range(1, 5));
+    const ahead = it.socket(2 ** 31 - 1);
+    await it.replay(ahead);
+    expect(ahead.frames).toEqual([{ type: "sync", complete: true }]);
+    const other = it.socket(5);
+    await it.replay(other);
+    it.publish(...range(1, 5)); // the bus's notifications of those, arriving late here
+    it.commit(6);
+    it.publish(6);
+    expect(other.messageIds).toEqual([6]);
+    expect(ahead.messageIds).toEqual([]);
+  });
+
+  test("typing by a socket of this instance reaches a socket not yet subscribed, and not the typist itself", async () => {
+    const it = instance();
+    it.commit(...range(1, 3));
+    const typist = it.socket(0);
+    await it.replay(typist); // nothing published yet: both wait for message 3
+    const joiner = it.socket(0);
+    await it.replay(joiner);
+    const typing = JSON.stringify({ type: "typing", user_id: 7, username: "ann" });
+    it.watermarks.recorded(ROOM, undefined, typing, typist);
+    expect(joiner.received.at(-1)).toBe(typing);
+    expect(typist.received).not.toContain(typing);
   });
 
   test("a socket closed before the instance catches up is sent nothing more", async () => {

@@ -170,7 +170,6 @@ export function createHub(deps: HubDeps): Hub {
     async join(ws, coveredId) {
       const { session } = ws.data;
       session.joined = true;
-      watermarks.joined(session.roomId, coveredId);
       watermarks.subscribe(ws, coveredId);
       const at = clock();
       const { first } = await presence.join(session.roomId, session.user.id, session.user.username, at);
@@ -186,6 +185,7 @@ export function createHub(deps: HubDeps): Hub {
       const { session } = ws.data;
       const frame = JSON.stringify(frames.typing(session.user.id, session.user.username));
       ws.publish(roomTopic(session.roomId), frame);
+      watermarks.recorded(session.roomId, undefined, frame, ws);
       bus.send({ kind: "frame", room: session.roomId, frame });
     },
 

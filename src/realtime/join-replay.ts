@@ -9,33 +9,32 @@ import type { LiveSocket } from "./sockets.ts";
 /** Frames published to a room while a socket is loading its history; replayed to it before it subscribes. */
 export interface Recorder {
   frames: { id: number | undefined; json: string }[];
-  /**
-   * Set when another socket's join put the room's first mark here while this one was loading (Watermarks.joined):
-   * the messages up to it were never published here, so they are neither recorded nor coming.
-   */
-  markedUpTo?: number;
   stop(): void;
 }
 
-/** The highest message id published here per room with local sockets: nothing at or below it goes out twice. */
+/**
+ * The highest message id published here per room with local sockets: nothing at or below it goes out twice. It
+ * moves only when a message is published here (a client's `since` or a history read never moves it), so every
+ * message after it is still to be published here.
+ */
 export interface Watermarks {
-  /** Undefined: the room has no watermark here (no socket here has joined it yet). */
+  /** Undefined: no message of the room has been published here since it last had no sockets here. */
   upTo(roomId: number): number | undefined;
   /** Before a message is published: false when it has been already; moves the mark when the room has sockets here. */
   advance(roomId: number, id: number, roomHere: boolean): boolean;
-  /** The room's first joiner here sets the mark to what its history covered; later copies are not published. */
-  joined(roomId: number, coveredId: number): void;
   /**
    * Subscribes a socket that has the room's messages up to `coveredId`. When some of them are not yet published
-   * here (the bus runs behind the database), it is sent the room's frames one by one, minus those messages, until
-   * the last of them is published; then it subscribes. So it waits for nothing and gets nothing twice.
+   * here (the bus runs behind the database; or `since` is ahead of this instance), it is sent the room's frames
+   * one by one, minus those messages, until a message at or past `coveredId` is published; then it subscribes. So
+   * it waits for nothing and gets nothing twice.
    */
   subscribe(ws: LiveSocket, coveredId: number): void;
   /** The room's last socket here has gone. */
   forget(roomId: number): void;
-  record(roomId: number): Recorder;
-  /** A frame just published to the room: the recorders there keep it. */
-  recorded(roomId: number, messageId: number | undefined, json: string): void;
+  /** `owner`: the loading socket, which is not sent its own frames (typing). */
+  record(roomId: number, owner?: object): Recorder;
+  /** A frame just published to the room (by `from`, to the others, for typing): recorders and unsubscribed sockets get it. */
+  recorded(roomId: number, messageId: number | undefined, json: string, from?: object): void;
 }
 
 /**
@@ -45,12 +44,11 @@ export interface Watermarks {
 export const BUS_WAIT_MS = 5_000;
 
 /** What hears a room's published frames: a recorder (a socket loading its history) or a socket not yet subscribed. */
-type Listener = (id: number | undefined, json: string) => void;
+type Listener = (id: number | undefined, json: string, from: object | undefined) => void;
 
 export function createWatermarks(): Watermarks {
   const published = new Map<number, number>();
   const listeners = new Map<number, Set<Listener>>();
-  const recorders = new Map<number, Set<Recorder>>();
   function listen(roomId: number, listener: Listener): () => void {
     let set = listeners.get(roomId);
     if (!set) listeners.set(roomId, (set = new Set()));
@@ -68,18 +66,14 @@ export function createWatermarks(): Watermarks {
       if (roomHere) published.set(roomId, id);
       return true;
     },
-    joined(roomId, coveredId) {
-      if (published.has(roomId)) return;
-      published.set(roomId, coveredId);
-      for (const recorder of recorders.get(roomId) ?? []) recorder.markedUpTo = coveredId;
-    },
     subscribe(ws, coveredId) {
       const { session } = ws.data;
       const topic = roomTopic(session.roomId);
-      const mark = published.get(session.roomId);
-      if (mark === undefined || mark >= coveredId) return void ws.subscribe(topic);
-      const stop = listen(session.roomId, (id, json) => {
+      const mark = published.get(session.roomId) ?? 0;
+      if (mark >= coveredId) return void ws.subscribe(topic);
+      const stop = listen(session.roomId, (id, json, from) => {
         if (session.closed) return stop();
+        if (from === ws) return;
         if (id === undefined || id > coveredId) ws.send(json);
         // Published in id order: from the next frame on, the topic brings the socket what it lacks.
         if (id !== undefined && id >= coveredId) {
@@ -91,26 +85,15 @@ export function createWatermarks(): Watermarks {
     forget(roomId) {
       published.delete(roomId);
       listeners.delete(roomId);
-      recorders.delete(roomId);
     },
-    record(roomId) {
-      const recorder: Recorder = {
-        frames: [],
-        stop() {
-          stopListening();
-          const set = recorders.get(roomId);
-          if (set?.delete(recorder) && set.size === 0) recorders.delete(roomId);
-        },
-      };
-      const stopListening = listen(roomId, (id, json) => void recorder.frames.push({ id, json }));
-      let set = recorders.get(roomId);
-      if (!set) recorders.set(roomId, (set = new Set()));
-      set.add(recorder);
-      return recorder;
+    record(roomId, owner) {
+      const frames: Recorder["frames"] = [];
+      const stop = listen(roomId, (id, json, from) => void (from === undefined || from !== owner ? frames.push({ id, json }) : undefined));
+      return { frames, stop };
     },
-    recorded(roomId, id, json) {
+    recorded(roomId, id, json, from) {
       const active = listeners.get(roomId);
-      if (active) for (const listener of [...active]) listener(id, json);
+      if (active) for (const listener of [...active]) listener(id, json, from);
     },
   };
 }
@@ -132,7 +115,7 @@ export async function replayHistory(deps: JoinReplayDeps, ws: LiveSocket, admitt
   const { store, watermarks } = deps;
   const { session } = ws.data;
   const { since } = session;
-  const recorder = watermarks.record(session.roomId);
+  const recorder = watermarks.record(session.roomId, ws);
   let joined: Promise<void> | undefined;
   try {
     const page =
@@ -141,17 +124,9 @@ export async function replayHistory(deps: JoinReplayDeps, ws: LiveSocket, admitt
         : await store.listMessages(session.roomId, { limit: WS_LIMITS.syncMax + 1, after: since });
     const complete = page.length <= WS_LIMITS.syncMax;
     const history = complete ? page : page.slice(0, WS_LIMITS.syncMax);
-    // Another socket that joined first may have marked later messages as published here (its history held
-    // them). They will not be published here, so this socket reads them itself. (Messages published here
-    // while the page loaded are in the recorder.)
-    let lastId = complete ? Math.max(since ?? 0, history.at(-1)?.id ?? 0) : Number.POSITIVE_INFINITY;
-    for (let mark = recorder.markedUpTo; complete && mark !== undefined && mark > lastId; ) {
-      const more = await store.listMessages(session.roomId, { after: lastId, limit: WS_LIMITS.syncMax });
-      const upToMark = more.filter((m) => m.id <= mark!);
-      history.push(...upToMark);
-      lastId = upToMark.length === more.length && more.length === WS_LIMITS.syncMax ? more.at(-1)!.id : mark;
-      mark = recorder.markedUpTo;
-    }
+    // Messages published here while the page loaded, after it, are in the recorder: the mark moves only by
+    // publishing, so none of the room's messages after the page is skipped here.
+    const lastId = complete ? Math.max(since ?? 0, history.at(-1)?.id ?? 0) : Number.POSITIVE_INFINITY;
     if (!(await admitted) || session.closed) return;
     joined = ws.cork(() => {
       // Published after this socket opened but older than its page (more than a page came meanwhile): these
