@@ -39,6 +39,8 @@ import { renderPage, pageRowToMessage, type PageRow } from "../page-json.ts";
 import { messages, readPositions, refreshTokens, roomMembers, rooms, schema, users } from "./schema.ts";
 import { sqliteSearchWorker } from "../../workers.ts";
 import { indexerThread } from "../../search/indexer-thread.ts";
+import { createResendWindow } from "./resend-window.ts";
+import { createRoomPurger } from "./room-purge.ts";
 import { BUSY_TIMEOUT_MS, createSearchIndexer, rewriteWords, WAL_CHECKPOINT_PAGES } from "./search-index.ts";
 
 const p = sql.placeholder;
@@ -51,7 +53,7 @@ export class SqliteInUseError extends Error {
 }
 
 /** `path` is a file path or ":memory:". */
-export function openSqliteStore(path: string, options: { migrate?: boolean } = {}): Store {
+export function openSqliteStore(path: string, options: { migrate?: boolean; resendWindow?: number } = {}): Store {
   const memory = path === ":memory:";
   if (!memory) mkdirSync(dirname(path), { recursive: true });
   const lock = memory ? undefined : holdLock(path);
@@ -244,41 +246,59 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
     `SELECT m.room_id, u.id, u.username FROM room_members m JOIN users u ON u.id = m.user_id
      WHERE m.room_id IN (SELECT value FROM json_each($rooms)) ORDER BY m.room_id, u.id`,
   );
-  const messageById = db.select().from(messages).where(eq(messages.id, p("id"))).prepare();
-  const messageByClientId = db
-    .select()
-    .from(messages)
-    .where(and(eq(messages.roomId, p("roomId")), eq(messages.userId, p("userId")), eq(messages.clientId, p("clientId"))))
-    .prepare();
+  // A deleted room's messages are gone for readers at once, while room-purge.ts deletes them a chunk at a time:
+  // every read of messages goes through their room's row.
+  const roomExists = sql`exists (select 1 from ${rooms} where ${rooms.id} = ${messages.roomId})`;
+  const messageById = db.select().from(messages).where(and(eq(messages.id, p("id")), roomExists)).prepare();
+  const resends = createResendWindow(sqlite, options.resendWindow);
   // The hot insert, on bun:sqlite directly: only the id comes back, the rest of the record is the input (Drizzle's
   // prepared insert mapped every row and built a transaction object per batch: 6 % of the server under load).
   const insertRow = sqlite.query<{ id: number }, [number, number, string, string | null, number]>(
-    `INSERT INTO messages (room_id, user_id, content, client_id, created_at) VALUES (?, ?, ?, ?, ?)
-     ON CONFLICT (room_id, user_id, client_id) DO NOTHING RETURNING id`,
+    "INSERT INTO messages (room_id, user_id, content, client_id, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
   );
-  const insertOne = (m: NewMessage) => insertRow.get(m.roomId, m.userId, m.content, m.clientId, m.createdAt.getTime())?.id;
-  const insertBatch = sqlite.transaction((batch: readonly NewMessage[]) =>
+  /** Inside a transaction: the new message's id, or the original's when its (room, user, client id) is a resend. */
+  const insertOne = (m: NewMessage): { id: number; duplicate: boolean } => {
+    const original = m.clientId === null ? undefined : resends.find(m.roomId, m.userId, m.clientId);
+    if (original !== undefined) return { id: original, duplicate: true };
+    const id = insertRow.get(m.roomId, m.userId, m.content, m.clientId, m.createdAt.getTime())!.id;
+    resends.stage(m.roomId, m.userId, m.clientId, id);
+    return { id, duplicate: false };
+  };
+  /** A write transaction that stages resend keys: they join the window once it commits. */
+  const withResends = <A extends unknown[], R>(run: (...args: A) => R) => (...args: A): R => {
+    try {
+      const result = run(...args);
+      resends.commit();
+      return result;
+    } catch (error) {
+      resends.rollback();
+      throw error;
+    }
+  };
+  const insertBatch = withResends(sqlite.transaction((batch: readonly NewMessage[]) =>
     batch.map((m): StoredMessage => {
-      const id = insertOne(m);
-      if (id !== undefined) return { record: { ...m, id, editedAt: null }, duplicate: false };
+      const { id, duplicate } = insertOne(m);
+      if (!duplicate) return { record: { ...m, id, editedAt: null }, duplicate: false };
       // (roomId, userId, clientId) was stored before: a resend. Return the original.
-      return { record: messageByClientId.get({ roomId: m.roomId, userId: m.userId, clientId: m.clientId })!, duplicate: true };
+      return { record: messageById.get({ id })!, duplicate: true };
     }),
-  );
+  ));
 
   // Off the thread that answers sockets (folding words and FTS5 cost more than the message's INSERT); an
   // in-memory database has no other connection, so its indexer runs here.
   const search = memory ? createSearchIndexer(sqlite) : indexerThread(sqliteSearchWorker, { path });
+  // The indexer's thread checkpoints the purge's writes (search-index.ts).
+  const purges = createRoomPurger(sqlite, { afterStep: () => search.soon() });
   const rewrite = rewriteWords(sqlite);
   const editMessage = sqlite.transaction((id: number, content: string, editedAt: Date) => {
-    const changed = db.update(messages).set({ content, editedAt }).where(eq(messages.id, id)).returning().get();
+    const changed = db.update(messages).set({ content, editedAt }).where(and(eq(messages.id, id), roomExists)).returning().get();
     if (changed) rewrite(id, content);
     return changed;
   });
 
   const withAuthor = { message: messages, author: users };
   const page = () =>
-    db.select(withAuthor).from(messages).innerJoin(users, eq(users.id, messages.userId));
+    db.select(withAuthor).from(messages).innerJoin(users, eq(users.id, messages.userId)).innerJoin(rooms, eq(rooms.id, messages.roomId));
   const historyBefore = page()
     .where(and(eq(messages.roomId, p("roomId")), lt(messages.id, p("cursor"))))
     .orderBy(desc(messages.id))
@@ -302,7 +322,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
     sqlite.query<PageRow, Record<string, number>>(
       `SELECT m.id, m.content, m.created_at, m.user_id, m.room_id, m.client_id, m.edited_at,
               u.username, u.role, u.created_at
-       FROM messages m JOIN users u ON u.id = m.user_id
+       FROM messages m JOIN users u ON u.id = m.user_id JOIN rooms r ON r.id = m.room_id
        WHERE ${where} ORDER BY m.id ${order} LIMIT $limit ${offset}`,
     );
   const jsonBefore = pageRows("m.room_id = $roomId AND m.id < $cursor", "DESC");
@@ -473,7 +493,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       return roomById.get({ id });
     },
     async deleteRoom(id) {
-      return db.delete(rooms).where(eq(rooms.id, id)).returning({ id: rooms.id }).all().length > 0;
+      return purges.deleteRoom(id);
     },
 
     async insertMessages(batch: readonly NewMessage[]) {
@@ -519,12 +539,12 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       return rows.map((row): SearchHit => ({ message: pageRowToMessage(row as unknown as PageRow), roomName: row[10] }));
     },
     async deleteMessage(id) {
-      return db.delete(messages).where(eq(messages.id, id)).returning({ id: messages.id }).all().length > 0;
+      return db.delete(messages).where(and(eq(messages.id, id), roomExists)).returning({ id: messages.id }).all().length > 0;
     },
     async importRecords(batch, options = {}) {
       try {
         // IMMEDIATE takes the write lock up front: a long import never fails half way on a lock upgrade.
-        const imported = db.transaction(
+        const imported = withResends(() => db.transaction(
           () => {
             const userIds = batch.users.map((u) => db.insert(users).values(u).returning({ id: users.id }).get().id);
             const roomIds = batch.rooms.map((r) => db.insert(rooms).values(r).returning({ id: rooms.id }).get().id);
@@ -532,7 +552,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
             batch.messages.forEach((m, i) => {
               const roomId = resolveImportRef(m.room, roomIds);
               const userId = resolveImportRef(m.user, userIds);
-              if (insertOne({ roomId, userId, content: m.content, clientId: m.clientId, createdAt: m.createdAt }) !== undefined) {
+              if (!insertOne({ roomId, userId, content: m.content, clientId: m.clientId, createdAt: m.createdAt }).duplicate) {
                 messagesStored++;
               }
               if ((i + 1) % 5000 === 0) options.onProgress?.(i + 1);
@@ -542,7 +562,7 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
             return result;
           },
           { behavior: "immediate" },
-        );
+        ))();
         search.soon();
         return imported;
       } catch (error) {
@@ -561,6 +581,8 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       return Number(row.at ?? 0) >= latestMigrationMillis(migrations);
     },
     async close() {
+      // A room's messages still to purge are left in room_purges for the next start.
+      purges.stop();
       await search.stop().catch((error: unknown) => console.error(`search: stopping the indexer failed: ${(error as Error).message}`));
       // close(true) finalizes our prepared statements; without it the handle outlives close().
       sqlite.close(true);
