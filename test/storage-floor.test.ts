@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import { migrations } from "../drizzle/sqlite/index.ts";
 import { applyMigrations, type EmbeddedMigrations } from "../src/store/migrations.ts";
-import { RESEND_WINDOW } from "../src/store/sqlite/resend-window.ts";
+import { createResendWindow, RESEND_WINDOW } from "../src/store/sqlite/resend-window.ts";
 import { openSqliteStore } from "../src/store/sqlite/store.ts";
 import { MissingReferenceError, type NewMessage, type Store } from "../src/store/store.ts";
 
@@ -102,6 +102,31 @@ describe("resends on SQLite: found in memory for the newest messages", () => {
     expect(retried!.duplicate).toBe(false);
     expect(await store.findMessage(retried!.record.id)).toMatchObject({ content: "kept", clientId: "r-1" });
   });
+});
+
+test("keys whose hashes collide each find their own message, and only inside the window", () => {
+  const db = new Database(":memory:");
+  db.run("CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, room_id INTEGER, user_id INTEGER, client_id TEXT)");
+  const window = createResendWindow(db, 5, () => 7);
+  const insert = (roomId: number, userId: number, clientId: string | null) => {
+    const { id } = db.query("INSERT INTO messages (room_id, user_id, client_id) VALUES (?, ?, ?) RETURNING id").get(roomId, userId, clientId) as { id: number };
+    window.stage(roomId, userId, clientId, id);
+    return id;
+  };
+  const a = insert(1, 1, "a");
+  const b = insert(1, 1, "b");
+  window.commit();
+  const c = insert(2, 1, "a");
+  window.commit();
+  expect([window.find(1, 1, "a"), window.find(1, 1, "b"), window.find(2, 1, "a"), window.find(1, 2, "a")]).toEqual([a, b, c, undefined]);
+  // A rolled-back key is forgotten; five newer messages push the first two out.
+  insert(3, 1, "gone");
+  window.rollback();
+  db.run("DELETE FROM messages WHERE client_id = 'gone'");
+  expect(window.find(3, 1, "gone")).toBeUndefined();
+  for (let i = 0; i < 3; i++) insert(9, 9, null);
+  window.commit();
+  expect([window.find(1, 1, "a"), window.find(1, 1, "b"), window.find(2, 1, "a")]).toEqual([undefined, undefined, c]);
 });
 
 describe("deleting a big room on SQLite", () => {

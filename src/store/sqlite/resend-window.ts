@@ -29,12 +29,15 @@ const hashOf = (key: string) => Bun.hash.murmur32v3(key, 0) * 2 ** 21 + (Bun.has
  * the row itself, so a deleted original or a hash collision is never taken for a resend; two keys whose hashes
  * collide both stay exact (the second is kept by its full key).
  */
-export function createResendWindow(sqlite: Database, size = RESEND_WINDOW): ResendWindow {
+/** `hash` is for tests (a constant makes every key collide). */
+export function createResendWindow(sqlite: Database, size = RESEND_WINDOW, hash: (key: string) => number = hashOf): ResendWindow {
   const byHash = new Map<number, number>();
   /** Keys whose hash another key in the window already has: rare. */
   const collided = new Map<string, number>();
   let staged: { hash: number; key: string; id: number; collides: boolean }[] = [];
   const stagedIds = new Map<string, number>();
+  /** Hashes staged under byHash (not as collisions) in this transaction. */
+  const stagedHashes = new Set<number>();
   /** The newest id stored: the window is the ids above newest - size. */
   let newest = 0;
   let stagedNewest = 0;
@@ -71,41 +74,44 @@ export function createResendWindow(sqlite: Database, size = RESEND_WINDOW): Rese
   newest = last;
   for (const row of tail.iterate(last - size)) {
     const key = keyOf(row.room_id, row.user_id, row.client_id);
-    const hash = hashOf(key);
-    add(hash, key, row.id, byHash.has(hash));
+    const h = hash(key);
+    add(h, key, row.id, byHash.has(h));
   }
 
   return {
     find(roomId, userId, clientId) {
       const key = keyOf(roomId, userId, clientId);
-      const candidates = [stagedIds.get(key), collided.get(key), byHash.get(hashOf(key))];
+      const candidates = [stagedIds.get(key), collided.get(key), byHash.get(hash(key))];
       return candidates.find((id) => holds(id, roomId, userId, clientId));
     },
     stage(roomId, userId, clientId, id) {
       stagedNewest = Math.max(stagedNewest, id);
       if (clientId === null) return;
       const key = keyOf(roomId, userId, clientId);
-      const hash = hashOf(key);
+      const h = hash(key);
       // Another key with this hash in the window (or staged): this one is kept by its full key.
-      const collides = byHash.has(hash) || staged.some((s) => s.hash === hash && !s.collides);
-      staged.push({ hash, key, id, collides });
+      const collides = byHash.has(h) || stagedHashes.has(h);
+      if (!collides) stagedHashes.add(h);
+      staged.push({ hash: h, key, id, collides });
       stagedIds.set(key, id);
     },
     commit() {
-      for (const { hash, key, id, collides } of staged) {
+      for (const s of staged) {
         // The same key again (its original was deleted): the newer message takes its place.
-        collided.delete(key);
-        add(hash, key, id, collides);
+        collided.delete(s.key);
+        add(s.hash, s.key, s.id, s.collides);
       }
       newest = Math.max(newest, stagedNewest);
       staged = [];
       stagedIds.clear();
+      stagedHashes.clear();
       evict();
     },
     rollback() {
       stagedNewest = newest;
       staged = [];
       stagedIds.clear();
+      stagedHashes.clear();
     },
   };
 }
