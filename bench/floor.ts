@@ -55,7 +55,7 @@ export async function openFloorStore(
 
 function sqliteFloor(path: string, indexes: string[], onConflict: string, layout: FloorLayout, checkpoint: FloorCheckpoint): FloorStore {
   const db = new Database(path, { create: true, strict: true });
-  // As src/store/sqlite/store.ts: WAL, synchronous NORMAL. Checkpoints either on this connection every 2,000 pages
+  // As src/store/sqlite/store.ts (openSqliteStore): WAL, synchronous NORMAL. Checkpoints either on this connection every 2,000 pages
   // (holding the file), or on a thread with a connection of its own, as the server's search indexer runs them.
   const pragmas = checkpoint === "main"
     ? ["journal_mode = WAL", "locking_mode = EXCLUSIVE", "synchronous = NORMAL", "wal_autocheckpoint = 2000"]

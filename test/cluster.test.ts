@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import { createSocketCounts } from "../src/realtime/presence.ts";
-import { NOTIFY_CHANNEL } from "../src/store/postgres/store.ts";
+import { NOTIFY_CHANNEL } from "../src/realtime/bus.ts";
 import { account, call, startServer, type ServerProcess } from "./process.ts";
 import { dialect, openTestStore, postgresOnly, type TestStore } from "./support.ts";
 import { TestSocket, type Frame } from "./ws-client.ts";

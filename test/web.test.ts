@@ -2,8 +2,13 @@
 // message bookkeeping and reconnect logic, which run without a browser.
 import { describe, expect, test } from "bun:test";
 import { Elysia } from "elysia";
+import { join, relative } from "node:path";
+import { LIMITS } from "../src/auth/model.ts";
+import { MESSAGE_LIMITS } from "../src/messages/model.ts";
+import { ROOM_LIMITS } from "../src/rooms/model.ts";
+import { SEARCH_LIMITS } from "../src/search/query.ts";
 import { sourceHash } from "../src/web/assets.generated.ts";
-import { clientSourceHash } from "../src/web/build.ts";
+import { CLIENT_DIR, clientSourceHash, sharedClientSources } from "../src/web/build.ts";
 import { BACKOFF, RoomSocket, type ConnectionState, type EndReason, type RoomSocketOptions } from "../src/web/client/room-socket.ts";
 import { Timeline, type ChatMessage } from "../src/web/client/timeline.ts";
 import { webRoutes } from "../src/web/routes.ts";
@@ -63,6 +68,39 @@ describe("GET /chat", () => {
 
   test("the embedded assets were built from the current client sources (else run `bun src/web/build.ts`)", () => {
     expect(sourceHash).toBe(clientSourceHash());
+  });
+});
+
+describe("the client and the server share one protocol", () => {
+  test("the bundle takes no server code: from outside the client only the wire definition, which imports nothing", () => {
+    // The client imports the server's models and frames as types only; a value import would bundle Elysia.
+    const root = join(CLIENT_DIR, "../../..");
+    expect(sharedClientSources().map((file) => relative(root, file))).toEqual(["src/realtime/wire.ts"]);
+  });
+
+  test("the page's field limits are the server's", async () => {
+    const limits: Record<string, { minlength?: number; maxlength: number }> = {
+      "signup-username": { minlength: LIMITS.usernameMin, maxlength: LIMITS.usernameMax },
+      "signup-password": { minlength: LIMITS.passwordMin, maxlength: LIMITS.passwordMax },
+      "search-input": { maxlength: SEARCH_LIMITS.queryMax },
+      "dm-username": { maxlength: LIMITS.usernameMax },
+      "new-room-name": { maxlength: ROOM_LIMITS.nameMax },
+      "new-room-description": { maxlength: ROOM_LIMITS.descriptionMax },
+      "add-member-username": { maxlength: LIMITS.usernameMax },
+      "message-input": { maxlength: MESSAGE_LIMITS.contentMax },
+    };
+    const found: Record<string, { minlength?: number; maxlength: number }> = {};
+    const rewriter = new HTMLRewriter().on("[maxlength]", {
+      element(element) {
+        const min = element.getAttribute("minlength");
+        found[element.getAttribute("id") ?? "(no id)"] = {
+          ...(min === null ? {} : { minlength: Number(min) }),
+          maxlength: Number(element.getAttribute("maxlength")),
+        };
+      },
+    });
+    await rewriter.transform(new Response(await Bun.file(join(CLIENT_DIR, "chat.html")).text())).text();
+    expect(found).toEqual(limits);
   });
 });
 

@@ -1,10 +1,9 @@
 // The fanout bus on PostgreSQL LISTEN/NOTIFY, through the postgres driver already in use: no other service.
-// Message batches notify from inside their INSERT (see the PostgreSQL store), so notifications arrive in commit
+// Message batches notify from inside their INSERT (src/store/postgres/message-batch.ts), so notifications arrive in commit
 // order; this module carries everything else and re-reads the database whenever the listener reconnects.
 import type postgres from "postgres";
 import { connectPostgres } from "../store/postgres/connect.ts";
-import { NOTIFY_CHANNEL } from "../store/postgres/store.ts";
-import type { BusEvent, BusHandlers, FanoutBus } from "./bus.ts";
+import { NOTIFY_CHANNEL, type BusEvent, type BusHandlers, type FanoutBus } from "./bus.ts";
 
 /** PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more. */
 const MAX_PAYLOAD_BYTES = 7900;

@@ -1,5 +1,6 @@
 // The fanout bus: how instances sharing one database tell each other what their local sockets must see.
 // One instance (SQLite, or a single server) needs none of it: the in-process bus sends nothing.
+import type postgres from "postgres";
 
 /** What crosses instances. Message rows never travel: `messages` names ids, and receivers read them. */
 export type BusEvent =
@@ -17,6 +18,17 @@ export type BusEvent =
   | { kind: "read"; origin: string; user: number; room: number; message: number }
   /** A room was made; `users`: who can read it (null: everyone, a public room). For person sockets. */
   | { kind: "room_opened"; origin: string; room: number; users: readonly number[] | null };
+
+/** The PostgreSQL NOTIFY channel every BusEvent travels on between instances (bus-postgres.ts listens on it). */
+export const NOTIFY_CHANNEL = "chat_events";
+
+/**
+ * The `messages` event as PostgreSQL builds it, for the NOTIFY a message batch sends from inside its INSERT
+ * (src/store/postgres/message-batch.ts): a text expression over the rows in scope, aggregating their `room_id`
+ * and `id` columns in id order. It must keep BusEvent's shape; test/bus-payload.test.ts parses a real one.
+ */
+export const messagesEventSql = (sql: postgres.Sql, origin: string) =>
+  sql`json_build_object('kind', 'messages', 'origin', ${origin}::text, 'items', json_agg(json_build_array(room_id, id) ORDER BY id))::text`;
 
 /** Someone a membership change names. */
 export interface BusPerson {

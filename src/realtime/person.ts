@@ -56,7 +56,7 @@ export function createPersonChannel(deps: { store: Store; bus: FanoutBus; clock:
   const people = new Map<number, Set<PersonSocket>>();
   let sweeper: ReturnType<typeof setInterval> | undefined;
 
-  // As for room sockets (hub.ts): a reader that stops reading is closed before its buffer grows without bound.
+  // As for room sockets (slow-consumers.ts): a reader that stops reading is closed before its buffer grows without bound.
   function sweep() {
     for (const sockets of people.values()) {
       for (const ws of sockets) {

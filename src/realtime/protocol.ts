@@ -1,34 +1,15 @@
-// The live protocol: limits, close codes, client frame parsing, and the server's frame builders.
+// The live protocol on the server: the wire definition (wire.ts, shared with the browser client) and the parsing
+// of client frames, which needs the server's validation rules.
 import { MAX_ID } from "../ids.ts";
 import { isStorableText, MESSAGE_LIMITS } from "../messages/model.ts";
+import type { ClientWireFrame } from "./wire.ts";
 
-export const WS_LIMITS = {
-  /** Frames over this many bytes close the socket with 1009 (Bun enforces it before we see the frame). */
-  maxFrameBytes: 16 * 1024,
-  /** Messages a joiner gets: the last N without `since`. */
-  historyOnJoin: 20,
-  /** With `since`, at most this many messages, then a `sync` frame with complete: false. */
-  syncMax: 500,
-  /** A socket whose unsent buffer passes this is closed with 1013 (checked every sweepMs). */
-  sendBufferBytes: 1024 * 1024,
-  sweepMs: 250,
-  /** Bun drops sends past this; far above sendBufferBytes so the sweep closes a slow socket before any drop. */
-  backpressureBytes: 64 * 1024 * 1024,
-  /** Typing notices relayed per connection: at most one per this many ms; extras are dropped. */
-  typingIntervalMs: 1000,
-  /** Server pings idle sockets; Bun closes one that does not answer within this. */
-  idleTimeoutSeconds: 120,
-} as const;
+export { CLOSE, frames, WS_LIMITS } from "./wire.ts";
+export type { ClientWireFrame, PresenceUser } from "./wire.ts";
 
-export const CLOSE = {
-  GOING_AWAY: 1001,
-  POLICY: 1008, // token expired or revoked
-  TOO_BIG: 1009,
-  INTERNAL: 1011,
-  TRY_AGAIN_LATER: 1013, // too slow to keep up: reconnect with `since`
-  REMOVED_FROM_ROOM: 4403, // removed from a private room (or left it)
-  ROOM_DELETED: 4404,
-} as const;
+type FieldOf<Frame> = Frame extends unknown ? keyof Frame : never;
+/** A client frame's fields, each of any value until checked; only the names the wire type has can be read. */
+type WireFields = { [Field in FieldOf<ClientWireFrame>]?: unknown };
 
 export type ClientFrame =
   | { type: "message"; content: string; clientId: string | null }
@@ -67,15 +48,16 @@ export function parseClientFrame(raw: unknown): ClientFrame | FrameRefusal {
   if (typeof frame !== "object" || frame === null || Array.isArray(frame)) {
     return { code: "INVALID_FRAME", detail: "Frame must be a JSON object" };
   }
-  const { type = "message", content, client_id: clientId } = frame as Record<string, unknown>;
+  const fields = frame as WireFields;
+  const { type = "message", content, client_id: clientId } = fields;
   if (type === "typing") return { type: "typing" };
   if (type === "auth") {
     // Anything but a string is a token that fails to verify: refused, and the socket closed, like a bad token.
-    const token = (frame as Record<string, unknown>).token;
+    const token = fields.token;
     return { type: "auth", token: typeof token === "string" ? token : "" };
   }
   if (type === "read") {
-    const messageId = (frame as Record<string, unknown>).message_id;
+    const messageId = fields.message_id;
     if (typeof messageId !== "number" || !Number.isInteger(messageId) || messageId < 1 || messageId > MAX_ID) {
       return { code: "INVALID_FRAME", detail: `message_id must be a message id (an integer from 1 to ${MAX_ID})` };
     }
@@ -95,34 +77,3 @@ export function parseClientFrame(raw: unknown): ClientFrame | FrameRefusal {
 }
 
 export const roomTopic = (roomId: number) => `room:${roomId}`;
-
-export interface PresenceUser {
-  user_id: number;
-  username: string;
-}
-
-export const frames = {
-  read: (roomId: number, messageId: number) => ({ type: "read" as const, room_id: roomId, message_id: messageId }),
-  memberAdded: (userId: number, username: string) => ({ type: "member_added" as const, user_id: userId, username }),
-  memberRemoved: (userId: number, username: string) => ({ type: "member_removed" as const, user_id: userId, username }),
-  activeUsers: (users: PresenceUser[]) => ({ type: "active_users" as const, users, count: users.length }),
-  joined: (username: string, at: Date) => ({
-    type: "user_joined" as const,
-    username,
-    message: `${username} joined the room`,
-    timestamp: at.toISOString(),
-  }),
-  left: (username: string, at: Date) => ({
-    type: "user_left" as const,
-    username,
-    message: `${username} left the room`,
-    timestamp: at.toISOString(),
-  }),
-  ack: (clientId: string, id: number) => ({ type: "ack" as const, client_id: clientId, id }),
-  error: (code: string, detail: string, clientId?: string) =>
-    clientId === undefined ? { type: "error" as const, code, detail } : { type: "error" as const, code, detail, client_id: clientId },
-  typing: (userId: number, username: string) => ({ type: "typing" as const, user_id: userId, username }),
-  sync: (complete: boolean) => ({ type: "sync" as const, complete }),
-  authOk: (expiresAt: number) => ({ type: "auth_ok" as const, expires_at: new Date(expiresAt).toISOString() }),
-  deleted: (id: number, roomId: number) => ({ type: "message_deleted" as const, id, room_id: roomId }),
-};

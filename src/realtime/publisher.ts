@@ -8,6 +8,7 @@ import type { MessageRecord } from "../store/store.ts";
 import type { Watermarks } from "./join-replay.ts";
 import { frames, roomTopic } from "./protocol.ts";
 import type { SocketRegistry } from "./sockets.ts";
+import type { MessageUpdatedFrame } from "./wire.ts";
 
 /** For /metrics; `delivered` is message frames published times the room's sockets here at that moment. */
 export interface HubCounters {
@@ -33,7 +34,8 @@ export interface Publisher {
  */
 const DELETED_MEMORY_MS = 60_000;
 
-const updatedFrame = (record: MessageRecord, author: Author) => ({ ...toMessageFrame(record, author), type: "message_updated" as const });
+// Typed by the wire's MessageUpdatedFrame, so the client's idea of it cannot drift.
+const updatedFrame = (record: MessageRecord, author: Author): MessageUpdatedFrame => ({ ...toMessageFrame(record, author), type: "message_updated" as const });
 
 export function createPublisher(deps: { sockets: SocketRegistry; watermarks: Watermarks; clock: Clock; counters: HubCounters }): Publisher {
   const { sockets, watermarks, clock, counters } = deps;

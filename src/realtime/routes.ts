@@ -287,7 +287,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
             "Refused before the upgrade with 401, 403, 404 or 429 (too many open sockets for the user); a plain GET gets 426. The socket closes with 1008 when " +
             'its token expires, unless renewed in band: `{"type":"auth","token":"<newer JWT of the same user>"}` is ' +
             'answered `{"type":"auth_ok","expires_at":"<ISO time>"}`; another user\'s or an invalid token gets an ' +
-            "`error` frame and close 1008. See README for the frames.",
+            "`error` frame and close 1008. Frames: docs/protocol.md.",
         },
       },
     )
@@ -309,7 +309,7 @@ export function realtimeRoutes(deps: RealtimeDeps) {
             "A WebSocket upgrade with the same token rules as `/ws/{room_id}`, counted in the same per-user socket cap. " +
             "It sends `ready`, `room_added`, `room_removed`, `read`, `room_activity`, and takes only the in-band " +
             'renewal of `/ws/{room_id}`: `{"type":"auth","token"}` -> `{"type":"auth_ok","expires_at"}`, or an ' +
-            "`error` frame and close 1008. See README for the frames.",
+            "`error` frame and close 1008. Frames: docs/protocol.md.",
         },
       },
     );

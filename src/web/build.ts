@@ -1,20 +1,42 @@
 // Bundles the browser client (client/chat.html and what it links) into assets.generated.ts, a module that holds
 // every output as a string, so the server and `bun build --compile` carry it with no file read at run time.
-// Run `bun src/web/build.ts` after changing anything in client/ and commit the result.
+// Run `bun src/web/build.ts` after changing anything in client/ or src/realtime/wire.ts (which the client bundles)
+// and commit the result.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 
 export const CLIENT_DIR = join(import.meta.dir, "client");
 export const GENERATED_FILE = join(import.meta.dir, "assets.generated.ts");
 /** Where the assets are served; Bun writes it into the page's script and stylesheet links. */
 export const PUBLIC_PATH = "/chat/";
 
+/**
+ * The files outside client/ that the bundle takes code from (the shared wire definition), found by following the
+ * client's run-time imports; type-only imports are erased, so they bring no server code and are not followed.
+ */
+export function sharedClientSources(): string[] {
+  const transpiler = new Bun.Transpiler({ loader: "ts" });
+  const seen = new Set<string>();
+  const outside = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    if (!file.startsWith(CLIENT_DIR + "/")) outside.add(file);
+    for (const { path } of transpiler.scanImports(readFileSync(file, "utf8"))) {
+      if (path.startsWith(".")) visit(resolve(dirname(file), path));
+    }
+  };
+  for (const name of readdirSync(CLIENT_DIR)) if (name.endsWith(".ts")) visit(join(CLIENT_DIR, name));
+  return [...outside].sort();
+}
+
 /** A digest of the client's sources, recorded in the generated module so a test can tell when it is stale. */
 export function clientSourceHash(): string {
   const hasher = new Bun.CryptoHasher("sha256");
-  for (const name of readdirSync(CLIENT_DIR).sort()) {
-    hasher.update(`${name}\0`);
-    hasher.update(readFileSync(join(CLIENT_DIR, name)));
+  const files = [...readdirSync(CLIENT_DIR).map((name) => join(CLIENT_DIR, name)), ...sharedClientSources()];
+  for (const file of files.sort()) {
+    hasher.update(`${relative(CLIENT_DIR, file)}\0`);
+    hasher.update(readFileSync(file));
     hasher.update("\0");
   }
   return hasher.digest("hex").slice(0, 16);

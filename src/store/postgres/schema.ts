@@ -89,8 +89,8 @@ export const readPositions = pgTable(
 
 // No foreign keys on messages (migration 0002 dropped them): their per-row triggers took 40 % of a batch
 // INSERT's time, each row locking its room and author again. The store keeps the same guarantee itself, once per
-// batch (src/store/postgres/store.ts, `insertBatch`): a message is stored only if its room and author exist, and
-// deleting a room or user deletes their messages.
+// batch (src/store/postgres/references.ts): a message is stored only if its room and author exist, and deleting a
+// room or user deletes their messages.
 export const messages = pgTable(
   "messages",
   {
@@ -145,7 +145,8 @@ export const presence = pgTable(
   (table) => [primaryKey({ columns: [table.roomId, table.userId, table.instanceId] })],
 );
 // Edits and deletes, kept for an hour: an instance whose bus listener was away reads what it missed from here
-// (src/realtime/hub.ts, catchUp). Written in the same statement as the change; pruned by the next one.
+// (src/realtime/cluster-order.ts, catchUp; SQL in src/store/postgres/change-log.ts). Written in the same statement
+// as the change; pruned by the next one.
 export const messageChanges = pgTable("message_changes", {
   seq: bigint("seq", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
   roomId: integer("room_id").notNull(),

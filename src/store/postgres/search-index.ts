@@ -1,17 +1,10 @@
 // The PostgreSQL search index (message_words): its indexer, which runs on a thread of its own
-// (search-worker.ts), and the statement that writes words, which the store's import and backfill use too.
+// (search-worker.ts), the statement that writes words, which the store's import uses too, and the backfill of
+// messages stored before the index existed.
 import type postgres from "postgres";
 import type { SearchIndexer } from "../../search/indexer-thread.ts";
 import { tsvectorLiteral } from "../../search/text.ts";
-
-/**
- * A PostgreSQL array literal, built here so no type lookup is needed: every element quoted (NULL bare), with
- * backslash and double quote escaped, per the array input syntax.
- */
-export function arrayLiteral(values: readonly (string | number | null)[]): string {
-  const items = values.map((v) => (v === null ? "NULL" : `"${String(v).replace(/["\\]/g, "\\$&")}"`));
-  return `{${items.join(",")}}`;
-}
+import { arrayLiteral } from "./connect.ts";
 
 /** Writes the words of `rows` (ids and contents), keeping any a message has (an edit's, written with it). */
 export async function insertWords(sql: postgres.Sql | postgres.TransactionSql, rows: readonly { id: number; content: string }[]): Promise<void> {
@@ -86,4 +79,30 @@ export function createSearchIndexer(client: postgres.Sql): SearchIndexer {
       await catchUp().catch((error: unknown) => console.error(`search: indexing at close failed: ${(error as Error).message}`));
     },
   };
+}
+
+/** How many messages the backfill indexes per transaction. */
+const BACKLOG_CHUNK = 5000;
+
+/**
+ * Gives the messages stored before the search migration their words (search_backfill holds the id below which
+ * some are left), newest first, a chunk per transaction, so an interrupted start carries on where it stopped.
+ * Runs under the migration lock.
+ */
+export async function indexBacklog(client: postgres.Sql): Promise<void> {
+  let done = 0;
+  for (;;) {
+    const [left] = await client<{ below_id: number }[]>`SELECT below_id FROM search_backfill`;
+    if (!left) return;
+    const count = await client.begin(async (tx) => {
+      const rows = await tx<{ id: number; content: string }[]>`
+        SELECT id, content FROM messages WHERE id < ${left.below_id} ORDER BY id DESC LIMIT ${BACKLOG_CHUNK}`;
+      await insertWords(tx, rows);
+      if (rows.length < BACKLOG_CHUNK) await tx`DELETE FROM search_backfill`;
+      else await tx`UPDATE search_backfill SET below_id = ${rows[rows.length - 1]!.id}`;
+      return rows.length;
+    });
+    done += count;
+    if (done > 0 && done % 100_000 === 0) console.error(`search: indexed ${done} earlier messages`);
+  }
 }

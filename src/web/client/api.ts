@@ -1,44 +1,25 @@
 // The HTTP side of the server as the client uses it: the session token, JSON requests, and the shapes they return.
+// Every shape is the server's own (type imports only, so no server code is bundled): a change to one that the page
+// does not follow fails the type-check.
+import type { Static } from "@sinclair/typebox";
+import type { SetupResponse, toAdminUserJson, toUserJson } from "../../auth/model.ts";
+import type { toMessageJson } from "../../messages/model.ts";
+import type { toMemberJson, toRoomJson } from "../../rooms/model.ts";
+import type { SearchService } from "../../search/service.ts";
 import { session, type TokenPair } from "./session.ts";
 import type { ChatMessage } from "./timeline.ts";
 
-export interface User {
-  id: number;
-  username: string;
-  email: string;
-  role: "admin" | "user";
-}
-
-export interface Room {
-  id: number;
-  /** For a direct room, the other person's username. */
-  name: string;
-  description: string | null;
-  visibility: "public" | "private";
-  kind: "room" | "direct";
-  member_count: number | null;
-  last_read_id: number | null;
-  unread_count: number | null;
-  unread_capped: boolean;
-  last_message: { id: number; user_id: number; username: string; content: string; timestamp: string } | null;
-}
-
-export interface Member {
-  user_id: number;
-  username: string;
-  role: "owner" | "member";
-  joined_at: string;
-}
-
-interface HistoryItem extends Omit<ChatMessage, "username"> {
-  user: { username: string };
-}
+/** An account as GET /auth/me answers it; GET /users adds `disabled`. */
+export type User = ReturnType<typeof toUserJson>;
+type AdminUser = ReturnType<typeof toAdminUserJson>;
+export type Room = ReturnType<typeof toRoomJson>;
+export type Member = ReturnType<typeof toMemberJson>;
+/** A history item: the message with its author as an object (toChatMessage flattens it). */
+type HistoryItem = ReturnType<typeof toMessageJson>;
+type SearchPage = Awaited<ReturnType<SearchService["search"]>>;
 
 /** A GET /search result: a history item, its room's name, and the matching part with `<mark>` around the words. */
-export interface SearchResult extends ChatMessage {
-  room_name: string;
-  snippet: string;
-}
+export type SearchResult = ChatMessage & Pick<SearchPage["results"][number], "room_name" | "snippet">;
 
 export { session };
 
@@ -102,7 +83,7 @@ export const api = {
   /** `admin`: ask to be the first admin, which the server grants only while it has none (else 403). */
   signup: (username: string, email: string, password: string, admin = false) =>
     request<User>("POST", "/auth/signup", { username, email, password, ...(admin ? { role: "admin" } : {}) }),
-  setup: () => request<{ admin_exists: boolean }>("GET", "/auth/setup"),
+  setup: () => request<Static<typeof SetupResponse>>("GET", "/auth/setup"),
   login: (username: string, password: string) =>
     request<TokenPair>("POST", "/auth/login", { username, password }),
   me: () => request<User>("GET", "/auth/me"),
@@ -120,12 +101,12 @@ export const api = {
   postMessage: (roomId: number, content: string, clientId: string) =>
     request<unknown>("POST", `/rooms/${roomId}/messages`, { content, client_id: clientId }),
   markRead: (roomId: number, messageId: number) => request<void>("POST", `/rooms/${roomId}/read`, { message_id: messageId }),
-  users: () => request<User[]>("GET", "/users"),
-  setRole: (id: number, role: User["role"]) => request<User>("PATCH", `/users/${id}`, { role }),
+  users: () => request<AdminUser[]>("GET", "/users"),
+  setRole: (id: number, role: User["role"]) => request<AdminUser>("PATCH", `/users/${id}`, { role }),
   /** Newest match first; `before` (a `next_before`) pages back. */
   async search(q: string, before: number | null): Promise<{ results: SearchResult[]; next_before: number | null }> {
     const query = new URLSearchParams({ q, ...(before === null ? {} : { before: String(before) }) });
-    const page = await request<{ results: (HistoryItem & { room_name: string; snippet: string })[]; next_before: number | null }>("GET", `/search?${query}`);
+    const page = await request<SearchPage>("GET", `/search?${query}`);
     return { ...page, results: page.results.map((item) => ({ ...toChatMessage(item), room_name: item.room_name, snippet: item.snippet })) };
   },
   /** `after`: oldest first from that id; `before`: newest first, returned here oldest first. */

@@ -1,38 +1,15 @@
 // One live room: a WebSocket that carries the token as a subprotocol, renews it in place (the `auth` frame),
 // reconnects with backoff and `since`, and tells the page when it ends (token refused, room deleted).
-import type { Room } from "./api.ts";
-import type { ChatMessage } from "./timeline.ts";
+// The frames, and the close codes acted on, are the server's own (src/realtime/wire.ts): a change there that the
+// page does not follow fails the type-check.
+import { CLOSE, type ClientWireFrame, type PersonServerFrame, type RoomServerFrame } from "../../realtime/wire.ts";
 
-export interface PresenceUser {
-  user_id: number;
-  username: string;
-}
-
-export type ServerFrame =
-  | ({ type: "message" } & ChatMessage)
-  | { type: "active_users"; users: PresenceUser[]; count: number }
-  | { type: "user_joined" | "user_left"; username: string; message: string; timestamp: string }
-  | { type: "ack"; client_id: string; id: number }
-  | { type: "error"; code: string; detail: string; client_id?: string }
-  | { type: "typing"; user_id: number; username: string }
-  | { type: "message_updated"; id: number; content: string; edited_at: string | null }
-  | { type: "message_deleted"; id: number; room_id: number }
-  | { type: "sync"; complete: boolean }
-  | { type: "member_added" | "member_removed"; user_id: number; username: string }
-  | { type: "read"; room_id: number; message_id: number }
-  | { type: "auth_ok"; expires_at: string };
-
+export type { PresenceUser } from "../../realtime/wire.ts";
+/** What a room socket (GET /ws/{room_id}) sends. */
+export type ServerFrame = RoomServerFrame;
 /** What the person socket (GET /ws) sends. */
-export type PersonFrame =
-  | { type: "ready" }
-  | { type: "room_added"; room: Room }
-  | { type: "room_removed"; room_id: number; reason: "deleted" | "removed" }
-  | { type: "read"; room_id: number; message_id: number }
-  | { type: "auth_ok"; expires_at: string }
-  | { type: "error"; code: string; detail: string }
-  | { type: "room_activity"; room_id: number; messages: { id: number; user_id: number }[]; last_message: NonNullable<Room["last_message"]> };
+export type PersonFrame = PersonServerFrame;
 
-export const CLOSE = { POLICY: 1008, REMOVED: 4403, ROOM_DELETED: 4404 } as const;
 export const BACKOFF = { firstMs: 500, maxMs: 10_000 } as const;
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "offline" | "closed";
@@ -77,7 +54,7 @@ export class RoomSocket<F = ServerFrame> {
   }
 
   /** Sends a frame if the socket is open; false means it was not sent (it will be resent on reconnect). */
-  send(frame: object): boolean {
+  send(frame: ClientWireFrame): boolean {
     if (this.socket?.readyState !== OPEN) return false;
     this.socket.send(JSON.stringify(frame));
     return true;
@@ -149,7 +126,7 @@ export class RoomSocket<F = ServerFrame> {
   private async closed(code: number, opened: boolean): Promise<void> {
     if (code === CLOSE.POLICY) return this.end("unauthorized");
     if (code === CLOSE.ROOM_DELETED) return this.end("room-deleted");
-    if (code === CLOSE.REMOVED) return this.end("removed");
+    if (code === CLOSE.REMOVED_FROM_ROOM) return this.end("removed");
     if (!opened && this.options.whyNotRetry) {
       const reason = await this.options.whyNotRetry().catch(() => null);
       if (this.stopped || this.socket) return;

@@ -1,14 +1,12 @@
-// The signed-in session: a short-lived access token and the refresh token that renews it (README "Staying signed
-// in"). Both are kept in localStorage, so a reload and every tab of this origin share one session. A tab refreshes
-// before the access token expires, holding a Web Lock while it does, so two tabs never spend the same refresh
+// The signed-in session: a short-lived access token and the refresh token that renews it (docs/api.md, "Tokens and
+// staying signed in"). Both are kept in localStorage, so a reload and every tab of this origin share one session. A tab
+// refreshes before the access token expires, holding a Web Lock while it does, so two tabs never spend the same refresh
 // token; the others take the new pair from storage (the `storage` event) and renew their sockets with it.
 
+import type { TokenPair } from "../../auth/service.ts";
+
 /** What POST /auth/login and POST /auth/refresh answer. */
-export interface TokenPair {
-  access_token: string;
-  refresh_token: string;
-  expires_in: number;
-}
+export type { TokenPair };
 
 interface Stored {
   access: string;

@@ -1,16 +1,9 @@
 // One room's messages as the client knows them: stored ones ordered and deduplicated by id, and the user's own
 // pending ones keyed by client_id until the server has stored them.
+import type { MessageFrame } from "../../realtime/wire.ts";
 
-export interface ChatMessage {
-  id: number;
-  content: string;
-  username: string;
-  user_id: number;
-  timestamp: string;
-  room_id: number;
-  client_id: string | null;
-  edited_at: string | null;
-}
+/** A stored message: the live `message` frame's fields (history items are brought to this shape, api.ts). */
+export type ChatMessage = Omit<MessageFrame, "type">;
 
 export interface PendingMessage {
   clientId: string;
