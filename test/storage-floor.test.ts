@@ -97,7 +97,7 @@ describe("resends on SQLite: found in memory for the newest messages", () => {
     expect(third).toEqual({ record: again!.record, duplicate: true });
 
     // A batch refused as a whole (a room that does not exist) leaves no key behind.
-    expect(store.insertMessages([message("kept?", "r-1"), message("no room", "r-2", 999_999)])).rejects.toBeInstanceOf(MissingReferenceError);
+    await expect(store.insertMessages([message("kept?", "r-1"), message("no room", "r-2", 999_999)])).rejects.toBeInstanceOf(MissingReferenceError);
     const [retried] = await store.insertMessages([message("kept", "r-1")]);
     expect(retried!.duplicate).toBe(false);
     expect(await store.findMessage(retried!.record.id)).toMatchObject({ content: "kept", clientId: "r-1" });
@@ -167,7 +167,7 @@ describe("deleting a big room on SQLite", () => {
     expect(await store.listMessages(big.id, { limit: 10, skip: 0 })).toEqual([]);
     expect(await store.findMessage(1)).toBeUndefined();
     expect(await store.searchMessages({ terms: [{ words: ["big"], prefix: false }], readerId: alice.id, roomIds: null, authorIds: null, before: null, limit: 5 })).toEqual([]);
-    expect(store.insertMessages([{ roomId: big.id, userId: bob.id, content: "too late", clientId: null, createdAt: at(30) }])).rejects.toBeInstanceOf(
+    await expect(store.insertMessages([{ roomId: big.id, userId: bob.id, content: "too late", clientId: null, createdAt: at(30) }])).rejects.toBeInstanceOf(
       MissingReferenceError,
     );
 
