@@ -172,12 +172,12 @@ describe("deleting a big room on SQLite", () => {
     );
 
     const latencies: number[] = [];
-    while (count(path, "SELECT count(*) AS n FROM messages WHERE room_id = ?", big.id) > 0) {
+    while (count(path, "SELECT count(*) AS n FROM room_purges") > 0) {
       const t = performance.now();
       await store.insertMessages([{ roomId: live.id, userId: bob.id, content: `live ${latencies.length}`, clientId: `l-${latencies.length}`, createdAt: at(30) }]);
       latencies.push(performance.now() - t);
       await Bun.sleep(2);
-      expect(performance.now() - started).toBeLessThan(120_000);
+      expect(performance.now() - started).toBeLessThan(240_000);
     }
     clearInterval(ticker);
     const purgeMs = performance.now() - started;
@@ -192,12 +192,12 @@ describe("deleting a big room on SQLite", () => {
     // Generous for a busy shared machine; the live room kept writing all along.
     expect(longestGapMs).toBeLessThan(1000);
     expect(latencies.length).toBeGreaterThan(purgeMs / 100);
-    expect(count(path, "SELECT count(*) AS n FROM room_purges")).toBe(0);
+    expect(count(path, "SELECT count(*) AS n FROM messages WHERE room_id = ?", big.id)).toBe(0);
     // Only the live room's words are left in the search index (a search first indexes every stored message).
     expect(await store.searchMessages({ terms: [{ words: ["live"], prefix: false }], readerId: alice.id, roomIds: null, authorIds: null, before: null, limit: 5 })).toHaveLength(5);
     expect(count(path, "SELECT count(*) AS n FROM messages_search")).toBe(latencies.length);
     expect(await store.listMessages(live.id, { limit: 1000, skip: 0 })).toHaveLength(latencies.length);
-  }, 300_000);
+  }, 400_000);
 
   test("a purge cut short by a stop goes on when the store opens again", async () => {
     const path = scratchPath("purge-resume");
