@@ -261,10 +261,16 @@ describe(`migrating a SQLite database of ${MIGRATED.toLocaleString("en")} messag
     const before = messagesDigest(path);
     expect(before.n).toBe(MIGRATED - MIGRATED / 1000);
 
+    // The migration as the store applies it at start, timed apart from the store's own start (the resend window).
+    const migrating = new Database(path);
     const started = performance.now();
+    applyMigrations(drizzle(migrating), migrations);
+    const migrateMs = performance.now() - started;
+    migrating.close();
+    const opening = performance.now();
     const store = openStore(path);
-    const openMs = performance.now() - started;
-    console.error(`migrating ${MIGRATED} messages (SQLite): the store opened (migration and resend window) in ${openMs.toFixed(0)} ms`);
+    const openMs = performance.now() - opening;
+    console.error(`migrating ${MIGRATED} messages (SQLite): the migration took ${migrateMs.toFixed(0)} ms, the store then opened in ${openMs.toFixed(0)} ms`);
     const after = messagesDigest(path);
     expect(after).toEqual(before);
 
@@ -281,6 +287,6 @@ describe(`migrating a SQLite database of ${MIGRATED.toLocaleString("en")} messag
     expect(fresh!.record.id).toBeGreaterThan(MIGRATED);
     expect(await store.deleteMessage(newest.id)).toBe(true);
     expect(count(path, "SELECT count(*) AS n FROM sqlite_master WHERE name = 'messages_room_id_user_id_client_id_key'")).toBe(0);
-    expect(openMs).toBeLessThan(30_000);
+    expect(migrateMs + openMs).toBeLessThan(30_000);
   }, 180_000);
 });
