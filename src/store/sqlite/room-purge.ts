@@ -14,8 +14,6 @@ export const PURGE_STEP_MS = 5;
 export interface RoomPurger {
   /** Deletes the room, its members and read positions now, and queues its messages; false if there was no room. */
   deleteRoom(id: number): boolean;
-  /** Resolves once every queued room's messages are gone (for tests and for close). */
-  idle(): Promise<void>;
   /** Stops between chunks; what is left is purged when the store opens next. */
   stop(): void;
 }
@@ -59,21 +57,17 @@ export function createRoomPurger(sqlite: Database, options: { afterStep?: () => 
 
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
-  let waiting: (() => void)[] = [];
-  const settle = () => {
-    const resolve = waiting;
-    waiting = [];
-    for (const r of resolve) r();
-  };
   const step = () => {
     timer = undefined;
     if (stopped) return;
     try {
-      if (!purgeStep.immediate()) return settle();
+      if (!purgeStep.immediate()) return;
       options.afterStep?.();
     } catch (error) {
-      // Left for the next step (or the next start): the room is already gone for readers.
+      // Tried again in a second (or at the next start): the room is already gone for readers.
       console.error(`room purge failed: ${(error as Error).message}`);
+      timer = setTimeout(step, 1000);
+      return;
     }
     timer = setTimeout(step, 0);
   };
@@ -93,16 +87,10 @@ export function createRoomPurger(sqlite: Database, options: { afterStep?: () => 
       schedule();
       return true;
     },
-    idle() {
-      if (timer === undefined && pending.get() === null) return Promise.resolve();
-      schedule();
-      return new Promise((resolve) => waiting.push(resolve));
-    },
     stop() {
       stopped = true;
       clearTimeout(timer);
       timer = undefined;
-      settle();
     },
   };
 }
