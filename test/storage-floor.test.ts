@@ -107,6 +107,8 @@ describe("resends on SQLite: found in memory for the newest messages", () => {
 test("keys whose hashes collide each find their own message, and only inside the window", () => {
   const db = new Database(":memory:");
   db.run("CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, room_id INTEGER, user_id INTEGER, client_id TEXT)");
+  db.run("CREATE TABLE rooms (id INTEGER PRIMARY KEY)");
+  db.run("INSERT INTO rooms (id) VALUES (1), (2), (3), (9)");
   const window = createResendWindow(db, 5, () => 7);
   const insert = (roomId: number, userId: number, clientId: string | null) => {
     const { id } = db.query("INSERT INTO messages (room_id, user_id, client_id) VALUES (?, ?, ?) RETURNING id").get(roomId, userId, clientId) as { id: number };
@@ -199,6 +201,30 @@ describe("deleting a big room on SQLite", () => {
     expect(count(path, "SELECT count(*) AS n FROM messages WHERE room_id = ?", live.id)).toBe(latencies.length);
     expect((await store.listMessages(live.id, { limit: 1, skip: 0 }))[0]!.content).toBe(`live ${latencies.length - 1}`);
   }, 400_000);
+
+  test("a resend into a room being purged is refused; the last member leaving a private room purges it too", async () => {
+    const path = scratchPath("purge-resend");
+    const store = openStore(path);
+    const { alice, bob } = await seedPeople(store);
+    const big = await store.createRoom({ name: "big", description: null, createdAt: at(0) });
+    await fill(store, big.id, alice.id, 20_000);
+    const [sent] = await store.insertMessages([{ roomId: big.id, userId: bob.id, content: "mine", clientId: "p-1", createdAt: at(40) }]);
+    expect(await store.deleteRoom(big.id)).toBe(true);
+    // Its rows are still there (the purge has not reached them), but the room is gone: refused, as before.
+    expect(count(path, "SELECT count(*) AS n FROM messages WHERE id = ?", sent!.record.id)).toBe(1);
+    await expect(store.insertMessages([{ roomId: big.id, userId: bob.id, content: "mine", clientId: "p-1", createdAt: at(41) }])).rejects.toBeInstanceOf(
+      MissingReferenceError,
+    );
+
+    const secret = await store.createRoom({ name: "secret", description: null, visibility: "private", ownerId: alice.id, createdAt: at(0) });
+    await fill(store, secret.id, alice.id, 5000);
+    expect(await store.removeMember(secret.id, alice.id)).toMatchObject({ removed: true, roomDeleted: true });
+    expect(await store.findRoom(secret.id)).toBeUndefined();
+    expect(await store.listMessages(secret.id, { limit: 10, skip: 0 })).toEqual([]);
+    const deadline = Date.now() + 60_000;
+    while (count(path, "SELECT count(*) AS n FROM room_purges") > 0 && Date.now() < deadline) await Bun.sleep(20);
+    expect(count(path, "SELECT count(*) AS n FROM messages WHERE room_id IN (?, ?)", big.id, secret.id)).toBe(0);
+  }, 120_000);
 
   test("a purge cut short by a stop goes on when the store opens again", async () => {
     const path = scratchPath("purge-resume");

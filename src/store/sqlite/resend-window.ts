@@ -43,7 +43,10 @@ export function createResendWindow(sqlite: Database, size = RESEND_WINDOW, hash:
   let stagedNewest = 0;
 
   const matches = sqlite.query<{ n: number }, [number, number, number, string]>(
-    "SELECT 1 AS n FROM messages WHERE id = ? AND room_id = ? AND user_id = ? AND client_id = ?",
+    // Its room must exist too: a deleted room's messages wait for the purge (room-purge.ts), and a resend there is
+    // refused as the room's other messages are.
+    `SELECT 1 AS n FROM messages m WHERE id = ? AND room_id = ? AND user_id = ? AND client_id = ?
+     AND EXISTS (SELECT 1 FROM rooms r WHERE r.id = m.room_id)`,
   );
   const holds = (id: number | undefined, roomId: number, userId: number, clientId: string) =>
     id !== undefined && id > Math.max(newest, stagedNewest) - size && matches.get(id, roomId, userId, clientId) !== null;

@@ -86,10 +86,8 @@ export function roomQueries(sqlite: Database, db: Db, purges: RoomPurger): RoomQ
     if (!gone) return { removed: false, newOwner: null, roomDeleted: false };
     db.delete(readPositions).where(and(eq(readPositions.roomId, roomId), eq(readPositions.userId, userId))).run();
     const left = membersOf.all({ roomId }) as MemberRecord[];
-    if (left.length === 0) {
-      db.delete(rooms).where(eq(rooms.id, roomId)).run();
-      return { removed: true, newOwner: null, roomDeleted: true };
-    }
+    // The room itself goes right after this transaction, through the purge (its messages a chunk at a time).
+    if (left.length === 0) return { removed: true, newOwner: null, roomDeleted: true };
     const room = roomById.get({ id: roomId });
     if (room?.kind !== "room" || left.some((m) => m.role === "owner")) return { removed: true, newOwner: null, roomDeleted: false };
     const heir = left[0]!;
@@ -178,7 +176,10 @@ export function roomQueries(sqlite: Database, db: Db, purges: RoomPurger): RoomQ
       }
     },
     async removeMember(roomId, userId) {
-      return removeMemberTx(roomId, userId);
+      const result = removeMemberTx(roomId, userId);
+      // Synchronously after the commit, on the same connection: nothing runs in between.
+      if (result.roomDeleted) purges.deleteRoom(roomId);
+      return result;
     },
     async findRoom(id) {
       return roomById.get({ id });
