@@ -50,6 +50,11 @@ describe(`realtime (${dialect})`, () => {
     expect(await handshakeStatus(`${base}/ws/${roomId}?token=garbage`)).toBe(401);
     expect(await handshakeStatus(`${base}/ws/999999?token=${alice.token}`)).toBe(404);
     expect(await handshakeStatus(`${base}/ws/abc?token=${alice.token}`)).toBe(422);
+    // The room is read beside the token's user; a revoked token is still refused as such, whatever the room.
+    const gone = await t.user("handshake-revoked");
+    await t.request("POST", "/auth/logout", { token: gone.token });
+    expect(await handshakeStatus(`${base}/ws/999999?token=${gone.token}`)).toBe(401);
+    expect(await handshakeStatus(`${base}/ws/${roomId}?token=${gone.token}`)).toBe(401);
     const socket = new TestSocket(`${base}/ws/${roomId}?token=garbage`);
     expect((await socket.closed).code).not.toBe(1000);
     // A plain GET with a good token is told to upgrade.
@@ -214,6 +219,20 @@ describe(`realtime (${dialect})`, () => {
     const live = await a.say("after reconnect");
     expect((await back.next((f) => f.type === "message" && f.id === live.id)).content).toBe("after reconnect");
     await Promise.all([a.close(), back.close()]);
+  });
+
+  test("a since past the room's newest message gets nothing older, and the room's other sockets still get everything", async () => {
+    const roomId = await room("since-ahead");
+    const before = (await t.request("POST", `/rooms/${roomId}/messages`, { token: bob.token, body: { content: "before" } })).json.id;
+    // The room's first socket here claims to have messages far ahead of any stored.
+    const ahead = await join(roomId, bob, { since: 2 ** 31 - 1 });
+    expect(ahead.ofType("message")).toEqual([]);
+    expect(ahead.ofType("sync")).toEqual([{ type: "sync", complete: true }]);
+    const a = await join(roomId, alice, { since: before });
+    const live = await a.say("after the claim");
+    expect((await a.next((f) => f.type === "message" && f.id === live.id)).content).toBe("after the claim");
+    expect(ahead.ofType("message")).toEqual([]);
+    await Promise.all([a.close(), ahead.close()]);
   });
 
   test("messages sent while a socket is joining are neither lost nor doubled", async () => {

@@ -245,8 +245,9 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     }
     const { token, viaProtocol } = handshakeToken(query, request.headers.get("sec-websocket-protocol"));
     if (!token) throw new AppError("NOT_AUTHENTICATED");
-    const { user, expiresAt } = await auth.authenticateSession(token);
-    if (roomId !== undefined) await access.read(user, roomId);
+    // The room is read beside the user (the token names them): a join finding neither cached waits for one read.
+    const room = roomId === undefined ? undefined : (userId: number) => access.read({ id: userId }, roomId);
+    const { user, expiresAt } = await auth.authenticateSession(token, false, room);
     const open = openSockets.get(user.id) ?? 0;
     if (socketsPerUser > 0 && open >= socketsPerUser) {
       throw new AppError("TOO_MANY_SOCKETS", { detail: `At most ${socketsPerUser} open sockets per user` });

@@ -27,7 +27,7 @@ export function createRoomAccess(deps: { store: Store; cache?: AccessCache }) {
   }
 
   /** The room and the user's role in it, or undefined when there is no such room (whoever asks). */
-  const lookup = (user: UserRecord, roomId: number) =>
+  const lookup = (user: Pick<UserRecord, "id">, roomId: number) =>
     cache ? cache.read(roomId, user.id, () => load(roomId, user.id)) : load(roomId, user.id);
 
   const readable = (access: RoomAccess | undefined): access is RoomAccess =>
@@ -35,7 +35,7 @@ export function createRoomAccess(deps: { store: Store; cache?: AccessCache }) {
 
   return {
     /** The room if `user` may read and post in it (public, or a member), else ROOM_NOT_FOUND. Reads memory when cached. */
-    async read(user: UserRecord, roomId: number): Promise<RoomAccess> {
+    async read(user: Pick<UserRecord, "id">, roomId: number): Promise<RoomAccess> {
       const access = await lookup(user, roomId);
       if (!readable(access)) throw new AppError("ROOM_NOT_FOUND");
       return access;
