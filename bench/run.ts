@@ -649,7 +649,9 @@ async function runDatabase(db: Db): Promise<Record<string, unknown>> {
   let floor: Service | undefined;
   try {
     const floorStore = db === "sqlite" ? `sqlite:${dir}/floor.db` : dbUrl;
-    floor = await startListening("floor", [BUN, join(ROOT, "bench/floor.ts"), "--port", "0", "--store", floorStore]);
+    // The floor follows each store's layout: on SQLite the resend check in memory (bench/floor.ts --layout window).
+    const layout = db === "sqlite" ? ["--layout", "window"] : [];
+    floor = await startListening("floor", [BUN, join(ROOT, "bench/floor.ts"), "--port", "0", "--store", floorStore, ...layout]);
     const rooms: Record<string, number> = {};
     if (only.includes("fanout")) rooms.fanout = 2;
     if (only.includes("many-rooms")) rooms.many = SIZE.manyRooms;

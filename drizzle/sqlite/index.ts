@@ -10,6 +10,8 @@ import m6 from "./0006_accounts.sql" with { type: "text" };
 import m7 from "./0007_deleted_usernames.sql" with { type: "text" };
 import m8 from "./0008_search.sql" with { type: "text" };
 import m9 from "./0009_history_index_with_author.sql" with { type: "text" };
+import m10 from "./0010_resend_window_room_purges.sql" with { type: "text" };
+import m11 from "./0011_search_deletemerge.sql" with { type: "text" };
 
 export const migrations = {
   journal,
@@ -24,5 +26,7 @@ export const migrations = {
   "0007_deleted_usernames": m7,
   "0008_search": m8,
   "0009_history_index_with_author": m9,
+  "0010_resend_window_room_purges": m10,
+  "0011_search_deletemerge": m11,
   } as Record<string, string>,
 };

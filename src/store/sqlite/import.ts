@@ -10,13 +10,18 @@ class DryRunDone {
   constructor(readonly result: ImportResult) {}
 }
 
-/** `insertOne`: the message batch's insert (message-batch.ts); `search` is told after the commit. */
-export function importQueries(db: Db, insertOne: (m: NewMessage) => number | undefined, search: SearchIndexer): Pick<Store, "importRecords"> {
+/** `batches`: the message batch's insert and resend window (message-batch.ts); `search` is told after the commit. */
+export function importQueries(
+  db: Db,
+  batches: { insertOne(m: NewMessage): { duplicate: boolean }; withResends<R>(run: () => R): R },
+  search: SearchIndexer,
+): Pick<Store, "importRecords"> {
+  const { insertOne, withResends } = batches;
   return {
     async importRecords(batch, options = {}) {
       try {
         // IMMEDIATE takes the write lock up front: a long import never fails half way on a lock upgrade.
-        const imported = db.transaction(
+        const imported = withResends(() => db.transaction(
           () => {
             const userIds = batch.users.map((u) => db.insert(users).values(u).returning({ id: users.id }).get().id);
             const roomIds = batch.rooms.map((r) => db.insert(rooms).values(r).returning({ id: rooms.id }).get().id);
@@ -24,7 +29,7 @@ export function importQueries(db: Db, insertOne: (m: NewMessage) => number | und
             batch.messages.forEach((m, i) => {
               const roomId = resolveImportRef(m.room, roomIds);
               const userId = resolveImportRef(m.user, userIds);
-              if (insertOne({ roomId, userId, content: m.content, clientId: m.clientId, createdAt: m.createdAt }) !== undefined) {
+              if (!insertOne({ roomId, userId, content: m.content, clientId: m.clientId, createdAt: m.createdAt }).duplicate) {
                 messagesStored++;
               }
               if ((i + 1) % 5000 === 0) options.onProgress?.(i + 1);
@@ -34,7 +39,7 @@ export function importQueries(db: Db, insertOne: (m: NewMessage) => number | und
             return result;
           },
           { behavior: "immediate" },
-        );
+        ));
         search.soon();
         return imported;
       } catch (error) {

@@ -4,7 +4,7 @@ import { and, asc, desc, eq, gt, inArray, lt, sql } from "drizzle-orm";
 import { renderPage, type PageRow } from "../page-json.ts";
 import type { HistoryQuery, Store, UserRecord } from "../store.ts";
 import type { Db } from "./rows.ts";
-import { messages, users } from "./schema.ts";
+import { messages, rooms, users } from "./schema.ts";
 import { rewriteWords } from "./search-index.ts";
 
 const p = sql.placeholder;
@@ -15,17 +15,20 @@ export type MessageQueries = Pick<
 >;
 
 export function messageQueries(sqlite: Database, db: Db): MessageQueries {
-  const messageById = db.select().from(messages).where(eq(messages.id, p("id"))).prepare();
+  // A deleted room's messages are gone for readers at once, while room-purge.ts deletes them a chunk at a time:
+  // every read of messages goes through their room's row.
+  const roomExists = sql`exists (select 1 from ${rooms} where ${rooms.id} = ${messages.roomId})`;
+  const messageById = db.select().from(messages).where(and(eq(messages.id, p("id")), roomExists)).prepare();
   const rewrite = rewriteWords(sqlite);
   const editMessage = sqlite.transaction((id: number, content: string, editedAt: Date) => {
-    const changed = db.update(messages).set({ content, editedAt }).where(eq(messages.id, id)).returning().get();
+    const changed = db.update(messages).set({ content, editedAt }).where(and(eq(messages.id, id), roomExists)).returning().get();
     if (changed) rewrite(id, content);
     return changed;
   });
 
   const withAuthor = { message: messages, author: users };
   const page = () =>
-    db.select(withAuthor).from(messages).innerJoin(users, eq(users.id, messages.userId));
+    db.select(withAuthor).from(messages).innerJoin(users, eq(users.id, messages.userId)).innerJoin(rooms, eq(rooms.id, messages.roomId));
   const historyBefore = page()
     .where(and(eq(messages.roomId, p("roomId")), lt(messages.id, p("cursor"))))
     .orderBy(desc(messages.id))
@@ -49,7 +52,7 @@ export function messageQueries(sqlite: Database, db: Db): MessageQueries {
     sqlite.query<PageRow, Record<string, number>>(
       `SELECT m.id, m.content, m.created_at, m.user_id, m.room_id, m.client_id, m.edited_at,
               u.username, u.role, u.created_at
-       FROM messages m JOIN users u ON u.id = m.user_id
+       FROM messages m JOIN users u ON u.id = m.user_id JOIN rooms r ON r.id = m.room_id
        WHERE ${where} ORDER BY m.id ${order} LIMIT $limit ${offset}`,
     );
   const jsonBefore = pageRows("m.room_id = $roomId AND m.id < $cursor", "DESC");
@@ -79,7 +82,7 @@ export function messageQueries(sqlite: Database, db: Db): MessageQueries {
       return editMessage(id, content, editedAt);
     },
     async deleteMessage(id) {
-      return db.delete(messages).where(eq(messages.id, id)).returning({ id: messages.id }).all().length > 0;
+      return db.delete(messages).where(and(eq(messages.id, id), roomExists)).returning({ id: messages.id }).all().length > 0;
     },
   };
 }

@@ -4,6 +4,7 @@ import { and, asc, eq, sql } from "drizzle-orm";
 import type { MemberRecord, MemberRole, NewRoom, RoomListing, RoomRecord, Store } from "../store.ts";
 import { mapConstraint } from "./errors.ts";
 import type { Db } from "./rows.ts";
+import type { RoomPurger } from "./room-purge.ts";
 import { readPositions, roomMembers, rooms, users } from "./schema.ts";
 
 const p = sql.placeholder;
@@ -22,7 +23,8 @@ export type RoomQueries = Pick<
   | "removeMember"
 >;
 
-export function roomQueries(sqlite: Database, db: Db): RoomQueries {
+/** `purges` deletes a room at once and its messages in chunks (room-purge.ts). */
+export function roomQueries(sqlite: Database, db: Db, purges: RoomPurger): RoomQueries {
   const roomColumns = {
     id: rooms.id,
     name: rooms.name,
@@ -84,10 +86,8 @@ export function roomQueries(sqlite: Database, db: Db): RoomQueries {
     if (!gone) return { removed: false, newOwner: null, roomDeleted: false };
     db.delete(readPositions).where(and(eq(readPositions.roomId, roomId), eq(readPositions.userId, userId))).run();
     const left = membersOf.all({ roomId }) as MemberRecord[];
-    if (left.length === 0) {
-      db.delete(rooms).where(eq(rooms.id, roomId)).run();
-      return { removed: true, newOwner: null, roomDeleted: true };
-    }
+    // The room itself goes right after this transaction, through the purge (its messages a chunk at a time).
+    if (left.length === 0) return { removed: true, newOwner: null, roomDeleted: true };
     const room = roomById.get({ id: roomId });
     if (room?.kind !== "room" || left.some((m) => m.role === "owner")) return { removed: true, newOwner: null, roomDeleted: false };
     const heir = left[0]!;
@@ -176,13 +176,16 @@ export function roomQueries(sqlite: Database, db: Db): RoomQueries {
       }
     },
     async removeMember(roomId, userId) {
-      return removeMemberTx(roomId, userId);
+      const result = removeMemberTx(roomId, userId);
+      // Synchronously after the commit, on the same connection: nothing runs in between.
+      if (result.roomDeleted) purges.deleteRoom(roomId);
+      return result;
     },
     async findRoom(id) {
       return roomById.get({ id });
     },
     async deleteRoom(id) {
-      return db.delete(rooms).where(eq(rooms.id, id)).returning({ id: rooms.id }).all().length > 0;
+      return purges.deleteRoom(id);
     },
   };
 }

@@ -101,9 +101,14 @@ export const messages = sqliteTable(
     // count ("after my position, not mine") reads the index alone (100 never-read rooms of 10,000 messages:
     // 275 -> 9 ms on SQLite).
     index("messages_room_id_id_user_id_idx").on(table.roomId, table.id, table.userId),
-    // A client_id belongs to its room: the same one sent in another room is another message.
-    uniqueIndex("messages_room_id_user_id_client_id_key").on(table.roomId, table.userId, table.clientId),
+    // No index on (room_id, user_id, client_id): a resend is found in memory, for the newest messages
+    // (resend-window.ts); that index cost a page write per sender in every group commit.
   ],
 );
 
-export const schema = { users, refreshTokens, rooms, roomMembers, readPositions, messages };
+// Rooms deleted whose messages are still being deleted, a chunk at a time (room-purge.ts).
+export const roomPurges = sqliteTable("room_purges", {
+  roomId: integer("room_id").primaryKey(),
+});
+
+export const schema = { users, refreshTokens, rooms, roomMembers, readPositions, messages, roomPurges };

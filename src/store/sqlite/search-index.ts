@@ -58,11 +58,7 @@ export function createSearchIndexer(sqlite: Database, options: { checkpoints?: b
     record.run(last);
   }).immediate;
   /** One chunk; true when more may be waiting. */
-  const step = () => {
-    const rows = pending.all(INDEX_CHUNK);
-    if (rows.length === 0) return false;
-    const read = new Map(rows.map((r) => [r.id, { content: r.content, words: ftsText(r.content) }]));
-    write(read, rows[0]!.id, rows[rows.length - 1]!.id);
+  const checkpoints = () => {
     if (options.checkpoints) {
       // A passive checkpoint never waits, and with the store writing all the time it never finishes: the WAL would
       // grow without end (50-85 MB in a run of bench/store-insert.ts). RESTART waits for a moment between the
@@ -70,6 +66,18 @@ export function createSearchIndexer(sqlite: Database, options: { checkpoints?: b
       // as they did for the checkpoints it ran itself before.
       if (checkpoint.get()!.log > WAL_CHECKPOINT_PAGES) restart.get();
     }
+  };
+  const step = () => {
+    const rows = pending.all(INDEX_CHUNK);
+    // Writes that add no message (a room's messages purged in chunks, room-purge.ts) are checkpointed here too,
+    // not on the store's connection, whose thread answers the sockets.
+    if (rows.length === 0) {
+      checkpoints();
+      return false;
+    }
+    const read = new Map(rows.map((r) => [r.id, { content: r.content, words: ftsText(r.content) }]));
+    write(read, rows[0]!.id, rows[rows.length - 1]!.id);
+    checkpoints();
     return rows.length === INDEX_CHUNK;
   };
   const catchUp = () => {

@@ -14,6 +14,8 @@ import { messageBatches } from "./message-batch.ts";
 import { messageQueries } from "./messages.ts";
 import { migrateSqlite, migrationsApplied } from "./migrate.ts";
 import { readPositionQueries } from "./read-positions.ts";
+import { createResendWindow } from "./resend-window.ts";
+import { createRoomPurger } from "./room-purge.ts";
 import { refreshTokenQueries } from "./refresh-tokens.ts";
 import { roomQueries } from "./rooms.ts";
 import { schema } from "./schema.ts";
@@ -23,7 +25,8 @@ import { BUSY_TIMEOUT_MS, createSearchIndexer, WAL_CHECKPOINT_PAGES } from "./se
 export { SqliteInUseError };
 
 /** `path` is a file path or ":memory:". */
-export function openSqliteStore(path: string, options: { migrate?: boolean } = {}): Store {
+/** `resendWindow`: how many of the newest messages a resend is found among (resend-window.ts), for tests. */
+export function openSqliteStore(path: string, options: { migrate?: boolean; resendWindow?: number } = {}): Store {
   const memory = path === ":memory:";
   if (!memory) mkdirSync(dirname(path), { recursive: true });
   const lock = memory ? undefined : holdLock(path);
@@ -43,18 +46,20 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
   // Off the thread that answers sockets (folding words and FTS5 cost more than the message's INSERT); an
   // in-memory database has no other connection, so its indexer runs here.
   const search = memory ? createSearchIndexer(sqlite) : indexerThread(sqliteSearchWorker, { path });
-  const batches = messageBatches(sqlite, db, search);
+  const batches = messageBatches(sqlite, db, search, createResendWindow(sqlite, options.resendWindow));
+  // The indexer's thread checkpoints the purge's writes (search-index.ts).
+  const purges = createRoomPurger(sqlite, { afterStep: () => search.soon() });
 
   return {
     dialect: "sqlite",
     ...accountQueries(sqlite, db),
     ...refreshTokenQueries(sqlite, db),
-    ...roomQueries(sqlite, db),
+    ...roomQueries(sqlite, db, purges),
     ...readPositionQueries(sqlite),
     insertMessages: batches.insertMessages,
     ...messageQueries(sqlite, db),
     ...searchQueries(sqlite, search),
-    ...importQueries(db, batches.insertOne, search),
+    ...importQueries(db, batches, search),
 
     async ping() {
       sqlite.query("SELECT 1").get();
@@ -63,6 +68,8 @@ export function openSqliteStore(path: string, options: { migrate?: boolean } = {
       return migrationsApplied(sqlite);
     },
     async close() {
+      // A room's messages still to purge are left in room_purges for the next start.
+      purges.stop();
       await search.stop().catch((error: unknown) => console.error(`search: stopping the indexer failed: ${(error as Error).message}`));
       // close(true) finalizes our prepared statements; without it the handle outlives close().
       sqlite.close(true);
