@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import type { LoadReport } from "./load.ts";
-import { runJson, spawn, startInstance, stop } from "./procs.ts";
+import { runJson, type spawn, startInstance, stop } from "./procs.ts";
 import { Api, seed } from "./seed.ts";
 import { scratchDatabase } from "../test/scratch-database.ts";
 

@@ -191,7 +191,7 @@ async function postgresFloor(url: string, indexes: string[], onConflict: string)
  * of at most MAX_BATCH, at most MAX_IN_FLIGHT batches are sent before the first commits, ids go out in order.
  */
 export function groupCommit(store: FloorStore): RelayStore {
-  let queue: { frame: RelayFrame; deliver: (id: number) => void }[] = [];
+  const queue: { frame: RelayFrame; deliver: (id: number) => void }[] = [];
   let inFlight = 0;
   let scheduled = false;
   let settled = Promise.resolve();

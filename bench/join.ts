@@ -6,7 +6,7 @@
 // Usage: bun bench/join.ts [--rates 100,400] [--joins 100] [--instances 3] [--seam-ms 0]   (BENCH_POSTGRES_URL: the admin URL)
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { spawn, startInstance, stop } from "./procs.ts";
+import { type spawn, startInstance, stop } from "./procs.ts";
 import { Api, seed } from "./seed.ts";
 import { scratchDatabase } from "../test/scratch-database.ts";
 

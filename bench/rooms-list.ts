@@ -36,7 +36,7 @@ export interface RoomsListReport {
 }
 
 /** SQL that works on both databases once the tables exist: the reader, the authors, rooms, members, messages. */
-function seedStatements(rooms: number, messages: number, hash: string, series: string): string[] {
+function seedStatements(rooms: number, hash: string, series: string): string[] {
   const now = "1767225600000";
   return [
     `INSERT INTO users (username, email, hashed_password, role, created_at) VALUES ('reader', 'reader@example.com', '${hash}', 'user', ${now})`,
@@ -63,7 +63,7 @@ export async function measureRoomsList(options: { db: "sqlite" | "postgres"; mes
     db.run("PRAGMA journal_mode = WAL");
     const series = `(WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ${options.messages - 1}) SELECT i FROM n)`;
     db.transaction(() => {
-      for (const statement of seedStatements(options.rooms, options.messages, hash, series)) db.run(statement);
+      for (const statement of seedStatements(options.rooms, hash, series)) db.run(statement);
     })();
     db.run(`INSERT INTO read_positions (user_id, room_id, message_id, updated_at) SELECT 1, room_id, max(id) - ${BEHIND}, 0 FROM messages GROUP BY room_id`);
     db.run(SKIP_SEARCH_INDEX);
@@ -84,7 +84,7 @@ export async function measureRoomsList(options: { db: "sqlite" | "postgres"; mes
     const sql = postgres(dbUrl, { max: 1, onnotice: () => {} });
     const ms = (statement: string) => statement.replaceAll("1767225600000", "to_timestamp(1767225600)");
     await sql.begin(async (tx) => {
-      for (const statement of seedStatements(options.rooms, options.messages, hash, `generate_series(0, ${options.messages - 1}) AS s(i)`)) await tx.unsafe(ms(statement));
+      for (const statement of seedStatements(options.rooms, hash, `generate_series(0, ${options.messages - 1}) AS s(i)`)) await tx.unsafe(ms(statement));
       await tx.unsafe(`INSERT INTO read_positions (user_id, room_id, message_id, updated_at) SELECT 1, room_id, max(id) - ${BEHIND}, now() FROM messages GROUP BY room_id`);
       await tx.unsafe(SKIP_SEARCH_INDEX);
       await tx.unsafe("DELETE FROM search_backfill");

@@ -108,7 +108,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push(`DATABASE_URL: ${(error as Error).message}`);
   }
 
-  let secretKey = read("SECRET_KEY");
+  const secretKey = read("SECRET_KEY");
   if (secretKey !== undefined && Buffer.byteLength(secretKey) < MIN_SECRET_BYTES) {
     if (environment === "production") {
       problems.push(`SECRET_KEY: must be at least ${MIN_SECRET_BYTES} bytes (got ${Buffer.byteLength(secretKey)})`);

@@ -1,5 +1,5 @@
 // Cross-cutting HTTP behaviour: the seed's error bodies ({"detail": ...}, 422 lists) and CORS.
-import { Elysia, ValidationError } from "elysia";
+import { Elysia, type ValidationError } from "elysia";
 import { unreadableBody } from "./body-limit.ts";
 import { AppError } from "./errors.ts";
 import { loggedPath } from "./ops/routes.ts";
@@ -81,7 +81,7 @@ export function cors(origins: "*" | readonly string[]) {
     if (!origin || !allowed(origin)) return;
     set.headers["access-control-allow-origin"] = origin;
     set.headers["access-control-allow-credentials"] = "true";
-    set.headers["vary"] = "Origin";
+    set.headers.vary = "Origin";
     if (request.method === "OPTIONS" && request.headers.has("access-control-request-method")) {
       return new Response(null, {
         status: 204,

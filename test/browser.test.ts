@@ -298,7 +298,7 @@ describe.skipIf(skip)(`browser (${dialect})`, () => {
       await tabA.bringToFront();
       await openRoom(tabA, team);
       // The divider sits before the first message frank has not read, and the room counts as read.
-      expect(await tabA.locator("#message-list > li").allTextContents().then((lines) => lines.findIndex((l) => l === "New messages"))).toBe(0);
+      expect(await tabA.locator("#message-list > li").allTextContents().then((lines) => lines.indexOf("New messages"))).toBe(0);
       await tabA.locator('#message-list [data-testid="new-divider"] + li.message .content', { hasText: "one" }).waitFor();
       await tabA.locator(`[data-room-id="${team}"] .unread[data-count="0"]`).waitFor({ state: "attached" });
       // The other tab follows.

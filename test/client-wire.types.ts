@@ -3,7 +3,7 @@
 // is a type error. Each @ts-expect-error fails the type-check if its line stops being an error.
 import { frames } from "../src/realtime/protocol.ts";
 import type { ChatMessage } from "../src/web/client/timeline.ts";
-import { RoomSocket, type PersonFrame, type ServerFrame } from "../src/web/client/room-socket.ts";
+import type { RoomSocket, PersonFrame, ServerFrame } from "../src/web/client/room-socket.ts";
 
 declare const frame: ServerFrame;
 declare const personFrame: PersonFrame;

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { PasswordHasher } from "../src/auth/password.ts";
 import { LOGIN_LIMITS, SIGNUP_HASHING, SIGNUP_WINDOW_MS } from "../src/auth/rate-limit.ts";
-import { AppError } from "../src/errors.ts";
+import type { AppError } from "../src/errors.ts";
 import { createTestApp, dialect, testClock, type TestApp } from "./support.ts";
 import { TestSocket } from "./ws-client.ts";
 

@@ -83,7 +83,7 @@ describe(`rooms (${dialect})`, () => {
 
 describe(`messages (${dialect})`, () => {
   let room: { id: number };
-  let ids: number[] = [];
+  const ids: number[] = [];
 
   beforeAll(async () => {
     room = await makeRoom("History");

@@ -275,7 +275,7 @@ describe(`migrating a SQLite database of ${MIGRATED.toLocaleString("en")} messag
     old.run("PRAGMA journal_mode = WAL");
     applyMigrations(drizzle(old), migrationsBefore(migrations, "0010_resend_window_room_purges"));
     old.run("INSERT INTO users (username, email, hashed_password, role, created_at) VALUES ('alice', 'a@example.com', 'h', 'user', 0), ('bob', 'b@example.com', 'h', 'user', 0)");
-    old.run("INSERT INTO rooms (name, created_at) SELECT 'room ' || value, 0 FROM json_each('[" + Array.from({ length: 200 }, (_, i) => i).join(",") + "]')");
+    old.run(`INSERT INTO rooms (name, created_at) SELECT 'room ' || value, 0 FROM json_each('[${Array.from({ length: 200 }, (_, i) => i).join(",")}]')`);
     // MIGRATED messages over 200 rooms and both authors, each with a client_id, one in 1,000 deleted (ids not dense).
     old.run(
       `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${MIGRATED})

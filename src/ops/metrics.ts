@@ -40,7 +40,7 @@ export function createMetrics() {
       const key = `${method} ${route}`;
       let series = routes.get(key);
       if (!series) {
-        series = { labels: `method="${escape(method)}",route="${escape(route)}"`, byStatus: new Map(), duration: new Histogram(LATENCY_BUCKETS_SECONDS) };
+        series = { labels: `method="${escapeLabel(method)}",route="${escapeLabel(route)}"`, byStatus: new Map(), duration: new Histogram(LATENCY_BUCKETS_SECONDS) };
         routes.set(key, series);
       }
       series.byStatus.set(status, (series.byStatus.get(status) ?? 0) + 1);
@@ -72,7 +72,7 @@ export function createMetrics() {
         header(out, name, "gauge", help);
         out.push(`${name} ${value}`);
       }
-      return out.join("\n") + "\n";
+      return `${out.join("\n")}\n`;
     },
   };
 }
@@ -93,4 +93,4 @@ function histogram(out: string[], name: string, labels: string, h: Histogram): v
   out.push(`${name}_sum${braces} ${h.sum}`, `${name}_count${braces} ${h.count}`);
 }
 
-const escape = (value: string) => value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));
+const escapeLabel = (value: string) => value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));

@@ -33,9 +33,9 @@ export function snippet(content: string, terms: readonly SearchTerm[]): string {
   for (const m of matches) {
     if (m.start < from) continue;
     if (m.end > to) break;
-    html += escapeHtml(content.slice(at, m.start)) + "<mark>" + escapeHtml(content.slice(m.start, m.end)) + "</mark>";
+    html += `${escapeHtml(content.slice(at, m.start))}<mark>${escapeHtml(content.slice(m.start, m.end))}</mark>`;
     at = m.end;
   }
   html += escapeHtml(content.slice(at, to));
-  return to < content.length ? html + "…" : html;
+  return to < content.length ? `${html}…` : html;
 }

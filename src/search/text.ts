@@ -53,6 +53,7 @@ export function words(text: string): string[] {
   for (const match of (ascii ? text.toLowerCase() : fold(text)).matchAll(ascii ? ASCII_WORD : WORD)) found.push(clip(match[0]));
   return found;
 }
+// biome-ignore lint/suspicious/noControlCharactersInRegex: every ASCII code point, controls included
 const ASCII = /^[\x00-\x7f]*$/;
 const ASCII_WORD = /[a-z0-9]+/g;
 

@@ -21,7 +21,7 @@ export function sharedClientSources(): string[] {
   const visit = (file: string) => {
     if (seen.has(file)) return;
     seen.add(file);
-    if (!file.startsWith(CLIENT_DIR + "/")) outside.add(file);
+    if (!file.startsWith(`${CLIENT_DIR}/`)) outside.add(file);
     for (const { path } of transpiler.scanImports(readFileSync(file, "utf8"))) {
       if (path.startsWith(".")) visit(resolve(dirname(file), path));
     }

@@ -1,7 +1,7 @@
 // The message batch: the writer's group commit as one INSERT over unnest() arrays, whatever its size, on a
 // connection of its own; with the references check, the NOTIFY to other instances, and a batch PostgreSQL does not
 // answer cancelled and refused.
-import postgres from "postgres";
+import type postgres from "postgres";
 import { messagesEventSql, NOTIFY_CHANNEL } from "../../realtime/bus.ts";
 import type { SearchIndexer } from "../../search/indexer-thread.ts";
 import type { MessageRecord, NewMessage, StoredMessage } from "../store.ts";

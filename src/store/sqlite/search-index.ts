@@ -1,6 +1,6 @@
 // The SQLite search index (the FTS5 table messages_search): its indexer, which runs on a thread of its own with a
 // connection of its own (search-worker.ts) for a database file, and on the store's own for ":memory:".
-import { Database } from "bun:sqlite";
+import type { Database } from "bun:sqlite";
 import type { SearchIndexer } from "../../search/indexer-thread.ts";
 import { ftsText } from "../../search/text.ts";
 

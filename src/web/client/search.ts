@@ -63,11 +63,11 @@ const ENTITIES: Record<string, string> = { "&amp;": "&", "&lt;": "<", "&gt;": ">
  */
 function snippetText(html: string): DocumentFragment {
   const fragment = document.createDocumentFragment();
-  const unescape = (text: string) => text.replace(/&(?:amp|lt|gt|quot|#39);/g, (entity) => ENTITIES[entity]!);
+  const decodeEntities = (text: string) => text.replace(/&(?:amp|lt|gt|quot|#39);/g, (entity) => ENTITIES[entity]!);
   let marked = false;
   for (const part of html.split(/(<\/?mark>)/)) {
     if (part === "<mark>" || part === "</mark>") marked = part === "<mark>";
-    else if (part) fragment.append(marked ? el("mark", "", unescape(part)) : unescape(part));
+    else if (part) fragment.append(marked ? el("mark", "", decodeEntities(part)) : decodeEntities(part));
   }
   return fragment;
 }
