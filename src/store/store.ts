@@ -155,3 +155,39 @@ export interface Store {
   migrationsApplied(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+// The Store's parts, each implemented by a file of the same name in sqlite/ and postgres/.
+export type AccountQueries = Pick<
+  Store,
+  | "countUsers"
+  | "hasAdmin"
+  | "createUser"
+  | "createFirstAdmin"
+  | "findUserById"
+  | "findUserByUsername"
+  | "findUserByEmail"
+  | "listUsers"
+  | "updateAccount"
+  | "setUserRole"
+  | "bumpTokenVersion"
+  | "deleteUser"
+>;
+export type MessageQueries = Pick<
+  Store,
+  "listMessages" | "listMessagesJson" | "findMessage" | "findMessagesByIds" | "updateMessage" | "deleteMessage"
+>;
+export type ReadPositionQueries = Pick<Store, "setReadPosition" | "roomActivity">;
+export type RefreshTokenQueries = Pick<Store, "insertRefreshToken" | "findRefreshToken" | "rotateRefreshToken" | "revokeRefreshFamily">;
+export type RoomQueries = Pick<
+  Store,
+  | "createRoom"
+  | "listRooms"
+  | "listRoomListings"
+  | "openDirectRoom"
+  | "findRoom"
+  | "deleteRoom"
+  | "findMemberRole"
+  | "listMembers"
+  | "addMember"
+  | "removeMember"
+>;

@@ -6,10 +6,10 @@ import {
   isRoleOnly,
   LastAdminError,
   leavesNoAdmin,
+  type AccountQueries,
   type AccountStatus,
   type NewUser,
   type Role,
-  type Store,
   type UserRecord,
 } from "../store.ts";
 import { mapConstraint } from "./errors.ts";
@@ -19,22 +19,6 @@ import { first, type Db } from "./rows.ts";
 import { users } from "./schema.ts";
 
 const p = sql.placeholder;
-
-export type AccountQueries = Pick<
-  Store,
-  | "countUsers"
-  | "hasAdmin"
-  | "createUser"
-  | "createFirstAdmin"
-  | "findUserById"
-  | "findUserByUsername"
-  | "findUserByEmail"
-  | "listUsers"
-  | "updateAccount"
-  | "setUserRole"
-  | "bumpTokenVersion"
-  | "deleteUser"
->;
 
 export function accountQueries(client: postgres.Sql, db: Db): AccountQueries {
   const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare("user_by_id");

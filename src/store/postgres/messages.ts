@@ -3,17 +3,12 @@ import type postgres from "postgres";
 import { and, asc, desc, eq, gt, inArray, lt, sql } from "drizzle-orm";
 import { tsvectorLiteral } from "../../search/text.ts";
 import { renderPage, type PageRow } from "../page-json.ts";
-import type { HistoryQuery, Store, UserRecord } from "../store.ts";
+import type { HistoryQuery, UserRecord, MessageQueries } from "../store.ts";
 import { CHANGE_LOG } from "./change-log.ts";
 import { first, ROW_COLUMNS, toRecord, type Db, type MessageRow } from "./rows.ts";
 import { messages, users } from "./schema.ts";
 
 const p = sql.placeholder;
-
-export type MessageQueries = Pick<
-  Store,
-  "listMessages" | "listMessagesJson" | "findMessage" | "findMessagesByIds" | "updateMessage" | "deleteMessage"
->;
 
 export function messageQueries(client: postgres.Sql, db: Db): MessageQueries {
   const messageColumns = {

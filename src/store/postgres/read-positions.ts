@@ -1,9 +1,7 @@
 // Read positions, and what a room list shows of each room for a reader: unread counts and the newest message.
 import type postgres from "postgres";
-import { LAST_MESSAGE_CHARS, UNREAD_CAP, type RoomActivity, type Store } from "../store.ts";
+import { LAST_MESSAGE_CHARS, UNREAD_CAP, type RoomActivity, type ReadPositionQueries } from "../store.ts";
 import { arrayLiteral } from "./connect.ts";
-
-export type ReadPositionQueries = Pick<Store, "setReadPosition" | "roomActivity">;
 
 export function readPositionQueries(client: postgres.Sql): ReadPositionQueries {
   return {

@@ -1,8 +1,6 @@
 // Refresh tokens: stored by hash, spent once each (rotation), revoked by family.
 import type postgres from "postgres";
-import type { NewRefreshToken, RefreshTokenRecord, Store } from "../store.ts";
-
-export type RefreshTokenQueries = Pick<Store, "insertRefreshToken" | "findRefreshToken" | "rotateRefreshToken" | "revokeRefreshFamily">;
+import type { NewRefreshToken, RefreshTokenRecord, RefreshTokenQueries } from "../store.ts";
 
 export function refreshTokenQueries(client: postgres.Sql): RefreshTokenQueries {
   return {

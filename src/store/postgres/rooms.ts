@@ -1,7 +1,7 @@
 // Rooms and their members: public and private rooms, direct rooms of two people, and membership changes.
 import type postgres from "postgres";
 import { asc, eq, sql } from "drizzle-orm";
-import { MissingReferenceError, type MemberRecord, type MemberRemoval, type MemberRole, type NewRoom, type RoomListing, type RoomRecord, type Store } from "../store.ts";
+import { MissingReferenceError, type MemberRecord, type MemberRemoval, type MemberRole, type NewRoom, type RoomListing, type RoomRecord, type RoomQueries } from "../store.ts";
 import { arrayLiteral } from "./connect.ts";
 import { mapConstraint } from "./errors.ts";
 import { deleteWithMessages } from "./references.ts";
@@ -9,20 +9,6 @@ import { first, type Db } from "./rows.ts";
 import { rooms } from "./schema.ts";
 
 const p = sql.placeholder;
-
-export type RoomQueries = Pick<
-  Store,
-  | "createRoom"
-  | "listRooms"
-  | "listRoomListings"
-  | "openDirectRoom"
-  | "findRoom"
-  | "deleteRoom"
-  | "findMemberRole"
-  | "listMembers"
-  | "addMember"
-  | "removeMember"
->;
 
 export function roomQueries(client: postgres.Sql, db: Db): RoomQueries {
   const roomColumns = {

@@ -1,28 +1,12 @@
 // Accounts: users, found by id, name or email, and changed under the rule that an active admin always remains.
 import type { Database } from "bun:sqlite";
 import { and, asc, count, eq, sql } from "drizzle-orm";
-import { accountAfter, isRoleOnly, LastAdminError, leavesNoAdmin, type AccountChange, type NewUser, type Store, type UserRecord } from "../store.ts";
+import { accountAfter, isRoleOnly, LastAdminError, leavesNoAdmin, type AccountChange, type NewUser, type UserRecord, type AccountQueries } from "../store.ts";
 import { mapConstraint } from "./errors.ts";
 import type { Db } from "./rows.ts";
 import { refreshTokens, users } from "./schema.ts";
 
 const p = sql.placeholder;
-
-export type AccountQueries = Pick<
-  Store,
-  | "countUsers"
-  | "hasAdmin"
-  | "createUser"
-  | "createFirstAdmin"
-  | "findUserById"
-  | "findUserByUsername"
-  | "findUserByEmail"
-  | "listUsers"
-  | "updateAccount"
-  | "setUserRole"
-  | "bumpTokenVersion"
-  | "deleteUser"
->;
 
 export function accountQueries(sqlite: Database, db: Db): AccountQueries {
   const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare();

@@ -2,17 +2,12 @@
 import type { Database } from "bun:sqlite";
 import { and, asc, desc, eq, gt, inArray, lt, sql } from "drizzle-orm";
 import { renderPage, type PageRow } from "../page-json.ts";
-import type { HistoryQuery, Store, UserRecord } from "../store.ts";
+import type { HistoryQuery, UserRecord, MessageQueries } from "../store.ts";
 import type { Db } from "./rows.ts";
 import { messages, rooms, users } from "./schema.ts";
 import { rewriteWords } from "./search-index.ts";
 
 const p = sql.placeholder;
-
-export type MessageQueries = Pick<
-  Store,
-  "listMessages" | "listMessagesJson" | "findMessage" | "findMessagesByIds" | "updateMessage" | "deleteMessage"
->;
 
 export function messageQueries(sqlite: Database, db: Db): MessageQueries {
   // A deleted room's messages are gone for readers at once, while room-purge.ts deletes them a chunk at a time:

@@ -1,8 +1,6 @@
 // Read positions, and what a room list shows of each room for a reader: unread counts and the newest message.
 import type { Database } from "bun:sqlite";
-import { LAST_MESSAGE_CHARS, UNREAD_CAP, type RoomActivity, type Store } from "../store.ts";
-
-export type ReadPositionQueries = Pick<Store, "setReadPosition" | "roomActivity">;
+import { LAST_MESSAGE_CHARS, UNREAD_CAP, type RoomActivity, type ReadPositionQueries } from "../store.ts";
 
 export function readPositionQueries(sqlite: Database): ReadPositionQueries {
   // Each a range of the (room_id, id) index.

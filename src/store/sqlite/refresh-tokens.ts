@@ -1,13 +1,11 @@
 // Refresh tokens: stored by hash, spent once each (rotation), revoked by family.
 import type { Database } from "bun:sqlite";
 import { and, eq, gt, lt, sql } from "drizzle-orm";
-import type { NewRefreshToken, Store } from "../store.ts";
+import type { NewRefreshToken, RefreshTokenQueries } from "../store.ts";
 import type { Db } from "./rows.ts";
 import { refreshTokens } from "./schema.ts";
 
 const p = sql.placeholder;
-
-export type RefreshTokenQueries = Pick<Store, "insertRefreshToken" | "findRefreshToken" | "rotateRefreshToken" | "revokeRefreshFamily">;
 
 export function refreshTokenQueries(sqlite: Database, db: Db): RefreshTokenQueries {
   const refreshByHash = db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, p("hash"))).prepare();

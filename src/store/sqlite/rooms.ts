@@ -1,27 +1,13 @@
 // Rooms and their members: public and private rooms, direct rooms of two people, and membership changes.
 import type { Database } from "bun:sqlite";
 import { and, asc, eq, sql } from "drizzle-orm";
-import type { MemberRecord, MemberRole, NewRoom, RoomListing, RoomRecord, Store } from "../store.ts";
+import type { MemberRecord, MemberRole, NewRoom, RoomListing, RoomRecord, RoomQueries } from "../store.ts";
 import { mapConstraint } from "./errors.ts";
 import type { Db } from "./rows.ts";
 import type { RoomPurger } from "./room-purge.ts";
 import { readPositions, roomMembers, rooms, users } from "./schema.ts";
 
 const p = sql.placeholder;
-
-export type RoomQueries = Pick<
-  Store,
-  | "createRoom"
-  | "listRooms"
-  | "listRoomListings"
-  | "openDirectRoom"
-  | "findRoom"
-  | "deleteRoom"
-  | "findMemberRole"
-  | "listMembers"
-  | "addMember"
-  | "removeMember"
->;
 
 /** `purges` deletes a room at once and its messages in chunks (room-purge.ts). */
 export function roomQueries(sqlite: Database, db: Db, purges: RoomPurger): RoomQueries {
