@@ -1,6 +1,6 @@
 // A big room's purge on SQLite (src/store/sqlite/room-purge.ts) against a live room: the main thread's event-loop
 // pauses and the live room's write latency while the room's messages are deleted.
-// bun bench/purge-pause.ts [--messages 100000] [--rounds 1] [--keep-file]
+// bun bench/purge-pause.ts [--messages 100000] [--rounds 1]
 import { Database } from "bun:sqlite";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
