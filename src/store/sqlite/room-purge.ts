@@ -10,6 +10,13 @@ export const PURGE_CHUNK = 50;
  * per message (FTS5 writes its deletes per transaction); this keeps each pause of the event loop this short.
  */
 export const PURGE_STEP_MS = 5;
+/**
+ * After this long in steps, the purge waits for `settle` (the search indexer's thread checkpoints the WAL there,
+ * search-index.ts). Each deleted message rewrites a 4 KB page of the FTS5 index's tombstones: a purge that never
+ * waited outran the checkpoints, the WAL grew by hundreds of megabytes, and the checkpoints then held the write
+ * lock (and the thread that answers sockets) for hundreds of milliseconds. Waiting, it writes nothing meanwhile.
+ */
+export const PURGE_SETTLE_MS = 50;
 
 export interface RoomPurger {
   /** Deletes the room, its members and read positions now, and queues its messages; false if there was no room. */
@@ -25,7 +32,10 @@ export interface RoomPurger {
  * every read of a message goes through its room (history, search, unread counts, a message by id), and a message
  * cannot be added to the room, whose row is gone (the messages.room_id reference refuses it).
  */
-export function createRoomPurger(sqlite: Database, options: { afterStep?: () => void; chunk?: number } = {}): RoomPurger {
+export function createRoomPurger(
+  sqlite: Database,
+  options: { settle?: () => Promise<void>; chunk?: number } = {},
+): RoomPurger {
   const chunk = options.chunk ?? PURGE_CHUNK;
   const removeMembers = sqlite.query<unknown, [number]>("DELETE FROM room_members WHERE room_id = ?");
   const removePositions = sqlite.query<unknown, [number]>("DELETE FROM read_positions WHERE room_id = ?");
@@ -57,22 +67,47 @@ export function createRoomPurger(sqlite: Database, options: { afterStep?: () => 
 
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
+  let settling = false;
+  /** Time spent in steps since the last settle. */
+  let sinceSettle = 0;
+  const settle = () => {
+    sinceSettle = 0;
+    if (!options.settle) return false;
+    settling = true;
+    options
+      .settle()
+      .catch((error: unknown) => {
+        if (!stopped) console.error(`room purge: settling failed: ${(error as Error).message}`);
+      })
+      .finally(() => {
+        settling = false;
+        schedule();
+      });
+    return true;
+  };
   const step = () => {
     timer = undefined;
     if (stopped) return;
     try {
-      if (!purgeStep.immediate()) return;
-      options.afterStep?.();
+      const t0 = performance.now();
+      const more = purgeStep.immediate();
+      if (!more) {
+        // The last steps' pages are checkpointed too.
+        if (sinceSettle > 0) settle();
+        return;
+      }
+      sinceSettle += performance.now() - t0;
     } catch (error) {
       // Tried again in a second (or at the next start): the room is already gone for readers.
       console.error(`room purge failed: ${(error as Error).message}`);
       timer = setTimeout(step, 1000);
       return;
     }
+    if (sinceSettle >= PURGE_SETTLE_MS && settle()) return;
     timer = setTimeout(step, 0);
   };
   const schedule = () => {
-    if (!stopped) timer ??= setTimeout(step, 0);
+    if (!stopped && !settling) timer ??= setTimeout(step, 0);
   };
   schedule();
 

@@ -47,8 +47,8 @@ export function openSqliteStore(path: string, options: { migrate?: boolean; rese
   // in-memory database has no other connection, so its indexer runs here.
   const search = memory ? createSearchIndexer(sqlite) : indexerThread(sqliteSearchWorker, { path });
   const batches = messageBatches(sqlite, db, search, createResendWindow(sqlite, options.resendWindow));
-  // The indexer's thread checkpoints the purge's writes (search-index.ts).
-  const purges = createRoomPurger(sqlite, { afterStep: () => search.soon() });
+  // The indexer's thread checkpoints the purge's writes (search-index.ts) when the purge asks it to catch up.
+  const purges = createRoomPurger(sqlite, { settle: () => search.catchUp() });
 
   return {
     dialect: "sqlite",
