@@ -61,7 +61,7 @@ async function round(r: number) {
   clearInterval(ticker);
   const purgeS = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  const walMb = Bun.file(path + "-wal").size / 2 ** 20;
+  const walMb = Bun.file(`${path}-wal`).size / 2 ** 20;
   const long = gaps.filter((g) => g.ms > 50).sort((a, b) => b.ms - a.ms);
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]!.toFixed(1);
   console.log(
