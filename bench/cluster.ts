@@ -19,7 +19,12 @@ const dbUrl = scratch.url;
 const servers: ReturnType<typeof spawn>[] = [];
 const startServer = () => startInstance(dbUrl, join(ROOT, `bench/results/cluster-${servers.length}`), servers);
 
-async function load(urls: string[], tokens: string[], rooms: number[], killListenersAfterMs?: number): Promise<LoadReport> {
+async function load(
+  urls: string[],
+  tokens: string[],
+  rooms: number[],
+  killListenersAfterMs?: number,
+): Promise<LoadReport> {
   const tokenFile = join(ROOT, "bench/results/cluster-tokens.json");
   await Bun.write(tokenFile, JSON.stringify(tokens));
   const killer =
@@ -32,7 +37,18 @@ async function load(urls: string[], tokens: string[], rooms: number[], killListe
           await pg.end();
           return killed.length;
         });
-  const args = ["--url", urls.join(","), "--rooms", "2", "--clients", "20", "--inflight", "8", "--duration", String(duration)];
+  const args = [
+    "--url",
+    urls.join(","),
+    "--rooms",
+    "2",
+    "--clients",
+    "20",
+    "--inflight",
+    "8",
+    "--duration",
+    String(duration),
+  ];
   const { json, stderr } = await runJson<LoadReport>(
     [process.execPath, join(ROOT, "bench/load.ts"), ...args, "--token-file", tokenFile, "--room-ids", rooms.join(",")],
     (duration + 30) * 1000,
@@ -53,7 +69,9 @@ try {
     `${name.padEnd(32)} ${String(r.ackedPerSec).padStart(8)} msg/s  p50 ${r.latencyMs.p50} ms  p99 ${r.latencyMs.p99} ms  lost ${r.lost}  duplicated ${r.duplicated}`;
   console.log(row("one instance", one));
   console.log(row(process.env.NO_KILL ? "two instances" : "two instances, listeners killed", two));
-  console.log(`ratio two/one: msg/s ${(two.ackedPerSec / one.ackedPerSec).toFixed(2)}, p99 ${(two.latencyMs.p99 / one.latencyMs.p99).toFixed(2)}`);
+  console.log(
+    `ratio two/one: msg/s ${(two.ackedPerSec / one.ackedPerSec).toFixed(2)}, p99 ${(two.latencyMs.p99 / one.latencyMs.p99).toFixed(2)}`,
+  );
   console.log(JSON.stringify({ one, two }));
   // Losing or doubling a message is a failure, whatever the speed.
   if ([one, two].some((r) => r.lost > 0 || r.duplicated > 0 || r.acked < r.sent)) process.exitCode = 1;

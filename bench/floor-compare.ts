@@ -21,15 +21,30 @@ const { values } = parseArgs({
 const BUN = process.execPath;
 const ROOT = join(import.meta.dir, "..");
 const dir = await mkdtemp(join(tmpdir(), "floor-cmp-"));
-const pg = values.variants!.includes("postgres") ? await scratchDatabase("floorcmp", "postgres://postgres@127.0.0.1:5432/test") : undefined;
+const pg = values.variants!.includes("postgres")
+  ? await scratchDatabase("floorcmp", "postgres://postgres@127.0.0.1:5432/test")
+  : undefined;
 
 async function run(args: string[]) {
   const proc = spawn([BUN, ...args], { cwd: ROOT, stderr: "inherit" });
   const line = await lineReader(proc.stdout as ReadableStream<Uint8Array>)(10_000);
   const port = /^listening (\d+)/.exec(line ?? "")?.[1];
   if (!port) throw new Error(`did not start: ${line}`);
-  const load = [join(ROOT, "bench/load.ts"), "--url", `http://127.0.0.1:${port}`, "--duration", values.duration!, "--drain", "5",
-    "--rooms", values.rooms!, "--clients", values.clients!, "--inflight", values.inflight!];
+  const load = [
+    join(ROOT, "bench/load.ts"),
+    "--url",
+    `http://127.0.0.1:${port}`,
+    "--duration",
+    values.duration!,
+    "--drain",
+    "5",
+    "--rooms",
+    values.rooms!,
+    "--clients",
+    values.clients!,
+    "--inflight",
+    values.inflight!,
+  ];
   const { json } = await runJson<LoadReport>([BUN, ...load], 60_000);
   await stop(proc);
   if (!json) throw new Error("load failed");
@@ -46,7 +61,17 @@ for (let round = 0; round < Number(values.rounds); round++) {
   for (const v of order) {
     const [db, layout, checkpoint, indexes] = v.split(":");
     const store = db === "sqlite" ? `sqlite:${join(dir, `${round}-${layout}-${checkpoint}.db`)}` : pg!.url;
-    const f = await run([join(ROOT, "bench/floor.ts"), "--store", store, "--layout", layout!, "--checkpoint", checkpoint!, "--indexes", indexes ?? "all"]);
+    const f = await run([
+      join(ROOT, "bench/floor.ts"),
+      "--store",
+      store,
+      "--layout",
+      layout!,
+      "--checkpoint",
+      checkpoint!,
+      "--indexes",
+      indexes ?? "all",
+    ]);
     const r = Math.round((f.ackedPerSec / relay.ackedPerSec) * 100) / 100;
     const p99 = Math.round((f.latencyMs.p99 / relay.latencyMs.p99) * 100) / 100;
     (results[v] ??= []).push({ r, p99 });
@@ -54,6 +79,7 @@ for (let round = 0; round < Number(values.rounds); round++) {
   }
   console.log(`round ${round + 1}: ${line.join(" | ")}`);
 }
-for (const [v, rs] of Object.entries(results)) console.log(`${v}: ${rs.map((x) => `${x.r} (p99 ${x.p99}x)`).join(", ")}`);
+for (const [v, rs] of Object.entries(results))
+  console.log(`${v}: ${rs.map((x) => `${x.r} (p99 ${x.p99}x)`).join(", ")}`);
 await rm(dir, { recursive: true, force: true });
 await pg?.drop();

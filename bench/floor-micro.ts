@@ -19,7 +19,11 @@ const CONTENT = "hello there, a chat message of some length";
 const dir = await mkdtemp(join(tmpdir(), "floor-micro-"));
 
 /** Runs `store` over `n` messages; prints the figures. */
-async function measure(label: string, n: number, store: (rows: { room: number; author: number; clientId: string }[]) => Promise<unknown> | unknown) {
+async function measure(
+  label: string,
+  n: number,
+  store: (rows: { room: number; author: number; clientId: string }[]) => Promise<unknown> | unknown,
+) {
   const started = performance.now();
   const cpu = process.cpuUsage();
   let slowest = 0;
@@ -37,7 +41,13 @@ async function measure(label: string, n: number, store: (rows: { room: number; a
   const used = process.cpuUsage(cpu);
   const us = (x: number) => Math.round(x * 10) / 10;
   console.log(
-    JSON.stringify({ label, messages: n, wallUsPerMessage: us(((performance.now() - started) * 1000) / n), cpuUsPerMessage: us((used.user + used.system) / n), slowestBatchMs: us(slowest) }),
+    JSON.stringify({
+      label,
+      messages: n,
+      wallUsPerMessage: us(((performance.now() - started) * 1000) / n),
+      cpuUsPerMessage: us((used.user + used.system) / n),
+      slowestBatchMs: us(slowest),
+    }),
   );
 }
 
@@ -45,10 +55,20 @@ try {
   if (mode === "floor" || mode === "floor-postgres") {
     const postgres = mode === "floor-postgres";
     const n = Number((postgres ? third : fourth) ?? 120_000);
-    const scratch = postgres ? await scratchDatabase("floor_micro", process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test") : undefined;
+    const scratch = postgres
+      ? await scratchDatabase(
+          "floor_micro",
+          process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test",
+        )
+      : undefined;
     const store = postgres
       ? await openFloorStore(scratch!.url, arg as FloorIndexes)
-      : await openFloorStore(`sqlite:${join(dir, "floor.db")}`, "all", arg as FloorLayout, (third ?? "main") as FloorCheckpoint);
+      : await openFloorStore(
+          `sqlite:${join(dir, "floor.db")}`,
+          "all",
+          arg as FloorLayout,
+          (third ?? "main") as FloorCheckpoint,
+        );
     await measure(postgres ? `floor postgres indexes=${arg}` : `floor sqlite ${arg}/${third ?? "main"}`, n, (rows) =>
       store(rows.map((r) => ({ roomId: r.room, userId: r.author, content: CONTENT, clientId: r.clientId }))),
     );
@@ -61,16 +81,37 @@ try {
     const at = new Date();
     const users: number[] = [];
     for (let i = 0; i < ROOMS * PER_ROOM; i++) {
-      users.push((await store.createUser({ username: `u${i}`, email: `u${i}@bench.test`, passwordHash: "-", role: "user", createdAt: at })).id);
+      users.push(
+        (
+          await store.createUser({
+            username: `u${i}`,
+            email: `u${i}@bench.test`,
+            passwordHash: "-",
+            role: "user",
+            createdAt: at,
+          })
+        ).id,
+      );
     }
     const rooms: number[] = [];
-    for (let i = 0; i < ROOMS; i++) rooms.push((await store.createRoom({ name: `r${i}`, description: null, createdAt: at })).id);
+    for (let i = 0; i < ROOMS; i++)
+      rooms.push((await store.createRoom({ name: `r${i}`, description: null, createdAt: at })).id);
     await measure(`store ${root}`, Number(third ?? 100_000), (rows) =>
-      store.insertMessages(rows.map((r) => ({ roomId: rooms[r.room]!, userId: users[r.author]!, content: CONTENT, clientId: r.clientId, createdAt: at }))),
+      store.insertMessages(
+        rows.map((r) => ({
+          roomId: rooms[r.room]!,
+          userId: users[r.author]!,
+          content: CONTENT,
+          clientId: r.clientId,
+          createdAt: at,
+        })),
+      ),
     );
     await store.close();
   } else {
-    console.error("usage: bun bench/floor-micro.ts floor <layout> [main|worker] [messages] | floor-postgres all|room [messages] | store <root> [messages]");
+    console.error(
+      "usage: bun bench/floor-micro.ts floor <layout> [main|worker] [messages] | floor-postgres all|room [messages] | store <root> [messages]",
+    );
     process.exitCode = 2;
   }
 } finally {

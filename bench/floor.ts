@@ -25,7 +25,8 @@ const columns = (id: string, time: string) =>
   `floor_messages (id ${id}, room_id integer NOT NULL, user_id integer NOT NULL, content text NOT NULL,
    client_id text, created_at ${time} NOT NULL)`;
 const ROOM_INDEX = "CREATE INDEX floor_room_id_id_user_id ON floor_messages (room_id, id, user_id)";
-const RESEND_INDEX = "CREATE UNIQUE INDEX floor_room_id_user_id_client_id ON floor_messages (room_id, user_id, client_id)";
+const RESEND_INDEX =
+  "CREATE UNIQUE INDEX floor_room_id_user_id_client_id ON floor_messages (room_id, user_id, client_id)";
 /**
  * Which of the server's indexes the table gets: both (the floor), or fewer, to measure what each costs. Without the
  * resend index a resend is stored again (nothing in the bench resends).
@@ -50,16 +51,25 @@ export async function openFloorStore(
 ): Promise<FloorStore> {
   const ddl = { all: [ROOM_INDEX, RESEND_INDEX], room: [ROOM_INDEX], none: [] }[indexes];
   const onConflict = indexes === "all" ? "ON CONFLICT (room_id, user_id, client_id) DO NOTHING" : "";
-  return url.startsWith("sqlite:") ? sqliteFloor(url.slice("sqlite:".length), ddl, onConflict, layout, checkpoint) : await postgresFloor(url, ddl, onConflict);
+  return url.startsWith("sqlite:")
+    ? sqliteFloor(url.slice("sqlite:".length), ddl, onConflict, layout, checkpoint)
+    : await postgresFloor(url, ddl, onConflict);
 }
 
-function sqliteFloor(path: string, indexes: string[], onConflict: string, layout: FloorLayout, checkpoint: FloorCheckpoint): FloorStore {
+function sqliteFloor(
+  path: string,
+  indexes: string[],
+  onConflict: string,
+  layout: FloorLayout,
+  checkpoint: FloorCheckpoint,
+): FloorStore {
   const db = new Database(path, { create: true, strict: true });
   // As src/store/sqlite/store.ts (openSqliteStore): WAL, synchronous NORMAL. Checkpoints either on this connection every 2,000 pages
   // (holding the file), or on a thread with a connection of its own, as the server's search indexer runs them.
-  const pragmas = checkpoint === "main"
-    ? ["journal_mode = WAL", "locking_mode = EXCLUSIVE", "synchronous = NORMAL", "wal_autocheckpoint = 2000"]
-    : ["journal_mode = WAL", "busy_timeout = 5000", "synchronous = NORMAL", "wal_autocheckpoint = 0"];
+  const pragmas =
+    checkpoint === "main"
+      ? ["journal_mode = WAL", "locking_mode = EXCLUSIVE", "synchronous = NORMAL", "wal_autocheckpoint = 2000"]
+      : ["journal_mode = WAL", "busy_timeout = 5000", "synchronous = NORMAL", "wal_autocheckpoint = 0"];
   for (const pragma of pragmas) db.run(`PRAGMA ${pragma}`);
   db.run("DROP TABLE IF EXISTS floor_messages");
   db.run("DROP TABLE IF EXISTS floor_message_ids");
@@ -96,7 +106,9 @@ function sqliteFloor(path: string, indexes: string[], onConflict: string, layout
   let last = 0;
   const saveLast = clustered ? db.query<unknown, [number]>("UPDATE floor_message_ids SET last = ?") : undefined;
   const insertClustered = db.query<unknown, [number, number, number, string, string | null, number]>(
-    clustered ? `INSERT INTO floor_messages (id, room_id, user_id, content, client_id, created_at) VALUES (?, ?, ?, ?, ?, ?) ${conflict}` : "SELECT 1",
+    clustered
+      ? `INSERT INTO floor_messages (id, room_id, user_id, content, client_id, created_at) VALUES (?, ?, ?, ?, ?, ?) ${conflict}`
+      : "SELECT 1",
   );
   const insertRowid = db.query<{ id: number }, [number, number, string, string | null, number]>(
     `INSERT INTO floor_messages (room_id, user_id, content, client_id, created_at) VALUES (?, ?, ?, ?, ?) ${conflict} RETURNING id`,
@@ -107,7 +119,8 @@ function sqliteFloor(path: string, indexes: string[], onConflict: string, layout
   /** A new row's id, or undefined for a resend the resend index caught. */
   const insert = (r: FloorRow): number | undefined => {
     if (!clustered) return insertRowid.get(r.roomId, r.userId, r.content, r.clientId, Date.now())?.id;
-    if (insertClustered.run(last + 1, r.roomId, r.userId, r.content, r.clientId, Date.now()).changes === 0) return undefined;
+    if (insertClustered.run(last + 1, r.roomId, r.userId, r.content, r.clientId, Date.now()).changes === 0)
+      return undefined;
     return ++last;
   };
   // window: the resend key in memory for the newest RESEND_WINDOW messages instead of an index (exact inside it).
@@ -171,7 +184,10 @@ async function postgresFloor(url: string, indexes: string[], onConflict: string)
     const key = (roomId: number, userId: number, clientId: string | null) => `${roomId}:${userId}:${clientId}`;
     const ids = new Map<string, number>();
     const anonymous: number[] = [];
-    for (const r of inserted) r.client_id === null ? anonymous.push(Number(r.id)) : ids.set(key(r.room_id, r.user_id, r.client_id), Number(r.id));
+    for (const r of inserted)
+      r.client_id === null
+        ? anonymous.push(Number(r.id))
+        : ids.set(key(r.room_id, r.user_id, r.client_id), Number(r.id));
     const resent = rows.filter((r) => r.clientId !== null && !ids.has(key(r.roomId, r.userId, r.clientId)));
     if (resent.length > 0) {
       const old = await sql<{ id: string; room_id: number; user_id: number; client_id: string }[]>`
@@ -200,7 +216,12 @@ export function groupCommit(store: FloorStore): RelayStore {
     while (queue.length > 0 && inFlight < MAX_IN_FLIGHT) {
       const batch = queue.splice(0, MAX_BATCH);
       inFlight++;
-      const rows = batch.map(({ frame: { ws, content, clientId } }) => ({ roomId: Number(ws.data.roomId), userId: ws.data.userId, content, clientId: clientId ?? null }));
+      const rows = batch.map(({ frame: { ws, content, clientId } }) => ({
+        roomId: Number(ws.data.roomId),
+        userId: ws.data.userId,
+        content,
+        clientId: clientId ?? null,
+      }));
       const ids = Promise.resolve(store(rows));
       settled = settled
         .then(() => ids)
@@ -242,8 +263,13 @@ if (import.meta.main) {
   const layout = values.layout as FloorLayout;
   const checkpoint = values.checkpoint as FloorCheckpoint;
   if (
-    !values.store || !Number.isInteger(port) || port < 0 || port > 65535 || !["all", "room", "none"].includes(indexes) ||
-    !["rowid", "clustered", "window", "clustered-window"].includes(layout) || !["main", "worker"].includes(checkpoint)
+    !values.store ||
+    !Number.isInteger(port) ||
+    port < 0 ||
+    port > 65535 ||
+    !["all", "room", "none"].includes(indexes) ||
+    !["rowid", "clustered", "window", "clustered-window"].includes(layout) ||
+    !["main", "worker"].includes(checkpoint)
   ) {
     console.error(
       "usage: bun bench/floor.ts --store sqlite:<file> | postgres://... [--port 0] [--indexes all|room|none]\n" +

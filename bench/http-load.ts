@@ -12,20 +12,35 @@ export interface HttpReport {
   errors: number;
 }
 
-export async function httpLoad(url: string, options: { connections: number; seconds: number; headers?: Record<string, string> }): Promise<HttpReport> {
+export async function httpLoad(
+  url: string,
+  options: { connections: number; seconds: number; headers?: Record<string, string> },
+): Promise<HttpReport> {
   const wrk = Bun.which("wrk");
   return wrk ? runWrk(wrk, url, options) : fetchLoop(url, options);
 }
 
-async function runWrk(wrk: string, url: string, options: { connections: number; seconds: number; headers?: Record<string, string> }): Promise<HttpReport> {
+async function runWrk(
+  wrk: string,
+  url: string,
+  options: { connections: number; seconds: number; headers?: Record<string, string> },
+): Promise<HttpReport> {
   const headerArgs = Object.entries(options.headers ?? {}).flatMap(([name, value]) => ["-H", `${name}: ${value}`]);
   const seconds = Math.max(1, Math.round(options.seconds));
-  const proc = Bun.spawn([wrk, "-t1", `-c${options.connections}`, `-d${seconds}s`, "--latency", ...headerArgs, url], { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([wrk, "-t1", `-c${options.connections}`, `-d${seconds}s`, "--latency", ...headerArgs, url], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const timer = setTimeout(() => proc.kill("SIGKILL"), (seconds + 15) * 1000);
-  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [out, err] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   clearTimeout(timer);
   const perSec = /Requests\/sec:\s+([\d.]+)/.exec(out)?.[1];
-  if (proc.exitCode !== 0 || !perSec) throw new Error(`wrk failed (${proc.exitCode}): ${(err || out).trim().slice(0, 300)}`);
+  if (proc.exitCode !== 0 || !perSec)
+    throw new Error(`wrk failed (${proc.exitCode}): ${(err || out).trim().slice(0, 300)}`);
   const done = /(\d+) requests in ([\d.]+)(\w+)/.exec(out);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   return {
@@ -49,7 +64,10 @@ function toMs(value: string, unit: string): number {
   return Number(value) * (scale[unit] ?? NaN);
 }
 
-async function fetchLoop(url: string, options: { connections: number; seconds: number; headers?: Record<string, string> }): Promise<HttpReport> {
+async function fetchLoop(
+  url: string,
+  options: { connections: number; seconds: number; headers?: Record<string, string> },
+): Promise<HttpReport> {
   const latencies: number[] = [];
   let non2xx = 0;
   let errors = 0;
@@ -71,6 +89,15 @@ async function fetchLoop(url: string, options: { connections: number; seconds: n
   await Promise.all(Array.from({ length: options.connections }, worker));
   const seconds = (performance.now() - start) / 1000;
   latencies.sort((a, b) => a - b);
-  const at = (p: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN) * 100) / 100;
-  return { tool: "fetch", requests: latencies.length, seconds, perSec: Math.round(latencies.length / seconds), latencyMs: { p50: at(0.5), p99: at(0.99) }, non2xx, errors };
+  const at = (p: number) =>
+    Math.round((latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN) * 100) / 100;
+  return {
+    tool: "fetch",
+    requests: latencies.length,
+    seconds,
+    perSec: Math.round(latencies.length / seconds),
+    latencyMs: { p50: at(0.5), p99: at(0.99) },
+    non2xx,
+    errors,
+  };
 }

@@ -10,7 +10,7 @@ const { values } = parseArgs({
     "room-ids": { type: "string", default: "1" },
     // Handshakes in progress at once: all N at once would overflow the listen backlog and time SYN retries.
     window: { type: "string", default: "100" },
-    "timeout": { type: "string", default: "60" },
+    timeout: { type: "string", default: "60" },
   },
 });
 if (!values.url || !/^http:\/\/(127\.0\.0\.1|localhost)(:\d+)?$/.test(values.url)) {
@@ -76,9 +76,20 @@ if (opened + failed < count) {
 }
 const seconds = (end - start) / 1000;
 // Quiet: no frame for a second (at most the timeout), so what the server holds is the sockets, not frames in flight.
-while (performance.now() - lastFrameAt < 1000 && performance.now() - start < timeoutSeconds * 1000) await Bun.sleep(100);
+while (performance.now() - lastFrameAt < 1000 && performance.now() - start < timeoutSeconds * 1000)
+  await Bun.sleep(100);
 const quietAfter = Math.round(performance.now() - end) / 1000;
-console.log(JSON.stringify({ count, opened, failed, seconds: Math.round(seconds * 1000) / 1000, perSec: Math.round(opened / seconds), quietAfter, firstError }));
+console.log(
+  JSON.stringify({
+    count,
+    opened,
+    failed,
+    seconds: Math.round(seconds * 1000) / 1000,
+    perSec: Math.round(opened / seconds),
+    quietAfter,
+    firstError,
+  }),
+);
 
 // Hold until the parent closes stdin (it measures the server meanwhile), never longer than the timeout.
 await Promise.race([new Response(Bun.stdin.stream()).arrayBuffer(), Bun.sleep(timeoutSeconds * 1000)]);

@@ -54,7 +54,8 @@ export interface JoinReport {
   }[];
 }
 
-const percentile = (sorted: number[], q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 10) / 10;
+const percentile = (sorted: number[], q: number) =>
+  Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 10) / 10;
 
 async function scenario(urls: string[], roomId: number, tokens: string[], joinerToken: string, rate: number) {
   // Senders: one socket each, spread over the instances, sending in turn at `rate` messages per second in all.
@@ -84,7 +85,8 @@ async function scenario(urls: string[], roomId: number, tokens: string[], joiner
   const startedAt = performance.now();
   const sender = setInterval(() => {
     const due = Math.floor(((performance.now() - startedAt) / 1000) * rate);
-    for (; sent < due; sent++) sockets[sent % sockets.length]!.send(JSON.stringify({ content: `load ${sent}`, client_id: `c${rate}-${sent}` }));
+    for (; sent < due; sent++)
+      sockets[sent % sockets.length]!.send(JSON.stringify({ content: `load ${sent}`, client_id: `c${rate}-${sent}` }));
   }, 5);
   await Bun.sleep(1000); // the load settles before the first join
   const times: number[] = [];
@@ -127,7 +129,9 @@ async function scenario(urls: string[], roomId: number, tokens: string[], joiner
       const expected = all.filter((id) => id > since && id <= (ids.at(-1) ?? since));
       if (ids.length !== expected.length || ids.some((id, i) => id !== expected[i])) {
         seamErrors++;
-        console.error(`seam: since ${since}, got ${ids.length} messages ${ids.at(0)}..${ids.at(-1)}, expected ${expected.length}`);
+        console.error(
+          `seam: since ${since}, got ${ids.length} messages ${ids.at(0)}..${ids.at(-1)}, expected ${expected.length}`,
+        );
       }
     }
   }
@@ -148,9 +152,18 @@ try {
   const seeded = await seed(new Api(urls[0]!), { users: senders + 1, rooms: { busy: rates.length } });
   const results = [];
   for (const [i, rate] of rates.entries()) {
-    const result = await scenario(urls, seeded.rooms.busy![i]!, seeded.tokens.slice(0, senders), seeded.tokens[senders]!, rate);
-    const seam = result.seamErrors === undefined ? "" : `; ${result.seamErrors} joiners with a gap or a duplicate across the seam`;
-    console.log(`${String(rate).padStart(5)} msg/s asked (${result.achievedPerSec} acked/s): join to sync p50 ${result.joinToSyncMs.p50} ms, p99 ${result.joinToSyncMs.p99} ms, max ${result.joinToSyncMs.max} ms over ${result.joins} joins${seam}`);
+    const result = await scenario(
+      urls,
+      seeded.rooms.busy![i]!,
+      seeded.tokens.slice(0, senders),
+      seeded.tokens[senders]!,
+      rate,
+    );
+    const seam =
+      result.seamErrors === undefined ? "" : `; ${result.seamErrors} joiners with a gap or a duplicate across the seam`;
+    console.log(
+      `${String(rate).padStart(5)} msg/s asked (${result.achievedPerSec} acked/s): join to sync p50 ${result.joinToSyncMs.p50} ms, p99 ${result.joinToSyncMs.p99} ms, max ${result.joinToSyncMs.max} ms over ${result.joins} joins${seam}`,
+    );
     results.push(result);
   }
   console.log(JSON.stringify({ instances: urls.length, senders, results }));

@@ -25,7 +25,13 @@ afterAll(async () => {
 });
 
 test("every client in a room gets every message of that room exactly once", async () => {
-  const report = await runLoad({ url: `http://127.0.0.1:${relay.port}`, rooms: 2, clients: 3, inflight: 4, messages: 50 });
+  const report = await runLoad({
+    url: `http://127.0.0.1:${relay.port}`,
+    rooms: 2,
+    clients: 3,
+    inflight: 4,
+    messages: 50,
+  });
   expect(report).toMatchObject({ sent: 300, acked: 300, deliveries: 900, lost: 0, duplicated: 0, ok: true });
   expect(report.latencyMs.p50).toBeGreaterThan(0);
 });
@@ -35,7 +41,13 @@ test("health answers 200", async () => {
 });
 
 test("the storage floor delivers every message once and stores every one", async () => {
-  const report = await runLoad({ url: `http://127.0.0.1:${floor.port}`, rooms: 3, clients: 4, inflight: 4, messages: 40 });
+  const report = await runLoad({
+    url: `http://127.0.0.1:${floor.port}`,
+    rooms: 3,
+    clients: 4,
+    inflight: 4,
+    messages: 40,
+  });
   expect(report).toMatchObject({ sent: 480, acked: 480, deliveries: 1920, lost: 0, duplicated: 0, ok: true });
   // Every acked message took an id in the table: the next one is past all of them.
   const [next] = await store([{ roomId: 1, userId: 1, content: "after", clientId: null }]);

@@ -154,7 +154,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   };
 
   const maybeFinish = (): void => {
-    if (phase === "draining" && stats.acked + stats.refused === stats.sent && stats.deliveries === stats.expected) finish();
+    if (phase === "draining" && stats.acked + stats.refused === stats.sent && stats.deliveries === stats.expected)
+      finish();
   };
 
   const finish = (): void => {
@@ -239,7 +240,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       Promise.all(opened),
       new Promise((_, reject) => {
         const seconds = options.connectTimeout ?? 10;
-        timers.push(setTimeout(() => reject(new Error(`not every client connected within ${seconds} s`)), seconds * 1000));
+        timers.push(
+          setTimeout(() => reject(new Error(`not every client connected within ${seconds} s`)), seconds * 1000),
+        );
       }),
     ]);
 
@@ -316,14 +319,19 @@ function round(ms: number): number {
 
 async function closeAll(clients: Client[]): Promise<void> {
   const closed = clients.map((c) =>
-    c.ws.readyState === WebSocket.CLOSED ? undefined : new Promise<void>((resolve) => c.ws.addEventListener("close", () => resolve())),
+    c.ws.readyState === WebSocket.CLOSED
+      ? undefined
+      : new Promise<void>((resolve) => c.ws.addEventListener("close", () => resolve())),
   );
   for (const c of clients) if (c.ws.readyState <= WebSocket.OPEN) c.ws.close(1000);
   await Promise.race([Promise.all(closed), Bun.sleep(1000)]);
 }
 
 export function formatReport(r: LoadReport): string {
-  const closes = Object.entries(r.errors.closes).map(([code, n]) => `${code}x${n}`).join(" ") || "none";
+  const closes =
+    Object.entries(r.errors.closes)
+      .map(([code, n]) => `${code}x${n}`)
+      .join(" ") || "none";
   return [
     `${r.url}  ${r.rooms} rooms x ${r.clients} clients x ${r.inflight} in flight, ${r.size} B, ${r.seconds} s`,
     `sent        ${r.sent}   acked ${r.acked}   refused ${r.refused}`,
@@ -377,7 +385,10 @@ export async function parseLoadArgs(argv: string[]): Promise<LoadOptions> {
     messages: num("messages"),
     drain: num("drain"),
     tokens,
-    roomIds: values["room-ids"]?.split(",").map((s) => s.trim()).filter(Boolean),
+    roomIds: values["room-ids"]
+      ?.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
   };
 }
 

@@ -61,7 +61,13 @@ export async function freePort(): Promise<number> {
 }
 
 /** Polls `url` until it answers 200; returns the milliseconds since `since`. Throws if the process exits first. */
-export async function waitFor200(url: string, proc: Subprocess, since: number, timeoutMs = 30_000, everyMs = 2): Promise<number> {
+export async function waitFor200(
+  url: string,
+  proc: Subprocess,
+  since: number,
+  timeoutMs = 30_000,
+  everyMs = 2,
+): Promise<number> {
   while (performance.now() - since < timeoutMs) {
     if (exited(proc)) throw new Error(`exited (${proc.exitCode ?? proc.signalCode}) before ${url} answered`);
     try {
@@ -103,7 +109,10 @@ export function lineReader(stream: ReadableStream<Uint8Array>) {
 }
 
 /** Runs a tool that prints one JSON line on stdout; kills it after `timeoutMs`. */
-export async function runJson<T>(cmd: string[], timeoutMs: number): Promise<{ json?: T; code: number | null; stderr: string }> {
+export async function runJson<T>(
+  cmd: string[],
+  timeoutMs: number,
+): Promise<{ json?: T; code: number | null; stderr: string }> {
   const proc = spawn(cmd);
   const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
   const [stdout, stderr] = await Promise.all([

@@ -27,19 +27,41 @@ function pending(path: string): number {
 async function round(r: number) {
   const path = join(tmpdir(), `purge-pause-${process.pid}-${r}.db`);
   const store = openSqliteStore(path);
-  const alice = await store.createUser({ username: "alice", email: "a@example.com", passwordHash: "h", role: "user", createdAt: at(0) });
+  const alice = await store.createUser({
+    username: "alice",
+    email: "a@example.com",
+    passwordHash: "h",
+    role: "user",
+    createdAt: at(0),
+  });
   const live = await store.createRoom({ name: "live", description: null, createdAt: at(0) });
   const big = await store.createRoom({ name: "big", description: null, createdAt: at(0) });
   const filling = performance.now();
   for (let done = 0; done < N; done += 5000) {
-    const batch = Array.from({ length: Math.min(5000, N - done) }, (_, i): NewMessage => ({
-      roomId: big.id, userId: alice.id, content: `big room message ${done + i} with some words`, clientId: null, createdAt: at(20),
-    }));
+    const batch = Array.from(
+      { length: Math.min(5000, N - done) },
+      (_, i): NewMessage => ({
+        roomId: big.id,
+        userId: alice.id,
+        content: `big room message ${done + i} with some words`,
+        clientId: null,
+        createdAt: at(20),
+      }),
+    );
     await store.insertMessages(batch);
   }
   // Indexed before the purge starts (a search catches the indexer up).
-  await store.searchMessages({ terms: [{ words: ["big"], prefix: false }], readerId: alice.id, roomIds: null, authorIds: null, before: null, limit: 1 });
-  console.error(`round ${r}: ${N} messages stored and indexed in ${((performance.now() - filling) / 1000).toFixed(1)} s`);
+  await store.searchMessages({
+    terms: [{ words: ["big"], prefix: false }],
+    readerId: alice.id,
+    roomIds: null,
+    authorIds: null,
+    before: null,
+    limit: 1,
+  });
+  console.error(
+    `round ${r}: ${N} messages stored and indexed in ${((performance.now() - filling) / 1000).toFixed(1)} s`,
+  );
 
   const gaps: { at: number; ms: number }[] = [];
   let last = performance.now();
@@ -54,7 +76,9 @@ async function round(r: number) {
   const latencies: number[] = [];
   while (pending(path) > 0) {
     const t = performance.now();
-    await store.insertMessages([{ roomId: live.id, userId: alice.id, content: `live ${latencies.length}`, clientId: null, createdAt: at(30) }]);
+    await store.insertMessages([
+      { roomId: live.id, userId: alice.id, content: `live ${latencies.length}`, clientId: null, createdAt: at(30) },
+    ]);
     latencies.push(performance.now() - t);
     await Bun.sleep(2);
   }
@@ -69,9 +93,13 @@ async function round(r: number) {
       `pauses > 50 ms: ${long.length}, > 100 ms: ${long.filter((g) => g.ms > 100).length}; ` +
       `${latencies.length} live writes p50 ${q(0.5)} p99 ${q(0.99)} max ${latencies.at(-1)!.toFixed(1)} ms; WAL file ${walMb.toFixed(0)} MB`,
   );
-  for (const g of long.slice(0, 10)) console.error(`  pause ${g.ms.toFixed(0)} ms at +${(g.at - startedWall).toFixed(0)} ms (${g.at.toFixed(0)})`);
+  for (const g of long.slice(0, 10))
+    console.error(`  pause ${g.ms.toFixed(0)} ms at +${(g.at - startedWall).toFixed(0)} ms (${g.at.toFixed(0)})`);
   await store.close();
-  for (const suffix of ["", "-wal", "-shm", ".lock"]) await Bun.file(path + suffix).delete().catch(() => {});
+  for (const suffix of ["", "-wal", "-shm", ".lock"])
+    await Bun.file(path + suffix)
+      .delete()
+      .catch(() => {});
 }
 
 for (let r = 1; r <= Number(args.rounds); r++) await round(r);

@@ -22,11 +22,22 @@ export function startRelay(port = 0, store?: RelayStore): Relay {
     const timestamp = new Date().toISOString();
     server.publish(
       topic,
-      JSON.stringify({ type: "message", id, content, username, user_id: userId, timestamp, room_id: roomId, client_id: clientId }),
+      JSON.stringify({
+        type: "message",
+        id,
+        content,
+        username,
+        user_id: userId,
+        timestamp,
+        room_id: roomId,
+        client_id: clientId,
+      }),
     );
     ws.send(JSON.stringify({ type: "ack", client_id: clientId, id }));
   };
-  const accept = store ? (frame: RelayFrame) => store(frame, (id) => deliver(frame, id)) : (frame: RelayFrame) => deliver(frame, ++lastMessageId);
+  const accept = store
+    ? (frame: RelayFrame) => store(frame, (id) => deliver(frame, id))
+    : (frame: RelayFrame) => deliver(frame, ++lastMessageId);
 
   const server = Bun.serve({
     port,
@@ -38,7 +49,8 @@ export function startRelay(port = 0, store?: RelayStore): Relay {
       if (path === "/ready") return Response.json({ status: "ready" });
       const room = path.startsWith("/ws/") ? path.slice(4) : "";
       // The floor stores room ids as the server does: integers.
-      if (room === "" || room.includes("/") || (store && !/^\d+$/.test(room))) return new Response("Not Found", { status: 404 });
+      if (room === "" || room.includes("/") || (store && !/^\d+$/.test(room)))
+        return new Response("Not Found", { status: 404 });
       const userId = ++lastUserId;
       const data: Client = {
         topic: `room:${room}`,
@@ -64,7 +76,14 @@ export function startRelay(port = 0, store?: RelayStore): Relay {
         }
         const clientId = typeof frame.client_id === "string" ? frame.client_id : undefined;
         if (typeof frame.content !== "string") {
-          ws.send(JSON.stringify({ type: "error", code: "BAD_FRAME", detail: "content must be a string", client_id: clientId }));
+          ws.send(
+            JSON.stringify({
+              type: "error",
+              code: "BAD_FRAME",
+              detail: "content must be a string",
+              client_id: clientId,
+            }),
+          );
           return;
         }
         accept({ ws, content: frame.content, clientId });

@@ -40,8 +40,15 @@ function seedStatements(rooms: number, hash: string, series: string): string[] {
   const now = "1767225600000";
   return [
     `INSERT INTO users (username, email, hashed_password, role, created_at) VALUES ('reader', 'reader@example.com', '${hash}', 'user', ${now})`,
-    ...Array.from({ length: AUTHORS }, (_, i) => `INSERT INTO users (username, email, hashed_password, role, created_at) VALUES ('author${i}', 'author${i}@example.com', '${hash}', 'user', ${now})`),
-    ...Array.from({ length: rooms }, (_, i) => `INSERT INTO rooms (name, visibility, created_at) VALUES ('room ${i}', 'private', ${now})`),
+    ...Array.from(
+      { length: AUTHORS },
+      (_, i) =>
+        `INSERT INTO users (username, email, hashed_password, role, created_at) VALUES ('author${i}', 'author${i}@example.com', '${hash}', 'user', ${now})`,
+    ),
+    ...Array.from(
+      { length: rooms },
+      (_, i) => `INSERT INTO rooms (name, visibility, created_at) VALUES ('room ${i}', 'private', ${now})`,
+    ),
     `INSERT INTO room_members (room_id, user_id, role, joined_at) SELECT id, 1, 'owner', ${now} FROM rooms`,
     // Room r gets every rooms-th message, authors take turns: ids interleave across rooms as in a live server.
     `INSERT INTO messages (room_id, user_id, content, created_at)
@@ -50,7 +57,14 @@ function seedStatements(rooms: number, hash: string, series: string): string[] {
   ];
 }
 
-export async function measureRoomsList(options: { db: "sqlite" | "postgres"; messages: number; rooms: number; seconds: number; root: string; pgAdminUrl: string }): Promise<RoomsListReport> {
+export async function measureRoomsList(options: {
+  db: "sqlite" | "postgres";
+  messages: number;
+  rooms: number;
+  seconds: number;
+  root: string;
+  pgAdminUrl: string;
+}): Promise<RoomsListReport> {
   const dir = await mkdtemp(join(tmpdir(), "rooms-list-"));
   const hash = await Bun.password.hash(PASSWORD, { algorithm: "bcrypt", cost: 4 });
   let dbUrl: string;
@@ -65,7 +79,9 @@ export async function measureRoomsList(options: { db: "sqlite" | "postgres"; mes
     db.transaction(() => {
       for (const statement of seedStatements(options.rooms, hash, series)) db.run(statement);
     })();
-    db.run(`INSERT INTO read_positions (user_id, room_id, message_id, updated_at) SELECT 1, room_id, max(id) - ${BEHIND}, 0 FROM messages GROUP BY room_id`);
+    db.run(
+      `INSERT INTO read_positions (user_id, room_id, message_id, updated_at) SELECT 1, room_id, max(id) - ${BEHIND}, 0 FROM messages GROUP BY room_id`,
+    );
     db.run(SKIP_SEARCH_INDEX);
     db.close();
     dbUrl = `sqlite:${file}`;
@@ -84,8 +100,15 @@ export async function measureRoomsList(options: { db: "sqlite" | "postgres"; mes
     const sql = postgres(dbUrl, { max: 1, onnotice: () => {} });
     const ms = (statement: string) => statement.replaceAll("1767225600000", "to_timestamp(1767225600)");
     await sql.begin(async (tx) => {
-      for (const statement of seedStatements(options.rooms, hash, `generate_series(0, ${options.messages - 1}) AS s(i)`)) await tx.unsafe(ms(statement));
-      await tx.unsafe(`INSERT INTO read_positions (user_id, room_id, message_id, updated_at) SELECT 1, room_id, max(id) - ${BEHIND}, now() FROM messages GROUP BY room_id`);
+      for (const statement of seedStatements(
+        options.rooms,
+        hash,
+        `generate_series(0, ${options.messages - 1}) AS s(i)`,
+      ))
+        await tx.unsafe(ms(statement));
+      await tx.unsafe(
+        `INSERT INTO read_positions (user_id, room_id, message_id, updated_at) SELECT 1, room_id, max(id) - ${BEHIND}, now() FROM messages GROUP BY room_id`,
+      );
       await tx.unsafe(SKIP_SEARCH_INDEX);
       await tx.unsafe("DELETE FROM search_backfill");
     });
@@ -98,16 +121,28 @@ export async function measureRoomsList(options: { db: "sqlite" | "postgres"; mes
   const proc = spawn([process.execPath, join(options.root, "src/main.ts"), "serve"], {
     cwd: dir,
     log: join(dir, "server"),
-    env: { DATABASE_URL: dbUrl, PORT: String(port), HOST: "127.0.0.1", NODE_ENV: "production", SECRET_KEY: "bench-secret-key-that-is-long-enough-0123456789", BCRYPT_COST: "4" },
+    env: {
+      DATABASE_URL: dbUrl,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      NODE_ENV: "production",
+      SECRET_KEY: "bench-secret-key-that-is-long-enough-0123456789",
+      BCRYPT_COST: "4",
+    },
   });
   try {
     const base = `http://127.0.0.1:${port}`;
     await waitFor200(`${base}/ready`, proc, performance.now(), 60_000, 20);
-    const login = await fetch(`${base}/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "reader", password: PASSWORD }) });
+    const login = await fetch(`${base}/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: "reader", password: PASSWORD }),
+    });
     const token = ((await login.json()) as { access_token: string }).access_token;
     const headers = { authorization: `Bearer ${token}` };
     const listed = (await (await fetch(`${base}/rooms/`, { headers })).json()) as unknown[];
-    if (listed.length !== options.rooms) throw new Error(`GET /rooms/ listed ${listed.length} rooms, not ${options.rooms}`);
+    if (listed.length !== options.rooms)
+      throw new Error(`GET /rooms/ listed ${listed.length} rooms, not ${options.rooms}`);
     const keepingUp = await httpLoad(`${base}/rooms/`, { connections: 1, seconds: options.seconds, headers });
     // Never read: the reader's positions go, so each private room counts from its start (capped at 1,001 rows).
     if (options.db === "sqlite") {
@@ -127,7 +162,14 @@ export async function measureRoomsList(options: { db: "sqlite" | "postgres"; mes
       const again = spawn([process.execPath, join(options.root, "src/main.ts"), "serve"], {
         cwd: dir,
         log: join(dir, "server2"),
-        env: { DATABASE_URL: dbUrl, PORT: String(port), HOST: "127.0.0.1", NODE_ENV: "production", SECRET_KEY: "bench-secret-key-that-is-long-enough-0123456789", BCRYPT_COST: "4" },
+        env: {
+          DATABASE_URL: dbUrl,
+          PORT: String(port),
+          HOST: "127.0.0.1",
+          NODE_ENV: "production",
+          SECRET_KEY: "bench-secret-key-that-is-long-enough-0123456789",
+          BCRYPT_COST: "4",
+        },
       });
       try {
         await waitFor200(`${base}/ready`, again, performance.now(), 60_000, 20);

@@ -7,7 +7,19 @@ import type { FileSink, Subprocess } from "bun";
 import { httpLoad, type HttpReport } from "./http-load.ts";
 import type { LoadReport } from "./load.ts";
 import type { JoinReport } from "./join.ts";
-import { exited, freePort, killAll, lineReader, NO_PERSON_LIMITS, openFileLimit, rssBytes, runJson, spawn, stop, waitFor200 } from "./procs.ts";
+import {
+  exited,
+  freePort,
+  killAll,
+  lineReader,
+  NO_PERSON_LIMITS,
+  openFileLimit,
+  rssBytes,
+  runJson,
+  spawn,
+  stop,
+  waitFor200,
+} from "./procs.ts";
 import { Api, pool, seed, type Seeded } from "./seed.ts";
 import { randomFrom, SEARCH_QUERIES } from "./search-words.ts";
 import { scratchDatabase } from "../test/scratch-database.ts";
@@ -17,7 +29,17 @@ const RESULTS = join(import.meta.dir, "results");
 /** The Bun running this script, for every child (PATH may hold another). */
 const BUN = process.execPath;
 const PG_ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const SCENARIOS = ["fanout", "many-rooms", "big-room", "history", "logins", "connections", "startup", "join-load", "search"] as const;
+const SCENARIOS = [
+  "fanout",
+  "many-rooms",
+  "big-room",
+  "history",
+  "logins",
+  "connections",
+  "startup",
+  "join-load",
+  "search",
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 type Db = "sqlite" | "postgres";
 
@@ -50,7 +72,10 @@ if (flags.help) {
 }
 const quick = flags.quick;
 const duration = Number(flags.duration ?? (quick ? 1 : 5));
-const only = (flags.only?.split(",").map((s) => s.trim()).filter(Boolean) ?? [...SCENARIOS]) as Scenario[];
+const only = (flags.only
+  ?.split(",")
+  .map((s) => s.trim())
+  .filter(Boolean) ?? [...SCENARIOS]) as Scenario[];
 const dbs: Db[] = flags.db === "both" ? ["sqlite", "postgres"] : [flags.db as Db];
 const idleSockets = Number(flags.connections ?? (quick ? 100 : 10_000));
 const searchMessages = Number(flags["search-messages"] ?? (quick ? 20_000 : 1_000_000));
@@ -117,8 +142,11 @@ interface Ctx {
 const problems: string[] = [];
 const notes: string[] = [];
 const progress = (line: string) => console.error(`bench: ${line}`);
-const ratio = (a: number, b: number): number | null => (b > 0 && a >= 0 && Number.isFinite(a) ? Math.round((a / b) * 100) / 100 : null);
-const SECRET_KEY = Array.from(crypto.getRandomValues(new Uint8Array(20)), (b) => b.toString(16).padStart(2, "0")).join("");
+const ratio = (a: number, b: number): number | null =>
+  b > 0 && a >= 0 && Number.isFinite(a) ? Math.round((a / b) * 100) / 100 : null;
+const SECRET_KEY = Array.from(crypto.getRandomValues(new Uint8Array(20)), (b) => b.toString(16).padStart(2, "0")).join(
+  "",
+);
 
 const tmp = await mkdtemp(join(tmpdir(), "chat-bench-"));
 let scratch: { url: string; drop(): Promise<void> } | undefined;
@@ -148,13 +176,23 @@ async function startServer(label: string, dbUrl: string, bcryptCost: number): Pr
   const proc = spawn([BUN, ...flags, join(ROOT, "bench/serve.ts")], {
     cwd: ROOT,
     log,
-    env: { NODE_ENV: "production", HOST: "127.0.0.1", PORT: String(port), SECRET_KEY, DATABASE_URL: dbUrl, BCRYPT_COST: String(bcryptCost), ...NO_PERSON_LIMITS },
+    env: {
+      NODE_ENV: "production",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      SECRET_KEY,
+      DATABASE_URL: dbUrl,
+      BCRYPT_COST: String(bcryptCost),
+      ...NO_PERSON_LIMITS,
+    },
   });
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitFor200(`${url}/health`, proc, performance.now(), 30_000, 20);
   } catch (error) {
-    throw new Error(`${label}: ${(error as Error).message}: ${(await Bun.file(`${log}.err`).text()).trim().slice(-500)}`);
+    throw new Error(
+      `${label}: ${(error as Error).message}: ${(await Bun.file(`${log}.err`).text()).trim().slice(-500)}`,
+    );
   }
   return { proc, url, label, log };
 }
@@ -164,12 +202,19 @@ async function stopServer(service: Service): Promise<void> {
   const label = service.label!;
   const crashed = exited(service.proc);
   await stop(service.proc);
-  const out = await Bun.file(`${service.log}.out`).text().catch(() => "");
-  const err = await Bun.file(`${service.log}.err`).text().catch(() => "");
+  const out = await Bun.file(`${service.log}.out`)
+    .text()
+    .catch(() => "");
+  const err = await Bun.file(`${service.log}.err`)
+    .text()
+    .catch(() => "");
   // stdout has a line per request: keep its end only, and count the 5xx answers in it.
   const outLines = out.trim().split("\n");
   const where = `bench/results/${label.replaceAll(" ", "-")}.log`;
-  await Bun.write(join(ROOT, where), `== stdout (last 200 of ${outLines.length} lines)\n${outLines.slice(-200).join("\n")}\n== stderr\n${err}`);
+  await Bun.write(
+    join(ROOT, where),
+    `== stdout (last 200 of ${outLines.length} lines)\n${outLines.slice(-200).join("\n")}\n== stderr\n${err}`,
+  );
   const lines = err.split("\n").filter((l) => l.trim() && !l.startsWith("warning:"));
   const errors = lines.filter((l) => /"level":"error"|error:/i.test(l));
   // Requests still arriving on kept-alive connections after the stop signal get 503 while the store closes:
@@ -179,10 +224,15 @@ async function stopServer(service: Service): Promise<void> {
   if (crashed) {
     // Exit 0 mid-run is a graceful stop: a signal from outside the bench (its stdout says which).
     const last = errors[0] ?? outLines.slice(-2).join(" | ");
-    problems.push(`${label}: exited with ${service.proc.exitCode ?? service.proc.signalCode} during the run: ${last.slice(0, 300)} (${where})`);
-  } else if (errors.length) problems.push(`${label}: ${errors.length} error lines in its log, first: ${errors[0]!.slice(0, 300)} (${where})`);
-  else if (lines.length) notes.push(`${label}: ${lines.length} lines on its stderr, first: ${lines[0]!.slice(0, 200)} (${where})`);
-  if (status5xx.length) problems.push(`${label}: ${status5xx.length} answers with status 5xx, first: ${status5xx[0]!.slice(0, 300)}`);
+    problems.push(
+      `${label}: exited with ${service.proc.exitCode ?? service.proc.signalCode} during the run: ${last.slice(0, 300)} (${where})`,
+    );
+  } else if (errors.length)
+    problems.push(`${label}: ${errors.length} error lines in its log, first: ${errors[0]!.slice(0, 300)} (${where})`);
+  else if (lines.length)
+    notes.push(`${label}: ${lines.length} lines on its stderr, first: ${lines[0]!.slice(0, 200)} (${where})`);
+  if (status5xx.length)
+    problems.push(`${label}: ${status5xx.length} answers with status 5xx, first: ${status5xx[0]!.slice(0, 300)}`);
 }
 
 /** A tool that prints `listening <port>` (the relay, the bare page). */
@@ -218,7 +268,16 @@ interface Shape {
 
 /** One run of bench/load.ts in its own process (its CPU stays apart from ours); real room ids mean the server. */
 async function load(ctx: Ctx, url: string, shape: Shape, roomIds?: number[]): Promise<LoadReport> {
-  const args = [BUN, join(ROOT, "bench/load.ts"), "--url", url, "--duration", String(duration), "--drain", String(SIZE.drain)];
+  const args = [
+    BUN,
+    join(ROOT, "bench/load.ts"),
+    "--url",
+    url,
+    "--duration",
+    String(duration),
+    "--drain",
+    String(SIZE.drain),
+  ];
   for (const [name, value] of Object.entries(shape)) args.push(`--${name}`, String(value));
   if (roomIds) args.push("--room-ids", roomIds.join(","), "--token-file", ctx.tokenFile);
   const { json, code, stderr } = await runJson<LoadReport>(args, (15 + duration + SIZE.drain + 15) * 1000);
@@ -252,7 +311,8 @@ function checkLoad(label: string, r: LoadReport): void {
       `${label}: lost ${r.lost}, duplicated ${r.duplicated}, closes ${JSON.stringify(r.errors.closes)}${r.errors.stalled ? ", stalled" : ""}`,
     );
   }
-  if (r.errors.frames) notes.push(`${label}: ${r.refused} refused, ${r.errors.frames} error frames (${r.errors.first})`);
+  if (r.errors.frames)
+    notes.push(`${label}: ${r.refused} refused, ${r.errors.frames} error frames (${r.errors.first})`);
 }
 
 async function socketPair(ctx: Ctx, scenario: string, shape: Shape, roomIds: number[]): Promise<Outcome> {
@@ -265,9 +325,10 @@ async function socketPair(ctx: Ctx, scenario: string, shape: Shape, roomIds: num
   const server = await load(ctx, ctx.server.url, shape, roomIds);
   const after = await writerTotals(ctx.server.url);
   const batches = after.batches - before.batches;
-  const writer = batches > 0
-    ? `${((after.messages - before.messages) / batches).toFixed(1)} msgs, ${((1000 * (after.seconds - before.seconds)) / batches).toFixed(2)} ms`
-    : "-";
+  const writer =
+    batches > 0
+      ? `${((after.messages - before.messages) / batches).toFixed(1)} msgs, ${((1000 * (after.seconds - before.seconds)) / batches).toFixed(2)} ms`
+      : "-";
   checkLoad(`${ctx.db} ${scenario} relay`, base);
   checkLoad(`${ctx.db} ${scenario} floor`, floor);
   checkLoad(`${ctx.db} ${scenario} server`, server);
@@ -296,7 +357,14 @@ async function socketPair(ctx: Ctx, scenario: string, shape: Shape, roomIds: num
       ["floor: acked msgs/s", b.ackedPerSec, f.ackedPerSec, ratio(f.ackedPerSec, b.ackedPerSec)],
       ["floor: latency p99 ms", b.p99Ms, f.p99Ms, ratio(f.p99Ms, b.p99Ms)],
     ],
-    writer: batches > 0 ? { batches, meanBatch: (after.messages - before.messages) / batches, meanCommitMs: (1000 * (after.seconds - before.seconds)) / batches } : undefined,
+    writer:
+      batches > 0
+        ? {
+            batches,
+            meanBatch: (after.messages - before.messages) / batches,
+            meanCommitMs: (1000 * (after.seconds - before.seconds)) / batches,
+          }
+        : undefined,
   };
 }
 
@@ -315,8 +383,10 @@ async function writerTotals(url: string): Promise<{ batches: number; messages: n
 
 const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
   fanout: (ctx) => socketPair(ctx, "fanout", { rooms: 2, clients: 20, inflight: 8 }, ctx.seeded.rooms.fanout!),
-  "many-rooms": (ctx) => socketPair(ctx, "many-rooms", { rooms: SIZE.manyRooms, clients: 5, inflight: 1 }, ctx.seeded.rooms.many!),
-  "big-room": (ctx) => socketPair(ctx, "big-room", { rooms: 1, clients: SIZE.bigRoom, inflight: 1 }, ctx.seeded.rooms.big!),
+  "many-rooms": (ctx) =>
+    socketPair(ctx, "many-rooms", { rooms: SIZE.manyRooms, clients: 5, inflight: 1 }, ctx.seeded.rooms.many!),
+  "big-room": (ctx) =>
+    socketPair(ctx, "big-room", { rooms: 1, clients: SIZE.bigRoom, inflight: 1 }, ctx.seeded.rooms.big!),
 
   async history(ctx) {
     const path = `/rooms/${ctx.seeded.rooms.history![0]}/messages?limit=50`;
@@ -332,7 +402,14 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
     const cursorPath = `${path}&before=${newestId + 1}`;
     const cursorBody = await (await fetch(ctx.server.url + cursorPath, { headers })).text();
     if (cursorBody !== body) throw new Error(`GET ${cursorPath} is not the newest page's bytes`);
-    const bare = await startListening("bare-page", [BUN, join(ROOT, "bench/bare-page.ts"), "--file", file, "--port", "0"]);
+    const bare = await startListening("bare-page", [
+      BUN,
+      join(ROOT, "bench/bare-page.ts"),
+      "--file",
+      file,
+      "--port",
+      "0",
+    ]);
     let base: HttpReport;
     let server: HttpReport;
     let cursor: HttpReport;
@@ -346,12 +423,22 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
     } finally {
       await stop(bare.proc);
     }
-    for (const [label, r] of [["bare page", base], ["server", server], ["server cursor", cursor]] as const) {
-      if (r.non2xx || r.errors) problems.push(`${ctx.db} history ${label}: ${r.non2xx} non-2xx answers, ${r.errors} socket errors`);
+    for (const [label, r] of [
+      ["bare page", base],
+      ["server", server],
+      ["server cursor", cursor],
+    ] as const) {
+      if (r.non2xx || r.errors)
+        problems.push(`${ctx.db} history ${label}: ${r.non2xx} non-2xx answers, ${r.errors} socket errors`);
     }
     return {
       baseline: { ...base },
-      server: { ...server, messages: (JSON.parse(body) as unknown[]).length, bodyBytes: Buffer.byteLength(body), cursor },
+      server: {
+        ...server,
+        messages: (JSON.parse(body) as unknown[]).length,
+        bodyBytes: Buffer.byteLength(body),
+        cursor,
+      },
       ratio: {
         perSec: ratio(server.perSec, base.perSec),
         p99: ratio(server.latencyMs.p99, base.latencyMs.p99),
@@ -362,10 +449,21 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
         ["latency p50 ms", base.latencyMs.p50, server.latencyMs.p50, ratio(server.latencyMs.p50, base.latencyMs.p50)],
         ["latency p99 ms", base.latencyMs.p99, server.latencyMs.p99, ratio(server.latencyMs.p99, base.latencyMs.p99)],
         ["req/s, cursor page (db)", base.perSec, cursor.perSec, ratio(cursor.perSec, base.perSec)],
-        ["cursor latency p99 ms", base.latencyMs.p99, cursor.latencyMs.p99, ratio(cursor.latencyMs.p99, base.latencyMs.p99)],
-        ["non-2xx/errors", `${base.non2xx}/${base.errors}`, `${server.non2xx}/${server.errors}, cursor ${cursor.non2xx}/${cursor.errors}`],
+        [
+          "cursor latency p99 ms",
+          base.latencyMs.p99,
+          cursor.latencyMs.p99,
+          ratio(cursor.latencyMs.p99, base.latencyMs.p99),
+        ],
+        [
+          "non-2xx/errors",
+          `${base.non2xx}/${base.errors}`,
+          `${server.non2xx}/${server.errors}, cursor ${cursor.non2xx}/${cursor.errors}`,
+        ],
       ],
-      notes: [`page: ${Buffer.byteLength(body)} bytes, ${(JSON.parse(body) as unknown[]).length} messages; tool ${server.tool}`],
+      notes: [
+        `page: ${Buffer.byteLength(body)} bytes, ${(JSON.parse(body) as unknown[]).length} messages; tool ${server.tool}`,
+      ],
     };
   },
 
@@ -414,8 +512,17 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
       if (failed) problems.push(`${ctx.db} logins: ${failed} logins failed, first: ${firstFailure}`);
       const q = loadFigures(quiet);
       const d = loadFigures(busy);
-      const median = (xs: number[]) => Math.round((xs.toSorted((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN) * 10) / 10;
-      const logins = { bursts: burstMs.length, logins: loginMs.length, failed, burstMedianMs: median(burstMs), loginMedianMs: median(loginMs), loginMaxMs: Math.round(Math.max(...loginMs)), loginsPerSec: Math.round(loginMs.length / burstSeconds) };
+      const median = (xs: number[]) =>
+        Math.round((xs.toSorted((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN) * 10) / 10;
+      const logins = {
+        bursts: burstMs.length,
+        logins: loginMs.length,
+        failed,
+        burstMedianMs: median(burstMs),
+        loginMedianMs: median(loginMs),
+        loginMaxMs: Math.round(Math.max(...loginMs)),
+        loginsPerSec: Math.round(loginMs.length / burstSeconds),
+      };
       return {
         baseline: q,
         server: { ...d, ...logins },
@@ -428,7 +535,9 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
           [`burst of ${SIZE.logins} logins, median ms`, null, logins.burstMedianMs],
           ["logins/s (cost 10)", null, logins.loginsPerSec],
         ],
-        notes: [`bursts of ${SIZE.logins} concurrent logins, back to back while the load sent: ${logins.bursts}; login median ${logins.loginMedianMs} ms, max ${logins.loginMaxMs} ms`],
+        notes: [
+          `bursts of ${SIZE.logins} concurrent logins, back to back while the load sent: ${logins.bursts}; login median ${logins.loginMedianMs} ms, max ${logins.loginMaxMs} ms`,
+        ],
       };
     } finally {
       await stopServer(server);
@@ -447,10 +556,20 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
     try {
       progress(`${ctx.db} search: seeding ${SIZE.searchMessages.toLocaleString("en-US")} messages`);
       const run = await runJson<{ messages: number; seconds: number }>(
-        [BUN, join(ROOT, "bench/search-seed.ts"), "--url", ctx.dbUrl, "--messages", String(SIZE.searchMessages), "--reader", String(me.id)],
+        [
+          BUN,
+          join(ROOT, "bench/search-seed.ts"),
+          "--url",
+          ctx.dbUrl,
+          "--messages",
+          String(SIZE.searchMessages),
+          "--reader",
+          String(me.id),
+        ],
         SEARCH_SEED_SECONDS * 1000,
       );
-      if (run.code !== 0 || !run.json) throw new Error(`search-seed exited with ${run.code}: ${run.stderr.slice(-500)}`);
+      if (run.code !== 0 || !run.json)
+        throw new Error(`search-seed exited with ${run.code}: ${run.stderr.slice(-500)}`);
       seeding = run.json;
     } finally {
       ctx.server = await startServer(`${ctx.db} server after search seeding`, ctx.dbUrl, 4);
@@ -477,16 +596,36 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
         results += (JSON.parse(body) as { results: unknown[] }).results.length;
       }
       const sorted = ms.toSorted((a, b) => a - b);
-      const at = (q: number) => Math.round((sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN) * 10) / 10;
-      figures[kind] = { queries: ms.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: at(1), meanResults: Math.round((results / ms.length) * 10) / 10 };
-      rows.push([`${kind}: p99 ms`, null, at(0.99)], [`${kind}: p50 ms`, null, at(0.5)], [`${kind}: mean results (of 20)`, null, Math.round((results / ms.length) * 10) / 10]);
+      const at = (q: number) =>
+        Math.round((sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN) * 10) / 10;
+      figures[kind] = {
+        queries: ms.length,
+        p50Ms: at(0.5),
+        p99Ms: at(0.99),
+        maxMs: at(1),
+        meanResults: Math.round((results / ms.length) * 10) / 10,
+      };
+      rows.push(
+        [`${kind}: p99 ms`, null, at(0.99)],
+        [`${kind}: p50 ms`, null, at(0.5)],
+        [`${kind}: mean results (of 20)`, null, Math.round((results / ms.length) * 10) / 10],
+      );
     }
     return {
       baseline: {},
       server: { ...figures, seeding },
       ratio: {},
-      rows: [...rows, ["history seeded, messages / seconds", null, `${seeding!.messages.toLocaleString("en-US")} / ${seeding!.seconds}`]],
-      notes: [`${ctx.db} search: ${SIZE.searchQueries} queries of each kind one after another, over ${seeding!.messages.toLocaleString("en-US")} messages`],
+      rows: [
+        ...rows,
+        [
+          "history seeded, messages / seconds",
+          null,
+          `${seeding!.messages.toLocaleString("en-US")} / ${seeding!.seconds}`,
+        ],
+      ],
+      notes: [
+        `${ctx.db} search: ${SIZE.searchQueries} queries of each kind one after another, over ${seeding!.messages.toLocaleString("en-US")} messages`,
+      ],
     };
   },
 
@@ -494,24 +633,39 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
     // Both ends need one descriptor per socket: the idle client (our limit) and the server (its own).
     const limit = Math.min(await openFileLimit(), await openFileLimit(ctx.server.proc.pid));
     const count = Math.min(SIZE.idleSockets, limit - 500);
-    if (count < SIZE.idleSockets) notes.push(`${ctx.db} connections: open-file limit ${limit}, so ${count} sockets instead of ${SIZE.idleSockets}`);
+    if (count < SIZE.idleSockets)
+      notes.push(`${ctx.db} connections: open-file limit ${limit}, so ${count} sockets instead of ${SIZE.idleSockets}`);
     if (count < 1000) notes.push(`${ctx.db} connections: with ${count} sockets, RSS per socket is mostly GC noise`);
     const relayRooms = Array.from({ length: SIZE.idleRooms }, (_, i) => i + 1);
     progress(`${ctx.db} connections: ${count} idle sockets on the relay`);
     const b = await idle(ctx, ctx.relay, count, relayRooms, false);
     progress(`${ctx.db} connections: ${count} idle sockets on the server`);
     const s = await idle(ctx, ctx.server, count, ctx.seeded.rooms.idle!, true);
-    for (const [label, r] of [["relay", b], ["server", s]] as const) {
-      if (r.failed || r.dropped) problems.push(`${ctx.db} connections ${label}: ${r.failed} failed (${r.firstError}), ${r.dropped} dropped while idle`);
+    for (const [label, r] of [
+      ["relay", b],
+      ["server", s],
+    ] as const) {
+      if (r.failed || r.dropped)
+        problems.push(
+          `${ctx.db} connections ${label}: ${r.failed} failed (${r.firstError}), ${r.dropped} dropped while idle`,
+        );
     }
     return {
       baseline: b,
       server: s,
-      ratio: { perSec: ratio(s.perSec, b.perSec), rssPerSocket: count >= 1000 ? ratio(s.rssPerSocketKB, b.rssPerSocketKB) : null },
+      ratio: {
+        perSec: ratio(s.perSec, b.perSec),
+        rssPerSocket: count >= 1000 ? ratio(s.rssPerSocketKB, b.rssPerSocketKB) : null,
+      },
       rows: [
         ["sockets open", b.opened, s.opened],
         ["connect rate sockets/s", b.perSec, s.perSec, ratio(s.perSec, b.perSec)],
-        ["RSS per socket KB", b.rssPerSocketKB, s.rssPerSocketKB, count >= 1000 ? ratio(s.rssPerSocketKB, b.rssPerSocketKB) : null],
+        [
+          "RSS per socket KB",
+          b.rssPerSocketKB,
+          s.rssPerSocketKB,
+          count >= 1000 ? ratio(s.rssPerSocketKB, b.rssPerSocketKB) : null,
+        ],
         ["RSS before -> after MB", `${b.rssBeforeMB} -> ${b.rssAfterMB}`, `${s.rssBeforeMB} -> ${s.rssAfterMB}`],
         ["seconds from last open to quiet", b.quietAfter, s.quietAfter],
       ],
@@ -554,7 +708,14 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
       base.push(await timeStart([bins.relay, "--port", "PORT"], {}));
       // SQLite: a fresh file in the empty dir, so migrations run; PostgreSQL: the scratch database, migrated.
       const dbUrl = ctx.db === "sqlite" ? "sqlite:./bench.db" : ctx.dbUrl;
-      server.push(await timeStart([bins.server, "serve"], { DATABASE_URL: dbUrl, SECRET_KEY, HOST: "127.0.0.1", NODE_ENV: "production" }));
+      server.push(
+        await timeStart([bins.server, "serve"], {
+          DATABASE_URL: dbUrl,
+          SECRET_KEY,
+          HOST: "127.0.0.1",
+          NODE_ENV: "production",
+        }),
+      );
     }
     const median = (xs: number[]) => Math.round(xs.toSorted((a, b) => a - b)[Math.floor(xs.length / 2)]! * 10) / 10;
     const b = { medianMs: median(base), runsMs: base.map(Math.round), binary: "bench/relay.ts compiled" };
@@ -563,22 +724,44 @@ const scenarios: Record<Scenario, (ctx: Ctx) => Promise<Outcome>> = {
       baseline: b,
       server: s,
       ratio: { medianMs: ratio(s.medianMs, b.medianMs) },
-      rows: [[`spawn -> 200 /ready ms (median of ${SIZE.startupRuns})`, b.medianMs, s.medianMs, ratio(s.medianMs, b.medianMs)]],
+      rows: [
+        [
+          `spawn -> 200 /ready ms (median of ${SIZE.startupRuns})`,
+          b.medianMs,
+          s.medianMs,
+          ratio(s.medianMs, b.medianMs),
+        ],
+      ],
     };
   },
 };
 
 async function idle(ctx: Ctx, target: Service, count: number, roomIds: number[], withTokens: boolean) {
   const rssBefore = await rssBytes(target.proc.pid);
-  const args = [BUN, join(ROOT, "bench/idle.ts"), "--url", target.url, "--count", String(count), "--room-ids", roomIds.join(",")];
+  const args = [
+    BUN,
+    join(ROOT, "bench/idle.ts"),
+    "--url",
+    target.url,
+    "--count",
+    String(count),
+    "--room-ids",
+    roomIds.join(","),
+  ];
   if (withTokens) args.push("--token-file", ctx.tokenFile);
   const proc = spawn(args, { stdin: "pipe", stderr: "inherit" });
   try {
     const next = lineReader(proc.stdout as ReadableStream<Uint8Array>);
     const first = await next(70_000);
     if (!first?.startsWith("{")) throw new Error(`idle.ts: ${first ?? "no report"}`);
-    const opened: { opened: number; failed: number; perSec: number; seconds: number; quietAfter: number; firstError?: string } =
-      JSON.parse(first);
+    const opened: {
+      opened: number;
+      failed: number;
+      perSec: number;
+      seconds: number;
+      quietAfter: number;
+      firstError?: string;
+    } = JSON.parse(first);
     // idle.ts reports once no frame has come for a second (every join tells its whole room, so until then the
     // server holds frames on their way out). Then a full collection (bench/serve.ts and relay.ts listen for
     // SIGUSR2), so RSS is what the idle sockets hold.
@@ -611,7 +794,11 @@ function buildBinaries() {
     const built = Bun.spawnSync([BUN, "run", "build", server], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
     const buildSeconds = Math.round((performance.now() - t0) / 100) / 10;
     if (built.exitCode !== 0) throw new Error(`bun run build failed: ${built.stderr.toString().slice(-500)}`);
-    const relayBuilt = Bun.spawnSync([BUN, "build", "--compile", "--minify", "bench/relay.ts", "--outfile", relay], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    const relayBuilt = Bun.spawnSync([BUN, "build", "--compile", "--minify", "bench/relay.ts", "--outfile", relay], {
+      cwd: ROOT,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     if (relayBuilt.exitCode !== 0) throw new Error(`relay build failed: ${relayBuilt.stderr.toString().slice(-500)}`);
     return { server, relay, buildSeconds };
   })();
@@ -626,7 +813,10 @@ async function timeStart(argv: string[], env: Record<string, string>): Promise<n
   const dir = await mkdtemp(join(tmp, "start-"));
   const port = String(await freePort());
   const t0 = performance.now();
-  const proc = spawn(argv.map((a) => (a === "PORT" ? port : a)), { cwd: dir, log: join(dir, "log"), env: { ...env, PORT: port } });
+  const proc = spawn(
+    argv.map((a) => (a === "PORT" ? port : a)),
+    { cwd: dir, log: join(dir, "log"), env: { ...env, PORT: port } },
+  );
   try {
     return await waitFor200(`http://127.0.0.1:${port}/ready`, proc, t0, 30_000, 1);
   } finally {
@@ -651,7 +841,15 @@ async function runDatabase(db: Db): Promise<Record<string, unknown>> {
     const floorStore = db === "sqlite" ? `sqlite:${dir}/floor.db` : dbUrl;
     // The floor follows each store's layout: on SQLite the resend check in memory (bench/floor.ts --layout window).
     const layout = db === "sqlite" ? ["--layout", "window"] : [];
-    floor = await startListening("floor", [BUN, join(ROOT, "bench/floor.ts"), "--port", "0", "--store", floorStore, ...layout]);
+    floor = await startListening("floor", [
+      BUN,
+      join(ROOT, "bench/floor.ts"),
+      "--port",
+      "0",
+      "--store",
+      floorStore,
+      ...layout,
+    ]);
     const rooms: Record<string, number> = {};
     if (only.includes("fanout")) rooms.fanout = 2;
     if (only.includes("many-rooms")) rooms.many = SIZE.manyRooms;
@@ -660,8 +858,15 @@ async function runDatabase(db: Db): Promise<Record<string, unknown>> {
     if (only.includes("logins")) rooms.logins = 1;
     if (only.includes("connections")) rooms.idle = SIZE.idleRooms;
     const t0 = performance.now();
-    const seeded = await seed(new Api(server.url), { users: SIZE.users, rooms, historyRoom: "history", historyMessages: 60 });
-    progress(`${db}: seeded ${SIZE.users} users, ${Object.values(rooms).reduce((a, b) => a + b, 0)} rooms in ${Math.round(performance.now() - t0)} ms`);
+    const seeded = await seed(new Api(server.url), {
+      users: SIZE.users,
+      rooms,
+      historyRoom: "history",
+      historyMessages: 60,
+    });
+    progress(
+      `${db}: seeded ${SIZE.users} users, ${Object.values(rooms).reduce((a, b) => a + b, 0)} rooms in ${Math.round(performance.now() - t0)} ms`,
+    );
     const tokenFile = join(dir, "tokens.txt");
     await Bun.write(tokenFile, seeded.tokens.join("\n"));
     ctx = { db, dbUrl, dir, server, relay, floor, seeded, tokenFile };
@@ -697,17 +902,27 @@ function format(cell: Cell | undefined): string {
 }
 
 function printTable(db: Db, rows: [string, Row][]): void {
-  const lines = [["scenario", "figure", "baseline", "server", "server/baseline"], ...rows.map(([s, [f, b, v, r]]) => [s, f, format(b), format(v), format(r)])];
+  const lines = [
+    ["scenario", "figure", "baseline", "server", "server/baseline"],
+    ...rows.map(([s, [f, b, v, r]]) => [s, f, format(b), format(v), format(r)]),
+  ];
   const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
-  console.log(`\n${db}: ${meta.commit}${meta.dirty ? " + uncommitted changes" : ""}, ${meta.date}, ${quick ? "quick" : "full"}, ${duration} s per run`);
-  for (const line of lines) console.log(line.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  "));
+  console.log(
+    `\n${db}: ${meta.commit}${meta.dirty ? " + uncommitted changes" : ""}, ${meta.date}, ${quick ? "quick" : "full"}, ${duration} s per run`,
+  );
+  for (const line of lines)
+    console.log(line.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  "));
   if (rows.some(([, [figure]]) => figure.startsWith("floor:"))) {
-    console.log("floor: rows: the storage floor (bench/floor.ts: the relay committing each frame first) in the server column");
+    console.log(
+      "floor: rows: the storage floor (bench/floor.ts: the relay committing each frame first) in the server column",
+    );
   }
 }
 
 async function machine() {
-  const cpuinfo = await Bun.file("/proc/cpuinfo").text().catch(() => "");
+  const cpuinfo = await Bun.file("/proc/cpuinfo")
+    .text()
+    .catch(() => "");
   const git = (...args: string[]) => Bun.spawnSync(["git", "-C", ROOT, ...args], { stdout: "pipe", stderr: "ignore" });
   const rev = git("rev-parse", "--short", "HEAD");
   return {
@@ -748,7 +963,16 @@ try {
   clearTimeout(watchdog);
 }
 const loadavgAfter = loadavg().map((l) => Math.round(l * 100) / 100);
-const report = { ...meta, loadavgAfter, mode: quick ? "quick" : "full", duration, sizes: SIZE, results, problems, notes };
+const report = {
+  ...meta,
+  loadavgAfter,
+  mode: quick ? "quick" : "full",
+  duration,
+  sizes: SIZE,
+  results,
+  problems,
+  notes,
+};
 await Bun.write(join(RESULTS, "latest.json"), `${JSON.stringify(report, null, 2)}\n`);
 console.log("");
 for (const note of notes) console.log(`note: ${note}`);

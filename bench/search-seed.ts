@@ -39,7 +39,13 @@ try {
   const reader = Number(values.reader ?? made.userIds[0]);
   const privateRooms: number[] = [];
   for (let i = 0; i < 5; i++) {
-    const room = await store.createRoom({ name: `hidden ${i}`, description: null, createdAt: at, visibility: "private", ownerId: made.userIds[1]! });
+    const room = await store.createRoom({
+      name: `hidden ${i}`,
+      description: null,
+      createdAt: at,
+      visibility: "private",
+      ownerId: made.userIds[1]!,
+    });
     if (i < 2) await store.addMember(room.id, reader, at);
     privateRooms.push(room.id);
   }
@@ -63,7 +69,14 @@ try {
   // What autovacuum does soon after a bulk load: the planner needs the words' statistics, and VACUUM moves the GIN
   // index's pending list (new entries, kept unsorted until then, read in full by every search) into the index.
   if (store.dialect === "postgres") await analyze(values.url);
-  console.log(JSON.stringify({ messages: stored, rooms: rooms.length, reader, seconds: Math.round((performance.now() - started) / 100) / 10 }));
+  console.log(
+    JSON.stringify({
+      messages: stored,
+      rooms: rooms.length,
+      reader,
+      seconds: Math.round((performance.now() - started) / 100) / 10,
+    }),
+  );
 } finally {
   await store.close();
 }

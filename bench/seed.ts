@@ -9,14 +9,19 @@ export class Api {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers["content-type"] = "application/json";
     if (token) headers.authorization = `Bearer ${token}`;
-    const response = await fetch(this.base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const response = await fetch(this.base + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const text = await response.text();
     if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text.slice(0, 200)}`);
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
   async login(username: string): Promise<string> {
-    return (await this.call<{ access_token: string }>("POST", "/auth/login", { username, password: PASSWORD })).access_token;
+    return (await this.call<{ access_token: string }>("POST", "/auth/login", { username, password: PASSWORD }))
+      .access_token;
   }
 
   async signup(username: string, role?: "admin"): Promise<void> {
@@ -29,7 +34,11 @@ export class Api {
 }
 
 /** Runs `fn` over `items` with at most `concurrency` calls at once, keeping the order of results. */
-export async function pool<T, R>(items: T[], concurrency: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function pool<T, R>(
+  items: T[],
+  concurrency: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   const worker = async () => {
@@ -77,7 +86,12 @@ export async function seed(
   if (historyRoom) {
     const messages = Array.from({ length: plan.historyMessages ?? 60 }, (_, i) => i);
     await pool(messages, 4, (i) =>
-      api.call("POST", `/rooms/${historyRoom}/messages`, { content: `history message ${i} `.padEnd(64, "x") }, tokens[i % tokens.length]),
+      api.call(
+        "POST",
+        `/rooms/${historyRoom}/messages`,
+        { content: `history message ${i} `.padEnd(64, "x") },
+        tokens[i % tokens.length],
+      ),
     );
   }
   return { adminToken, tokens, rooms };

@@ -27,7 +27,11 @@ const base = `http://127.0.0.1:${port}`;
 try {
   await waitFor200(`${base}/health`, proc, performance.now(), 30_000, 20);
   const post = (path: string, body: unknown) =>
-    fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    fetch(`${base}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
   await post("/auth/signup", { username: "probe", email: "probe@bench.test", password: "probe-password" });
   const login = async () => {
     const started = performance.now();
@@ -43,13 +47,24 @@ try {
   const statuses: Record<number, number> = {};
   for (let round = 0; round < ROUNDS; round++) {
     const flood = Array.from({ length: FLOOD }, (_, i) =>
-      post("/auth/signup", { username: `flood${round}x${i}`, email: `flood${round}x${i}@bench.test`, password: "flood-password" }),
+      post("/auth/signup", {
+        username: `flood${round}x${i}`,
+        email: `flood${round}x${i}@bench.test`,
+        password: "flood-password",
+      }),
     );
     await Bun.sleep(20); // the flood's requests are read and waiting for their hashes
     during.push(await login());
     for (const response of await Promise.all(flood)) statuses[response.status] = (statuses[response.status] ?? 0) + 1;
   }
-  console.log(JSON.stringify({ loginAloneMs: median(alone), loginDuringFloodMs: median(during), during: during.map(Math.round), signupStatuses: statuses }));
+  console.log(
+    JSON.stringify({
+      loginAloneMs: median(alone),
+      loginDuringFloodMs: median(during),
+      during: during.map(Math.round),
+      signupStatuses: statuses,
+    }),
+  );
 } finally {
   await stop(proc);
   rmSync(dir, { recursive: true, force: true });

@@ -24,7 +24,8 @@ const adminUrl = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.
 const name = `store_insert_${process.pid}`;
 const dir = `/tmp/${name}`;
 let url = `sqlite:${dir}/chat.db`;
-const postgres = db === "postgres" ? (await import(join(root, "node_modules/postgres/src/index.js"))).default : undefined;
+const postgres =
+  db === "postgres" ? (await import(join(root, "node_modules/postgres/src/index.js"))).default : undefined;
 if (postgres) {
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`CREATE DATABASE ${name}`);
@@ -41,17 +42,34 @@ const threadCpu = () => {
 try {
   const store = await openStore(parseDatabaseUrl(url), { poolSize: 2 });
   const at = new Date();
-  const user = await store.createUser({ username: "writer", email: "writer@bench.test", passwordHash: "-", role: "user", createdAt: at });
+  const user = await store.createUser({
+    username: "writer",
+    email: "writer@bench.test",
+    passwordHash: "-",
+    role: "user",
+    createdAt: at,
+  });
   const rooms: number[] = [];
-  for (let i = 0; i < 20; i++) rooms.push((await store.createRoom({ name: `room ${i}`, description: null, createdAt: at })).id);
+  for (let i = 0; i < 20; i++)
+    rooms.push((await store.createRoom({ name: `room ${i}`, description: null, createdAt: at })).id);
   const vocabulary = Array.from({ length: 5000 }, (_, i) => `w${(i * 7919) % 100000}x`);
   let seed = 1;
   const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const text = () => Array.from({ length: 4 + Math.floor(random() * 13) }, () => vocabulary[Math.floor(random() ** 3 * vocabulary.length)]).join(" ");
+  const text = () =>
+    Array.from(
+      { length: 4 + Math.floor(random() * 13) },
+      () => vocabulary[Math.floor(random() ** 3 * vocabulary.length)],
+    ).join(" ");
   let n = 0;
   const run = async (count: number) => {
     for (let b = 0; b < count; b++) {
-      const messages = Array.from({ length: batch }, () => ({ roomId: rooms[n % 20]!, userId: user.id, content: text(), clientId: `c${n++}`, createdAt: at }));
+      const messages = Array.from({ length: batch }, () => ({
+        roomId: rooms[n % 20]!,
+        userId: user.id,
+        content: text(),
+        clientId: `c${n++}`,
+        createdAt: at,
+      }));
       await store.insertMessages(messages);
       await Bun.sleep(0);
     }
@@ -69,7 +87,19 @@ try {
   const threadUsed = threadCpu() - thread;
   const count = batches * batch;
   const round = (x: number) => Math.round(x * 10) / 10;
-  console.log(JSON.stringify({ root, db, batch, messages: count, cpuUsPerMessage: round((used.user + used.system) / count), threadCpuUsPerMessage: round(threadUsed / count), insertThreadCpuUsPerMessage: round(insertThread / count), insertWallUsPerMessage: round((insertWall * 1000) / count), wallUsPerMessage: round(((performance.now() - wall) * 1000) / count) }));
+  console.log(
+    JSON.stringify({
+      root,
+      db,
+      batch,
+      messages: count,
+      cpuUsPerMessage: round((used.user + used.system) / count),
+      threadCpuUsPerMessage: round(threadUsed / count),
+      insertThreadCpuUsPerMessage: round(insertThread / count),
+      insertWallUsPerMessage: round((insertWall * 1000) / count),
+      wallUsPerMessage: round(((performance.now() - wall) * 1000) / count),
+    }),
+  );
 } finally {
   if (postgres) {
     const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });

@@ -19,5 +19,6 @@ const folder = dirname(resolve(outfile));
 const before = new Set(existsSync(folder) ? readdirSync(folder) : []);
 await $`bun build --compile --bytecode --format=esm --sourcemap ./src/main.ts ${workers} --outfile ${outfile}`;
 // The maps the build wrote beside it (the executable's and each worker's).
-for (const name of readdirSync(folder)) if (name.endsWith(".map") && !before.has(name)) rmSync(join(folder, name), { force: true });
+for (const name of readdirSync(folder))
+  if (name.endsWith(".map") && !before.has(name)) rmSync(join(folder, name), { force: true });
 console.log(`built ${outfile}`);

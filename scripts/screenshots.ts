@@ -14,7 +14,12 @@ const DOCS = join(import.meta.dir, "..", "docs");
 const store = openSqliteStore(":memory:");
 const { app } = await createApp({
   store,
-  config: { secretKey: "screenshot-secret-key-0123456789abcdef", accessTokenTtlSeconds: 3600, bcryptCost: 4, corsOrigins: "*" },
+  config: {
+    secretKey: "screenshot-secret-key-0123456789abcdef",
+    accessTokenTtlSeconds: 3600,
+    bcryptCost: 4,
+    corsOrigins: "*",
+  },
   log: () => {},
 });
 app.listen({ port: 0, hostname: "127.0.0.1", reusePort: false });
@@ -31,7 +36,12 @@ async function call(method: string, path: string, body: unknown, token?: string)
 }
 
 async function account(username: string, role?: "admin"): Promise<string> {
-  await call("POST", "/auth/signup", { username, email: `${username}@example.com`, password: `${username}-password`, role });
+  await call("POST", "/auth/signup", {
+    username,
+    email: `${username}@example.com`,
+    password: `${username}-password`,
+    role,
+  });
   return (await call("POST", "/auth/login", { username, password: `${username}-password` })).access_token;
 }
 
@@ -51,7 +61,12 @@ const conversation: [string, string][] = [
 ];
 for (const [token, content] of conversation) await call("POST", `/rooms/${general.id}/messages`, { content }, token);
 // A private room and a direct message with news for ada, so the lists and unread counts show.
-const design = await call("POST", "/rooms/", { name: "design-review", description: "Private: the new sidebar", visibility: "private" }, grace);
+const design = await call(
+  "POST",
+  "/rooms/",
+  { name: "design-review", description: "Private: the new sidebar", visibility: "private" },
+  grace,
+);
 await call("POST", `/rooms/${design.id}/members`, { username: "ada" }, grace);
 for (const content of ["Mock-ups are up.", "Unread counts now sit beside each room."]) {
   await call("POST", `/rooms/${design.id}/messages`, { content }, grace);
@@ -61,20 +76,34 @@ await call("POST", `/rooms/${direct.id}/messages`, { content: "Got a minute for 
 
 const browser = await chromium.launch({
   executablePath: chromiumLookup.path,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+  ],
 });
-for (const [name, viewport] of [["chat-desktop.png", { width: 1280, height: 800 }], ["chat-phone.png", { width: 360, height: 740 }]] as const) {
+for (const [name, viewport] of [
+  ["chat-desktop.png", { width: 1280, height: 800 }],
+  ["chat-phone.png", { width: 360, height: 740 }],
+] as const) {
   const context = await browser.newContext({ viewport, deviceScaleFactor: 1, colorScheme: "light" });
   // Signed in as ada: the client keeps its session in localStorage (src/web/client/session.ts).
   const pair = await call("POST", "/auth/login", { username: "ada", password: "ada-password" });
   await context.addInitScript(
-    ({ access, refresh }) => localStorage.setItem("chat.session", JSON.stringify({ access, refresh, refreshAt: Date.now() + 3_000_000 })),
+    ({ access, refresh }) =>
+      localStorage.setItem("chat.session", JSON.stringify({ access, refresh, refreshAt: Date.now() + 3_000_000 })),
     { access: pair.access_token as string, refresh: pair.refresh_token as string },
   );
   const page = await context.newPage();
   await page.goto(`${base}/chat#room=${general.id}`);
   await page.locator('#connection-state[data-state="connected"]').waitFor();
-  await page.locator("#message-list > li.message[data-id]").nth(conversation.length - 1).waitFor();
+  await page
+    .locator("#message-list > li.message[data-id]")
+    .nth(conversation.length - 1)
+    .waitFor();
   await page.screenshot({ path: join(DOCS, name) });
   await context.close();
   console.log(`wrote docs/${name}`);

@@ -41,7 +41,9 @@ export const CACHE_TTL_MS = 1000;
 export interface AppDeps {
   store: Store;
   /** Limits not given are DEFAULT_LIMITS. */
-  config: Pick<Config, "secretKey" | "accessTokenTtlSeconds" | "bcryptCost" | "corsOrigins"> & { limits?: Partial<Limits> };
+  config: Pick<Config, "secretKey" | "accessTokenTtlSeconds" | "bcryptCost" | "corsOrigins"> & {
+    limits?: Partial<Limits>;
+  };
   clock?: Clock;
   /** bcrypt at `config.bcryptCost` unless given (tests hold hashes back to see what waits for them). */
   passwords?: PasswordHasher;
@@ -120,7 +122,13 @@ export async function createApp(deps: AppDeps) {
     .use(operationsRoutes({ store, hub, writer, metrics, requestLog: deps.requestLog }))
     .use(cors(config.corsOrigins))
     .use(bodyLimit())
-    .use(docsRoutes({ title: "Bun chat server", version: VERSION, description: "Accounts, rooms, history and live rooms." }))
+    .use(
+      docsRoutes({
+        title: "Bun chat server",
+        version: VERSION,
+        description: "Accounts, rooms, history and live rooms.",
+      }),
+    )
     .get("/", () => ({
       message: "Chat Application API",
       docs: "/docs",
@@ -134,7 +142,21 @@ export async function createApp(deps: AppDeps) {
     .use(messageRoutes(auth, messages))
     .use(readRoutes(auth, reads))
     .use(searchRoutes(auth, search))
-    .use(realtimeRoutes({ auth, access, reads, store, writer, hub, people, clock, corsOrigins: config.corsOrigins, rateLimit, socketsPerUser: limits.socketsPerUser }))
+    .use(
+      realtimeRoutes({
+        auth,
+        access,
+        reads,
+        store,
+        writer,
+        hub,
+        people,
+        clock,
+        corsOrigins: config.corsOrigins,
+        rateLimit,
+        socketsPerUser: limits.socketsPerUser,
+      }),
+    )
     .onStart(({ server }) => {
       if (server) {
         hub.attach(server);

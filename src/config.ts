@@ -70,7 +70,10 @@ export interface LoadOptions {
   signsTokens?: boolean;
 }
 
-export function loadConfig(env: Record<string, string | undefined> = process.env, options: LoadOptions = {}): LoadedConfig {
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  options: LoadOptions = {},
+): LoadedConfig {
   const problems: string[] = [];
   const warnings: string[] = [];
   const read = (name: string) => {
@@ -117,13 +120,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
   }
   if (secretKey === undefined && environment === "production") {
-    problems.push(`SECRET_KEY: required in production (at least ${MIN_SECRET_BYTES} bytes, e.g. \`openssl rand -hex 32\`)`);
+    problems.push(
+      `SECRET_KEY: required in production (at least ${MIN_SECRET_BYTES} bytes, e.g. \`openssl rand -hex 32\`)`,
+    );
   }
 
   let corsOrigins: Config["corsOrigins"] = "*";
   const cors = read("CORS_ORIGINS");
   if (cors !== undefined && cors !== "*") {
-    const origins = cors.split(",").map((o) => o.trim()).filter(Boolean);
+    const origins = cors
+      .split(",")
+      .map((o) => o.trim())
+      .filter(Boolean);
     const bad = origins.filter((o) => !isOrigin(o));
     if (bad.length > 0) problems.push(`CORS_ORIGINS: not origins (scheme://host[:port]): ${bad.join(", ")}`);
     corsOrigins = Object.freeze(origins);
@@ -156,7 +164,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     try {
       kept = options.developmentSecret?.(database);
     } catch (error) {
-      throw new ConfigError([`SECRET_KEY is not set and the development key cannot be kept: ${(error as Error).message}`]);
+      throw new ConfigError([
+        `SECRET_KEY is not set and the development key cannot be kept: ${(error as Error).message}`,
+      ]);
     }
     if (kept) {
       config.secretKey = kept.key;
@@ -191,7 +201,9 @@ export function parseDatabaseUrl(url: string): DatabaseTarget {
     if (path === "") throw new Error("sqlite: URL has no file path");
     return { kind: "sqlite", path: resolve(path) };
   }
-  throw new Error(`unsupported scheme in ${JSON.stringify(url.replace(/\/\/[^@]*@/, "//***@"))}: use sqlite: or postgres://`);
+  throw new Error(
+    `unsupported scheme in ${JSON.stringify(url.replace(/\/\/[^@]*@/, "//***@"))}: use sqlite: or postgres://`,
+  );
 }
 
 function isOrigin(value: string): boolean {

@@ -17,7 +17,10 @@ function validationDetail(error: Readonly<ValidationError>): ValidationItem[] {
   const items = error.all.map((issue) => {
     const path = "path" in issue && typeof issue.path === "string" ? issue.path.split("/").filter(Boolean) : [];
     const { schema, value } = issue as { schema?: unknown; value?: unknown };
-    const said = "summary" in issue && issue.summary ? issue.summary : ((issue as { message?: string }).message ?? "invalid value");
+    const said =
+      "summary" in issue && issue.summary
+        ? issue.summary
+        : ((issue as { message?: string }).message ?? "invalid value");
     const field = [...path].reverse().find((part) => !/^\d+$/.test(part));
     return { loc: [where, ...path], msg: validationSentence(where, field, schema, value, said), type: "value_error" };
   });
@@ -60,9 +63,19 @@ export function errorHandling(log: (line: Record<string, unknown>) => void) {
           return json(400, { detail: "Invalid cookie signature", code: "INVALID_COOKIE" });
       }
       if (isStoreUnavailable(error)) {
-        return json(503, { detail: "Database unavailable; try again shortly", code: "STORE_UNAVAILABLE" }, { "retry-after": "1" });
+        return json(
+          503,
+          { detail: "Database unavailable; try again shortly", code: "STORE_UNAVAILABLE" },
+          { "retry-after": "1" },
+        );
       }
-      log({ level: "error", msg: "unhandled error", method: request.method, path: loggedPath(request.url), error: String((error as Error)?.stack ?? error) });
+      log({
+        level: "error",
+        msg: "unhandled error",
+        method: request.method,
+        path: loggedPath(request.url),
+        error: String((error as Error)?.stack ?? error),
+      });
       return json(500, { detail: "Internal Server Error", code: "INTERNAL" });
     }
 
@@ -89,7 +102,8 @@ export function cors(origins: "*" | readonly string[]) {
           "access-control-allow-origin": origin,
           "access-control-allow-credentials": "true",
           "access-control-allow-methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
-          "access-control-allow-headers": request.headers.get("access-control-request-headers") ?? "authorization, content-type",
+          "access-control-allow-headers":
+            request.headers.get("access-control-request-headers") ?? "authorization, content-type",
           "access-control-max-age": "600",
           vary: "Origin",
         },

@@ -14,7 +14,10 @@ import { openStore } from "./store/open.ts";
 
 /** Every instance on one PostgreSQL shares presence and hears the others through LISTEN/NOTIFY. */
 function openCluster(url: string, instanceId: string, ttlSeconds: number) {
-  return { bus: createPostgresBus(url, instanceId), presence: createPostgresPresence(url, instanceId, ttlSeconds * 1000) };
+  return {
+    bus: createPostgresBus(url, instanceId),
+    presence: createPostgresPresence(url, instanceId, ttlSeconds * 1000),
+  };
 }
 
 const USAGE = `Usage: ${selfCommand()} [command]
@@ -112,7 +115,10 @@ async function serve(): Promise<void> {
     process.exit(1);
   };
   const instanceId = crypto.randomUUID();
-  const cluster = config.database.kind === "postgres" ? openCluster(config.database.url, instanceId, config.instanceTtlSeconds) : undefined;
+  const cluster =
+    config.database.kind === "postgres"
+      ? openCluster(config.database.url, instanceId, config.instanceTtlSeconds)
+      : undefined;
   const store = await openStore(config.database, { poolSize: config.databasePoolSize, instanceId }).catch((error) => {
     console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
     return failStart();
@@ -130,7 +136,9 @@ async function serve(): Promise<void> {
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "EADDRINUSE" || /in use/i.test(String(error))) {
-      console.error(`error: port ${config.port} on ${config.host} is already in use; stop the other server or set PORT`);
+      console.error(
+        `error: port ${config.port} on ${config.host} is already in use; stop the other server or set PORT`,
+      );
     } else {
       console.error(`error: cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
     }
@@ -191,7 +199,10 @@ if (command === "--help" || command === "-h" || command === "help") console.log(
 else if (command === "--version" || command === "-v") console.log(VERSION);
 else if (command === "serve" && rest.length === 0) await serve();
 else if (command === "migrate" && rest.length === 0) await migrate();
-else if (command === "import-seed") process.exit(await runImportSeed(rest, () => openStore(configOrExit({ signsTokens: false }).config.database, { poolSize: 2 })));
+else if (command === "import-seed")
+  process.exit(
+    await runImportSeed(rest, () => openStore(configOrExit({ signsTokens: false }).config.database, { poolSize: 2 })),
+  );
 else if (command === "healthcheck" && rest.length === 0) await healthcheck();
 else if (command === "create-admin") process.exit(await createAdmin(rest, configOrExit({ signsTokens: false }).config));
 else {

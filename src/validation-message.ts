@@ -38,7 +38,15 @@ const KIND: Record<string, string> = {
 };
 
 const jsonType = (value: unknown) =>
-  value === null ? "null" : Array.isArray(value) ? "array" : typeof value === "number" ? (Number.isInteger(value) ? "integer" : "number") : typeof value;
+  value === null
+    ? "null"
+    : Array.isArray(value)
+      ? "array"
+      : typeof value === "number"
+        ? Number.isInteger(value)
+          ? "integer"
+          : "number"
+        : typeof value;
 
 function rule(schema: FieldSchema, value: unknown): string | null {
   if (value === undefined) return "is required";
@@ -47,7 +55,8 @@ function rule(schema: FieldSchema, value: unknown): string | null {
     return schema.error.replace(/^Expected /, "must be ");
   }
   const literals = schema.anyOf?.filter((s) => s.const !== undefined).map((s) => String(s.const));
-  if (literals && literals.length > 0 && literals.length === schema.anyOf!.length) return `must be one of: ${literals.join(", ")}`;
+  if (literals && literals.length > 0 && literals.length === schema.anyOf!.length)
+    return `must be one of: ${literals.join(", ")}`;
   if (schema.const !== undefined) return `must be ${JSON.stringify(schema.const)}`;
   // A number that may also arrive as digits in a string (Elysia's coercion): the number's rules speak.
   const numeric = schema.anyOf?.find((s) => s.type === "integer" || s.type === "number");
@@ -65,7 +74,8 @@ function rule(schema: FieldSchema, value: unknown): string | null {
       if (schema.minLength !== undefined && value.length < schema.minLength) {
         return schema.minLength === 1 ? "must not be empty" : `must be at least ${schema.minLength} characters long`;
       }
-      if (schema.maxLength !== undefined && value.length > schema.maxLength) return `must be at most ${schema.maxLength} characters long`;
+      if (schema.maxLength !== undefined && value.length > schema.maxLength)
+        return `must be at most ${schema.maxLength} characters long`;
       if (schema.format === "email") return "must be an email address, like name@example.com";
       if (schema.format) return `must be a valid ${schema.format}`;
       if (schema.pattern) return schema.description ? `must be ${schema.description}` : "is not in the accepted form";
@@ -76,7 +86,8 @@ function rule(schema: FieldSchema, value: unknown): string | null {
       if (typeof value !== "number" || (schema.type === "integer" && !Number.isInteger(value))) {
         return schema.type === "integer" ? "must be a whole number" : "must be a number";
       }
-      if (schema.minimum !== undefined && schema.maximum !== undefined) return `must be from ${schema.minimum} to ${schema.maximum}`;
+      if (schema.minimum !== undefined && schema.maximum !== undefined)
+        return `must be from ${schema.minimum} to ${schema.maximum}`;
       if (schema.minimum !== undefined) return `must be at least ${schema.minimum}`;
       if (schema.maximum !== undefined) return `must be at most ${schema.maximum}`;
       return null;
@@ -92,8 +103,16 @@ function rule(schema: FieldSchema, value: unknown): string | null {
 }
 
 /** One readable sentence for a field that failed its schema; `fallback` is the validator's own text. */
-export function validationSentence(where: string, field: string | undefined, schema: unknown, value: unknown, fallback: string): string {
+export function validationSentence(
+  where: string,
+  field: string | undefined,
+  schema: unknown,
+  value: unknown,
+  fallback: string,
+): string {
   const subject = subjectOf(field, where);
   const said = schema && typeof schema === "object" ? rule(schema as FieldSchema, value) : null;
-  return asSentence(said ? `${subject} ${said}` : `${subject} is not valid: ${fallback.charAt(0).toLowerCase()}${fallback.slice(1)}`);
+  return asSentence(
+    said ? `${subject} ${said}` : `${subject} is not valid: ${fallback.charAt(0).toLowerCase()}${fallback.slice(1)}`,
+  );
 }

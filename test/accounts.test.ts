@@ -6,7 +6,15 @@ import { LOGIN_LIMITS } from "../src/auth/rate-limit.ts";
 import { hashRefreshToken, REFRESH_LIMITS } from "../src/auth/refresh.ts";
 import { CLOSE } from "../src/realtime/protocol.ts";
 import { account, call, startServer, type ServerProcess } from "./process.ts";
-import { createTestApp, dialect, openTestStore, postgresOnly, type TestApp, testClock, type TestStore } from "./support.ts";
+import {
+  createTestApp,
+  dialect,
+  openTestStore,
+  postgresOnly,
+  type TestApp,
+  testClock,
+  type TestStore,
+} from "./support.ts";
 import { TestSocket } from "./ws-client.ts";
 
 type Account = Awaited<ReturnType<TestApp["user"]>>;
@@ -33,7 +41,8 @@ afterAll(async () => {
   await t.dispose();
 });
 
-const login = (username: string, password: string) => t.request("POST", "/auth/login", { body: { username, password } });
+const login = (username: string, password: string) =>
+  t.request("POST", "/auth/login", { body: { username, password } });
 const refresh = (token: string) => t.request("POST", "/auth/refresh", { body: { refresh_token: token } });
 const me = (token: string) => t.request("GET", "/auth/me", { token });
 const failure = (response: { status: number; json: any }) => [response.status, response.json?.code];
@@ -62,10 +71,20 @@ describe(`refresh tokens (${dialect})`, () => {
   test("login answers the seed's two fields and expires_in and refresh_token; refresh spends one for a new pair", async () => {
     const ann = await t.user("ann");
     const first = await login("ann", ann.password);
-    expect(first.json).toEqual({ access_token: expect.any(String), token_type: "bearer", expires_in: 60, refresh_token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    expect(first.json).toEqual({
+      access_token: expect.any(String),
+      token_type: "bearer",
+      expires_in: 60,
+      refresh_token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+    });
     const next = await refresh(first.json.refresh_token);
     expect(next.status).toBe(200);
-    expect(next.json).toEqual({ access_token: expect.any(String), token_type: "bearer", expires_in: 60, refresh_token: expect.any(String) });
+    expect(next.json).toEqual({
+      access_token: expect.any(String),
+      token_type: "bearer",
+      expires_in: 60,
+      refresh_token: expect.any(String),
+    });
     expect(next.json.refresh_token).not.toBe(first.json.refresh_token);
     expect((await me(next.json.access_token)).json.username).toBe("ann");
     // Only the hash is stored.
@@ -114,9 +133,17 @@ describe(`refresh tokens (${dialect})`, () => {
     const ivy = await t.user("ivy");
     const now = new Date(clock.now);
     const later = new Date(clock.now + REFRESH_LIMITS.ttlMs);
-    const token = (i: number) => ({ hash: `hash-${i}`, familyId: "ivy-family", userId: ivy.id, createdAt: now, expiresAt: later });
+    const token = (i: number) => ({
+      hash: `hash-${i}`,
+      familyId: "ivy-family",
+      userId: ivy.id,
+      createdAt: now,
+      expiresAt: later,
+    });
     await t.store.insertRefreshToken(token(0));
-    const outcomes = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => t.store.rotateRefreshToken("hash-0", token(i), now)));
+    const outcomes = await Promise.all(
+      [1, 2, 3, 4, 5, 6].map((i) => t.store.rotateRefreshToken("hash-0", token(i), now)),
+    );
     expect(outcomes.filter(Boolean)).toHaveLength(1);
     expect((await t.store.findRefreshToken("hash-0"))?.spentAt).toEqual(now);
     const made = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => t.store.findRefreshToken(`hash-${i}`)));
@@ -208,7 +235,10 @@ describe(`the person socket (GET /ws) outlives an access token too (${dialect})`
     clock.advance(30_000);
     const fresh = (await pairOf(pia)).access_token;
     renewed.send({ type: "auth", token: fresh });
-    expect(await renewed.nextOfType("auth_ok")).toEqual({ type: "auth_ok", expires_at: new Date(clock.now + 60_000).toISOString() });
+    expect(await renewed.nextOfType("auth_ok")).toEqual({
+      type: "auth_ok",
+      expires_at: new Date(clock.now + 60_000).toISOString(),
+    });
 
     clock.advance(31_000); // past the first token's expiry, before the renewed one's
     // Any frame after the expiry is what notices it (the frozen clock fires no timer); the renewed socket answers.
@@ -217,7 +247,10 @@ describe(`the person socket (GET /ws) outlives an access token too (${dialect})`
     stale.send({ type: "typing" });
     expect((await stale.closed).code).toBe(CLOSE.POLICY);
     // Still delivering: a room made now appears on the renewed socket.
-    const made = await t.request("POST", "/rooms/", { token: fresh, body: { name: "pia-later", visibility: "private" } });
+    const made = await t.request("POST", "/rooms/", {
+      token: fresh,
+      body: { name: "pia-later", visibility: "private" },
+    });
     expect((await renewed.next((f) => f.type === "room_added")).room).toMatchObject({ id: made.json.id });
   });
 
@@ -247,7 +280,12 @@ describe(`password change (${dialect})`, () => {
       body: { current_password: hal.password, new_password: "a-new-password" },
     });
     expect(changed.status).toBe(200);
-    expect(changed.json).toEqual({ access_token: expect.any(String), token_type: "bearer", expires_in: 60, refresh_token: expect.any(String) });
+    expect(changed.json).toEqual({
+      access_token: expect.any(String),
+      token_type: "bearer",
+      expires_in: 60,
+      refresh_token: expect.any(String),
+    });
     expect((await socket.closed).code).toBe(CLOSE.POLICY);
     expect(failure(await me(hal.token))).toEqual([401, "TOKEN_REVOKED"]);
     expect(failure(await me(other.access_token))).toEqual([401, "TOKEN_REVOKED"]);
@@ -262,14 +300,25 @@ describe(`password change (${dialect})`, () => {
     const ida = await t.user("ida");
     const wrong = { current_password: "not-her-password", new_password: "whatever-else" };
     for (let i = 0; i < LOGIN_LIMITS.usernameFailures; i++) {
-      expect(failure(await t.request("POST", "/auth/password", { token: ida.token, body: wrong }))).toEqual([401, "BAD_CREDENTIALS"]);
+      expect(failure(await t.request("POST", "/auth/password", { token: ida.token, body: wrong }))).toEqual([
+        401,
+        "BAD_CREDENTIALS",
+      ]);
     }
     expect((await login("ida", ida.password)).status).toBe(429);
     clock.advance(LOGIN_LIMITS.usernameWindowMs);
     const tooShort = { current_password: ida.password, new_password: "short" };
     expect((await t.request("POST", "/auth/password", { token: ida.token, body: tooShort })).status).toBe(422);
-    expect((await t.request("POST", "/auth/password", { token: ida.token, body: { new_password: "long-enough" } })).status).toBe(422);
-    expect((await t.request("POST", "/auth/password", { body: { current_password: ida.password, new_password: "long-enough" } })).status).toBe(401);
+    expect(
+      (await t.request("POST", "/auth/password", { token: ida.token, body: { new_password: "long-enough" } })).status,
+    ).toBe(422);
+    expect(
+      (
+        await t.request("POST", "/auth/password", {
+          body: { current_password: ida.password, new_password: "long-enough" },
+        })
+      ).status,
+    ).toBe(401);
     expect((await login("ida", ida.password)).status).toBe(200);
   });
 });
@@ -282,13 +331,22 @@ describe(`admins disable accounts (${dialect})`, () => {
     const socket = await connect(roomId, jay.token);
     const disabled = await t.request("PATCH", `/users/${jay.id}`, { token: admin.token, body: { disabled: true } });
     expect(disabled.status).toBe(200);
-    expect(disabled.json).toEqual({ id: jay.id, username: "jay", email: "jay@example.com", role: "user", created_at: jay.created_at, disabled: true });
+    expect(disabled.json).toEqual({
+      id: jay.id,
+      username: "jay",
+      email: "jay@example.com",
+      role: "user",
+      created_at: jay.created_at,
+      disabled: true,
+    });
     expect((await socket.closed).code).toBe(CLOSE.POLICY);
     expect(failure(await me(pair.access_token))).toEqual([401, "TOKEN_REVOKED"]);
     expect(failure(await login("jay", jay.password))).toEqual([403, "ACCOUNT_DISABLED"]);
     expect(failure(await login("jay", "wrong-password"))).toEqual([401, "BAD_CREDENTIALS"]);
     expect(failure(await refresh(pair.refresh_token))).toEqual([403, "ACCOUNT_DISABLED"]);
-    const listed = (await t.request("GET", "/users", { token: admin.token })).json.find((u: { id: number }) => u.id === jay.id);
+    const listed = (await t.request("GET", "/users", { token: admin.token })).json.find(
+      (u: { id: number }) => u.id === jay.id,
+    );
     expect(listed.disabled).toBe(true);
 
     const enabled = await t.request("PATCH", `/users/${jay.id}`, { token: admin.token, body: { disabled: false } });
@@ -301,26 +359,47 @@ describe(`admins disable accounts (${dialect})`, () => {
   test("PATCH takes role and disabled (at least one); only admins; the last active admin stays", async () => {
     const kim = await t.user("kim");
     expect((await t.request("PATCH", `/users/${kim.id}`, { token: admin.token, body: {} })).status).toBe(422);
-    expect((await t.request("PATCH", `/users/${kim.id}`, { token: admin.token, body: { disabled: "yes" } })).status).toBe(422);
-    expect((await t.request("PATCH", `/users/${admin.id}`, { token: kim.token, body: { disabled: true } })).status).toBe(403);
-    expect(failure(await t.request("PATCH", `/users/${admin.id}`, { token: admin.token, body: { disabled: true } }))).toEqual([409, "LAST_ADMIN"]);
+    expect(
+      (await t.request("PATCH", `/users/${kim.id}`, { token: admin.token, body: { disabled: "yes" } })).status,
+    ).toBe(422);
+    expect(
+      (await t.request("PATCH", `/users/${admin.id}`, { token: kim.token, body: { disabled: true } })).status,
+    ).toBe(403);
+    expect(
+      failure(await t.request("PATCH", `/users/${admin.id}`, { token: admin.token, body: { disabled: true } })),
+    ).toEqual([409, "LAST_ADMIN"]);
 
     // Kim becomes an admin and is disabled in one change: admin counts active admins only.
-    const both = await t.request("PATCH", `/users/${kim.id}`, { token: admin.token, body: { role: "admin", disabled: true } });
+    const both = await t.request("PATCH", `/users/${kim.id}`, {
+      token: admin.token,
+      body: { role: "admin", disabled: true },
+    });
     expect([both.json.role, both.json.disabled]).toEqual(["admin", true]);
-    expect(failure(await t.request("PATCH", `/users/${admin.id}`, { token: admin.token, body: { role: "user" } }))).toEqual([409, "LAST_ADMIN"]);
-    expect(failure(await t.request("DELETE", `/users/${admin.id}`, { token: admin.token }))).toEqual([409, "LAST_ADMIN"]);
-    expect(failure(await t.request("DELETE", "/auth/me", { token: admin.token, body: { password: admin.password } }))).toEqual([409, "LAST_ADMIN"]);
+    expect(
+      failure(await t.request("PATCH", `/users/${admin.id}`, { token: admin.token, body: { role: "user" } })),
+    ).toEqual([409, "LAST_ADMIN"]);
+    expect(failure(await t.request("DELETE", `/users/${admin.id}`, { token: admin.token }))).toEqual([
+      409,
+      "LAST_ADMIN",
+    ]);
+    expect(
+      failure(await t.request("DELETE", "/auth/me", { token: admin.token, body: { password: admin.password } })),
+    ).toEqual([409, "LAST_ADMIN"]);
     expect((await me(admin.token)).status).toBe(200);
     // The admin role of a disabled account does not count: a fresh signup cannot claim "the first admin" either.
-    const claim = await t.request("POST", "/auth/signup", { body: { username: "sneaky", email: "sneaky@example.com", password: "password123", role: "admin" } });
+    const claim = await t.request("POST", "/auth/signup", {
+      body: { username: "sneaky", email: "sneaky@example.com", password: "password123", role: "admin" },
+    });
     expect(claim.status).toBe(403);
   });
 
   test("two admins shutting each other out at once leave one active admin", async () => {
     const [one, two] = [await t.user("root-one"), await t.user("root-two")];
-    for (const who of [one, two]) await t.request("PATCH", `/users/${who.id}`, { token: admin.token, body: { role: "admin" } });
-    await t.request("PATCH", `/users/${admin.id}`, { token: admin.token, body: { disabled: true } }).then((r) => expect(r.status).toBe(200));
+    for (const who of [one, two])
+      await t.request("PATCH", `/users/${who.id}`, { token: admin.token, body: { role: "admin" } });
+    await t
+      .request("PATCH", `/users/${admin.id}`, { token: admin.token, body: { disabled: true } })
+      .then((r) => expect(r.status).toBe(200));
     const [a, b] = [(await pairOf(one)).access_token, (await pairOf(two)).access_token];
     const answers = await Promise.all([
       t.request("PATCH", `/users/${two.id}`, { token: a, body: { disabled: true } }),
@@ -333,36 +412,51 @@ describe(`admins disable accounts (${dialect})`, () => {
     const token = (await pairOf(survivor)).access_token;
     expect((await t.request("PATCH", `/users/${admin.id}`, { token, body: { disabled: false } })).status).toBe(200);
     admin.token = (await pairOf(admin)).access_token;
-    expect((await t.request("PATCH", `/users/${survivor.id}`, { token: admin.token, body: { role: "user" } })).status).toBe(200);
+    expect(
+      (await t.request("PATCH", `/users/${survivor.id}`, { token: admin.token, body: { role: "user" } })).status,
+    ).toBe(200);
   });
 });
 
 describe(`deleting an account (${dialect})`, () => {
-  test("DELETE /auth/me frees the name and email; messages stay under \"deleted user\"; private rooms pass on", async () => {
+  test('DELETE /auth/me frees the name and email; messages stay under "deleted user"; private rooms pass on', async () => {
     const leo = await t.user("Leo");
     const mia = await t.user("mia");
     const pair = await pairOf(leo);
     const lobby = await publicRoom("leo-lobby");
     const talk = await connect(lobby, leo.token);
     expect((await talk.say("hello from leo")).type).toBe("ack");
-    const owned = (await t.request("POST", "/rooms/", { token: leo.token, body: { name: "leo's", visibility: "private" } })).json.id;
-    expect((await t.request("POST", `/rooms/${owned}/members`, { token: leo.token, body: { username: "mia" } })).status).toBe(201);
+    const owned = (
+      await t.request("POST", "/rooms/", { token: leo.token, body: { name: "leo's", visibility: "private" } })
+    ).json.id;
+    expect(
+      (await t.request("POST", `/rooms/${owned}/members`, { token: leo.token, body: { username: "mia" } })).status,
+    ).toBe(201);
     await t.request("POST", `/rooms/${owned}/messages`, { token: leo.token, body: { content: "in private" } });
-    const alone = (await t.request("POST", "/rooms/", { token: leo.token, body: { name: "just leo", visibility: "private" } })).json.id;
+    const alone = (
+      await t.request("POST", "/rooms/", { token: leo.token, body: { name: "just leo", visibility: "private" } })
+    ).json.id;
     const direct = (await t.request("POST", "/dms", { token: mia.token, body: { username: "leo" } })).json.id;
     await t.request("POST", `/rooms/${direct}/messages`, { token: leo.token, body: { content: "psst" } });
     const watching = await connect(owned, mia.token);
 
-    expect(failure(await t.request("DELETE", "/auth/me", { token: leo.token, body: { password: "wrong-password" } }))).toEqual([401, "BAD_CREDENTIALS"]);
+    expect(
+      failure(await t.request("DELETE", "/auth/me", { token: leo.token, body: { password: "wrong-password" } })),
+    ).toEqual([401, "BAD_CREDENTIALS"]);
     expect((await t.request("DELETE", "/auth/me", { token: leo.token })).status).toBe(422);
-    expect((await t.request("DELETE", "/auth/me", { token: leo.token, body: { password: leo.password } })).status).toBe(204);
+    expect((await t.request("DELETE", "/auth/me", { token: leo.token, body: { password: leo.password } })).status).toBe(
+      204,
+    );
 
     expect((await talk.closed).code).toBe(CLOSE.POLICY);
     expect(failure(await me(leo.token))).toEqual([401, "TOKEN_REVOKED"]);
     expect(failure(await refresh(pair.refresh_token))).toEqual([403, "ACCOUNT_DISABLED"]);
     expect(failure(await login("Leo", leo.password))).toEqual([401, "BAD_CREDENTIALS"]);
     expect(failure(await login("deleted user", "!"))).toEqual([401, "BAD_CREDENTIALS"]);
-    expect(await watching.next((f) => f.type === "member_removed")).toMatchObject({ user_id: leo.id, username: "deleted user" });
+    expect(await watching.next((f) => f.type === "member_removed")).toMatchObject({
+      user_id: leo.id,
+      username: "deleted user",
+    });
 
     // History stays readable, in the seed's shapes, with a placeholder author and no email.
     const history = await t.request("GET", `/rooms/${lobby}/messages`, { token: mia.token });
@@ -384,20 +478,33 @@ describe(`deleting an account (${dialect})`, () => {
 
     // The private room passed to mia; the one leo was alone in is gone; the direct room stays for mia.
     const members = await t.request("GET", `/rooms/${owned}/members`, { token: mia.token });
-    expect(members.json.map((m: { username: string; role: string }) => [m.username, m.role])).toEqual([["mia", "owner"]]);
-    expect((await t.request("GET", `/rooms/${owned}/messages`, { token: mia.token })).json[0].user.username).toBe("deleted user");
+    expect(members.json.map((m: { username: string; role: string }) => [m.username, m.role])).toEqual([
+      ["mia", "owner"],
+    ]);
+    expect((await t.request("GET", `/rooms/${owned}/messages`, { token: mia.token })).json[0].user.username).toBe(
+      "deleted user",
+    );
     expect((await t.request("GET", `/rooms/${alone}`, { token: admin.token })).status).toBe(404);
     const dm = await t.request("GET", `/rooms/${direct}`, { token: mia.token });
     expect([dm.status, dm.json.name]).toEqual([200, "deleted user"]);
-    expect((await t.request("GET", `/rooms/${direct}/messages`, { token: mia.token })).json[0]).toMatchObject({ content: "psst", user: { username: "deleted user" } });
-    expect((await t.request("POST", "/dms", { token: mia.token, body: { username: "deleted user" } })).status).toBe(404);
+    expect((await t.request("GET", `/rooms/${direct}/messages`, { token: mia.token })).json[0]).toMatchObject({
+      content: "psst",
+      user: { username: "deleted user" },
+    });
+    expect((await t.request("POST", "/dms", { token: mia.token, body: { username: "deleted user" } })).status).toBe(
+      404,
+    );
 
     // The name and email are free, whatever their case; the admin's list no longer shows the account.
-    const again = await t.request("POST", "/auth/signup", { body: { username: "leo", email: "LEO@example.com", password: "password123" } });
+    const again = await t.request("POST", "/auth/signup", {
+      body: { username: "leo", email: "LEO@example.com", password: "password123" },
+    });
     expect(again.status).toBe(201);
     expect(again.json.id).not.toBe(leo.id);
     const users = (await t.request("GET", "/users", { token: admin.token })).json;
-    expect(users.filter((u: { username: string }) => u.username.toLowerCase() === "leo").map((u: { id: number }) => u.id)).toEqual([again.json.id]);
+    expect(
+      users.filter((u: { username: string }) => u.username.toLowerCase() === "leo").map((u: { id: number }) => u.id),
+    ).toEqual([again.json.id]);
     expect(users.some((u: { id: number }) => u.id === leo.id)).toBe(false);
     expect((await t.request("GET", `/rooms/${lobby}/messages`, { token: mia.token })).json[0].user.id).toBe(leo.id);
   });
@@ -410,7 +517,9 @@ describe(`deleting an account (${dialect})`, () => {
     expect((await t.request("DELETE", `/users/${ned.id}`, { token: admin.token })).status).toBe(204);
     expect((await socket.closed).code).toBe(CLOSE.POLICY);
     expect((await t.request("DELETE", `/users/${ned.id}`, { token: admin.token })).status).toBe(404);
-    expect((await t.request("PATCH", `/users/${ned.id}`, { token: admin.token, body: { disabled: false } })).status).toBe(404);
+    expect(
+      (await t.request("PATCH", `/users/${ned.id}`, { token: admin.token, body: { disabled: false } })).status,
+    ).toBe(404);
     expect((await t.request("DELETE", "/users/999999", { token: admin.token })).status).toBe(404);
     expect((await t.request("DELETE", `/users/${oli.id}`, { token: admin.token })).status).toBe(204);
     expect((await t.store.findUserById(oli.id))?.username).toBe("deleted user");
@@ -458,7 +567,13 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("accounts on two instances"
     const patSocket = await open(pat.token);
     const quinnSocket = await open(quinn.token);
 
-    const changed = await call(one.url, "POST", "/auth/password", { current_password: "password123", new_password: "another-password" }, pat.token);
+    const changed = await call(
+      one.url,
+      "POST",
+      "/auth/password",
+      { current_password: "password123", new_password: "another-password" },
+      pat.token,
+    );
     expect(changed.status).toBe(200);
     expect((await patSocket.closed).code).toBe(CLOSE.POLICY);
     expect((await call(two.url, "GET", "/auth/me", undefined, pat.token)).status).toBe(401);
@@ -466,6 +581,8 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("accounts on two instances"
 
     expect((await call(one.url, "PATCH", `/users/${quinnId}`, { disabled: true }, boss.token)).status).toBe(200);
     expect((await quinnSocket.closed).code).toBe(CLOSE.POLICY);
-    expect((await call(two.url, "POST", "/auth/login", { username: "cluster-quinn", password: "password123" })).json.code).toBe("ACCOUNT_DISABLED");
+    expect(
+      (await call(two.url, "POST", "/auth/login", { username: "cluster-quinn", password: "password123" })).json.code,
+    ).toBe("ACCOUNT_DISABLED");
   }, 30_000);
 });

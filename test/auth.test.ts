@@ -25,7 +25,12 @@ describe(`accounts (${dialect})`, () => {
     });
     const login = await t.request("POST", "/auth/login", { body: { username: "admin", password: "adminpass123" } });
     expect(login.status).toBe(200);
-    expect(login.json).toEqual({ access_token: expect.any(String), token_type: "bearer", expires_in: 1800, refresh_token: expect.any(String) });
+    expect(login.json).toEqual({
+      access_token: expect.any(String),
+      token_type: "bearer",
+      expires_in: 1800,
+      refresh_token: expect.any(String),
+    });
     adminToken = login.json.access_token;
     const me = await t.request("GET", "/auth/me", { token: adminToken });
     expect(me.status).toBe(200);
@@ -50,7 +55,13 @@ describe(`accounts (${dialect})`, () => {
     });
     expect(byAdmin.status).toBe(201);
     expect(byAdmin.json.role).toBe("admin");
-    expect((await t.request("POST", "/auth/signup", { body: { username: "mallory", email: "m2@example.com", password: "password123" } })).json.role).toBe("user");
+    expect(
+      (
+        await t.request("POST", "/auth/signup", {
+          body: { username: "mallory", email: "m2@example.com", password: "password123" },
+        })
+      ).json.role,
+    ).toBe("user");
   });
 
   test("duplicates: username is checked before email, as the seed", async () => {
@@ -67,7 +78,10 @@ describe(`accounts (${dialect})`, () => {
   });
 
   test("wrong credentials: 401 with WWW-Authenticate, the same for an unknown user", async () => {
-    for (const body of [{ username: "admin", password: "wrong-password" }, { username: "ghost", password: "whatever1" }]) {
+    for (const body of [
+      { username: "admin", password: "wrong-password" },
+      { username: "ghost", password: "whatever1" },
+    ]) {
       const response = await t.request("POST", "/auth/login", { body });
       expect(response.status).toBe(401);
       expect(response.json.detail).toBe("Incorrect username or password");
@@ -104,7 +118,9 @@ describe(`accounts (${dialect})`, () => {
     expect((await t.request("GET", "/users", { token: relogin.json.access_token })).status).toBe(200);
 
     expect((await t.request("PATCH", "/users/999999", { token: adminToken, body: { role: "user" } })).status).toBe(404);
-    expect((await t.request("PATCH", `/users/${carol.id}`, { token: adminToken, body: { role: "root" } })).status).toBe(422);
+    expect((await t.request("PATCH", `/users/${carol.id}`, { token: adminToken, body: { role: "root" } })).status).toBe(
+      422,
+    );
   });
 
   test("logout revokes every earlier token of that user at once", async () => {

@@ -23,9 +23,24 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("the messages event a batch
           heard = () => payloads.length >= count && resolve();
           heard();
         });
-      const user = await store.createUser({ username: "ann", email: "ann@example.com", passwordHash: "h", role: "user", createdAt: at(0) });
-      const [one, two] = [await store.createRoom({ name: "one", description: null, createdAt: at(1) }), await store.createRoom({ name: "two", description: null, createdAt: at(2) })];
-      const draft = (roomId: number, clientId: string) => ({ roomId, userId: user.id, content: clientId, clientId, createdAt: at(3) });
+      const user = await store.createUser({
+        username: "ann",
+        email: "ann@example.com",
+        passwordHash: "h",
+        role: "user",
+        createdAt: at(0),
+      });
+      const [one, two] = [
+        await store.createRoom({ name: "one", description: null, createdAt: at(1) }),
+        await store.createRoom({ name: "two", description: null, createdAt: at(2) }),
+      ];
+      const draft = (roomId: number, clientId: string) => ({
+        roomId,
+        userId: user.id,
+        content: clientId,
+        clientId,
+        createdAt: at(3),
+      });
       const first = await store.insertMessages([draft(one.id, "a"), draft(two.id, "b"), draft(one.id, "c")]);
       // Only resends: nothing stored, nothing announced (a notification from it would come before the next one's).
       const resent = await store.insertMessages([draft(one.id, "a")]);
@@ -38,7 +53,15 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("the messages event a batch
       // Typed: the expectation is a BusEvent, so a payload that parses equal to it is one.
       const origin = store.instanceId!;
       const expected: BusEvent[] = [
-        { kind: "messages", origin, items: [[one.id, first[0]!.record.id], [two.id, first[1]!.record.id], [one.id, first[2]!.record.id]] },
+        {
+          kind: "messages",
+          origin,
+          items: [
+            [one.id, first[0]!.record.id],
+            [two.id, first[1]!.record.id],
+            [one.id, first[2]!.record.id],
+          ],
+        },
         { kind: "messages", origin, items: [[two.id, mixed[1]!.record.id]] },
       ];
       expect(payloads.map((p) => JSON.parse(p))).toStrictEqual(expected);

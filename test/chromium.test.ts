@@ -3,16 +3,33 @@
 import { describe, expect, test } from "bun:test";
 import { findChromium } from "./chromium.ts";
 
-const on = (...paths: string[]) => (path: string) => paths.includes(path);
+const on =
+  (...paths: string[]) =>
+  (path: string) =>
+    paths.includes(path);
 
 describe("findChromium", () => {
   test("CHROMIUM_PATH first, then /usr/bin/chromium, then PATH in name order", () => {
-    const everywhere = on("/opt/chrome/chrome", "/usr/bin/chromium", "/usr/local/bin/chromium", "/snap/bin/chromium-browser");
-    expect(findChromium({ CHROMIUM_PATH: "/opt/chrome/chrome", PATH: "/usr/local/bin" }, everywhere)).toEqual({ found: true, path: "/opt/chrome/chrome" });
+    const everywhere = on(
+      "/opt/chrome/chrome",
+      "/usr/bin/chromium",
+      "/usr/local/bin/chromium",
+      "/snap/bin/chromium-browser",
+    );
+    expect(findChromium({ CHROMIUM_PATH: "/opt/chrome/chrome", PATH: "/usr/local/bin" }, everywhere)).toEqual({
+      found: true,
+      path: "/opt/chrome/chrome",
+    });
     expect(findChromium({ PATH: "/usr/local/bin" }, everywhere)).toEqual({ found: true, path: "/usr/bin/chromium" });
     const onPath = on("/snap/bin/chromium-browser", "/home/me/bin/google-chrome", "/usr/local/bin/chromium");
-    expect(findChromium({ PATH: "/home/me/bin:/snap/bin:/usr/local/bin" }, onPath)).toEqual({ found: true, path: "/usr/local/bin/chromium" });
-    expect(findChromium({ PATH: "/home/me/bin:/snap/bin" }, onPath)).toEqual({ found: true, path: "/snap/bin/chromium-browser" });
+    expect(findChromium({ PATH: "/home/me/bin:/snap/bin:/usr/local/bin" }, onPath)).toEqual({
+      found: true,
+      path: "/usr/local/bin/chromium",
+    });
+    expect(findChromium({ PATH: "/home/me/bin:/snap/bin" }, onPath)).toEqual({
+      found: true,
+      path: "/snap/bin/chromium-browser",
+    });
     expect(findChromium({ PATH: "/home/me/bin" }, onPath)).toEqual({ found: true, path: "/home/me/bin/google-chrome" });
   });
 

@@ -7,7 +7,8 @@ import { delimiter, join } from "node:path";
 export const DEBIAN_CHROMIUM = "/usr/bin/chromium";
 /** Looked for on PATH, in this order. */
 export const CHROMIUM_NAMES = ["chromium", "chromium-browser", "google-chrome"] as const;
-export const INSTALL_HINT = "install it with `apt-get install chromium` (Debian/Ubuntu) or set CHROMIUM_PATH to a Chromium or Chrome executable";
+export const INSTALL_HINT =
+  "install it with `apt-get install chromium` (Debian/Ubuntu) or set CHROMIUM_PATH to a Chromium or Chrome executable";
 
 export type ChromiumLookup =
   | { found: true; path: string }

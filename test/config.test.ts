@@ -34,24 +34,62 @@ describe("config", () => {
   test("every bad variable is named in one error", () => {
     let error: unknown;
     try {
-      loadConfig({ PORT: "eighty", BCRYPT_COST: "3", ACCESS_TOKEN_EXPIRE_MINUTES: "0", DATABASE_URL: "mysql://x", CORS_ORIGINS: "example.org", NODE_ENV: "staging", REUSE_PORT: "maybe" });
+      loadConfig({
+        PORT: "eighty",
+        BCRYPT_COST: "3",
+        ACCESS_TOKEN_EXPIRE_MINUTES: "0",
+        DATABASE_URL: "mysql://x",
+        CORS_ORIGINS: "example.org",
+        NODE_ENV: "staging",
+        REUSE_PORT: "maybe",
+      });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as ConfigError).message;
-    for (const name of ["PORT", "BCRYPT_COST", "ACCESS_TOKEN_EXPIRE_MINUTES", "DATABASE_URL", "CORS_ORIGINS", "NODE_ENV", "REUSE_PORT"]) {
+    for (const name of [
+      "PORT",
+      "BCRYPT_COST",
+      "ACCESS_TOKEN_EXPIRE_MINUTES",
+      "DATABASE_URL",
+      "CORS_ORIGINS",
+      "NODE_ENV",
+      "REUSE_PORT",
+    ]) {
       expect(message).toContain(name);
     }
     expect((error as ConfigError).problems).toHaveLength(7);
   });
 
   test("limits per person: human defaults, raised from the environment, 0 = no socket cap, bad values named", () => {
-    expect(loadConfig({}).config.limits).toEqual({ messagesPerSecond: 10, messageBurst: 30, socketsPerUser: 20, signupsPerAddress: 5 });
+    expect(loadConfig({}).config.limits).toEqual({
+      messagesPerSecond: 10,
+      messageBurst: 30,
+      socketsPerUser: 20,
+      signupsPerAddress: 5,
+    });
     expect(DEFAULT_LIMITS).toEqual(loadConfig({}).config.limits);
-    const { config } = loadConfig({ RATE_MESSAGES_PER_SECOND: "5000", RATE_MESSAGE_BURST: "10000", MAX_SOCKETS_PER_USER: "0", RATE_SIGNUPS_PER_ADDRESS: "0" });
-    expect(config.limits).toEqual({ messagesPerSecond: 5000, messageBurst: 10000, socketsPerUser: 0, signupsPerAddress: 0 });
-    expect(() => loadConfig({ RATE_MESSAGES_PER_SECOND: "0", RATE_MESSAGE_BURST: "1.5", MAX_SOCKETS_PER_USER: "-1", RATE_SIGNUPS_PER_ADDRESS: "many" })).toThrow(
+    const { config } = loadConfig({
+      RATE_MESSAGES_PER_SECOND: "5000",
+      RATE_MESSAGE_BURST: "10000",
+      MAX_SOCKETS_PER_USER: "0",
+      RATE_SIGNUPS_PER_ADDRESS: "0",
+    });
+    expect(config.limits).toEqual({
+      messagesPerSecond: 5000,
+      messageBurst: 10000,
+      socketsPerUser: 0,
+      signupsPerAddress: 0,
+    });
+    expect(() =>
+      loadConfig({
+        RATE_MESSAGES_PER_SECOND: "0",
+        RATE_MESSAGE_BURST: "1.5",
+        MAX_SOCKETS_PER_USER: "-1",
+        RATE_SIGNUPS_PER_ADDRESS: "many",
+      }),
+    ).toThrow(
       /RATE_MESSAGES_PER_SECOND[\s\S]*RATE_MESSAGE_BURST[\s\S]*MAX_SOCKETS_PER_USER[\s\S]*RATE_SIGNUPS_PER_ADDRESS/,
     );
   });
@@ -65,14 +103,19 @@ describe("config", () => {
     expect(parseDatabaseUrl("sqlite:///./chat_app.db")).toEqual({ kind: "sqlite", path: resolve("chat_app.db") });
     expect(parseDatabaseUrl("sqlite:data/x.db")).toEqual({ kind: "sqlite", path: resolve("data/x.db") });
     expect(parseDatabaseUrl("sqlite::memory:")).toEqual({ kind: "sqlite", path: ":memory:" });
-    expect(parseDatabaseUrl("postgresql://u:p@h:5432/db")).toEqual({ kind: "postgres", url: "postgresql://u:p@h:5432/db" });
+    expect(parseDatabaseUrl("postgresql://u:p@h:5432/db")).toEqual({
+      kind: "postgres",
+      url: "postgresql://u:p@h:5432/db",
+    });
     expect(() => parseDatabaseUrl("sqlite:")).toThrow();
     expect(() => parseDatabaseUrl("mysql://u:secret@h/db")).toThrow(/\*\*\*/);
   });
 
   test("development's key file: beside the SQLite file, in the working folder for PostgreSQL, none in memory", () => {
     expect(developmentSecretPath({ kind: "sqlite", path: "/srv/chat/chat.db" })).toBe("/srv/chat/chat.db.secret");
-    expect(developmentSecretPath({ kind: "postgres", url: "postgres://h/db" }, "/home/me/app")).toBe("/home/me/app/.chat-secret");
+    expect(developmentSecretPath({ kind: "postgres", url: "postgres://h/db" }, "/home/me/app")).toBe(
+      "/home/me/app/.chat-secret",
+    );
     expect(developmentSecretPath({ kind: "sqlite", path: ":memory:" })).toBeUndefined();
   });
 

@@ -59,8 +59,12 @@ describe("Elysia forwards a Bun upgrade's handlers (src/realtime/routes.ts passe
 
 describe("Drizzle's migrator internals (src/store/migrations.ts calls db.dialect.migrate itself)", () => {
   test("the embedded migrations are what Drizzle's own reader makes of the drizzle/ folders", () => {
-    expect(toMigrationMeta(sqliteMigrations)).toEqual(readMigrationFiles({ migrationsFolder: join(ROOT, "drizzle/sqlite") }));
-    expect(toMigrationMeta(postgresMigrations)).toEqual(readMigrationFiles({ migrationsFolder: join(ROOT, "drizzle/postgres") }));
+    expect(toMigrationMeta(sqliteMigrations)).toEqual(
+      readMigrationFiles({ migrationsFolder: join(ROOT, "drizzle/sqlite") }),
+    );
+    expect(toMigrationMeta(postgresMigrations)).toEqual(
+      readMigrationFiles({ migrationsFolder: join(ROOT, "drizzle/postgres") }),
+    );
   });
 
   test("a drizzle database still has dialect.migrate and session, on both drivers", () => {
@@ -78,7 +82,10 @@ describe("Drizzle's migrator internals (src/store/migrations.ts calls db.dialect
     const db = drizzleSqlite(sqlite);
     applyMigrations(db, sqliteMigrations);
     applyMigrations(db, sqliteMigrations);
-    const rows = sqlite.query("SELECT hash, created_at FROM __drizzle_migrations ORDER BY id").all() as { hash: string; created_at: number }[];
+    const rows = sqlite.query("SELECT hash, created_at FROM __drizzle_migrations ORDER BY id").all() as {
+      hash: string;
+      created_at: number;
+    }[];
     expect(rows).toEqual(toMigrationMeta(sqliteMigrations).map((m) => ({ hash: m.hash, created_at: m.folderMillis })));
     expect(sqlite.query("SELECT count(*) AS n FROM users").get()).toEqual({ n: 0 });
     sqlite.close();

@@ -18,7 +18,12 @@ describe(`Eden Treaty on App (${dialect})`, () => {
   test("signup, login, create a room, post a message and read the history, all typed", async () => {
     const api = treaty<App>(`127.0.0.1:${t.app.server!.port}`);
 
-    const signup = await api.auth.signup.post({ username: "eden", email: "eden@example.com", password: "eden-password", role: "admin" });
+    const signup = await api.auth.signup.post({
+      username: "eden",
+      email: "eden@example.com",
+      password: "eden-password",
+      role: "admin",
+    });
     expect(signup.status).toBe(201);
     expect(signup.data?.role).toBe("admin");
 
@@ -30,7 +35,9 @@ describe(`Eden Treaty on App (${dialect})`, () => {
     expect(room.status).toBe(201);
     const roomId: number = room.data!.id;
 
-    const posted = await api.rooms({ id: roomId }).messages.post({ content: "hello, types", client_id: "eden-1" }, { headers });
+    const posted = await api
+      .rooms({ id: roomId })
+      .messages.post({ content: "hello, types", client_id: "eden-1" }, { headers });
     expect(posted.status).toBe(201);
     expect(posted.data?.content).toBe("hello, types");
 

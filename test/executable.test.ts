@@ -17,7 +17,11 @@ afterAll(() => {
 
 describe("compiled executable", () => {
   test("built alone into an empty folder, it serves /docs, its assets, /chat, /ready and /metrics", async () => {
-    const build = Bun.spawnSync(["bun", "scripts/build.ts", join(work, "build", "chat-server")], { cwd: root, stdout: "pipe", stderr: "pipe" });
+    const build = Bun.spawnSync(["bun", "scripts/build.ts", join(work, "build", "chat-server")], {
+      cwd: root,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     expect(build.exitCode, build.stderr.toString()).toBe(0);
     // One file: the source map is inside it.
     expect(readdirSync(join(work, "build"))).toEqual(["chat-server"]);
@@ -77,7 +81,11 @@ describe("compiled executable", () => {
     expect(await metrics.text()).toContain('http_requests_total{method="GET",route="/ready",status="200"}');
 
     // Nothing but the program and the SQLite database it created.
-    expect(readdirSync(folder).filter((f) => !f.startsWith("chat.db")).sort()).toEqual(["chat-server"]);
+    expect(
+      readdirSync(folder)
+        .filter((f) => !f.startsWith("chat.db"))
+        .sort(),
+    ).toEqual(["chat-server"]);
     child.kill("SIGTERM");
     expect(await child.exited).toBe(0);
   }, 60_000); // a compile takes seconds, more on a busy machine
@@ -127,18 +135,31 @@ describe("compiled executable", () => {
           body: JSON.stringify(body),
         });
       // The seed README, step by step: admin signup, login, a room, a socket, a message.
-      const signup = await json("/auth/signup", { username: "admin", email: "admin@example.com", password: "adminpass123", role: "admin" });
+      const signup = await json("/auth/signup", {
+        username: "admin",
+        email: "admin@example.com",
+        password: "adminpass123",
+        role: "admin",
+      });
       expect(signup.status).toBe(201);
-      const { access_token: token } = await (await json("/auth/login", { username: "admin", password: "adminpass123" })).json();
+      const { access_token: token } = await (
+        await json("/auth/login", { username: "admin", password: "adminpass123" })
+      ).json();
       const room = await json("/rooms/", { name: "General", description: "General discussion room" }, token);
       expect(room.status).toBe(201);
       const { id } = await room.json();
       const socket = new TestSocket(`ws://127.0.0.1:${port}/ws/${id}?token=${token}`);
       await socket.nextOfType("user_joined");
       socket.send({ content: "Hello, everyone!" });
-      expect(await socket.nextOfType("message")).toMatchObject({ content: "Hello, everyone!", username: "admin", room_id: id });
+      expect(await socket.nextOfType("message")).toMatchObject({
+        content: "Hello, everyone!",
+        username: "admin",
+        room_id: id,
+      });
       await socket.close();
-      const history = await fetch(`${base}/rooms/${id}/messages?skip=0&limit=50`, { headers: { authorization: `Bearer ${token}` } });
+      const history = await fetch(`${base}/rooms/${id}/messages?skip=0&limit=50`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
       expect((await history.json())[0]).toMatchObject({ content: "Hello, everyone!", user: { username: "admin" } });
     } finally {
       server.kill("SIGTERM");

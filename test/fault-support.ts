@@ -10,7 +10,12 @@ const MAIN = join(import.meta.dir, "..", "src", "main.ts");
 export const FAULT_SECRET = "fault-test-secret-key-0123456789abcdefghij";
 
 /** Resolves when `check` holds, polling every `everyMs`; throws after `timeoutMs` with `what`. */
-export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000, everyMs = 20): Promise<void> {
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 20_000,
+  everyMs = 20,
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!(await check())) {
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -30,7 +35,11 @@ export interface ServerProcess {
 }
 
 /** Keeps reading a child's stream (a full pipe would block it) and keeps its last lines. */
-async function drain(stream: ReadableStream<Uint8Array>, lines: string[], onLine: (line: string) => void): Promise<void> {
+async function drain(
+  stream: ReadableStream<Uint8Array>,
+  lines: string[],
+  onLine: (line: string) => void,
+): Promise<void> {
   const decoder = new TextDecoder();
   let buffer = "";
   for await (const chunk of stream) {
@@ -46,7 +55,11 @@ async function drain(stream: ReadableStream<Uint8Array>, lines: string[], onLine
 }
 
 /** `bun src/main.ts serve` on a free port of 127.0.0.1; resolves once it says it is listening. */
-export async function startServer(databaseUrl: string, env: Record<string, string> = {}, preload?: string): Promise<ServerProcess> {
+export async function startServer(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+  preload?: string,
+): Promise<ServerProcess> {
   const proc = Bun.spawn(["bun", ...(preload ? ["--preload", preload] : []), MAIN, "serve"], {
     env: {
       PATH: process.env.PATH!,
@@ -75,8 +88,13 @@ export async function startServer(databaseUrl: string, env: Record<string, strin
   };
   void drain(proc.stdout, output, onLine);
   void drain(proc.stderr, output, onLine);
-  void proc.exited.then((code) => listening.reject(new Error(`server exited (${code}) before listening:\n${output.join("\n")}`)));
-  const timer = setTimeout(() => listening.reject(new Error(`server did not listen in 20 s:\n${output.join("\n")}`)), 20_000);
+  void proc.exited.then((code) =>
+    listening.reject(new Error(`server exited (${code}) before listening:\n${output.join("\n")}`)),
+  );
+  const timer = setTimeout(
+    () => listening.reject(new Error(`server did not listen in 20 s:\n${output.join("\n")}`)),
+    20_000,
+  );
   const port = await listening.promise.finally(() => clearTimeout(timer));
   return {
     proc,
@@ -96,16 +114,28 @@ export async function call(base: string, method: string, path: string, body?: un
   const headers: Record<string, string> = {};
   if (body !== undefined) headers["content-type"] = "application/json";
   if (token) headers.authorization = `Bearer ${token}`;
-  const response = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(base + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await response.text();
   return { status: response.status, json: jsonOrUndefined(text), text };
 }
 
 /** An admin, one room, and one account per name with its token. */
-export async function setUpChat(base: string, names: string[]): Promise<{ roomId: number; adminToken: string; tokens: string[] }> {
+export async function setUpChat(
+  base: string,
+  names: string[],
+): Promise<{ roomId: number; adminToken: string; tokens: string[] }> {
   const account = async (username: string, role?: "admin") => {
     const password = `${username}-password`;
-    const signup = await call(base, "POST", "/auth/signup", { username, email: `${username}@example.com`, password, role });
+    const signup = await call(base, "POST", "/auth/signup", {
+      username,
+      email: `${username}@example.com`,
+      password,
+      role,
+    });
     if (signup.status !== 201) throw new Error(`signup ${username}: ${signup.status} ${signup.text}`);
     return (await call(base, "POST", "/auth/login", { username, password })).json.access_token as string;
   };
@@ -127,7 +157,13 @@ export interface StoredRow {
 export async function readHistory(base: string, token: string, roomId: number): Promise<StoredRow[]> {
   const rows: StoredRow[] = [];
   for (let before: number | undefined; ; ) {
-    const page = await call(base, "GET", `/rooms/${roomId}/messages?limit=100${before ? `&before=${before}` : ""}`, undefined, token);
+    const page = await call(
+      base,
+      "GET",
+      `/rooms/${roomId}/messages?limit=100${before ? `&before=${before}` : ""}`,
+      undefined,
+      token,
+    );
     if (page.status !== 200) throw new Error(`history: ${page.status} ${page.text}`);
     rows.push(...page.json);
     if (page.json.length < 100) return rows;
@@ -221,7 +257,9 @@ export class ChatClient {
         if (!this.acked.has(id)) queue.push(id);
         pump();
       };
-      void this.closed.then((code) => reject(new Error(`socket closed (${code}) with ${queue.length + waiting.size} not acked`)));
+      void this.closed.then((code) =>
+        reject(new Error(`socket closed (${code}) with ${queue.length + waiting.size} not acked`)),
+      );
       pump();
     });
   }
@@ -271,10 +309,24 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     const gid = Number(Bun.spawnSync(["id", "-g", "postgres"]).stdout.toString().trim());
     chownSync(dir, uid, gid);
   }
-  const init = Bun.spawnSync(asPostgresUser([join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--no-locale"]), {
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+  const init = Bun.spawnSync(
+    asPostgresUser([
+      join(bin, "initdb"),
+      "-D",
+      data,
+      "-U",
+      "postgres",
+      "--auth=trust",
+      "--no-sync",
+      "-E",
+      "UTF8",
+      "--no-locale",
+    ]),
+    {
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
   if (init.exitCode !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);
   const port = freePort();
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
@@ -297,7 +349,19 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     url,
     async start() {
       proc = Bun.spawn(
-        asPostgresUser([join(bin, "postgres"), "-D", data, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]),
+        asPostgresUser([
+          join(bin, "postgres"),
+          "-D",
+          data,
+          "-p",
+          String(port),
+          "-k",
+          dir,
+          "-c",
+          "listen_addresses=127.0.0.1",
+          "-c",
+          "fsync=off",
+        ]),
         { stdin: "ignore", stdout: "ignore", stderr: "ignore" },
       );
       await until(answers, "the private PostgreSQL to accept connections", 20_000, 50);

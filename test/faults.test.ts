@@ -68,16 +68,21 @@ async function crashAndResend(databaseUrl: string, store: string) {
   const restartedAt = performance.now();
   server = track(await startServer(databaseUrl));
   const restartMs = performance.now() - restartedAt;
-  const atRestart = new Map((await readHistory(server.http, adminToken, roomId)).map((row) => [row.client_id!, row.id]));
+  const atRestart = new Map(
+    (await readHistory(server.http, adminToken, roomId)).map((row) => [row.client_id!, row.id]),
+  );
   const lostAtCrash = [...ackedAtCrash].filter(([clientId, id]) => atRestart.get(clientId) !== id);
   expect(lostAtCrash).toEqual([]);
 
   const after = tokens.map((token) => new ChatClient(`${server.ws}/ws/${roomId}?token=${token}`));
   await Promise.all(after.map((c) => c.opened));
-  for (const [s, client] of after.entries()) for (const [clientId, id] of before[s]!.acked) client.acked.set(clientId, id);
+  for (const [s, client] of after.entries())
+    for (const [clientId, id] of before[s]!.acked) client.acked.set(clientId, id);
   await Promise.all(after.map((c, s) => c.sendAll(ids[s]!, content)));
   const resent = after.reduce((n, c) => n + c.sends, 0);
-  const deduplicated = after.flatMap((c) => [...c.acked].filter(([clientId]) => !ackedAtCrash.has(clientId) && atRestart.has(clientId)));
+  const deduplicated = after.flatMap((c) =>
+    [...c.acked].filter(([clientId]) => !ackedAtCrash.has(clientId) && atRestart.has(clientId)),
+  );
   for (const [clientId, id] of deduplicated) expect(atRestart.get(clientId)).toBe(id);
 
   const rows = await readHistory(server.http, adminToken, roomId);
@@ -118,9 +123,13 @@ describe("the server killed mid-chat", () => {
     await crashAndResend(`sqlite:${join(work, "crash.db")}`, "sqlite");
   }, 60_000);
 
-  test.skipIf(dialect !== "postgres")(postgresOnly("PostgreSQL (a scratch database): every acked message survives, resends are stored once"), async () => {
-    await crashAndResend(await scratchPostgres(), "postgres");
-  }, 60_000);
+  test.skipIf(dialect !== "postgres")(
+    postgresOnly("PostgreSQL (a scratch database): every acked message survives, resends are stored once"),
+    async () => {
+      await crashAndResend(await scratchPostgres(), "postgres");
+    },
+    60_000,
+  );
 });
 
 // Brings its own PostgreSQL (the machine's shared cluster is never stopped), so it needs no DATABASE_URL; it runs
@@ -157,10 +166,19 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("PostgreSQL stops mid-chat"
     await pg.stop();
     const downAt = performance.now();
     const sentBeforeDown = sent.length;
-    await until(() => clients.every((c) => [...c.refused.values()].includes("STORE_UNAVAILABLE")), "STORE_UNAVAILABLE at every sender", 10_000);
+    await until(
+      () => clients.every((c) => [...c.refused.values()].includes("STORE_UNAVAILABLE")),
+      "STORE_UNAVAILABLE at every sender",
+      10_000,
+    );
     let readyDuringOutage: number | undefined;
     if (readyRoute) {
-      await until(async () => (readyDuringOutage = (await call(server.http, "GET", "/ready")).status) === 503, "/ready to say 503", 10_000, 100);
+      await until(
+        async () => (readyDuringOutage = (await call(server.http, "GET", "/ready")).status) === 503,
+        "/ready to say 503",
+        10_000,
+        100,
+      );
     }
     await Bun.sleep(OUTAGE_MS); // a while of outage, with the chat going on
     const health = await call(server.http, "GET", "/health");
@@ -174,13 +192,25 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("PostgreSQL stops mid-chat"
     await pg.start();
     const upAt = performance.now();
     const firstAfter = sent.length;
-    await until(() => sent.slice(firstAfter).some((id) => outcome(id) === "acked"), "the first ack after PostgreSQL is back", 20_000);
+    await until(
+      () => sent.slice(firstAfter).some((id) => outcome(id) === "acked"),
+      "the first ack after PostgreSQL is back",
+      20_000,
+    );
     const recoveredAt = Math.min(
-      ...sent.slice(firstAfter).filter((id) => outcome(id) === "acked").map((id) => clients[Number(id[1])]!.answeredAt.get(id)!),
+      ...sent
+        .slice(firstAfter)
+        .filter((id) => outcome(id) === "acked")
+        .map((id) => clients[Number(id[1])]!.answeredAt.get(id)!),
     );
     let readyAfter: number | undefined;
     if (readyRoute) {
-      await until(async () => (readyAfter = (await call(server.http, "GET", "/ready")).status) === 200, "/ready to say 200 again", 10_000, 100);
+      await until(
+        async () => (readyAfter = (await call(server.http, "GET", "/ready")).status) === 200,
+        "/ready to say 200 again",
+        10_000,
+        100,
+      );
     }
     await Bun.sleep(300);
     clearInterval(chatter);
@@ -201,7 +231,14 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("PostgreSQL stops mid-chat"
     const codes = new Map<string, number>();
     for (const id of refused) codes.set(outcome(id)!, (codes.get(outcome(id)!) ?? 0) + 1);
     expect([...codes.keys()]).toEqual(["STORE_UNAVAILABLE"]);
-    await Promise.all(clients.map((c, i) => c.sendAll(refused.filter((id) => id[1] === String(i)), (id) => `outage test ${id}`)));
+    await Promise.all(
+      clients.map((c, i) =>
+        c.sendAll(
+          refused.filter((id) => id[1] === String(i)),
+          (id) => `outage test ${id}`,
+        ),
+      ),
+    );
     const rows = await readHistory(server.http, adminToken, roomId);
     expect(rows.length).toBe(new Set(rows.map((r) => r.client_id)).size);
     expect(new Set(rows.map((r) => r.client_id))).toEqual(new Set(sent));
@@ -233,135 +270,156 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("PostgreSQL stops mid-chat"
 });
 
 // A scratch database on the run's PostgreSQL (the kills are confined to it), so it runs in the PostgreSQL run only.
-describe.skipIf(dialect !== "postgres")(postgresOnly("every PostgreSQL connection of the server killed mid-chat"), () => {
-  const KILLS = 30;
-  const CLIENTS = 6;
-  /** Unanswered messages each client keeps in flight, topped up every TICK_MS. */
-  const WINDOW = 4;
-  const TICK_MS = 10;
-  /** No message may wait longer than this for its ack or error frame. */
-  const ANSWER_BOUND_MS = 10_000;
+describe.skipIf(dialect !== "postgres")(
+  postgresOnly("every PostgreSQL connection of the server killed mid-chat"),
+  () => {
+    const KILLS = 30;
+    const CLIENTS = 6;
+    /** Unanswered messages each client keeps in flight, topped up every TICK_MS. */
+    const WINDOW = 4;
+    const TICK_MS = 10;
+    /** No message may wait longer than this for its ack or error frame. */
+    const ANSWER_BOUND_MS = 10_000;
 
-  test("every message in flight gets an ack or STORE_UNAVAILABLE within 10 s, every ack is stored, resends are stored once", async () => {
-    const url = await scratchPostgres();
-    const database = new URL(url).pathname.slice(1);
-    const server = track(await startServer(url));
-    const { roomId, adminToken, tokens } = await setUpChat(server.http, Array.from({ length: CLIENTS }, (_, i) => `killed${i}`));
-    const clients = tokens.map((token) => new ChatClient(`${server.ws}/ws/${roomId}?token=${token}`));
-    await Promise.all(clients.map((c) => c.opened));
-    const killer = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
-    cleanups.push(() => killer.end());
-    const killAll = async () =>
-      (await killer`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${database} AND pid <> pg_backend_pid()`).length;
-
-    const sent: string[] = [];
-    const owner = (id: string) => clients[Number(id.slice(1, id.indexOf("-")))]!;
-    const answered = (id: string) => owner(id).answeredAt.has(id);
-    const unanswered = new Set<string>();
-    for (const client of clients) client.onOutcome = (id) => void unanswered.delete(id);
-    let n = 0;
-    /** Resolved right after a tick's frames are sent: a kill then lands while their batch is being written. */
-    let ticked = Promise.withResolvers<void>();
-    const chatter = setInterval(() => {
-      const tick = ticked;
-      ticked = Promise.withResolvers<void>();
-      for (const [i, client] of clients.entries()) {
-        if (!client.isOpen) continue;
-        let open = 0;
-        for (const id of unanswered) if (owner(id) === client) open++;
-        for (; open < WINDOW; open++) {
-          const id = `k${i}-${n++}`;
-          sent.push(id);
-          unanswered.add(id);
-          client.send(id, `kill test ${id}`);
-        }
-      }
-      tick.resolve();
-    }, TICK_MS);
-    cleanups.push(() => clearInterval(chatter));
-    /** The longest any message has waited so far (answered or not). */
-    const longestWait = () => {
-      const now = performance.now();
-      let longest = 0;
-      for (const id of sent) {
-        const c = owner(id);
-        longest = Math.max(longest, (c.answeredAt.get(id) ?? now) - c.sentAt.get(id)!);
-      }
-      return longest;
-    };
-    /** `until`, failing as soon as some message has waited longer than the bound. */
-    const whileAnswered = (check: () => boolean, what: string) =>
-      until(
-        () => {
-          const waited = longestWait();
-          if (waited > ANSWER_BOUND_MS) {
-            const stuck = [...unanswered].slice(0, 5);
-            throw new Error(`a message waited ${ms(waited)} ms for an answer while waiting for ${what}; unanswered: ${unanswered.size} (${stuck.join(", ")})`);
-          }
-          return check();
-        },
-        what,
-        ANSWER_BOUND_MS * 2,
+    test("every message in flight gets an ack or STORE_UNAVAILABLE within 10 s, every ack is stored, resends are stored once", async () => {
+      const url = await scratchPostgres();
+      const database = new URL(url).pathname.slice(1);
+      const server = track(await startServer(url));
+      const { roomId, adminToken, tokens } = await setUpChat(
+        server.http,
+        Array.from({ length: CLIENTS }, (_, i) => `killed${i}`),
       );
-    const ackCount = () => clients.reduce((sum, c) => sum + c.acked.size, 0);
+      const clients = tokens.map((token) => new ChatClient(`${server.ws}/ws/${roomId}?token=${token}`));
+      await Promise.all(clients.map((c) => c.opened));
+      const killer = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
+      cleanups.push(() => killer.end());
+      const killAll = async () =>
+        (
+          await killer`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${database} AND pid <> pg_backend_pid()`
+        ).length;
 
-    let killed = 0;
-    for (let round = 0; round < KILLS; round++) {
-      // Acks flowing again (every connection the batch needs is back) before the next kill.
-      const acksBefore = ackCount();
-      await whileAnswered(() => ackCount() >= acksBefore + 20, `acks before kill ${round + 1}`);
-      await ticked.promise;
-      // The race is a matter of a millisecond: kills land at a few offsets from the frames.
-      if (round % 3 === 1) await new Promise((resolve) => setImmediate(resolve));
-      if (round % 3 === 2) await Bun.sleep(1);
-      killed += await killAll();
-    }
-    const acksAfterKills = ackCount();
-    await whileAnswered(() => ackCount() >= acksAfterKills + 40, "acks after the last kill");
-    clearInterval(chatter);
-    await whileAnswered(() => unanswered.size === 0, "an answer for every message sent");
-    const longest = longestWait();
-    expect(longest).toBeLessThan(ANSWER_BOUND_MS);
+      const sent: string[] = [];
+      const owner = (id: string) => clients[Number(id.slice(1, id.indexOf("-")))]!;
+      const answered = (id: string) => owner(id).answeredAt.has(id);
+      const unanswered = new Set<string>();
+      for (const client of clients) client.onOutcome = (id) => void unanswered.delete(id);
+      let n = 0;
+      /** Resolved right after a tick's frames are sent: a kill then lands while their batch is being written. */
+      let ticked = Promise.withResolvers<void>();
+      const chatter = setInterval(() => {
+        const tick = ticked;
+        ticked = Promise.withResolvers<void>();
+        for (const [i, client] of clients.entries()) {
+          if (!client.isOpen) continue;
+          let open = 0;
+          for (const id of unanswered) if (owner(id) === client) open++;
+          for (; open < WINDOW; open++) {
+            const id = `k${i}-${n++}`;
+            sent.push(id);
+            unanswered.add(id);
+            client.send(id, `kill test ${id}`);
+          }
+        }
+        tick.resolve();
+      }, TICK_MS);
+      cleanups.push(() => clearInterval(chatter));
+      /** The longest any message has waited so far (answered or not). */
+      const longestWait = () => {
+        const now = performance.now();
+        let longest = 0;
+        for (const id of sent) {
+          const c = owner(id);
+          longest = Math.max(longest, (c.answeredAt.get(id) ?? now) - c.sentAt.get(id)!);
+        }
+        return longest;
+      };
+      /** `until`, failing as soon as some message has waited longer than the bound. */
+      const whileAnswered = (check: () => boolean, what: string) =>
+        until(
+          () => {
+            const waited = longestWait();
+            if (waited > ANSWER_BOUND_MS) {
+              const stuck = [...unanswered].slice(0, 5);
+              throw new Error(
+                `a message waited ${ms(waited)} ms for an answer while waiting for ${what}; unanswered: ${unanswered.size} (${stuck.join(", ")})`,
+              );
+            }
+            return check();
+          },
+          what,
+          ANSWER_BOUND_MS * 2,
+        );
+      const ackCount = () => clients.reduce((sum, c) => sum + c.acked.size, 0);
 
-    const outcome = (id: string) => (owner(id).acked.has(id) ? "acked" : owner(id).refused.get(id)!);
-    const refused = sent.filter((id) => outcome(id) !== "acked");
-    const codes = new Map<string, number>();
-    for (const id of refused) codes.set(outcome(id), (codes.get(outcome(id)) ?? 0) + 1);
-    expect([...codes.keys()].filter((code) => code !== "STORE_UNAVAILABLE")).toEqual([]);
-    expect(sent.every(answered)).toBe(true);
+      let killed = 0;
+      for (let round = 0; round < KILLS; round++) {
+        // Acks flowing again (every connection the batch needs is back) before the next kill.
+        const acksBefore = ackCount();
+        await whileAnswered(() => ackCount() >= acksBefore + 20, `acks before kill ${round + 1}`);
+        await ticked.promise;
+        // The race is a matter of a millisecond: kills land at a few offsets from the frames.
+        if (round % 3 === 1) await new Promise((resolve) => setImmediate(resolve));
+        if (round % 3 === 2) await Bun.sleep(1);
+        killed += await killAll();
+      }
+      const acksAfterKills = ackCount();
+      await whileAnswered(() => ackCount() >= acksAfterKills + 40, "acks after the last kill");
+      clearInterval(chatter);
+      await whileAnswered(() => unanswered.size === 0, "an answer for every message sent");
+      const longest = longestWait();
+      expect(longest).toBeLessThan(ANSWER_BOUND_MS);
 
-    // Everything acked is stored with its acked id; a refused message, resent with its client_id, is stored once.
-    const firstAcks = new Map(sent.filter((id) => outcome(id) === "acked").map((id) => [id, owner(id).acked.get(id)!]));
-    const atEnd = new Map((await readHistory(server.http, adminToken, roomId)).map((row) => [row.client_id!, row.id]));
-    const lost = [...firstAcks].filter(([id, ackedId]) => atEnd.get(id) !== ackedId).map(([id]) => id);
-    expect(lost).toEqual([]);
-    const refusedButStored = refused.filter((id) => atEnd.has(id)).length;
-    await Promise.all(clients.map((c, i) => c.sendAll(refused.filter((id) => id.startsWith(`k${i}-`)), (id) => `kill test ${id}`)));
-    const rows = await readHistory(server.http, adminToken, roomId);
-    const stored = new Map<string, number[]>();
-    for (const row of rows) stored.set(row.client_id!, [...(stored.get(row.client_id!) ?? []), row.id]);
-    const duplicates = [...stored].filter(([, ids]) => ids.length > 1).map(([id]) => id);
-    expect(duplicates).toEqual([]);
-    expect(new Set(stored.keys())).toEqual(new Set(sent));
-    for (const [id, ackedId] of firstAcks) expect(stored.get(id)).toEqual([ackedId]);
+      const outcome = (id: string) => (owner(id).acked.has(id) ? "acked" : owner(id).refused.get(id)!);
+      const refused = sent.filter((id) => outcome(id) !== "acked");
+      const codes = new Map<string, number>();
+      for (const id of refused) codes.set(outcome(id), (codes.get(outcome(id)) ?? 0) + 1);
+      expect([...codes.keys()].filter((code) => code !== "STORE_UNAVAILABLE")).toEqual([]);
+      expect(sent.every(answered)).toBe(true);
 
-    report({
-      test: "every connection killed",
-      kills: KILLS,
-      backends_killed: killed,
-      sent: sent.length,
-      acked_first_time: firstAcks.size,
-      refused_first_time: Object.fromEntries(codes),
-      refused_but_stored: refusedButStored,
-      longest_answer_wait_ms: ms(longest),
-      lost: lost.length,
-      duplicates: duplicates.length,
-      stored_after_resend: rows.length,
-    });
-    await Promise.all(clients.map((c) => c.close()));
-    await server.stop();
-  }, 90_000);
-});
+      // Everything acked is stored with its acked id; a refused message, resent with its client_id, is stored once.
+      const firstAcks = new Map(
+        sent.filter((id) => outcome(id) === "acked").map((id) => [id, owner(id).acked.get(id)!]),
+      );
+      const atEnd = new Map(
+        (await readHistory(server.http, adminToken, roomId)).map((row) => [row.client_id!, row.id]),
+      );
+      const lost = [...firstAcks].filter(([id, ackedId]) => atEnd.get(id) !== ackedId).map(([id]) => id);
+      expect(lost).toEqual([]);
+      const refusedButStored = refused.filter((id) => atEnd.has(id)).length;
+      await Promise.all(
+        clients.map((c, i) =>
+          c.sendAll(
+            refused.filter((id) => id.startsWith(`k${i}-`)),
+            (id) => `kill test ${id}`,
+          ),
+        ),
+      );
+      const rows = await readHistory(server.http, adminToken, roomId);
+      const stored = new Map<string, number[]>();
+      for (const row of rows) stored.set(row.client_id!, [...(stored.get(row.client_id!) ?? []), row.id]);
+      const duplicates = [...stored].filter(([, ids]) => ids.length > 1).map(([id]) => id);
+      expect(duplicates).toEqual([]);
+      expect(new Set(stored.keys())).toEqual(new Set(sent));
+      for (const [id, ackedId] of firstAcks) expect(stored.get(id)).toEqual([ackedId]);
+
+      report({
+        test: "every connection killed",
+        kills: KILLS,
+        backends_killed: killed,
+        sent: sent.length,
+        acked_first_time: firstAcks.size,
+        refused_first_time: Object.fromEntries(codes),
+        refused_but_stored: refusedButStored,
+        longest_answer_wait_ms: ms(longest),
+        lost: lost.length,
+        duplicates: duplicates.length,
+        stored_after_resend: rows.length,
+      });
+      await Promise.all(clients.map((c) => c.close()));
+      await server.stop();
+    }, 90_000);
+  },
+);
 
 describe(`a client that stops reading (${dialect})`, () => {
   test("is closed with 1013 while the others' acks keep coming and memory stays bounded", async () => {
@@ -397,7 +455,10 @@ describe(`a client that stops reading (${dialect})`, () => {
     });
     slow.pause();
     cleanups.push(() => slow.end());
-    await until(() => clients[0]!.events.some((e) => e.type === "user_joined" && e.username === "sloth"), "sloth to join");
+    await until(
+      () => clients[0]!.events.some((e) => e.type === "user_joined" && e.username === "sloth"),
+      "sloth to join",
+    );
 
     Bun.gc(true);
     const rssBefore = process.memoryUsage.rss();
@@ -414,7 +475,11 @@ describe(`a client that stops reading (${dialect})`, () => {
       }
     });
     const startedAt = performance.now();
-    await until(() => clients.every((c) => c.events.some((e) => e.type === "user_left" && e.username === "sloth")), "user_left for sloth", 30_000);
+    await until(
+      () => clients.every((c) => c.events.some((e) => e.type === "user_left" && e.username === "sloth")),
+      "user_left for sloth",
+      30_000,
+    );
     const closedAfterMs = performance.now() - startedAt;
     await Bun.sleep(500); // the room goes on without it
     stop = true;
@@ -430,7 +495,11 @@ describe(`a client that stops reading (${dialect})`, () => {
       messages_4000_chars: latencies.length,
       closed_after_ms: ms(closedAfterMs),
       slow_consumers_closed: t.hub.counters.slowConsumersClosed - closedBefore,
-      ack_latency_ms: { p50: ms(latencies[latencies.length >> 1]!), p99: ms(latencies[Math.floor(latencies.length * 0.99)]!), max: ms(maxLatency) },
+      ack_latency_ms: {
+        p50: ms(latencies[latencies.length >> 1]!),
+        p99: ms(latencies[Math.floor(latencies.length * 0.99)]!),
+        max: ms(maxLatency),
+      },
       rss_mb: { before: Math.round(rssBefore / 2 ** 20), peak: Math.round(rssPeak / 2 ** 20) },
       send_buffer_limit_mb: WS_LIMITS.sendBufferBytes / 2 ** 20,
     });
@@ -454,15 +523,22 @@ describe(`thousands of sockets coming and going (${dialect})`, () => {
     const pid = server.proc.pid;
     const ROOMS = 10;
     const SOCKETS = 1000;
-    const { adminToken, roomId, tokens } = await setUpChat(server.http, Array.from({ length: ROOMS }, (_, i) => `visitor${i}`));
+    const { adminToken, roomId, tokens } = await setUpChat(
+      server.http,
+      Array.from({ length: ROOMS }, (_, i) => `visitor${i}`),
+    );
     const rooms = [roomId];
-    for (let i = 1; i < ROOMS; i++) rooms.push((await call(server.http, "POST", "/rooms/", { name: `room-${i}` }, adminToken)).json.id);
+    for (let i = 1; i < ROOMS; i++)
+      rooms.push((await call(server.http, "POST", "/rooms/", { name: `room-${i}` }, adminToken)).json.id);
 
     async function cycle() {
       const sockets: ChatClient[] = [];
       // In waves, so the listen backlog is never the thing under test.
       for (let i = 0; i < SOCKETS; i += 250) {
-        const wave = Array.from({ length: 250 }, (_, j) => new ChatClient(`${server.ws}/ws/${rooms[(i + j) % ROOMS]}?token=${tokens[(i + j) % ROOMS]}`));
+        const wave = Array.from(
+          { length: 250 },
+          (_, j) => new ChatClient(`${server.ws}/ws/${rooms[(i + j) % ROOMS]}?token=${tokens[(i + j) % ROOMS]}`),
+        );
         await Promise.all(wave.map((s) => s.opened));
         sockets.push(...wave);
       }

@@ -8,7 +8,8 @@ import { TestSocket, type Frame } from "./ws-client.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_260_107);
 const RUNS = 250;
-const check = <T>(property: fc.IAsyncPropertyWithHooks<T>, numRuns = RUNS) => fc.assert(property, { seed: SEED, numRuns });
+const check = <T>(property: fc.IAsyncPropertyWithHooks<T>, numRuns = RUNS) =>
+  fc.assert(property, { seed: SEED, numRuns });
 
 // The login throttle would hide what a login does with hostile input after 30 tries: time moves 5 minutes
 // after each one instead, so tokens live a week.
@@ -24,17 +25,25 @@ const statuses = new Map<number, number>();
 
 beforeAll(async () => {
   // The clock stands still, so a message budget would never refill: the fuzzer's hundreds of posts are not a person's.
-  t = await createTestApp({ clock, accessTokenTtlSeconds: 7 * 24 * 3600, limits: { messagesPerSecond: 1_000_000, messageBurst: 1_000_000 } });
+  t = await createTestApp({
+    clock,
+    accessTokenTtlSeconds: 7 * 24 * 3600,
+    limits: { messagesPerSecond: 1_000_000, messageBurst: 1_000_000 },
+  });
   t.app.listen({ port: 0, hostname: "127.0.0.1", reusePort: false });
   http = `http://127.0.0.1:${t.app.server!.port}`;
   ws = `ws://127.0.0.1:${t.app.server!.port}`;
   admin = await t.user("admin", { role: "admin" });
   fuzzer = await t.user("fuzzer");
   roomId = (await t.request("POST", "/rooms/", { token: admin.token, body: { name: "fuzz" } })).json.id;
-  ownMessageId = (await t.request("POST", `/rooms/${roomId}/messages`, { token: fuzzer.token, body: { content: "edit me" } })).json.id;
+  ownMessageId = (
+    await t.request("POST", `/rooms/${roomId}/messages`, { token: fuzzer.token, body: { content: "edit me" } })
+  ).json.id;
 });
 afterAll(async () => {
-  console.log(JSON.stringify({ test: "fuzz", dialect, seed: SEED, statuses: Object.fromEntries([...statuses].sort()) }));
+  console.log(
+    JSON.stringify({ test: "fuzz", dialect, seed: SEED, statuses: Object.fromEntries([...statuses].sort()) }),
+  );
   await t.app.stop(true);
   await t.dispose();
 });
@@ -46,7 +55,11 @@ interface Answer {
 }
 
 /** One request over TCP; asserts the server's promise: below 500, and a refusal says why in `detail`. */
-async function send(method: string, path: string, init: { body?: string; contentType?: string; token?: string } = {}): Promise<Answer> {
+async function send(
+  method: string,
+  path: string,
+  init: { body?: string; contentType?: string; token?: string } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = {};
   if (init.contentType) headers["content-type"] = init.contentType;
   if (init.token) headers.authorization = `Bearer ${init.token}`;
@@ -65,10 +78,45 @@ async function send(method: string, path: string, init: { body?: string; content
 /** Any UTF-16 code unit, lone surrogates and NUL included. */
 const anyUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
 const nastyPiece = fc.constantFrom(
-  "'", '"', ";", "--", "/*", "*/", "\\", "%", "_", "\u0000", "\ud800", "\udfff", "\u202e", "\u200f", "\u2066",
-  "'; DROP TABLE users; --", "' OR '1'='1", "\") OR 1=1 --", "😀", "e\u0301", " ", "\t", "\n", "\r\n", "\ufeff",
+  "'",
+  '"',
+  ";",
+  "--",
+  "/*",
+  "*/",
+  "\\",
+  "%",
+  "_",
+  "\u0000",
+  "\ud800",
+  "\udfff",
+  "\u202e",
+  "\u200f",
+  "\u2066",
+  "'; DROP TABLE users; --",
+  "' OR '1'='1",
+  '") OR 1=1 --',
+  "😀",
+  "e\u0301",
+  " ",
+  "\t",
+  "\n",
+  "\r\n",
+  "\ufeff",
+  "\u0085",
+  "\u00a0",
+  "\u2028",
+  "<script>",
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a template placeholder, sent as text on purpose
-  "\u0085", "\u00a0", "\u2028", "<script>", "${x}", "{{x}}", "NULL", "%00", "\\x00", "ℌ", "ﷺ", "ά", "a",
+  "${x}",
+  "{{x}}",
+  "NULL",
+  "%00",
+  "\\x00",
+  "ℌ",
+  "ﷺ",
+  "ά",
+  "a",
 );
 const nastyText = fc.oneof(
   fc.string(),
@@ -77,12 +125,34 @@ const nastyText = fc.oneof(
   fc.array(nastyPiece, { minLength: 1, maxLength: 8 }).map((pieces) => pieces.join("")),
 );
 const hugeNumber = fc.constantFrom(
-  "1e400", "-1e400", "123456789012345678901234567890", "9007199254740993", "-0", "1e-400", "2147483648", "-2147483649",
-  "NaN", "Infinity", "0x10", "1.5", "00", "1_000",
+  "1e400",
+  "-1e400",
+  "123456789012345678901234567890",
+  "9007199254740993",
+  "-0",
+  "1e-400",
+  "2147483648",
+  "-2147483649",
+  "NaN",
+  "Infinity",
+  "0x10",
+  "1.5",
+  "00",
+  "1_000",
 );
-const fieldValue = fc.oneof(nastyText, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.string(), { maxLength: 3 }), fc.object({ maxDepth: 2 }));
+const fieldValue = fc.oneof(
+  nastyText,
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.string(), { maxLength: 3 }),
+  fc.object({ maxDepth: 2 }),
+);
 const fields = ["username", "email", "password", "role", "name", "description", "content", "client_id"] as const;
-const mutatedBody = fc.record(Object.fromEntries(fields.map((f) => [f, fieldValue])), { requiredKeys: [] }).map((o) => JSON.stringify(o));
+const mutatedBody = fc
+  .record(Object.fromEntries(fields.map((f) => [f, fieldValue])), { requiredKeys: [] })
+  .map((o) => JSON.stringify(o));
 const jsonish = fc.oneof(
   fc.json(),
   fc.string({ unit: anyUnit }),
@@ -93,27 +163,74 @@ const jsonish = fc.oneof(
   fc.string({ unit: "binary-ascii" }).map((s) => `{"content": "${s}`), // cut short
 );
 const contentType = fc.constantFrom(
-  "application/json", "application/json", "application/json", "text/plain", "application/x-www-form-urlencoded",
-  "multipart/form-data; boundary=xyz", "multipart/form-data", "application/octet-stream", undefined, "application/json; charset=utf-16", "garbage/ü",
+  "application/json",
+  "application/json",
+  "application/json",
+  "text/plain",
+  "application/x-www-form-urlencoded",
+  "multipart/form-data; boundary=xyz",
+  "multipart/form-data",
+  "application/octet-stream",
+  undefined,
+  "application/json; charset=utf-16",
+  "garbage/ü",
 );
 
 /** Percent-encodes a string's UTF-8 bytes (encodeURIComponent throws on lone surrogates). */
-const encodeBytes = (s: string) => [...new TextEncoder().encode(s)].map((b) => `%${b.toString(16).padStart(2, "0")}`).join("");
+const encodeBytes = (s: string) =>
+  [...new TextEncoder().encode(s)].map((b) => `%${b.toString(16).padStart(2, "0")}`).join("");
 const queryValue = fc.oneof(
   fc.string({ unit: anyUnit, maxLength: 12 }),
   fc.integer().map(String),
   hugeNumber,
   fc.constantFrom("", "1", "100", "101", "0", "-1", " 1", "1 ", "+1", "١", "true", "[]", "{}"),
 );
-const rawQuery = fc.array(
-  fc.oneof(queryValue.map(encodeBytes), fc.constantFrom("%", "%zz", "%00", "%ff", "%c0%af", "&", "=", "limit", "before", "after", "skip", "[]", "[a]", "+", ";", "#")),
-  { maxLength: 10 },
-).map((parts) => parts.join(""));
+const rawQuery = fc
+  .array(
+    fc.oneof(
+      queryValue.map(encodeBytes),
+      fc.constantFrom(
+        "%",
+        "%zz",
+        "%00",
+        "%ff",
+        "%c0%af",
+        "&",
+        "=",
+        "limit",
+        "before",
+        "after",
+        "skip",
+        "[]",
+        "[a]",
+        "+",
+        ";",
+        "#",
+      ),
+    ),
+    { maxLength: 10 },
+  )
+  .map((parts) => parts.join(""));
 const pathSegment = fc.oneof(
   fc.string({ unit: anyUnit, minLength: 1, maxLength: 12 }).map(encodeBytes),
   fc.integer().map(String),
   hugeNumber,
-  fc.constantFrom("%", "%zz", "..", "%2e%2e", "1e3", "-1", "0", "1.0", "%201", "%00", "1;2", "%2F", "1%2F2", "%ef%bf%bf"),
+  fc.constantFrom(
+    "%",
+    "%zz",
+    "..",
+    "%2e%2e",
+    "1e3",
+    "-1",
+    "0",
+    "1.0",
+    "%201",
+    "%00",
+    "1;2",
+    "%2F",
+    "1%2F2",
+    "%ef%bf%bf",
+  ),
 );
 
 // ---- properties
@@ -175,8 +292,12 @@ describe(`HTTP fuzzing (${dialect})`, () => {
           body: JSON.stringify({ username: name, email: "nasty@example.com", password: "password123" }),
           contentType: "application/json",
         });
-        if (!/^[A-Za-z0-9_.-]{3,32}$/.test(name)) expect([signup.status, signup.json.code]).toEqual([422, "VALIDATION_FAILED"]);
-        const login = await send("POST", "/auth/login", { body: JSON.stringify({ username: name, password: "password123" }), contentType: "application/json" });
+        if (!/^[A-Za-z0-9_.-]{3,32}$/.test(name))
+          expect([signup.status, signup.json.code]).toEqual([422, "VALIDATION_FAILED"]);
+        const login = await send("POST", "/auth/login", {
+          body: JSON.stringify({ username: name, password: "password123" }),
+          contentType: "application/json",
+        });
         expect([200, 401, 422]).toContain(login.status);
         clock.advance(5 * 60_000);
       }),
@@ -191,7 +312,11 @@ describe(`HTTP fuzzing (${dialect})`, () => {
     await check(
       fc.asyncProperty(nastyText, async (text) => {
         const trimmed = text.trim();
-        const room = await send("POST", "/rooms/", { body: JSON.stringify({ name: text }), contentType: "application/json", token: admin.token });
+        const room = await send("POST", "/rooms/", {
+          body: JSON.stringify({ name: text }),
+          contentType: "application/json",
+          token: admin.token,
+        });
         const validName = trimmed !== "" && text.length <= 100 && storable(trimmed);
         if (room.status === 201) {
           expect(room.json.name).toBe(trimmed);
@@ -205,11 +330,17 @@ describe(`HTTP fuzzing (${dialect})`, () => {
           if (trimmed !== "" && text.length <= 100) expect(room.json.code).toBe("TEXT_NOT_STORABLE");
         }
 
-        const message = await send("POST", `/rooms/${roomId}/messages`, { body: JSON.stringify({ content: text }), contentType: "application/json", token: fuzzer.token });
+        const message = await send("POST", `/rooms/${roomId}/messages`, {
+          body: JSON.stringify({ content: text }),
+          contentType: "application/json",
+          token: fuzzer.token,
+        });
         if (visible(trimmed) && storable(trimmed)) {
           expect(message.status).toBe(201);
           expect(message.json.content).toBe(trimmed);
-          const page = await send("GET", `/rooms/${roomId}/messages?after=${message.json.id - 1}&limit=1`, { token: fuzzer.token });
+          const page = await send("GET", `/rooms/${roomId}/messages?after=${message.json.id - 1}&limit=1`, {
+            token: fuzzer.token,
+          });
           expect(page.json[0].content).toBe(trimmed);
         } else {
           expect(message.status).toBe(422);
@@ -256,15 +387,33 @@ describe(`WebSocket fuzzing (${dialect})`, () => {
     return socket.frames.slice(start, end).filter((f) => !String(f.client_id).startsWith("sentinel-"));
   }
 
-  const clientId = fc.oneof(fc.string({ maxLength: 70 }), fc.string({ unit: anyUnit, minLength: 1, maxLength: 64 }), fc.integer(), fc.constant(null), fc.constant(""), fc.boolean());
+  const clientId = fc.oneof(
+    fc.string({ maxLength: 70 }),
+    fc.string({ unit: anyUnit, minLength: 1, maxLength: 64 }),
+    fc.integer(),
+    fc.constant(null),
+    fc.constant(""),
+    fc.boolean(),
+  );
   const frameText = fc.oneof(
     fc.string({ unit: anyUnit, maxLength: 200 }),
     fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
     fc
       .record(
         {
-          type: fc.oneof(fc.constantFrom("message", "typing", "ack", "error", "MESSAGE", ""), fc.string(), fc.integer(), fc.constant(null)),
-          content: fc.oneof(nastyText, fc.integer(), fc.constant(null), fc.array(fc.string(), { maxLength: 2 }), fc.string({ minLength: 3990, maxLength: 4010 })),
+          type: fc.oneof(
+            fc.constantFrom("message", "typing", "ack", "error", "MESSAGE", ""),
+            fc.string(),
+            fc.integer(),
+            fc.constant(null),
+          ),
+          content: fc.oneof(
+            nastyText,
+            fc.integer(),
+            fc.constant(null),
+            fc.array(fc.string(), { maxLength: 2 }),
+            fc.string({ minLength: 3990, maxLength: 4010 }),
+          ),
           client_id: clientId,
         },
         { requiredKeys: [] },
@@ -283,7 +432,8 @@ describe(`WebSocket fuzzing (${dialect})`, () => {
         } catch {
           parsed = undefined;
         }
-        const isTyping = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) && parsed.type === "typing";
+        const isTyping =
+          parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) && parsed.type === "typing";
         if (isTyping) return expect(outcome).toEqual([]);
         const errors = outcome.filter((f) => f.type === "error");
         const accepted = outcome.filter((f) => f.type === "ack" || f.type === "message");
@@ -313,19 +463,25 @@ describe(`WebSocket fuzzing (${dialect})`, () => {
       next.send({ content: "innocent", client_id: `innocent-${i}` });
       const refusal = await socket.next((f) => f.type === "error" && socket.frames.indexOf(f) >= start);
       expect(refusal).toMatchObject({ code: "INVALID_FRAME" });
-      expect(await next.next((f) => f.client_id === `innocent-${i}` && (f.type === "ack" || f.type === "error"))).toMatchObject({ type: "ack" });
+      expect(
+        await next.next((f) => f.client_id === `innocent-${i}` && (f.type === "ack" || f.type === "error")),
+      ).toMatchObject({ type: "ack" });
     }
     await next.close();
   });
 
   test("frames over 16 KiB close the socket with 1009; the server keeps serving", async () => {
     await check(
-      fc.asyncProperty(fc.integer({ min: 16 * 1024 + 1, max: 64 * 1024 }), fc.string({ unit: "binary-ascii", minLength: 1, maxLength: 8 }), async (size, unit) => {
-        const big = new TestSocket(`${ws}/ws/${roomId}?token=${fuzzer.token}`);
-        await big.opened;
-        big.send(unit.repeat(Math.ceil(size / unit.length)).slice(0, size));
-        expect((await big.closed).code).toBe(1009);
-      }),
+      fc.asyncProperty(
+        fc.integer({ min: 16 * 1024 + 1, max: 64 * 1024 }),
+        fc.string({ unit: "binary-ascii", minLength: 1, maxLength: 8 }),
+        async (size, unit) => {
+          const big = new TestSocket(`${ws}/ws/${roomId}?token=${fuzzer.token}`);
+          await big.opened;
+          big.send(unit.repeat(Math.ceil(size / unit.length)).slice(0, size));
+          expect((await big.closed).code).toBe(1009);
+        },
+      ),
       5,
     );
   });

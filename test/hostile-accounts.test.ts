@@ -18,7 +18,8 @@ afterAll(async () => {
   await t.dispose();
 });
 
-const login = (username: string, password: string) => t.request("POST", "/auth/login", { body: { username, password } });
+const login = (username: string, password: string) =>
+  t.request("POST", "/auth/login", { body: { username, password } });
 /** A login over the socket, where the client address is known (127.0.0.1). */
 const loginOverTcp = async (username: string, password: string) => {
   const response = await fetch(`${base}/auth/login`, {
@@ -41,13 +42,16 @@ describe(`login throttling (${dialect})`, () => {
     }
     // Another username is not affected, and neither is the owner at another address.
     expect((await login("ghost-user", "whatever1")).status).toBe(401);
-    expect(await t.auth.login("victim", victim.password, "198.51.100.20")).toMatchObject({ access_token: expect.any(String) });
+    expect(await t.auth.login("victim", victim.password, "198.51.100.20")).toMatchObject({
+      access_token: expect.any(String),
+    });
     clock.advance(LOGIN_LIMITS.pairWindowMs);
     expect((await login("victim", victim.password)).status).toBe(200);
   });
 
   test("an unknown username is locked the same way, so the lock says nothing about who exists", async () => {
-    for (let i = 0; i < LOGIN_LIMITS.pairFailures; i++) expect((await login("nobody-here", `guess-${i}`)).status).toBe(401);
+    for (let i = 0; i < LOGIN_LIMITS.pairFailures; i++)
+      expect((await login("nobody-here", `guess-${i}`)).status).toBe(401);
     expect((await login("nobody-here", "guess")).status).toBe(429);
     clock.advance(LOGIN_LIMITS.pairWindowMs);
   });
@@ -55,7 +59,8 @@ describe(`login throttling (${dialect})`, () => {
   test("a successful login clears the failures of its username at its address", async () => {
     const user = await t.user("forgetful");
     for (let round = 0; round < 2; round++) {
-      for (let i = 0; i < LOGIN_LIMITS.pairFailures - 1; i++) expect((await login("forgetful", "not-it-123")).status).toBe(401);
+      for (let i = 0; i < LOGIN_LIMITS.pairFailures - 1; i++)
+        expect((await login("forgetful", "not-it-123")).status).toBe(401);
       expect((await login("forgetful", user.password)).status).toBe(200);
     }
     clock.advance(LOGIN_LIMITS.usernameWindowMs); // give the shared in-process address and username budgets back
@@ -105,7 +110,14 @@ describe(`credentials (${dialect})`, () => {
     // Medians: one garbage collection during one try must not decide the test.
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
     const ratio = median(unknown) / median(known);
-    console.log(JSON.stringify({ test: "login timing", knownMs: +median(known).toFixed(2), unknownMs: +median(unknown).toFixed(2), ratio: +ratio.toFixed(2) }));
+    console.log(
+      JSON.stringify({
+        test: "login timing",
+        knownMs: +median(known).toFixed(2),
+        unknownMs: +median(unknown).toFixed(2),
+        ratio: +ratio.toFixed(2),
+      }),
+    );
     expect(ratio).toBeGreaterThan(0.5);
     expect(ratio).toBeLessThan(2);
     clock.advance(LOGIN_LIMITS.pairWindowMs);
@@ -113,7 +125,9 @@ describe(`credentials (${dialect})`, () => {
 
   test("passwords that differ only after byte 72 are different passwords", async () => {
     const password = `${"p".repeat(72)}${"a".repeat(28)}`; // 100 bytes; bcrypt alone would read only 72
-    const signup = await t.request("POST", "/auth/signup", { body: { username: "longpass", email: "longpass@example.com", password } });
+    const signup = await t.request("POST", "/auth/signup", {
+      body: { username: "longpass", email: "longpass@example.com", password },
+    });
     expect(signup.status).toBe(201);
     expect((await login("longpass", `${"p".repeat(72)}${"b".repeat(28)}`)).status).toBe(401);
     expect((await login("longpass", "p".repeat(72))).status).toBe(401);
@@ -122,7 +136,11 @@ describe(`credentials (${dialect})`, () => {
 });
 
 describe(`request body limit (${dialect})`, () => {
-  const oversized = JSON.stringify({ username: "huge", email: "huge@example.com", password: "x".repeat(MAX_REQUEST_BODY_BYTES) });
+  const oversized = JSON.stringify({
+    username: "huge",
+    email: "huge@example.com",
+    password: "x".repeat(MAX_REQUEST_BODY_BYTES),
+  });
   const chunked = (text: string) =>
     new ReadableStream<Uint8Array>({
       start(controller) {
@@ -138,7 +156,10 @@ describe(`request body limit (${dialect})`, () => {
       const refused = await t.request("POST", "/auth/signup", { body: oversized });
       expect(refused.status).toBe(413);
       expect(refused.json).toEqual({ detail: "Request body too large", code: "BODY_TOO_LARGE" });
-      const declared = await t.request("POST", "/auth/signup", { body: "{}", headers: { "content-length": String(MAX_REQUEST_BODY_BYTES + 1) } });
+      const declared = await t.request("POST", "/auth/signup", {
+        body: "{}",
+        headers: { "content-length": String(MAX_REQUEST_BODY_BYTES + 1) },
+      });
       expect(declared.status).toBe(413);
       expect(hash).not.toHaveBeenCalled();
     } finally {
@@ -146,13 +167,20 @@ describe(`request body limit (${dialect})`, () => {
     }
     const atLimit = `{"content":"${"y".repeat(MAX_REQUEST_BODY_BYTES - 14)}"}`;
     expect(atLimit.length).toBe(MAX_REQUEST_BODY_BYTES);
-    const parsed = await t.request("POST", "/rooms/1/messages", { body: atLimit, token: (await t.user("bodyuser")).token });
+    const parsed = await t.request("POST", "/rooms/1/messages", {
+      body: atLimit,
+      token: (await t.user("bodyuser")).token,
+    });
     expect(parsed.status).toBe(422); // parsed and validated: content too long, not 413
   });
 
   test("listening without Bun's limit: 413 with a declared length and with a chunked body", async () => {
     for (const body of [oversized, chunked(oversized)]) {
-      const response = await fetch(`${base}/auth/signup`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      const response = await fetch(`${base}/auth/signup`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
       expect(response.status).toBe(413);
       expect((await response.json()).code).toBe("BODY_TOO_LARGE");
     }
@@ -160,7 +188,12 @@ describe(`request body limit (${dialect})`, () => {
 
   test("listening with main.ts's maxRequestBodySize: Bun refuses both with 413", async () => {
     const limited = await createTestApp();
-    limited.app.listen({ port: 0, hostname: "127.0.0.1", reusePort: false, maxRequestBodySize: MAX_REQUEST_BODY_BYTES });
+    limited.app.listen({
+      port: 0,
+      hostname: "127.0.0.1",
+      reusePort: false,
+      maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
+    });
     try {
       const url = `http://127.0.0.1:${limited.app.server!.port}/auth/signup`;
       for (const body of [oversized, chunked(oversized)]) {

@@ -9,18 +9,26 @@ import { createTestApp, dialect, openTestStore, scratchDatabase, TEST_SECRET, ty
 import { TestSocket } from "./ws-client.ts";
 
 /** Every byte as %XX, letters included, so nothing of the text is left to read. */
-const encodeAll = (s: string) => [...new TextEncoder().encode(s)].map((b) => `%${b.toString(16).padStart(2, "0")}`).join("");
+const encodeAll = (s: string) =>
+  [...new TextEncoder().encode(s)].map((b) => `%${b.toString(16).padStart(2, "0")}`).join("");
 
 /** A WebSocket attempt that settles whether the server upgrades or refuses it. */
 async function attempt(url: string, protocols?: string[]): Promise<"open" | "refused"> {
   const socket = new TestSocket(url, protocols);
-  const outcome = await socket.opened.then(() => "open" as const, () => "refused" as const);
+  const outcome = await socket.opened.then(
+    () => "open" as const,
+    () => "refused" as const,
+  );
   if (outcome === "open") await socket.close();
   return outcome;
 }
 
 /** Writes `text` on a new TCP connection (then closes it if `hangUp`); resolves with what the server sent before closing. */
-async function rawHttp(port: number, text: string, hangUp = false): Promise<{ status: number | undefined; body: string }> {
+async function rawHttp(
+  port: number,
+  text: string,
+  hangUp = false,
+): Promise<{ status: number | undefined; body: string }> {
   const closed = Promise.withResolvers<void>();
   let received = "";
   const socket = await Bun.connect({
@@ -42,7 +50,10 @@ async function rawHttp(port: number, text: string, hangUp = false): Promise<{ st
   if (hangUp) socket.end();
   await closed.promise;
   const status = /^HTTP\/1\.1 (\d{3})/.exec(received)?.[1];
-  return { status: status === undefined ? undefined : Number(status), body: received.slice(received.indexOf("\r\n\r\n") + 4) };
+  return {
+    status: status === undefined ? undefined : Number(status),
+    body: received.slice(received.indexOf("\r\n\r\n") + 4),
+  };
 }
 
 const chunkedHead = (path: string) =>
@@ -111,7 +122,11 @@ describe(`tokens never reach the log (${dialect})`, () => {
       await attempt(`${server.ws}/ws/${token}`),
     ];
     expect(refused).toEqual(refused.map(() => "refused" as const));
-    for (const path of [`/rooms/${chat.roomId}/messages?token=${token}`, `/rooms/${encodeAll(token)}`, `/auth/me?%74oken=${encodeURIComponent(token)}`]) {
+    for (const path of [
+      `/rooms/${chat.roomId}/messages?token=${token}`,
+      `/rooms/${encodeAll(token)}`,
+      `/auth/me?%74oken=${encodeURIComponent(token)}`,
+    ]) {
       await fetch(`${server.http}${path}`, { headers: { authorization: `Bearer ${token}` } });
     }
 
@@ -140,13 +155,25 @@ describe(`tokens never reach the log (${dialect})`, () => {
     const lines: string[] = [];
     try {
       const config = { secretKey: TEST_SECRET, accessTokenTtlSeconds: 1800, bcryptCost: 4, corsOrigins: "*" as const };
-      const broken = await createApp({ store: { ...store, listRoomListings: () => Promise.reject(new Error("a bug")) }, config, log: (line) => lines.push(JSON.stringify(line)) });
+      const broken = await createApp({
+        store: { ...store, listRoomListings: () => Promise.reject(new Error("a bug")) },
+        config,
+        log: (line) => lines.push(JSON.stringify(line)),
+      });
       const admin = { username: "admin", email: "admin@example.com", password: "admin-password", role: "admin" };
       const post = (path: string, body: unknown) =>
-        broken.app.handle(new Request(`http://localhost${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }));
+        broken.app.handle(
+          new Request(`http://localhost${path}`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(body),
+          }),
+        );
       expect((await post("/auth/signup", admin)).status).toBe(201);
       const token = (await (await post("/auth/login", admin)).json()).access_token as string;
-      const response = await broken.app.handle(new Request(`http://localhost/rooms?%74oken=${token}`, { headers: { authorization: `Bearer ${token}` } }));
+      const response = await broken.app.handle(
+        new Request(`http://localhost/rooms?%74oken=${token}`, { headers: { authorization: `Bearer ${token}` } }),
+      );
       expect(response.status).toBe(500);
       expect(lines.length).toBe(1);
       expect(JSON.parse(lines[0]!)).toMatchObject({ msg: "unhandled error", path: "/rooms?%74oken=REDACTED" });
@@ -161,14 +188,22 @@ describe(`tokens never reach the log (${dialect})`, () => {
 
 describe(`broken request bodies are a 4xx (${dialect})`, () => {
   const signup = "/auth/signup";
-  const oversized = JSON.stringify({ username: "huge", email: "huge@example.com", password: "x".repeat(MAX_REQUEST_BODY_BYTES) });
+  const oversized = JSON.stringify({
+    username: "huge",
+    email: "huge@example.com",
+    password: "x".repeat(MAX_REQUEST_BODY_BYTES),
+  });
 
   /** The four attacks on a listening server; returns what each got back on the wire. */
   async function attack(port: number) {
     return {
       malformedChunkSize: await rawHttp(port, `${chunkedHead(signup)}zz\r\n{}\r\n0\r\n\r\n`),
       cutOffMidChunk: await rawHttp(port, `${chunkedHead(signup)}100\r\n{"username":"cut`, true),
-      cutOffDeclaredLength: await rawHttp(port, `POST ${signup} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"username":`, true),
+      cutOffDeclaredLength: await rawHttp(
+        port,
+        `POST ${signup} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"username":`,
+        true,
+      ),
       overLimit: await rawHttp(port, chunkedHead(signup) + chunks(oversized)),
       invalidJson: await rawHttp(port, chunkedHead(signup) + chunks('{"username": "x", oops}')),
     };
@@ -176,12 +211,20 @@ describe(`broken request bodies are a 4xx (${dialect})`, () => {
 
   /** Waits until /metrics has counted every attack, then checks no request was a 5xx. */
   async function expectCounted(base: string) {
-    const expected = { "POST unmatched 400": 2, "POST unmatched 413": 1, "POST /auth/signup 400": 1, "POST /auth/signup 422": 1 };
+    const expected = {
+      "POST unmatched 400": 2,
+      "POST unmatched 413": 1,
+      "POST /auth/signup 400": 1,
+      "POST /auth/signup 422": 1,
+    };
     let counts = new Map<string, number>();
-    await until(async () => {
-      counts = await requestCounts(base);
-      return Object.entries(expected).every(([series, n]) => (counts.get(series) ?? 0) >= n);
-    }, `/metrics to count the attacks: ${JSON.stringify(expected)}`);
+    await until(
+      async () => {
+        counts = await requestCounts(base);
+        return Object.entries(expected).every(([series, n]) => (counts.get(series) ?? 0) >= n);
+      },
+      `/metrics to count the attacks: ${JSON.stringify(expected)}`,
+    );
     expect([...counts].filter(([series]) => / 5\d\d$/.test(series))).toEqual([]);
   }
 
@@ -230,9 +273,17 @@ let wsBase: string;
 
 /** The handshake's HTTP answer (Bun's WebSocket client does not report a refused one's status). */
 async function handshake(path: string, token: string): Promise<number> {
-  const response = await fetch(`${wsBase.replace(/^ws/, "http")}${path}${path.includes("?") ? "&" : "?"}token=${token}`, {
-    headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": btoa("0123456789abcdef") },
-  });
+  const response = await fetch(
+    `${wsBase.replace(/^ws/, "http")}${path}${path.includes("?") ? "&" : "?"}token=${token}`,
+    {
+      headers: {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": btoa("0123456789abcdef"),
+      },
+    },
+  );
   await response.body?.cancel();
   return response.status;
 }
@@ -245,7 +296,9 @@ describe(`small hostile inputs (${dialect})`, () => {
     admin = await t.user("admin", { role: "admin" });
     // Ids 1: the room, the admin, and the message, so each spelling of 1 below would find something.
     roomId = (await t.request("POST", "/rooms", { token: admin.token, body: { name: "one" } })).json.id;
-    messageId = (await t.request("POST", `/rooms/${roomId}/messages`, { token: admin.token, body: { content: "first" } })).json.id;
+    messageId = (
+      await t.request("POST", `/rooms/${roomId}/messages`, { token: admin.token, body: { content: "first" } })
+    ).json.id;
     expect([roomId, messageId, admin.id]).toEqual([1, 1, 1]);
   });
   afterAll(async () => {
@@ -299,22 +352,46 @@ describe(`small hostile inputs (${dialect})`, () => {
 
   test("a password with an unpaired surrogate is refused at signup (422), not changed to U+FFFD", async () => {
     for (const password of ["password\ud800", "\udc00password", "pass\udbffword"]) {
-      const refused = await t.request("POST", "/auth/signup", { body: { username: "surrogate", email: "surrogate@example.com", password } });
+      const refused = await t.request("POST", "/auth/signup", {
+        body: { username: "surrogate", email: "surrogate@example.com", password },
+      });
       expect([refused.status, refused.json.code]).toEqual([422, "TEXT_NOT_STORABLE"]);
       expect(refused.json.detail).toContain("password");
     }
     // No account was made: the name is free, and the U+FFFD spelling logs nobody in.
-    expect((await t.request("POST", "/auth/login", { body: { username: "surrogate", password: "password\ufffd" } })).status).toBe(401);
-    const made = await t.request("POST", "/auth/signup", { body: { username: "surrogate", email: "surrogate@example.com", password: "password\ufffd" } });
+    expect(
+      (await t.request("POST", "/auth/login", { body: { username: "surrogate", password: "password\ufffd" } })).status,
+    ).toBe(401);
+    const made = await t.request("POST", "/auth/signup", {
+      body: { username: "surrogate", email: "surrogate@example.com", password: "password\ufffd" },
+    });
     expect(made.status).toBe(201);
     // Login compares, it never stores: a lone surrogate there is one more wrong password.
-    expect((await t.request("POST", "/auth/login", { body: { username: "surrogate", password: "password\ud800x" } })).status).toBe(401);
-    expect((await t.request("POST", "/auth/login", { body: { username: "surrogate", password: "password\ufffd" } })).status).toBe(200);
+    expect(
+      (await t.request("POST", "/auth/login", { body: { username: "surrogate", password: "password\ud800x" } })).status,
+    ).toBe(401);
+    expect(
+      (await t.request("POST", "/auth/login", { body: { username: "surrogate", password: "password\ufffd" } })).status,
+    ).toBe(200);
   });
 
   const invisible = [
-    "\u200b", "\u200b\u200c\u200d", "\u2060\ufeff", " \u200b \t\u200b\n", "\u00ad", "\u180e", "\u200e\u200f", "\u202a\u202c",
-    "\u2066\u2069", "\u3164", "\u115f\u1160", "\ufe0f", "\u{e0020}\u{e007f}", "\u034f", "\u00a0\u2028\u3000", "\u0001\u007f",
+    "\u200b",
+    "\u200b\u200c\u200d",
+    "\u2060\ufeff",
+    " \u200b \t\u200b\n",
+    "\u00ad",
+    "\u180e",
+    "\u200e\u200f",
+    "\u202a\u202c",
+    "\u2066\u2069",
+    "\u3164",
+    "\u115f\u1160",
+    "\ufe0f",
+    "\u{e0020}\u{e007f}",
+    "\u034f",
+    "\u00a0\u2028\u3000",
+    "\u0001\u007f",
   ];
 
   test("a message of only invisible characters is CONTENT_EMPTY over HTTP, for edits, and on the socket", async () => {
@@ -323,7 +400,11 @@ describe(`small hostile inputs (${dialect})`, () => {
     await socket.opened;
     for (const content of invisible) {
       const posted = await t.request("POST", `/rooms/${roomId}/messages`, { token, body: { content } });
-      expect({ content, status: posted.status, code: posted.json.code }).toEqual({ content, status: 422, code: "CONTENT_EMPTY" });
+      expect({ content, status: posted.status, code: posted.json.code }).toEqual({
+        content,
+        status: 422,
+        code: "CONTENT_EMPTY",
+      });
       const edited = await t.request("PATCH", `/messages/${messageId}`, { token, body: { content } });
       expect([edited.status, edited.json.code]).toEqual([422, "CONTENT_EMPTY"]);
       const said = await socket.say(content);
@@ -332,7 +413,9 @@ describe(`small hostile inputs (${dialect})`, () => {
     // Visible text next to invisible characters is a message, stored as sent (ZWJ emoji sequences need them).
     const family = "\u{1f468}\u200d\u{1f469}\u200d\u{1f467}";
     expect((await socket.say(family)).type).toBe("ack");
-    expect((await t.request("POST", `/rooms/${roomId}/messages`, { token, body: { content: "a\u200b" } })).status).toBe(201);
+    expect((await t.request("POST", `/rooms/${roomId}/messages`, { token, body: { content: "a\u200b" } })).status).toBe(
+      201,
+    );
     await socket.close();
     const page = await t.request("GET", `/rooms/${roomId}/messages?limit=2`, { token });
     expect(page.json.map((m: { content: string }) => m.content)).toEqual(["a\u200b", family]);
@@ -348,7 +431,11 @@ describe(`small hostile inputs (${dialect})`, () => {
     const heard = await socket.next((f) => f.type === "message" && f.id === ack.id);
     expect(heard.content).toBe("sent as binary ✓");
 
-    for (const garbage of [new Uint8Array([0xff, 0xfe, 0x7b, 0x7d]), new Uint8Array([0x7b, 0xc3]), new Uint8Array([0xed, 0xa0, 0x80])]) {
+    for (const garbage of [
+      new Uint8Array([0xff, 0xfe, 0x7b, 0x7d]),
+      new Uint8Array([0x7b, 0xc3]),
+      new Uint8Array([0xed, 0xa0, 0x80]),
+    ]) {
       socket.ws.send(garbage);
       const error = await socket.nextOfType("error");
       expect(error.code).toBe("INVALID_FRAME");

@@ -45,7 +45,9 @@ async function join(roomId: number, who: Account): Promise<TestSocket> {
 async function storedCount(roomId: number, token: string): Promise<number> {
   let stored = 0;
   for (let before: number | undefined; ; ) {
-    const page = await t.request("GET", `/rooms/${roomId}/messages?limit=100${before ? `&before=${before}` : ""}`, { token });
+    const page = await t.request("GET", `/rooms/${roomId}/messages?limit=100${before ? `&before=${before}` : ""}`, {
+      token,
+    });
     stored += page.json.length;
     if (page.json.length < 100) return stored;
     before = page.json.at(-1).id;
@@ -55,7 +57,12 @@ async function storedCount(roomId: number, token: string): Promise<number> {
 /** The answer to a WebSocket handshake that is refused before the upgrade. */
 async function refusedHandshake(url: string) {
   const response = await fetch(url.replace(/^ws/, "http"), {
-    headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": btoa("0123456789abcdef") },
+    headers: {
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": btoa("0123456789abcdef"),
+    },
   });
   return { status: response.status, json: (await response.json()) as { code: string } };
 }
@@ -72,7 +79,9 @@ describe(`messages per user (${dialect})`, () => {
       await Promise.all(
         mine.map((socket, s) =>
           Promise.all(
-            Array.from({ length: 500 }, (_, i) => socket.next((f) => (f.type === "ack" || f.type === "error") && f.client_id === `f${s}-${i}`, 30_000)),
+            Array.from({ length: 500 }, (_, i) =>
+              socket.next((f) => (f.type === "ack" || f.type === "error") && f.client_id === `f${s}-${i}`, 30_000),
+            ),
           ),
         ),
       )
@@ -85,7 +94,8 @@ describe(`messages per user (${dialect})`, () => {
     expect(await storedCount(roomId, flooder.token)).toBe(LIMITS.messageBurst);
 
     // The same budget covers the user's HTTP posts; someone else's is untouched.
-    const post = (who: Account, content: string) => t.request("POST", `/rooms/${roomId}/messages`, { token: who.token, body: { content } });
+    const post = (who: Account, content: string) =>
+      t.request("POST", `/rooms/${roomId}/messages`, { token: who.token, body: { content } });
     const refused = await post(flooder, "over http");
     expect(refused.status).toBe(429);
     expect(refused.json.code).toBe("RATE_LIMITED");
@@ -127,7 +137,11 @@ describe(`no lockout by strangers (${dialect})`, () => {
   test("1,000 wrong guesses in any case from 100 other addresses: few are checked, and the owner still logs in", async () => {
     const owner = await t.user("owner");
     const overTcp = (password: string) =>
-      fetch(`${http}/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "owner", password }) });
+      fetch(`${http}/auth/login`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ username: "owner", password }),
+      });
     // The owner has logged in from here before (127.0.0.1 is their address).
     expect((await overTcp(owner.password)).status).toBe(200);
 
@@ -157,7 +171,9 @@ describe(`no lockout by strangers (${dialect})`, () => {
     await t.auth.login("owner", owner.password, "198.51.100.7").catch((error) => (slowed = error));
     expect(slowed).toMatchObject({ code: "RATE_LIMITED", headers: { "retry-after": "1" } });
     clock.advance(LOGIN_LIMITS.slowIntervalMs);
-    expect(await t.auth.login("owner", owner.password, "198.51.100.7")).toMatchObject({ access_token: expect.any(String) });
+    expect(await t.auth.login("owner", owner.password, "198.51.100.7")).toMatchObject({
+      access_token: expect.any(String),
+    });
     clock.advance(LOGIN_LIMITS.usernameWindowMs);
   });
 });
@@ -212,12 +228,22 @@ describe(`signup floods (${dialect})`, () => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ username, email: `${username}@example.com`, password: "password-123" }),
     });
-    return { status: response.status, retryAfter: response.headers.get("retry-after"), json: (await response.json()) as { code?: string } };
+    return {
+      status: response.status,
+      retryAfter: response.headers.get("retry-after"),
+      json: (await response.json()) as { code?: string },
+    };
   };
 
   test("10 concurrent signups from one address: 5 accounts, then 429 RATE_LIMITED until the window ends", async () => {
     // A refusal for a taken name costs no hash, and so no place.
-    expect((await s.request("POST", "/auth/signup", { body: { username: "taken", email: "taken@example.com", password: "password-123" } })).status).toBe(201);
+    expect(
+      (
+        await s.request("POST", "/auth/signup", {
+          body: { username: "taken", email: "taken@example.com", password: "password-123" },
+        })
+      ).status,
+    ).toBe(201);
     expect((await signupOverTcp("taken")).json.code).toBe("USERNAME_TAKEN");
 
     const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => signupOverTcp(`flood${i}`)));
@@ -225,10 +251,20 @@ describe(`signup floods (${dialect})`, () => {
     const refused = answers.filter((a) => a.status !== 201);
     expect(refused).toHaveLength(5);
     for (const answer of refused) {
-      expect(answer).toMatchObject({ status: 429, json: { code: "RATE_LIMITED" }, retryAfter: String(SIGNUP_WINDOW_MS / 1000) });
+      expect(answer).toMatchObject({
+        status: 429,
+        json: { code: "RATE_LIMITED" },
+        retryAfter: String(SIGNUP_WINDOW_MS / 1000),
+      });
     }
     // Another address (here app.handle's, which has none) has its own budget.
-    expect((await s.request("POST", "/auth/signup", { body: { username: "elsewhere", email: "elsewhere@example.com", password: "password-123" } })).status).toBe(201);
+    expect(
+      (
+        await s.request("POST", "/auth/signup", {
+          body: { username: "elsewhere", email: "elsewhere@example.com", password: "password-123" },
+        })
+      ).status,
+    ).toBe(201);
     signupClock.advance(SIGNUP_WINDOW_MS);
     expect((await signupOverTcp("next-window")).status).toBe(201);
   });
@@ -241,7 +277,11 @@ describe(`signup floods (${dialect})`, () => {
     let settled = Promise.withResolvers<void>();
     const signups = Array.from({ length: total }, (_, i) =>
       s.auth
-        .signup({ username: `wave${i}`, email: `wave${i}@example.com`, password: "password-123" }, undefined, `192.0.2.${i}`)
+        .signup(
+          { username: `wave${i}`, email: `wave${i}@example.com`, password: "password-123" },
+          undefined,
+          `192.0.2.${i}`,
+        )
         .then(
           (user) => void outcomes.push(user.username),
           (error: AppError) => void outcomes.push(error),
@@ -253,13 +293,18 @@ describe(`signup floods (${dialect})`, () => {
       settled = Promise.withResolvers<void>();
     }
     expect(outcomes).toHaveLength(total - queued);
-    for (const error of outcomes) expect(error).toMatchObject({ code: "SIGNUP_BUSY", status: 503, headers: { "retry-after": "1" } });
+    for (const error of outcomes)
+      expect(error).toMatchObject({ code: "SIGNUP_BUSY", status: 503, headers: { "retry-after": "1" } });
     expect(hasher.held).toHaveLength(SIGNUP_HASHING.concurrent);
 
     // Over HTTP the same refusal is a 503 with Retry-After; a login (a verify, not a signup hash) is not held up.
-    const busy = await s.request("POST", "/auth/signup", { body: { username: "one-more", email: "one-more@example.com", password: "password-123" } });
+    const busy = await s.request("POST", "/auth/signup", {
+      body: { username: "one-more", email: "one-more@example.com", password: "password-123" },
+    });
     expect([busy.status, busy.json.code, busy.headers.get("retry-after")]).toEqual([503, "SIGNUP_BUSY", "1"]);
-    expect((await s.request("POST", "/auth/login", { body: { username: "taken", password: "password-123" } })).status).toBe(200);
+    expect(
+      (await s.request("POST", "/auth/login", { body: { username: "taken", password: "password-123" } })).status,
+    ).toBe(200);
 
     // Each release lets the next in line reach the hasher: never more than the slots are running.
     for (let released = 0; released < queued; ) {
@@ -274,6 +319,8 @@ describe(`signup floods (${dialect})`, () => {
     const created = outcomes.filter((o) => typeof o === "string");
     expect(created).toHaveLength(queued);
     expect(hasher.maxRunning).toBe(SIGNUP_HASHING.concurrent);
-    expect((await s.request("POST", "/auth/login", { body: { username: created.at(-1), password: "password-123" } })).status).toBe(200);
+    expect(
+      (await s.request("POST", "/auth/login", { body: { username: created.at(-1), password: "password-123" } })).status,
+    ).toBe(200);
   });
 });

@@ -34,11 +34,15 @@ describe(`one first admin (${dialect})`, () => {
       const t = await createTestApp();
       try {
         const answers = await Promise.all(
-          Array.from({ length: 20 }, (_, i) => t.request("POST", "/auth/signup", { body: signupBody(`racer${i}`, "admin") })),
+          Array.from({ length: 20 }, (_, i) =>
+            t.request("POST", "/auth/signup", { body: signupBody(`racer${i}`, "admin") }),
+          ),
         );
         const statuses = answers.map((a) => a.status).sort();
         expect(statuses).toEqual([201, ...Array(19).fill(403)]);
-        expect(answers.filter((a) => a.status === 403).every((a) => a.json.code === "ADMIN_SIGNUP_FORBIDDEN")).toBe(true);
+        expect(answers.filter((a) => a.status === 403).every((a) => a.json.code === "ADMIN_SIGNUP_FORBIDDEN")).toBe(
+          true,
+        );
         const admins = (await t.store.listUsers()).filter((u) => u.role === "admin");
         expect(admins).toHaveLength(1);
       } finally {
@@ -72,7 +76,8 @@ describe(`the last admin stays (${dialect})`, () => {
   afterAll(() => t.dispose());
 
   const admins = async () => (await t.store.listUsers()).filter((u) => u.role === "admin").map((u) => u.username);
-  const demote = (who: Account, by: Account) => t.request("PATCH", `/users/${who.id}`, { token: by.token, body: { role: "user" } });
+  const demote = (who: Account, by: Account) =>
+    t.request("PATCH", `/users/${who.id}`, { token: by.token, body: { role: "user" } });
 
   test("demoting the only admin, even oneself, is 409 LAST_ADMIN and changes nothing", async () => {
     const refused = await demote(root, root);
@@ -97,9 +102,16 @@ describe(`the last admin stays (${dialect})`, () => {
       expect(left).toHaveLength(1);
       // Root comes back as an admin for the next trial, by the one left.
       const survivor = left[0] === a.username ? a : b;
-      const promoted = await t.request("PATCH", `/users/${root.id}`, { token: survivor.token, body: { role: "admin" } });
+      const promoted = await t.request("PATCH", `/users/${root.id}`, {
+        token: survivor.token,
+        body: { role: "admin" },
+      });
       expect(promoted.status).toBe(200);
-      root = { ...root, token: (await t.request("POST", "/auth/login", { body: { username: "root", password: root.password } })).json.access_token };
+      root = {
+        ...root,
+        token: (await t.request("POST", "/auth/login", { body: { username: "root", password: root.password } })).json
+          .access_token,
+      };
       expect((await demote(survivor, root)).status).toBe(200);
     }
   }, 30_000);
@@ -141,7 +153,10 @@ describe(`other people's emails are private (${dialect})`, () => {
     alice = await t.user("alice");
     bob = await t.user("bob");
     roomId = (await t.request("POST", "/rooms/", { token: admin.token, body: { name: "mail" } })).json.id;
-    expect((await t.request("POST", `/rooms/${roomId}/messages`, { token: alice.token, body: { content: "hi from alice" } })).status).toBe(201);
+    expect(
+      (await t.request("POST", `/rooms/${roomId}/messages`, { token: alice.token, body: { content: "hi from alice" } }))
+        .status,
+    ).toBe(201);
   });
   afterAll(async () => {
     await t.app.stop(true);
@@ -154,7 +169,10 @@ describe(`other people's emails are private (${dialect})`, () => {
       expect(page.json[0].user.username).toBe("alice");
       expect(page.text).not.toContain("@example.com");
     }
-    const posted = await t.request("POST", `/rooms/${roomId}/messages`, { token: bob.token, body: { content: "and bob" } });
+    const posted = await t.request("POST", `/rooms/${roomId}/messages`, {
+      token: bob.token,
+      body: { content: "and bob" },
+    });
     expect(posted.text).not.toContain("@example.com");
 
     const socket = new TestSocket(`ws://127.0.0.1:${t.app.server!.port}/ws/${roomId}?token=${bob.token}`);
@@ -182,10 +200,14 @@ describe(`usernames and emails ignore case (${dialect})`, () => {
 
   test("Alice, ALICE and ALICE@EXAMPLE.COM are taken by alice; the names are shown as typed", async () => {
     for (const username of ["Alice", "ALICE", "aLiCe"]) {
-      const answer = await t.request("POST", "/auth/signup", { body: { ...signupBody(username), email: `${username}-other@example.com` } });
+      const answer = await t.request("POST", "/auth/signup", {
+        body: { ...signupBody(username), email: `${username}-other@example.com` },
+      });
       expect([answer.status, answer.json.code]).toEqual([400, "USERNAME_TAKEN"]);
     }
-    const email = await t.request("POST", "/auth/signup", { body: { ...signupBody("alice2"), email: "ALICE@EXAMPLE.COM" } });
+    const email = await t.request("POST", "/auth/signup", {
+      body: { ...signupBody("alice2"), email: "ALICE@EXAMPLE.COM" },
+    });
     expect([email.status, email.json.code]).toEqual([400, "EMAIL_TAKEN"]);
     const mixed = await t.request("POST", "/auth/signup", { body: signupBody("MixedCase") });
     expect(mixed.json.username).toBe("MixedCase");
@@ -245,7 +267,10 @@ describe(`a database that already holds case twins (${dialect})`, () => {
       store = openSqliteStore(path);
       cleanup = async () => {
         await store.close();
-        for (const suffix of ["", "-wal", "-shm"]) await Bun.file(path + suffix).delete().catch(() => {});
+        for (const suffix of ["", "-wal", "-shm"])
+          await Bun.file(path + suffix)
+            .delete()
+            .catch(() => {});
       };
     } else {
       const scratch = await scratchDatabase("chat_twins");
@@ -267,9 +292,17 @@ describe(`a database that already holds case twins (${dialect})`, () => {
       }
       // Another spelling finds the oldest; a new twin is refused.
       expect((await store.findUserByUsername("aLICE"))?.username).toBe("alice");
-      const twin = { username: "aLiCe", email: "new@example.com", passwordHash: "h", role: "user" as const, createdAt: new Date() };
+      const twin = {
+        username: "aLiCe",
+        email: "new@example.com",
+        passwordHash: "h",
+        role: "user" as const,
+        createdAt: new Date(),
+      };
       expect(store.createUser(twin)).rejects.toEqual(new ConflictError("username"));
-      expect(store.createUser({ ...twin, username: "fresh", email: "Alice@Example.com" })).rejects.toEqual(new ConflictError("email"));
+      expect(store.createUser({ ...twin, username: "fresh", email: "Alice@Example.com" })).rejects.toEqual(
+        new ConflictError("email"),
+      );
     } finally {
       await cleanup();
     }
@@ -287,7 +320,8 @@ describe(`a client_id belongs to its room (${dialect})`, () => {
     admin = await t.user("admin", { role: "admin" });
     alice = await t.user("alice");
     rooms = [];
-    for (const name of ["one", "two"]) rooms.push((await t.request("POST", "/rooms/", { token: admin.token, body: { name } })).json.id);
+    for (const name of ["one", "two"])
+      rooms.push((await t.request("POST", "/rooms/", { token: admin.token, body: { name } })).json.id);
   });
   afterAll(async () => {
     await t.app.stop(true);

@@ -16,7 +16,9 @@ const b64url = (bytes: Uint8Array | string) =>
 
 /** Signs raw header and payload strings, so a case controls every byte the server sees. */
 async function forge(header: string, payload: string, secret = TEST_SECRET): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+    "sign",
+  ]);
   const input = `${b64url(header)}.${b64url(payload)}`;
   return `${input}.${b64url(new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(input))))}`;
 }
@@ -48,7 +50,12 @@ const me = (token: string) => t.request("GET", "/auth/me", { headers: { authoriz
 /** The refused upgrade's status and JSON body (Bun's WebSocket client reports neither). */
 async function handshake(token: string): Promise<{ status: number; code?: string }> {
   const response = await fetch(`${base.replace(/^ws/, "http")}/ws/${roomId}?token=${encodeURIComponent(token)}`, {
-    headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": btoa("0123456789abcdef") },
+    headers: {
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": btoa("0123456789abcdef"),
+    },
   });
   return { status: response.status, code: jsonOrUndefined(await response.text())?.code as string | undefined };
 }
@@ -100,7 +107,11 @@ const cases: Case[] = [
   ["payload a JSON number, validly signed", () => forge(HEADER, "42"), "TOKEN_MALFORMED"],
   ["token of 100 KB", () => forge(HEADER, claims({ pad: "x".repeat(100_000) })), "TOKEN_MALFORMED"],
   // Algorithm and header
-  ["alg none, empty signature", () => `${b64url('{"alg":"none","typ":"JWT"}')}.${b64url(claims())}.`, "TOKEN_ALGORITHM"],
+  [
+    "alg none, empty signature",
+    () => `${b64url('{"alg":"none","typ":"JWT"}')}.${b64url(claims())}.`,
+    "TOKEN_ALGORITHM",
+  ],
   ["alg HS512", () => forge('{"alg":"HS512","typ":"JWT"}', claims()), "TOKEN_ALGORITHM"],
   ["alg RS256", () => forge('{"alg":"RS256","typ":"JWT"}', claims()), "TOKEN_ALGORITHM"],
   ["crit present", () => forge('{"alg":"HS256","typ":"JWT","crit":["exp"]}', claims()), "TOKEN_ALGORITHM"],
@@ -108,8 +119,16 @@ const cases: Case[] = [
   // Signature (checked before any claim)
   ["signature cut short", async () => segment(await valid(), 2, (s) => s.slice(0, 40)), "TOKEN_SIGNATURE"],
   ["signature from another secret", () => forge(HEADER, claims(), OTHER_SECRET), "TOKEN_SIGNATURE"],
-  ["admin role claimed with another secret", () => forge(HEADER, claims({ role: "admin" }), OTHER_SECRET), "TOKEN_SIGNATURE"],
-  ["expired and from another secret: signature wins", () => forge(HEADER, claims({ exp: NOW - 1 }), OTHER_SECRET), "TOKEN_SIGNATURE"],
+  [
+    "admin role claimed with another secret",
+    () => forge(HEADER, claims({ role: "admin" }), OTHER_SECRET),
+    "TOKEN_SIGNATURE",
+  ],
+  [
+    "expired and from another secret: signature wins",
+    () => forge(HEADER, claims({ exp: NOW - 1 }), OTHER_SECRET),
+    "TOKEN_SIGNATURE",
+  ],
   // Time
   ["exp in the past", () => forge(HEADER, claims({ exp: NOW - 1 })), "TOKEN_EXPIRED"],
   ["exp == now", () => forge(HEADER, claims({ exp: NOW })), "TOKEN_EXPIRED"],
@@ -123,7 +142,11 @@ const cases: Case[] = [
   ["issued before a role change", () => tokens.roleChanged!, "TOKEN_REVOKED"],
   ["its user deleted from the database", () => tokens.deleted!, "TOKEN_REVOKED"],
   ["a user that never existed", () => forge(HEADER, claims({}, "ghost")), "TOKEN_REVOKED"],
-  ["an account named by username (sub before it became the id)", () => forge(HEADER, claims({}, "alice")), "TOKEN_REVOKED"],
+  [
+    "an account named by username (sub before it became the id)",
+    () => forge(HEADER, claims({}, "alice")),
+    "TOKEN_REVOKED",
+  ],
   ["an id that is not canonical decimal", () => forge(HEADER, claims({}, `0${alice}`)), "TOKEN_REVOKED"],
   ["a token version the user never had", () => forge(HEADER, claims({ ver: 7 })), "TOKEN_REVOKED"],
 ];

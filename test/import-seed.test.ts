@@ -77,7 +77,9 @@ function sqliteSeed(file: string, seed: SeedFixture): string {
     role VARCHAR(5), created_at DATETIME, PRIMARY KEY (id))`);
   db.run("CREATE UNIQUE INDEX ix_users_username ON users (username)");
   db.run("CREATE UNIQUE INDEX ix_users_email ON users (email)");
-  db.run("CREATE TABLE chat_rooms (id INTEGER NOT NULL, name VARCHAR, description VARCHAR, created_at DATETIME, PRIMARY KEY (id))");
+  db.run(
+    "CREATE TABLE chat_rooms (id INTEGER NOT NULL, name VARCHAR, description VARCHAR, created_at DATETIME, PRIMARY KEY (id))",
+  );
   db.run(`CREATE TABLE messages (id INTEGER NOT NULL, content TEXT, timestamp DATETIME, user_id INTEGER, room_id INTEGER,
     PRIMARY KEY (id), FOREIGN KEY(user_id) REFERENCES users (id), FOREIGN KEY(room_id) REFERENCES chat_rooms (id))`);
   for (const row of seed.users) db.run("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?)", row);
@@ -108,7 +110,8 @@ async function postgresSeed(seed: SeedFixture): Promise<{ url: string; drop(): P
     for (const [id, username, email, hash, role, at] of seed.users) {
       await tx`INSERT INTO users VALUES (${id}, ${username}, ${email}, ${hash}, ${role.toUpperCase()}::userrole, ${at}::timestamp)`;
     }
-    for (const [id, n, description, at] of seed.rooms) await tx`INSERT INTO chat_rooms VALUES (${id}, ${n}, ${description}, ${at}::timestamp)`;
+    for (const [id, n, description, at] of seed.rooms)
+      await tx`INSERT INTO chat_rooms VALUES (${id}, ${n}, ${description}, ${at}::timestamp)`;
     for (const [id, content, at, userId, roomId] of seed.messages) {
       await tx`INSERT INTO messages VALUES (${id}, ${content}, ${at}::timestamp, ${userId}, ${roomId})`;
     }
@@ -177,15 +180,26 @@ describe.each(seedKinds)(`import from a %s seed (into ${dialect})`, (seedKind) =
     const alice = await login("alice", "oldpassword");
     await login("bob", "oldpassword");
     const admin = await login("admin", "adminpass123");
-    expect((await t.request("POST", "/auth/login", { body: { username: "carol", password: "oldpassword" } })).status).toBe(401);
+    expect(
+      (await t.request("POST", "/auth/login", { body: { username: "carol", password: "oldpassword" } })).status,
+    ).toBe(401);
     const me = await t.request("GET", "/auth/me", { token: admin });
-    expect(me.json).toMatchObject({ username: "admin", email: "admin@example.com", role: "admin", created_at: "2025-01-30T09:00:00.000Z" });
+    expect(me.json).toMatchObject({
+      username: "admin",
+      email: "admin@example.com",
+      role: "admin",
+      created_at: "2025-01-30T09:00:00.000Z",
+    });
     expect((await t.request("GET", "/users", { token: admin })).status).toBe(200);
     expect((await t.request("GET", "/users", { token: alice })).status).toBe(403);
     const bob = (await t.store.findUserByUsername("bob"))!;
     expect(bob).toMatchObject({ role: "user", createdAt: new Date("2025-01-30T09:10:00.123Z") });
 
-    const rooms = (await t.request("GET", "/rooms/", { token: alice })).json as { id: number; name: string; description: string | null }[];
+    const rooms = (await t.request("GET", "/rooms/", { token: alice })).json as {
+      id: number;
+      name: string;
+      description: string | null;
+    }[];
     expect(rooms.map((r) => [r.name, r.description])).toEqual([
       ["General", "General discussion"],
       ["Random", null],
@@ -194,16 +208,23 @@ describe.each(seedKinds)(`import from a %s seed (into ${dialect})`, (seedKind) =
     const [general, random, general2] = rooms as [(typeof rooms)[0], (typeof rooms)[0], (typeof rooms)[0]];
 
     const history = await t.request("GET", `/rooms/${general.id}/messages?limit=100`, { token: alice });
-    const oldestFirst = (history.json as { id: number; content: string; timestamp: string; user: { username: string } }[]).reverse();
+    const oldestFirst = (
+      history.json as { id: number; content: string; timestamp: string; user: { username: string } }[]
+    ).reverse();
     expect(oldestFirst.map((m) => [m.user.username, m.content, m.timestamp])).toEqual(GENERAL_HISTORY);
     expect(oldestFirst.map((m) => m.id)).toEqual(oldestFirst.map((m) => m.id).sort((a, b) => a - b));
-    expect((await t.request("GET", `/rooms/${general2.id}/messages`, { token: alice })).json.map((m: { content: string }) => m.content)).toEqual([
-      "in the other general",
-    ]);
+    expect(
+      (await t.request("GET", `/rooms/${general2.id}/messages`, { token: alice })).json.map(
+        (m: { content: string }) => m.content,
+      ),
+    ).toEqual(["in the other general"]);
     expect((await t.request("GET", `/rooms/${random.id}/messages`, { token: alice })).json).toEqual([]);
 
     // Chat goes on in an imported room, after its history.
-    const posted = await t.request("POST", `/rooms/${general.id}/messages`, { token: alice, body: { content: "we moved!" } });
+    const posted = await t.request("POST", `/rooms/${general.id}/messages`, {
+      token: alice,
+      body: { content: "we moved!" },
+    });
     expect(posted.status).toBe(201);
     expect(posted.json.id).toBeGreaterThan(oldestFirst.at(-1)!.id);
     const latest = await t.request("GET", `/rooms/${general.id}/messages?limit=1`, { token: carol.token });
@@ -232,7 +253,13 @@ describe.each(seedKinds)(`import from a %s seed (into ${dialect})`, (seedKind) =
     const racing: Store = {
       ...t.store,
       async importRecords(batch, options) {
-        await t.store.createUser({ username: "dave", email: "other-dave@example.com", passwordHash: "x", role: "user", createdAt: new Date() });
+        await t.store.createUser({
+          username: "dave",
+          email: "other-dave@example.com",
+          passwordHash: "x",
+          role: "user",
+          createdAt: new Date(),
+        });
         return t.store.importRecords(batch, options);
       },
     };
@@ -244,11 +271,15 @@ describe.each(seedKinds)(`import from a %s seed (into ${dialect})`, (seedKind) =
 
   test("a seed that cannot be read fails before anything is written", async () => {
     const before = await snapshot(t.store);
-    await expect(importSeed({ from: `sqlite:${join(work, "missing.db")}`, store: t.store })).rejects.toThrow(/no such file/);
+    await expect(importSeed({ from: `sqlite:${join(work, "missing.db")}`, store: t.store })).rejects.toThrow(
+      /no such file/,
+    );
     const other = new Database(join(work, `not-a-seed-${seedKind}-${dialect}.db`), { create: true });
     other.run("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)");
     other.close();
-    await expect(importSeed({ from: `sqlite:${other.filename}`, store: t.store })).rejects.toThrow(/cannot read the seed database: no such table: users/);
+    await expect(importSeed({ from: `sqlite:${other.filename}`, store: t.store })).rejects.toThrow(
+      /cannot read the seed database: no such table: users/,
+    );
     expect(await snapshot(t.store)).toEqual(before);
   });
 });
@@ -273,7 +304,11 @@ describe("import-seed command", () => {
       stdout: "pipe",
       stderr: "pipe",
     });
-    const [code, stdout, stderr] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
+    const [code, stdout, stderr] = await Promise.all([
+      child.exited,
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+    ]);
     return { code, stdout, stderr };
   };
   // Read with a plain connection: a store would hold the file's exclusive lock.
@@ -311,7 +346,13 @@ describe("import-seed command", () => {
 
   test("bad arguments exit 2, an unreadable seed exits 1", async () => {
     const ours = join(work, "cli-bad.db");
-    for (const args of [[], ["--from"], ["--from", "ftp://x"], ["--from", "sqlite::memory:"], ["--from", "sqlite:x.db", "--force"]]) {
+    for (const args of [
+      [],
+      ["--from"],
+      ["--from", "ftp://x"],
+      ["--from", "sqlite::memory:"],
+      ["--from", "sqlite:x.db", "--force"],
+    ]) {
       const result = await run(args, ours);
       expect(result.code).toBe(2);
       expect(result.stderr).toContain("usage: chat-server import-seed");

@@ -12,7 +12,16 @@ const author = { id: 7, username: "ann" };
 const user = { id: 7, username: "ann", tokenVersion: 0 } as UserRecord;
 
 function message(id: number): MessageWithAuthor {
-  return { id, roomId: ROOM, userId: 7, content: `m${id}`, clientId: null, createdAt: new Date(0), editedAt: null, author } as MessageWithAuthor;
+  return {
+    id,
+    roomId: ROOM,
+    userId: 7,
+    content: `m${id}`,
+    clientId: null,
+    createdAt: new Date(0),
+    editedAt: null,
+    author,
+  } as MessageWithAuthor;
 }
 
 /** One instance's publishing side with fake sockets: `committed` is the database, `publish(id)` the bus delivering. */
@@ -27,19 +36,35 @@ function instance() {
       return 0;
     },
   };
-  const publisher = createPublisher({ sockets, watermarks, clock: () => 0, counters: { published: 0, delivered: 0, slowConsumersClosed: 0 } });
+  const publisher = createPublisher({
+    sockets,
+    watermarks,
+    clock: () => 0,
+    counters: { published: 0, delivered: 0, slowConsumersClosed: 0 },
+  });
   publisher.attach(server);
   let gate: Promise<void> | undefined;
   const store = {
     async listMessages(_roomId: number, options: { limit: number; after?: number; skip?: number }) {
-      const read = options.after === undefined ? committed.toReversed().slice(0, options.limit) : committed.filter((m) => m.id > options.after!).slice(0, options.limit);
+      const read =
+        options.after === undefined
+          ? committed.toReversed().slice(0, options.limit)
+          : committed.filter((m) => m.id > options.after!).slice(0, options.limit);
       if (gate) await gate;
       return read;
     },
   } as unknown as Store;
   const join = async (ws: LiveSocket, coveredId: number) => watermarks.subscribe(ws, coveredId);
   function socket(since?: number): FakeSocket {
-    const session: Session = { user, roomId: ROOM, since, expiresAt: Infinity, joined: false, closed: false, lastTypingAt: 0 };
+    const session: Session = {
+      user,
+      roomId: ROOM,
+      since,
+      expiresAt: Infinity,
+      joined: false,
+      closed: false,
+      lastTypingAt: 0,
+    };
     const ws = new FakeSocket(session);
     fakes.push(ws);
     sockets.add(ws as unknown as LiveSocket);
@@ -52,7 +77,8 @@ function instance() {
     commit: (...ids: number[]) => committed.push(...ids.map(message)),
     publish: (...ids: number[]) => ids.forEach((id) => publisher.message(message(id), author)),
     socket,
-    replay: (ws: FakeSocket) => replayHistory({ store, watermarks, join }, ws as unknown as LiveSocket, Promise.resolve(true)),
+    replay: (ws: FakeSocket) =>
+      replayHistory({ store, watermarks, join }, ws as unknown as LiveSocket, Promise.resolve(true)),
     holdReads: () => {
       const held = Promise.withResolvers<void>();
       gate = held.promise;
@@ -113,7 +139,13 @@ describe("joining while the bus runs behind the database", () => {
     it.commit(18);
     it.publish(18);
     expect(joiner.messageIds).toEqual(range(9, 18));
-    expect(joiner.frames.slice(7).map((f) => f.type)).toEqual(["sync", "member_added", "message", "message", "message"]);
+    expect(joiner.frames.slice(7).map((f) => f.type)).toEqual([
+      "sync",
+      "member_added",
+      "message",
+      "message",
+      "message",
+    ]);
     expect(here.messageIds).toEqual(range(1, 18));
   });
 

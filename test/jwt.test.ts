@@ -38,7 +38,12 @@ function frozenClock(seconds = NOW) {
 
 async function codec(options: { seconds?: number; cacheSize?: number } = {}) {
   const clock = frozenClock(options.seconds);
-  const tokens = await createTokenCodec({ secret: SECRET, ttlSeconds: TTL, clock: clock.now, cacheSize: options.cacheSize });
+  const tokens = await createTokenCodec({
+    secret: SECRET,
+    ttlSeconds: TTL,
+    clock: clock.now,
+    cacheSize: options.cacheSize,
+  });
   return { tokens, clock };
 }
 
@@ -131,21 +136,53 @@ describe("hostile tokens", () => {
     ["four segments", async () => `${await forge(HEADER, claims())}.AAAA`, "TOKEN_MALFORMED"],
     ["token of 100 KB", async () => forge(HEADER, claims({ pad: "x".repeat(100_000) })), "TOKEN_MALFORMED"],
     ["padded base64url signature", async () => `${await forge(HEADER, claims())}=`, "TOKEN_MALFORMED"],
-    ["padded base64url header", async () => replaceSegment(await forge(HEADER, claims()), 0, (s) => `${s}==`), "TOKEN_MALFORMED"],
-    ["standard base64 '+'", async () => replaceSegment(await forge(HEADER, claims()), 2, (s) => `+${s.slice(1)}`), "TOKEN_MALFORMED"],
-    ["standard base64 '/'", async () => replaceSegment(await forge(HEADER, claims()), 2, (s) => `/${s.slice(1)}`), "TOKEN_MALFORMED"],
-    ["whitespace inside a segment", async () => replaceSegment(await forge(HEADER, claims()), 1, (s) => ` ${s}`), "TOKEN_MALFORMED"],
-    ["impossible base64url length (4n+1)", async () => replaceSegment(await forge(HEADER, claims()), 2, (s) => s.slice(0, 41)), "TOKEN_MALFORMED"],
-    ["non-canonical trailing bits in the signature", async () => replaceSegment(await forge(HEADER, claims()), 2, flipUnusedBit), "TOKEN_MALFORMED"],
+    [
+      "padded base64url header",
+      async () => replaceSegment(await forge(HEADER, claims()), 0, (s) => `${s}==`),
+      "TOKEN_MALFORMED",
+    ],
+    [
+      "standard base64 '+'",
+      async () => replaceSegment(await forge(HEADER, claims()), 2, (s) => `+${s.slice(1)}`),
+      "TOKEN_MALFORMED",
+    ],
+    [
+      "standard base64 '/'",
+      async () => replaceSegment(await forge(HEADER, claims()), 2, (s) => `/${s.slice(1)}`),
+      "TOKEN_MALFORMED",
+    ],
+    [
+      "whitespace inside a segment",
+      async () => replaceSegment(await forge(HEADER, claims()), 1, (s) => ` ${s}`),
+      "TOKEN_MALFORMED",
+    ],
+    [
+      "impossible base64url length (4n+1)",
+      async () => replaceSegment(await forge(HEADER, claims()), 2, (s) => s.slice(0, 41)),
+      "TOKEN_MALFORMED",
+    ],
+    [
+      "non-canonical trailing bits in the signature",
+      async () => replaceSegment(await forge(HEADER, claims()), 2, flipUnusedBit),
+      "TOKEN_MALFORMED",
+    ],
     ["header not JSON", () => forge("not json", claims()), "TOKEN_MALFORMED"],
     ["header a JSON array", () => forge('["HS256","JWT"]', claims()), "TOKEN_MALFORMED"],
     ["header JSON null", () => forge("null", claims()), "TOKEN_MALFORMED"],
-    ["header invalid UTF-8", async () => replaceSegment(await forge(HEADER, claims()), 0, () => b64url(new Uint8Array([0x7b, 0xff, 0x7d]))), "TOKEN_MALFORMED"],
+    [
+      "header invalid UTF-8",
+      async () => replaceSegment(await forge(HEADER, claims()), 0, () => b64url(new Uint8Array([0x7b, 0xff, 0x7d]))),
+      "TOKEN_MALFORMED",
+    ],
     ["payload not JSON, validly signed", () => forge(HEADER, "not json"), "TOKEN_MALFORMED"],
     ["payload a JSON array, validly signed", () => forge(HEADER, "[1,2,3]"), "TOKEN_MALFORMED"],
     ["payload a JSON string, validly signed", () => forge(HEADER, '"alice"'), "TOKEN_MALFORMED"],
     // Algorithm and header
-    ["alg none with an empty signature", async () => `${b64url('{"alg":"none","typ":"JWT"}')}.${b64url(claims())}.`, "TOKEN_ALGORITHM"],
+    [
+      "alg none with an empty signature",
+      async () => `${b64url('{"alg":"none","typ":"JWT"}')}.${b64url(claims())}.`,
+      "TOKEN_ALGORITHM",
+    ],
     ["alg missing", () => forge('{"typ":"JWT"}', claims()), "TOKEN_ALGORITHM"],
     ["alg lower case hs256", () => forge('{"alg":"hs256","typ":"JWT"}', claims()), "TOKEN_ALGORITHM"],
     ["alg HS512", () => forge('{"alg":"HS512","typ":"JWT"}', claims()), "TOKEN_ALGORITHM"],
@@ -153,21 +190,49 @@ describe("hostile tokens", () => {
     ["crit present", () => forge('{"alg":"HS256","typ":"JWT","crit":["exp"]}', claims()), "TOKEN_ALGORITHM"],
     ["typ at+jwt", () => forge('{"alg":"HS256","typ":"at+jwt"}', claims()), "TOKEN_ALGORITHM"],
     // Signature
-    ["signature cut short", async () => replaceSegment(await forge(HEADER, claims()), 2, (s) => s.slice(0, 40)), "TOKEN_SIGNATURE"],
+    [
+      "signature cut short",
+      async () => replaceSegment(await forge(HEADER, claims()), 2, (s) => s.slice(0, 40)),
+      "TOKEN_SIGNATURE",
+    ],
     ["signature empty", async () => replaceSegment(await forge(HEADER, claims()), 2, () => ""), "TOKEN_SIGNATURE"],
     ["signature from another secret", () => forge(HEADER, claims(), OTHER_SECRET), "TOKEN_SIGNATURE"],
-    ["one payload character tampered", async () => replaceSegment(await forge(HEADER, claims()), 1, tamper), "TOKEN_SIGNATURE"],
-    ["header swapped for another valid one", async () => replaceSegment(await forge(HEADER, claims()), 0, () => b64url('{"typ":"JWT","alg":"HS256"}')), "TOKEN_SIGNATURE"],
-    ["signature errors win: expired and another secret", () => forge(HEADER, claims({ exp: NOW - 1 }), OTHER_SECRET), "TOKEN_SIGNATURE"],
-    ["signature errors win: bad claims and another secret", () => forge(HEADER, claims({ role: "root" }), OTHER_SECRET), "TOKEN_SIGNATURE"],
-    ["signature errors win: payload not JSON and another secret", () => forge(HEADER, "not json", OTHER_SECRET), "TOKEN_SIGNATURE"],
+    [
+      "one payload character tampered",
+      async () => replaceSegment(await forge(HEADER, claims()), 1, tamper),
+      "TOKEN_SIGNATURE",
+    ],
+    [
+      "header swapped for another valid one",
+      async () => replaceSegment(await forge(HEADER, claims()), 0, () => b64url('{"typ":"JWT","alg":"HS256"}')),
+      "TOKEN_SIGNATURE",
+    ],
+    [
+      "signature errors win: expired and another secret",
+      () => forge(HEADER, claims({ exp: NOW - 1 }), OTHER_SECRET),
+      "TOKEN_SIGNATURE",
+    ],
+    [
+      "signature errors win: bad claims and another secret",
+      () => forge(HEADER, claims({ role: "root" }), OTHER_SECRET),
+      "TOKEN_SIGNATURE",
+    ],
+    [
+      "signature errors win: payload not JSON and another secret",
+      () => forge(HEADER, "not json", OTHER_SECRET),
+      "TOKEN_SIGNATURE",
+    ],
     // Expiry
     ["exp in the past", () => forge(HEADER, claims({ exp: NOW - 1 })), "TOKEN_EXPIRED"],
     ["exp == now", () => forge(HEADER, claims({ exp: NOW })), "TOKEN_EXPIRED"],
     // Claims
     ["exp missing", () => forge(HEADER, claimsWithout("exp")), "TOKEN_CLAIMS"],
     ["exp a string", () => forge(HEADER, claims({ exp: String(NOW + TTL) })), "TOKEN_CLAIMS"],
-    ["exp overflowing to Infinity", () => forge(HEADER, claims({ exp: 1 }).replace('"exp":1', '"exp":1e999')), "TOKEN_CLAIMS"],
+    [
+      "exp overflowing to Infinity",
+      () => forge(HEADER, claims({ exp: 1 }).replace('"exp":1', '"exp":1e999')),
+      "TOKEN_CLAIMS",
+    ],
     ["nbf in the future", () => forge(HEADER, claims({ nbf: NOW + 1 })), "TOKEN_CLAIMS"],
     ["nbf a string", () => forge(HEADER, claims({ nbf: String(NOW) })), "TOKEN_CLAIMS"],
     ["iat in the future beyond the skew", () => forge(HEADER, claims({ iat: NOW + 61 })), "TOKEN_CLAIMS"],

@@ -11,7 +11,13 @@ beforeAll(async () => {
 });
 afterAll(() => t.dispose());
 
-type Schema = { type?: string; additionalProperties?: unknown; properties?: Record<string, Schema>; items?: Schema; anyOf?: Schema[] };
+type Schema = {
+  type?: string;
+  additionalProperties?: unknown;
+  properties?: Record<string, Schema>;
+  items?: Schema;
+  anyOf?: Schema[];
+};
 type Operation = {
   requestBody?: { content: Record<string, { schema: Schema }> };
   responses: Record<string, { content?: Record<string, { schema: Schema }> }>;
@@ -20,14 +26,17 @@ type Operation = {
 /** Every object schema inside `schema`, nested ones included, with where it was found. */
 function objects(schema: Schema, at: string): [string, Schema][] {
   const found: [string, Schema][] = schema.type === "object" ? [[at, schema]] : [];
-  for (const [name, property] of Object.entries(schema.properties ?? {})) found.push(...objects(property, `${at}.${name}`));
+  for (const [name, property] of Object.entries(schema.properties ?? {}))
+    found.push(...objects(property, `${at}.${name}`));
   if (schema.items) found.push(...objects(schema.items, `${at}[]`));
   for (const option of schema.anyOf ?? []) found.push(...objects(option, at));
   return found;
 }
 
 function operations(doc: { paths: Record<string, Record<string, Operation>> }): [string, Operation][] {
-  return Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]): [string, Operation] => [`${method} ${path}`, op]));
+  return Object.entries(doc.paths).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, op]): [string, Operation] => [`${method} ${path}`, op]),
+  );
 }
 
 describe(`the OpenAPI document and unknown fields (${dialect})`, () => {
@@ -42,7 +51,8 @@ describe(`the OpenAPI document and unknown fields (${dialect})`, () => {
       // Closed (false), or unsaid at a response's top level, where @elysiajs/swagger leaves it out; never open.
       for (const [status, response] of Object.entries(op.responses)) {
         for (const { schema } of Object.values(response.content ?? {})) {
-          for (const [at, object] of objects(schema, `${name} ${status}`)) expect([at, object.additionalProperties ?? false]).toEqual([at, false]);
+          for (const [at, object] of objects(schema, `${name} ${status}`))
+            expect([at, object.additionalProperties ?? false]).toEqual([at, false]);
         }
       }
     }
@@ -51,18 +61,32 @@ describe(`the OpenAPI document and unknown fields (${dialect})`, () => {
     // Every route with a body, each sent an extra field: accepted, ignored, and never echoed.
     const extra = { foo: 1, nested: { bar: true } };
     const signup = await t.request("POST", "/auth/signup", {
-      body: { username: "founder", email: "founder@example.com", password: "founder-password", role: "admin", ...extra },
+      body: {
+        username: "founder",
+        email: "founder@example.com",
+        password: "founder-password",
+        role: "admin",
+        ...extra,
+      },
     });
     expect(signup.status).toBe(201);
     expect(signup.json.foo).toBeUndefined();
-    const login = await t.request("POST", "/auth/login", { body: { username: "founder", password: "founder-password", ...extra } });
+    const login = await t.request("POST", "/auth/login", {
+      body: { username: "founder", password: "founder-password", ...extra },
+    });
     expect(login.status).toBe(200);
     const token = login.json.access_token;
     const room = await t.request("POST", "/rooms/", { token, body: { name: "extras", ...extra } });
     expect(room.status).toBe(201);
-    const posted = await t.request("POST", `/rooms/${room.json.id}/messages`, { token, body: { content: "hello", ...extra } });
+    const posted = await t.request("POST", `/rooms/${room.json.id}/messages`, {
+      token,
+      body: { content: "hello", ...extra },
+    });
     expect(posted.status).toBe(201);
-    const edited = await t.request("PATCH", `/messages/${posted.json.id}`, { token, body: { content: "hello again", ...extra } });
+    const edited = await t.request("PATCH", `/messages/${posted.json.id}`, {
+      token,
+      body: { content: "hello again", ...extra },
+    });
     expect(edited.status).toBe(200);
     expect(edited.json.foo).toBeUndefined();
     const other = await t.user("other");
@@ -80,7 +104,12 @@ describe("the document in development and in production", () => {
     for (const NODE_ENV of ["development", "production"]) {
       const server = await startServer({ NODE_ENV, DATABASE_URL: "sqlite::memory:" });
       try {
-        const signup = await call(server.url, "POST", "/auth/signup", { username: "extra", email: "extra@example.com", password: "password123", foo: 1 });
+        const signup = await call(server.url, "POST", "/auth/signup", {
+          username: "extra",
+          email: "extra@example.com",
+          password: "password123",
+          foo: 1,
+        });
         expect([NODE_ENV, signup.status]).toEqual([NODE_ENV, 201]);
         documents.push((await call(server.url, "GET", "/docs/json")).json);
       } finally {

@@ -13,7 +13,15 @@ import { migratePostgres, openPostgresStore } from "../src/store/postgres/store.
 import type { Store } from "../src/store/store.ts";
 import { openSqliteStore } from "../src/store/sqlite/store.ts";
 import { call, startServer } from "./process.ts";
-import { createTestApp, dialect, openTestStore, postgresOnly, scratchDatabase, TEST_SECRET, type TestApp } from "./support.ts";
+import {
+  createTestApp,
+  dialect,
+  openTestStore,
+  postgresOnly,
+  scratchDatabase,
+  TEST_SECRET,
+  type TestApp,
+} from "./support.ts";
 import { TestSocket } from "./ws-client.ts";
 
 const config = { secretKey: TEST_SECRET, accessTokenTtlSeconds: 1800, bcryptCost: 4, corsOrigins: "*" as const };
@@ -48,12 +56,20 @@ describe(`GET /ready (${dialect})`, () => {
   test("503 with a detail when the store does not answer or lacks migrations", async () => {
     const store = await openTestStore();
     try {
-      const down = await createApp({ store: { ...store, ping: () => Promise.reject(new Error("connection refused")) }, config, log: () => {} });
+      const down = await createApp({
+        store: { ...store, ping: () => Promise.reject(new Error("connection refused")) },
+        config,
+        log: () => {},
+      });
       const refused = await get(down.app, "/ready");
       expect(refused.status).toBe(503);
       expect((await refused.json()).detail).toBe("Database unavailable");
 
-      const behind = await createApp({ store: { ...store, migrationsApplied: async () => false }, config, log: () => {} });
+      const behind = await createApp({
+        store: { ...store, migrationsApplied: async () => false },
+        config,
+        log: () => {},
+      });
       const pending = await get(behind.app, "/ready");
       expect(pending.status).toBe(503);
       expect(await pending.json()).toMatchObject({ detail: "Database migrations are not applied", code: "NOT_READY" });
@@ -68,7 +84,9 @@ describe(`GET /ready (${dialect})`, () => {
     const database = (name: string, recorded?: number) => {
       const path = join(dir, name);
       const db = new Database(path);
-      for (const statement of Object.values(sqliteMigrations.sql).join("--> statement-breakpoint").split("--> statement-breakpoint")) {
+      for (const statement of Object.values(sqliteMigrations.sql)
+        .join("--> statement-breakpoint")
+        .split("--> statement-breakpoint")) {
         db.run(statement);
       }
       if (recorded !== undefined) {
@@ -127,7 +145,9 @@ describe(`GET /metrics (${dialect})`, () => {
       expect(text).toContain(`http_requests_total{method="GET",route="unmatched",status="404"} 1`);
       expect(text).toContain(`http_requests_total{method="GET",route="/ws/:room_id",status="101"} 1`);
       expect(text).not.toContain("424242");
-      expect(text).toMatch(/http_request_duration_seconds_bucket\{method="POST",route="\/rooms\/:id\/messages",le="\+Inf"\} 1\n/);
+      expect(text).toMatch(
+        /http_request_duration_seconds_bucket\{method="POST",route="\/rooms\/:id\/messages",le="\+Inf"\} 1\n/,
+      );
       expect(text).toContain("# TYPE http_request_duration_seconds histogram");
       expect(text).toContain("message_writer_batch_size_count 1");
       expect(text).toContain('message_writer_batch_size_bucket{le="1"} 1');
@@ -138,7 +158,10 @@ describe(`GET /metrics (${dialect})`, () => {
       expect(text).toContain("rooms_with_sockets 1");
       expect(text).toContain("slow_consumers_closed_total 0");
       // Every sample line is `name{labels} value` or `name value`.
-      for (const line of text.trimEnd().split("\n").filter((l) => !l.startsWith("#"))) {
+      for (const line of text
+        .trimEnd()
+        .split("\n")
+        .filter((l) => !l.startsWith("#"))) {
         expect(line).toMatch(/^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$/);
       }
     } finally {
@@ -164,7 +187,14 @@ describe(`request ids and the request log (${dialect})`, () => {
       await afterResponses();
 
       expect(lines).toHaveLength(3);
-      expect(lines[0]).toMatchObject({ msg: "request", method: "GET", route: "/rooms/:id", path: "/rooms/7?token=REDACTED", status: 401, request_id: id });
+      expect(lines[0]).toMatchObject({
+        msg: "request",
+        method: "GET",
+        route: "/rooms/:id",
+        path: "/rooms/7?token=REDACTED",
+        status: 401,
+        request_id: id,
+      });
       expect(typeof lines[0]!.duration_ms).toBe("number");
       expect(lines[1]).toMatchObject({ route: "/health", status: 200, request_id: "edge-42:abc" });
       expect(JSON.stringify(lines)).not.toContain("abc.def.ghi");
@@ -227,7 +257,11 @@ describe("/docs", () => {
     expect(page.headers.get("content-security-policy")).toContain("default-src 'self'");
     expect(page.text).not.toMatch(/https?:\/\//);
     const assets = [...page.text.matchAll(/(?:src|href)="(\/docs\/assets\/[^"]+)"/g)].map((m) => m[1]!);
-    expect(assets.sort()).toEqual(["/docs/assets/boot.js", "/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"]);
+    expect(assets.sort()).toEqual([
+      "/docs/assets/boot.js",
+      "/docs/assets/swagger-ui-bundle.js",
+      "/docs/assets/swagger-ui.css",
+    ]);
     for (const path of assets) {
       const asset = await t.request("GET", path);
       expect(asset.status).toBe(200);
@@ -255,7 +289,11 @@ describe("create-admin", () => {
       stdout: "pipe",
       stderr: "pipe",
     });
-    return { code: await child.exited, stdout: await new Response(child.stdout).text(), stderr: await new Response(child.stderr).text() };
+    return {
+      code: await child.exited,
+      stdout: await new Response(child.stdout).text(),
+      stderr: await new Response(child.stderr).text(),
+    };
   }
 
   test("creates an admin with the password from stdin or ADMIN_PASSWORD; a taken name changes nothing", async () => {
@@ -263,7 +301,9 @@ describe("create-admin", () => {
     expect(piped).toMatchObject({ code: 0, stdout: expect.stringContaining("created admin root") });
     const fromEnv = await run(["--username=ops", "--email=ops@example.com"], { ADMIN_PASSWORD: "env-password" });
     expect(fromEnv.code).toBe(0);
-    const taken = await run(["--username", "root", "--email", "new@example.com"], { ADMIN_PASSWORD: "another-password" });
+    const taken = await run(["--username", "root", "--email", "new@example.com"], {
+      ADMIN_PASSWORD: "another-password",
+    });
     expect(taken.code).toBe(1);
     expect(taken.stderr).toContain("already taken");
 
@@ -280,7 +320,10 @@ describe("create-admin", () => {
   test("on a SQLite file a running server holds, it says to stop the server first and changes nothing", async () => {
     const server = await startServer({ DATABASE_URL: "sqlite:held.db" }, work);
     try {
-      const held = await run(["--username", "boss", "--email", "boss@example.com"], { DATABASE_URL: "sqlite:held.db", ADMIN_PASSWORD: "boss-password" });
+      const held = await run(["--username", "boss", "--email", "boss@example.com"], {
+        DATABASE_URL: "sqlite:held.db",
+        ADMIN_PASSWORD: "boss-password",
+      });
       expect(held.code).toBe(1);
       expect(held.stderr).toContain("stop the server first");
       expect((await call(server.url, "GET", "/auth/setup")).json).toEqual({ admin_exists: false });

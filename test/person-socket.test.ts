@@ -38,7 +38,8 @@ async function watch(who: { token: string }, url = base()): Promise<TestSocket> 
   await socket.nextOfType("ready");
   return socket;
 }
-const post = (path: string, who: { token: string }, body: unknown) => t.request("POST", path, { token: who.token, body });
+const post = (path: string, who: { token: string }, body: unknown) =>
+  t.request("POST", path, { token: who.token, body });
 const isAbout = (type: string, roomId: number) => (f: Frame) => f.type === type && (f.room_id ?? f.room?.id) === roomId;
 
 describe(`person socket (${dialect})`, () => {
@@ -61,13 +62,27 @@ describe(`person socket (${dialect})`, () => {
     const [a, b] = [await watch(alice), await watch(bob)];
     const lobby = (await post("/rooms/", admin, { name: "lobby-live" })).json.id;
     for (const s of [a, b]) {
-      expect((await s.next(isAbout("room_added", lobby))).room).toMatchObject({ id: lobby, name: "lobby-live", visibility: "public", kind: "room" });
+      expect((await s.next(isAbout("room_added", lobby))).room).toMatchObject({
+        id: lobby,
+        name: "lobby-live",
+        visibility: "public",
+        kind: "room",
+      });
     }
     const secret = (await post("/rooms/", alice, { name: "secret", visibility: "private" })).json.id;
-    expect((await a.next(isAbout("room_added", secret))).room).toMatchObject({ name: "secret", visibility: "private", member_count: 1 });
+    expect((await a.next(isAbout("room_added", secret))).room).toMatchObject({
+      name: "secret",
+      visibility: "private",
+      member_count: 1,
+    });
 
     expect((await t.request("DELETE", `/rooms/${lobby}`, { token: admin.token })).status).toBe(204);
-    for (const s of [a, b]) expect(await s.next(isAbout("room_removed", lobby))).toEqual({ type: "room_removed", room_id: lobby, reason: "deleted" });
+    for (const s of [a, b])
+      expect(await s.next(isAbout("room_removed", lobby))).toEqual({
+        type: "room_removed",
+        room_id: lobby,
+        reason: "deleted",
+      });
     // bob heard nothing of alice's private room, before or at its deletion.
     expect((await t.request("DELETE", `/rooms/${secret}`, { token: alice.token })).status).toBe(204);
     await a.next(isAbout("room_removed", secret));
@@ -78,7 +93,11 @@ describe(`person socket (${dialect})`, () => {
     const b = await watch(bob);
     const team = (await post("/rooms/", alice, { name: "team-live", visibility: "private" })).json.id;
     await post(`/rooms/${team}/members`, alice, { username: "bob" });
-    expect((await b.next(isAbout("room_added", team))).room).toMatchObject({ id: team, name: "team-live", member_count: 2 });
+    expect((await b.next(isAbout("room_added", team))).room).toMatchObject({
+      id: team,
+      name: "team-live",
+      member_count: 2,
+    });
 
     const said = (await post(`/rooms/${team}/messages`, alice, { content: "hello team" })).json.id;
     const activity = await b.next(isAbout("room_activity", team));
@@ -86,14 +105,24 @@ describe(`person socket (${dialect})`, () => {
       type: "room_activity",
       room_id: team,
       messages: [{ id: said, user_id: alice.id }],
-      last_message: { id: said, user_id: alice.id, username: "alice", content: "hello team", timestamp: expect.any(String) },
+      last_message: {
+        id: said,
+        user_id: alice.id,
+        username: "alice",
+        content: "hello team",
+        timestamp: expect.any(String),
+      },
     });
 
     const dm = await post("/dms", alice, { username: "bob" });
     expect((await b.next(isAbout("room_added", dm.json.id))).room).toMatchObject({ kind: "direct", name: "alice" });
 
     expect((await t.request("DELETE", `/rooms/${team}/members/${bob.id}`, { token: alice.token })).status).toBe(204);
-    expect(await b.next(isAbout("room_removed", team))).toEqual({ type: "room_removed", room_id: team, reason: "removed" });
+    expect(await b.next(isAbout("room_removed", team))).toEqual({
+      type: "room_removed",
+      room_id: team,
+      reason: "removed",
+    });
     await post(`/rooms/${team}/messages`, alice, { content: "after bob left" });
     // A message bob may see comes after it: had the team's arrived, it would be first.
     const later = (await post(`/rooms/${dm.json.id}/messages`, alice, { content: "still here" })).json.id;
@@ -115,10 +144,16 @@ describe(`person socket (${dialect})`, () => {
     const room = (await post("/rooms/", alice, { name: "burst-live", visibility: "private" })).json.id;
     await post(`/rooms/${room}/members`, alice, { username: "carol" });
     const c = await watch(carol);
-    const ids = await Promise.all([1, 2, 3, 4, 5].map(async (n) => (await post(`/rooms/${room}/messages`, alice, { content: `m${n}` })).json.id as number));
+    const ids = await Promise.all(
+      [1, 2, 3, 4, 5].map(
+        async (n) => (await post(`/rooms/${room}/messages`, alice, { content: `m${n}` })).json.id as number,
+      ),
+    );
     const newest = Math.max(...ids);
     await c.next((f) => f.type === "room_activity" && f.last_message.id === newest);
-    const seen = c.frames.filter(isAbout("room_activity", room)).flatMap((f) => f.messages.map((m: { id: number }) => m.id));
+    const seen = c.frames
+      .filter(isAbout("room_activity", room))
+      .flatMap((f) => f.messages.map((m: { id: number }) => m.id));
     expect(seen.sort((x: number, y: number) => x - y)).toEqual([...ids].sort((x, y) => x - y));
   });
 
@@ -146,7 +181,10 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("person sockets on several 
     await call(one.url, "POST", `/rooms/${den}/members`, { username: "guest" }, owner.token);
     expect((await watcher.next(isAbout("room_added", den))).room).toMatchObject({ name: "den" });
     const id = (await call(one.url, "POST", `/rooms/${den}/messages`, { content: "over here" }, owner.token)).json.id;
-    expect((await watcher.next(isAbout("room_activity", den))).last_message).toMatchObject({ id, content: "over here" });
+    expect((await watcher.next(isAbout("room_activity", den))).last_message).toMatchObject({
+      id,
+      content: "over here",
+    });
     await call(one.url, "POST", `/rooms/${den}/read`, { message_id: id }, guest.token);
     expect(await watcher.next((f) => f.type === "read")).toEqual({ type: "read", room_id: den, message_id: id });
     const me = (await call(one.url, "GET", "/auth/me", undefined, guest.token)).json;

@@ -65,9 +65,13 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("presence when PostgreSQL r
     await loggedLine("presence leave not stored");
     await pg`DROP TRIGGER refuse_delete ON presence`;
     await watcher.next((f) => f.type === "user_left" && f.username === "bob");
-    const list = await watcher.next((f) => f.type === "active_users" && !f.users.some((u: any) => u.username === "bob"));
+    const list = await watcher.next(
+      (f) => f.type === "active_users" && !f.users.some((u: any) => u.username === "bob"),
+    );
     expect(list.users.map((u: any) => u.username)).toEqual(["alice"]);
-    expect((await pg`SELECT count(*)::int AS n FROM presence WHERE room_id = ${roomId} AND username = 'bob'`)[0]!.n).toBe(0);
+    expect(
+      (await pg`SELECT count(*)::int AS n FROM presence WHERE room_id = ${roomId} AND username = 'bob'`)[0]!.n,
+    ).toBe(0);
   });
 
   test("a failed heartbeat is logged", async () => {

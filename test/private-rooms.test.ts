@@ -30,7 +30,8 @@ afterAll(async () => {
 });
 
 const as = (who: Who) => (who === "anonymous" ? undefined : people[who].token);
-const call_ = (who: Who, method: string, path: string, body?: unknown) => t.request(method, path, { token: as(who), body });
+const call_ = (who: Who, method: string, path: string, body?: unknown) =>
+  t.request(method, path, { token: as(who), body });
 
 async function privateRoom(name: string): Promise<number> {
   const made = await call_("owner", "POST", "/rooms/", { name, visibility: "private" });
@@ -52,17 +53,61 @@ describe(`private rooms: the authorization table (${dialect})`, () => {
 
   /** Each row: what it does, then the status each of WHO gets, on a fresh private room (so deletes do not interfere). */
   const rows: [string, (who: Who, room: number, messageId: number) => Promise<number>, number[]][] = [
-    ["GET /rooms/{id}", async (who, room) => (await call_(who, "GET", `/rooms/${room}`)).status, [401, 404, 200, 200, 404]],
-    ["GET /rooms/{id}/messages", async (who, room) => (await call_(who, "GET", `/rooms/${room}/messages`)).status, [401, 404, 200, 200, 404]],
-    ["POST /rooms/{id}/messages", async (who, room) => (await call_(who, "POST", `/rooms/${room}/messages`, { content: "hi" })).status, [401, 404, 201, 201, 404]],
-    ["GET /rooms/{id}/members", async (who, room) => (await call_(who, "GET", `/rooms/${room}/members`)).status, [401, 404, 200, 200, 404]],
-    ["POST /rooms/{id}/members", async (who, room) => (await call_(who, "POST", `/rooms/${room}/members`, { username: "stranger" })).status, [401, 404, 403, 201, 201]],
-    ["DELETE /rooms/{id}/members/{member}", async (who, room) => (await call_(who, "DELETE", `/rooms/${room}/members/${people.member.id}`)).status, [401, 404, 204, 204, 204]],
-    ["DELETE /rooms/{id}/members/{owner}", async (who, room) => (await call_(who, "DELETE", `/rooms/${room}/members/${people.owner.id}`)).status, [401, 404, 403, 204, 204]],
-    ["PATCH /messages/{member's}", async (who, _, id) => (await call_(who, "PATCH", `/messages/${id}`, { content: "edited" })).status, [401, 404, 200, 403, 404]],
-    ["DELETE /messages/{member's}", async (who, _, id) => (await call_(who, "DELETE", `/messages/${id}`)).status, [401, 404, 204, 403, 404]],
-    ["DELETE /rooms/{id}", async (who, room) => (await call_(who, "DELETE", `/rooms/${room}`)).status, [401, 404, 403, 204, 204]],
-    ["WS /ws/{id}", (who, room) => handshakeStatus(`ws://${base}/ws/${room}${who === "anonymous" ? "" : `?token=${as(who)}`}`), [401, 404, 101, 101, 404]],
+    [
+      "GET /rooms/{id}",
+      async (who, room) => (await call_(who, "GET", `/rooms/${room}`)).status,
+      [401, 404, 200, 200, 404],
+    ],
+    [
+      "GET /rooms/{id}/messages",
+      async (who, room) => (await call_(who, "GET", `/rooms/${room}/messages`)).status,
+      [401, 404, 200, 200, 404],
+    ],
+    [
+      "POST /rooms/{id}/messages",
+      async (who, room) => (await call_(who, "POST", `/rooms/${room}/messages`, { content: "hi" })).status,
+      [401, 404, 201, 201, 404],
+    ],
+    [
+      "GET /rooms/{id}/members",
+      async (who, room) => (await call_(who, "GET", `/rooms/${room}/members`)).status,
+      [401, 404, 200, 200, 404],
+    ],
+    [
+      "POST /rooms/{id}/members",
+      async (who, room) => (await call_(who, "POST", `/rooms/${room}/members`, { username: "stranger" })).status,
+      [401, 404, 403, 201, 201],
+    ],
+    [
+      "DELETE /rooms/{id}/members/{member}",
+      async (who, room) => (await call_(who, "DELETE", `/rooms/${room}/members/${people.member.id}`)).status,
+      [401, 404, 204, 204, 204],
+    ],
+    [
+      "DELETE /rooms/{id}/members/{owner}",
+      async (who, room) => (await call_(who, "DELETE", `/rooms/${room}/members/${people.owner.id}`)).status,
+      [401, 404, 403, 204, 204],
+    ],
+    [
+      "PATCH /messages/{member's}",
+      async (who, _, id) => (await call_(who, "PATCH", `/messages/${id}`, { content: "edited" })).status,
+      [401, 404, 200, 403, 404],
+    ],
+    [
+      "DELETE /messages/{member's}",
+      async (who, _, id) => (await call_(who, "DELETE", `/messages/${id}`)).status,
+      [401, 404, 204, 403, 404],
+    ],
+    [
+      "DELETE /rooms/{id}",
+      async (who, room) => (await call_(who, "DELETE", `/rooms/${room}`)).status,
+      [401, 404, 403, 204, 204],
+    ],
+    [
+      "WS /ws/{id}",
+      (who, room) => handshakeStatus(`ws://${base}/ws/${room}${who === "anonymous" ? "" : `?token=${as(who)}`}`),
+      [401, 404, 101, 101, 404],
+    ],
   ];
 
   for (const [route, run, expected] of rows) {
@@ -81,7 +126,10 @@ describe(`private rooms: the authorization table (${dialect})`, () => {
     const room = await privateRoom("indistinguishable");
     const missing = 999_999;
     for (const path of ["", "/messages", "/members"]) {
-      const [hidden, absent] = await Promise.all([call_("stranger", "GET", `/rooms/${room}${path}`), call_("stranger", "GET", `/rooms/${missing}${path}`)]);
+      const [hidden, absent] = await Promise.all([
+        call_("stranger", "GET", `/rooms/${room}${path}`),
+        call_("stranger", "GET", `/rooms/${missing}${path}`),
+      ]);
       expect([hidden.status, hidden.json]).toEqual([absent.status, absent.json]);
     }
     const [hidden, absent] = await Promise.all([
@@ -108,7 +156,8 @@ describe(`private rooms: the authorization table (${dialect})`, () => {
 
   test("GET /rooms/ lists public rooms and your own; ?all=true is every room, for admins only", async () => {
     const room = await privateRoom("listed");
-    const names = async (who: Who, query = "") => (await call_(who, "GET", `/rooms/${query}`)).json.map((r: { id: number }) => r.id);
+    const names = async (who: Who, query = "") =>
+      (await call_(who, "GET", `/rooms/${query}`)).json.map((r: { id: number }) => r.id);
     expect(await names("member")).toContain(room);
     expect(await names("owner")).toContain(room);
     expect(await names("stranger")).not.toContain(room);
@@ -125,7 +174,9 @@ describe(`members (${dialect})`, () => {
     const room = await privateRoom("twice");
     const again = await call_("owner", "POST", `/rooms/${room}/members`, { username: "member" });
     expect([again.status, again.json.username, again.json.role]).toEqual([200, "member", "member"]);
-    expect((await call_("owner", "POST", `/rooms/${room}/members`, { username: "nobody-by-that-name" })).status).toBe(404);
+    expect((await call_("owner", "POST", `/rooms/${room}/members`, { username: "nobody-by-that-name" })).status).toBe(
+      404,
+    );
     const list = (await call_("member", "GET", `/rooms/${room}/members`)).json;
     expect(list.map((m: { username: string; role: string }) => [m.username, m.role])).toEqual([
       ["owner", "owner"],
@@ -167,7 +218,10 @@ describe(`members (${dialect})`, () => {
     const added = await owner.next((f) => f.type === "member_added" || f.type === "user_joined");
     expect(added).toBeDefined();
     expect((await call_("owner", "DELETE", `/rooms/${room}/members/${people.member.id}`)).status).toBe(204);
-    expect(await member.next((f) => f.type === "member_removed")).toMatchObject({ user_id: people.member.id, username: "member" });
+    expect(await member.next((f) => f.type === "member_removed")).toMatchObject({
+      user_id: people.member.id,
+      username: "member",
+    });
     expect((await member.closed).code).toBe(CLOSE.REMOVED_FROM_ROOM);
     await owner.next((f) => f.type === "member_removed" && f.user_id === people.member.id);
     const after = await owner.say("after the eviction");
@@ -181,14 +235,23 @@ describe(`members (${dialect})`, () => {
     const room = await privateRoom("welcome");
     const owner = await join(room, people.owner);
     expect((await call_("owner", "POST", `/rooms/${room}/members`, { username: "stranger" })).status).toBe(201);
-    expect(await owner.next((f) => f.type === "member_added")).toMatchObject({ user_id: people.stranger.id, username: "stranger" });
+    expect(await owner.next((f) => f.type === "member_added")).toMatchObject({
+      user_id: people.stranger.id,
+      username: "stranger",
+    });
   });
 });
 
 describe(`direct rooms (${dialect})`, () => {
   test("one per pair whoever asks, named after the other person, two members, no owner, no new members", async () => {
     const first = await call_("member", "POST", "/dms", { username: "owner" });
-    expect([first.status, first.json.kind, first.json.visibility, first.json.name, first.json.member_count]).toEqual([201, "direct", "private", "owner", 2]);
+    expect([first.status, first.json.kind, first.json.visibility, first.json.name, first.json.member_count]).toEqual([
+      201,
+      "direct",
+      "private",
+      "owner",
+      2,
+    ]);
     const second = await call_("owner", "POST", "/dms", { username: "MEMBER" });
     expect([second.status, second.json.id, second.json.name]).toEqual([200, first.json.id, "member"]);
     const room = first.json.id;
@@ -217,7 +280,9 @@ describe(`direct rooms (${dialect})`, () => {
     const pair = await t.user("pair-one");
     const answers = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        i % 2 === 0 ? call_("stranger", "POST", "/dms", { username: "pair-one" }) : t.request("POST", "/dms", { token: pair.token, body: { username: "stranger" } }),
+        i % 2 === 0
+          ? call_("stranger", "POST", "/dms", { username: "pair-one" })
+          : t.request("POST", "/dms", { token: pair.token, body: { username: "stranger" } }),
       ),
     );
     expect(new Set(answers.map((a) => a.json.id)).size).toBe(1);
@@ -233,15 +298,20 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("private rooms on several i
     const owner = await account(one.url, "cluster-owner");
     const member = await account(one.url, "cluster-member");
     const memberId = (await call(one.url, "GET", "/auth/me", undefined, member.token)).json.id;
-    const room = (await call(one.url, "POST", "/rooms/", { name: "across", visibility: "private" }, owner.token)).json.id;
-    expect((await call(one.url, "POST", `/rooms/${room}/members`, { username: "cluster-member" }, owner.token)).status).toBe(201);
+    const room = (await call(one.url, "POST", "/rooms/", { name: "across", visibility: "private" }, owner.token)).json
+      .id;
+    expect(
+      (await call(one.url, "POST", `/rooms/${room}/members`, { username: "cluster-member" }, owner.token)).status,
+    ).toBe(201);
     // Read once on the second instance, so it has the membership cached.
     expect((await call(two.url, "GET", `/rooms/${room}/messages`, undefined, member.token)).status).toBe(200);
     const socket = new TestSocket(`ws://127.0.0.1:${two.port}/ws/${room}?token=${member.token}`);
     sockets.push(socket);
     await socket.opened;
     await socket.next((f) => f.type === "active_users");
-    expect((await call(one.url, "DELETE", `/rooms/${room}/members/${memberId}`, undefined, owner.token)).status).toBe(204);
+    expect((await call(one.url, "DELETE", `/rooms/${room}/members/${memberId}`, undefined, owner.token)).status).toBe(
+      204,
+    );
     expect((await socket.closed).code).toBe(CLOSE.REMOVED_FROM_ROOM);
     expect((await call(two.url, "GET", `/rooms/${room}/messages`, undefined, member.token)).status).toBe(404);
   }, 30_000);

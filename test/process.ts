@@ -25,13 +25,17 @@ export function spawnMain(args: string[], env: Record<string, string>, cwd?: str
 
 /** Starts a server on a free port and resolves once it listens. */
 export async function startServer(env: Record<string, string>, cwd?: string): Promise<ServerProcess> {
-  const child = spawnMain(["serve"], {
-    HOST: "127.0.0.1",
-    PORT: "0",
-    SECRET_KEY: "cluster-test-secret-key-0123456789abcdef",
-    BCRYPT_COST: "4",
-    ...env,
-  }, cwd);
+  const child = spawnMain(
+    ["serve"],
+    {
+      HOST: "127.0.0.1",
+      PORT: "0",
+      SECRET_KEY: "cluster-test-secret-key-0123456789abcdef",
+      BCRYPT_COST: "4",
+      ...env,
+    },
+    cwd,
+  );
   let text = "";
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
@@ -72,7 +76,12 @@ export async function call(base: string, method: string, path: string, body?: un
 
 /** Signs up and logs in; the first account of a database may be admin. */
 export async function account(base: string, username: string, role?: "admin") {
-  await call(base, "POST", "/auth/signup", { username, email: `${username}@example.com`, password: "password123", role });
+  await call(base, "POST", "/auth/signup", {
+    username,
+    email: `${username}@example.com`,
+    password: "password123",
+    role,
+  });
   const login = await call(base, "POST", "/auth/login", { username, password: "password123" });
   if (login.status !== 200) throw new Error(`login ${username}: ${JSON.stringify(login.json)}`);
   return { username, token: login.json.access_token as string };
@@ -82,7 +91,9 @@ export async function account(base: string, username: string, role?: "admin") {
 export async function startCluster(count: number, env: Record<string, string> = {}) {
   const { openTestStore } = await import("./support.ts");
   const store = await openTestStore();
-  const servers = await Promise.all(Array.from({ length: count }, () => startServer({ DATABASE_URL: store.scratchUrl!, ...env })));
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => startServer({ DATABASE_URL: store.scratchUrl!, ...env })),
+  );
   return {
     servers,
     /** The database they share, for tests that act on it directly. */

@@ -27,10 +27,12 @@ afterAll(async () => {
   await t.dispose();
 });
 
-const publicRoom = async (name: string) => (await t.request("POST", "/rooms/", { token: admin.token, body: { name } })).json.id as number;
+const publicRoom = async (name: string) =>
+  (await t.request("POST", "/rooms/", { token: admin.token, body: { name } })).json.id as number;
 const say = async (roomId: number, who: Account, content: string) =>
   (await t.request("POST", `/rooms/${roomId}/messages`, { token: who.token, body: { content } })).json.id as number;
-const read = (roomId: number, who: Account, messageId: unknown) => t.request("POST", `/rooms/${roomId}/read`, { token: who.token, body: { message_id: messageId } });
+const read = (roomId: number, who: Account, messageId: unknown) =>
+  t.request("POST", `/rooms/${roomId}/read`, { token: who.token, body: { message_id: messageId } });
 async function listed(roomId: number, who: Account) {
   const rooms = (await t.request("GET", "/rooms/", { token: who.token })).json;
   return rooms.find((r: { id: number }) => r.id === roomId);
@@ -56,7 +58,13 @@ describe(`read positions (${dialect})`, () => {
     expect((await read(room, bob, 2_000_000_000)).status).toBe(204); // past the newest: stops there
     expect(await listed(room, bob)).toMatchObject({ last_read_id: ids[4], unread_count: 0 });
     const last = (await listed(room, bob)).last_message;
-    expect(last).toEqual({ id: ids[4], user_id: alice.id, username: "alice", content: "m4", timestamp: expect.any(String) });
+    expect(last).toEqual({
+      id: ids[4],
+      user_id: alice.id,
+      username: "alice",
+      content: "m4",
+      timestamp: expect.any(String),
+    });
   });
 
   test("counts leave out your own and deleted messages", async () => {
@@ -79,7 +87,15 @@ describe(`read positions (${dialect})`, () => {
     const batch = async (n: number) => {
       for (let done = 0; done < n; done += 100) {
         const size = Math.min(100, n - done);
-        await t.store.insertMessages(Array.from({ length: size }, (_, i) => ({ roomId: room, userId: alice.id, content: `bulk ${done + i}`, clientId: null, createdAt: new Date() })));
+        await t.store.insertMessages(
+          Array.from({ length: size }, (_, i) => ({
+            roomId: room,
+            userId: alice.id,
+            content: `bulk ${done + i}`,
+            clientId: null,
+            createdAt: new Date(),
+          })),
+        );
       }
     };
     await batch(UNREAD_CAP);
@@ -89,7 +105,9 @@ describe(`read positions (${dialect})`, () => {
   });
 
   test("in a private or direct room you belong to, everything counts until you read", async () => {
-    const room = (await t.request("POST", "/rooms/", { token: alice.token, body: { name: "ours", visibility: "private" } })).json.id;
+    const room = (
+      await t.request("POST", "/rooms/", { token: alice.token, body: { name: "ours", visibility: "private" } })
+    ).json.id;
     await t.request("POST", `/rooms/${room}/members`, { token: alice.token, body: { username: "bob" } });
     await say(room, alice, "one");
     await say(room, alice, "two");
@@ -101,8 +119,15 @@ describe(`read positions (${dialect})`, () => {
   });
 
   test("an admin's ?all=true list counts their own private rooms from the start, and others' only once read", async () => {
-    const theirs = (await t.request("POST", "/rooms/", { token: alice.token, body: { name: "not the admin's", visibility: "private" } })).json.id;
-    const own = (await t.request("POST", "/rooms/", { token: admin.token, body: { name: "the admin's", visibility: "private" } })).json.id;
+    const theirs = (
+      await t.request("POST", "/rooms/", {
+        token: alice.token,
+        body: { name: "not the admin's", visibility: "private" },
+      })
+    ).json.id;
+    const own = (
+      await t.request("POST", "/rooms/", { token: admin.token, body: { name: "the admin's", visibility: "private" } })
+    ).json.id;
     await say(theirs, alice, "hidden");
     await t.request("POST", `/rooms/${own}/members`, { token: admin.token, body: { username: "alice" } });
     await say(own, alice, "for the admin");
@@ -112,14 +137,18 @@ describe(`read positions (${dialect})`, () => {
   });
 
   test("a room you cannot read cannot be marked; bad ids are 422", async () => {
-    const room = (await t.request("POST", "/rooms/", { token: alice.token, body: { name: "hers", visibility: "private" } })).json.id;
+    const room = (
+      await t.request("POST", "/rooms/", { token: alice.token, body: { name: "hers", visibility: "private" } })
+    ).json.id;
     const id = await say(room, alice, "secret");
     expect((await read(room, bob, id)).status).toBe(404);
     for (const bad of [0, -1, 1.5, null, "one"]) expect((await read(room, alice, bad)).status).toBe(422);
   });
 
   test("a removed member's position is gone", async () => {
-    const room = (await t.request("POST", "/rooms/", { token: alice.token, body: { name: "revolving", visibility: "private" } })).json.id;
+    const room = (
+      await t.request("POST", "/rooms/", { token: alice.token, body: { name: "revolving", visibility: "private" } })
+    ).json.id;
     await t.request("POST", `/rooms/${room}/members`, { token: alice.token, body: { username: "bob" } });
     const id = await say(room, alice, "hello");
     await read(room, bob, id);

@@ -36,7 +36,10 @@ async function join(roomId: number, who: Account, options: { since?: number; sub
   const query = new URLSearchParams();
   if (!options.subprotocol) query.set("token", who.token);
   if (options.since !== undefined) query.set("since", String(options.since));
-  const socket = new TestSocket(`${base}/ws/${roomId}?${query}`, options.subprotocol ? ["chat", `bearer.${who.token}`] : undefined);
+  const socket = new TestSocket(
+    `${base}/ws/${roomId}?${query}`,
+    options.subprotocol ? ["chat", `bearer.${who.token}`] : undefined,
+  );
   sockets.push(socket);
   await socket.opened;
   await socket.next((f) => f.type === "active_users" && f.users.some((u: any) => u.username === who.username));
@@ -59,14 +62,21 @@ describe(`realtime (${dialect})`, () => {
     expect((await socket.closed).code).not.toBe(1000);
     // A plain GET with a good token is told to upgrade.
     const plain = await fetch(`${base.replace(/^ws/, "http")}/ws/${roomId}?token=${alice.token}`);
-    expect([plain.status, plain.headers.get("upgrade"), (await plain.json()).code]).toEqual([426, "websocket", "UPGRADE_REQUIRED"]);
+    expect([plain.status, plain.headers.get("upgrade"), (await plain.json()).code]).toEqual([
+      426,
+      "websocket",
+      "UPGRADE_REQUIRED",
+    ]);
   });
 
   test("on join: the last 20 messages oldest first, then active_users, then user_joined (the seed's order)", async () => {
     const roomId = await room("join-order");
     const ids: number[] = [];
     for (let i = 0; i < 25; i++) {
-      ids.push((await t.request("POST", `/rooms/${roomId}/messages`, { token: bob.token, body: { content: `old ${i}` } })).json.id);
+      ids.push(
+        (await t.request("POST", `/rooms/${roomId}/messages`, { token: bob.token, body: { content: `old ${i}` } })).json
+          .id,
+      );
     }
     const socket = await join(roomId, alice);
     await socket.nextOfType("user_joined");
@@ -84,8 +94,16 @@ describe(`realtime (${dialect})`, () => {
       client_id: null,
       edited_at: null,
     });
-    expect(socket.frames[20]).toEqual({ type: "active_users", users: [{ user_id: alice.id, username: "alice" }], count: 1 });
-    expect(socket.frames[21]).toMatchObject({ type: "user_joined", username: "alice", message: "alice joined the room" });
+    expect(socket.frames[20]).toEqual({
+      type: "active_users",
+      users: [{ user_id: alice.id, username: "alice" }],
+      count: 1,
+    });
+    expect(socket.frames[21]).toMatchObject({
+      type: "user_joined",
+      username: "alice",
+      message: "alice joined the room",
+    });
     await socket.close();
   });
 
@@ -99,7 +117,13 @@ describe(`realtime (${dialect})`, () => {
     const atA = await a.nextOfType("message");
     const atB = await b.nextOfType("message");
     expect(atA).toEqual(atB);
-    expect(atB).toMatchObject({ id: ack.id, content: "hello bob", username: "alice", client_id: "cid-1", room_id: roomId });
+    expect(atB).toMatchObject({
+      id: ack.id,
+      content: "hello bob",
+      username: "alice",
+      client_id: "cid-1",
+      room_id: roomId,
+    });
     // Both reached the sender; Bun flushes topic publishes at the end of a loop turn, so either may come first.
     expect(a.frames.filter((f) => f.type === "message" && f.id === ack.id)).toHaveLength(1);
     const history = await t.request("GET", `/rooms/${roomId}/messages`, { token: bob.token });
@@ -115,12 +139,23 @@ describe(`realtime (${dialect})`, () => {
   test("HTTP posts, edits and deletes reach the room's sockets", async () => {
     const roomId = await room("http-events");
     const a = await join(roomId, alice);
-    const posted = await t.request("POST", `/rooms/${roomId}/messages`, { token: bob.token, body: { content: "from a bot" } });
+    const posted = await t.request("POST", `/rooms/${roomId}/messages`, {
+      token: bob.token,
+      body: { content: "from a bot" },
+    });
     expect(await a.nextOfType("message")).toMatchObject({ id: posted.json.id, content: "from a bot", username: "bob" });
     await t.request("PATCH", `/messages/${posted.json.id}`, { token: bob.token, body: { content: "edited" } });
-    expect(await a.nextOfType("message_updated")).toMatchObject({ id: posted.json.id, content: "edited", edited_at: expect.any(String) });
+    expect(await a.nextOfType("message_updated")).toMatchObject({
+      id: posted.json.id,
+      content: "edited",
+      edited_at: expect.any(String),
+    });
     await t.request("DELETE", `/messages/${posted.json.id}`, { token: bob.token });
-    expect(await a.nextOfType("message_deleted")).toEqual({ type: "message_deleted", id: posted.json.id, room_id: roomId });
+    expect(await a.nextOfType("message_deleted")).toEqual({
+      type: "message_deleted",
+      id: posted.json.id,
+      room_id: roomId,
+    });
     await a.close();
   });
 
@@ -168,7 +203,9 @@ describe(`realtime (${dialect})`, () => {
     expect(afterLeft).toEqual({ type: "active_users", users: [{ user_id: bob.id, username: "bob" }], count: 1 });
     expect(b.ofType("user_joined").filter((f) => f.username === "alice")).toHaveLength(1);
     expect(b.ofType("user_left")).toHaveLength(1);
-    expect(b.ofType("active_users").every((f) => f.users.length === new Set(f.users.map((u: any) => u.user_id)).size)).toBe(true);
+    expect(
+      b.ofType("active_users").every((f) => f.users.length === new Set(f.users.map((u: any) => u.user_id)).size),
+    ).toBe(true);
     await b.close();
   });
 
@@ -223,7 +260,9 @@ describe(`realtime (${dialect})`, () => {
 
   test("a since past the room's newest message gets nothing older, and the room's other sockets still get everything", async () => {
     const roomId = await room("since-ahead");
-    const before = (await t.request("POST", `/rooms/${roomId}/messages`, { token: bob.token, body: { content: "before" } })).json.id;
+    const before = (
+      await t.request("POST", `/rooms/${roomId}/messages`, { token: bob.token, body: { content: "before" } })
+    ).json.id;
     // The room's first socket here claims to have messages far ahead of any stored.
     const ahead = await join(roomId, bob, { since: 2 ** 31 - 1 });
     expect(ahead.ofType("message")).toEqual([]);
@@ -263,7 +302,11 @@ describe(`realtime (${dialect})`, () => {
     a.send({ content: 5, client_id: "n" });
     expect(await a.nextOfType("error")).toMatchObject({ code: "INVALID_FRAME", client_id: "n" });
     expect(await a.say("   ", "blank")).toMatchObject({ type: "error", code: "CONTENT_EMPTY", client_id: "blank" });
-    expect(await a.say("x".repeat(4001), "long")).toMatchObject({ type: "error", code: "CONTENT_TOO_LONG", client_id: "long" });
+    expect(await a.say("x".repeat(4001), "long")).toMatchObject({
+      type: "error",
+      code: "CONTENT_TOO_LONG",
+      client_id: "long",
+    });
     a.send({ content: "ok", client_id: "y".repeat(65) });
     expect(await a.nextOfType("error")).toMatchObject({ code: "INVALID_FRAME" });
     expect((await a.say("still works")).type).toBe("ack");
@@ -321,7 +364,9 @@ describe(`realtime (${dialect})`, () => {
   test("sockets opening while logout runs do not outlive it, and post nothing after it (raced 30 times)", async () => {
     const roomId = await room("logout-race");
     const racer = await t.user("racer");
-    const login = async () => (await t.request("POST", "/auth/login", { body: { username: "racer", password: racer.password } })).json.access_token as string;
+    const login = async () =>
+      (await t.request("POST", "/auth/login", { body: { username: "racer", password: racer.password } })).json
+        .access_token as string;
     let opened = 0;
     for (let trial = 0; trial < 30; trial++) {
       const token = await login();
@@ -332,7 +377,10 @@ describe(`realtime (${dialect})`, () => {
       expect((await t.request("POST", "/auth/logout", { token })).status).toBe(204);
       const outcomes = await Promise.all(
         opening.map(async (s) => {
-          const open = await s.opened.then(() => true, () => false);
+          const open = await s.opened.then(
+            () => true,
+            () => false,
+          );
           if (open) {
             opened++;
             // Sent after the logout returned: refused, never stored.
@@ -342,9 +390,12 @@ describe(`realtime (${dialect})`, () => {
           return { open, closed: closed?.code, acked: s.ofType("ack").length };
         }),
       );
-      for (const o of outcomes) expect(o).toEqual({ open: o.open, closed: o.open ? 1008 : expect.any(Number), acked: 0 });
+      for (const o of outcomes)
+        expect(o).toEqual({ open: o.open, closed: o.open ? 1008 : expect.any(Number), acked: 0 });
     }
-    console.log(JSON.stringify({ test: "logout race", dialect, trials: 30, socketsPerTrial: 8, openedBeforeRefusal: opened }));
+    console.log(
+      JSON.stringify({ test: "logout race", dialect, trials: 30, socketsPerTrial: 8, openedBeforeRefusal: opened }),
+    );
     const stored = (await t.request("GET", `/rooms/${roomId}/messages?limit=100`, { token: admin.token })).json;
     expect(stored).toEqual([]);
   });
@@ -355,7 +406,9 @@ describe(`realtime (${dialect})`, () => {
     const total = 1100;
     for (let i = 0; i < total; i++) a.send({ content: `flood ${i}`, client_id: `f${i}` });
     const outcomes = await Promise.all(
-      Array.from({ length: total }, (_, i) => a.next((f) => (f.type === "ack" || f.type === "error") && f.client_id === `f${i}`, 30_000)),
+      Array.from({ length: total }, (_, i) =>
+        a.next((f) => (f.type === "ack" || f.type === "error") && f.client_id === `f${i}`, 30_000),
+      ),
     );
     const acked = outcomes.filter((f) => f.type === "ack").length;
     const limited = outcomes.filter((f) => f.type === "error" && f.code === "RATE_LIMITED").length;
@@ -363,7 +416,9 @@ describe(`realtime (${dialect})`, () => {
     expect(limited).toBeGreaterThan(0);
     let stored = 0;
     for (let before: number | undefined; ; ) {
-      const page = await t.request("GET", `/rooms/${roomId}/messages?limit=100${before ? `&before=${before}` : ""}`, { token: alice.token });
+      const page = await t.request("GET", `/rooms/${roomId}/messages?limit=100${before ? `&before=${before}` : ""}`, {
+        token: alice.token,
+      });
       stored += page.json.length;
       if (page.json.length < 100) break;
       before = page.json.at(-1).id;
@@ -415,16 +470,22 @@ describe(`history while the room changes (${dialect})`, () => {
     const socket = await join(roomId, carol);
     const ack = await socket.say("over the socket", "fresh-1");
     expect((await newest(roomId)).json.map((m: any) => m.id)).toEqual([ack.id]);
-    const posted = (await t.request("POST", `/rooms/${roomId}/messages`, { token: bob.token, body: { content: "over HTTP" } })).json;
+    const posted = (
+      await t.request("POST", `/rooms/${roomId}/messages`, { token: bob.token, body: { content: "over HTTP" } })
+    ).json;
     expect((await newest(roomId)).json.map((m: any) => m.content)).toEqual(["over HTTP", "over the socket"]);
     // Another limit is its own page, filled and dropped with the rest.
-    expect((await t.request("GET", `/rooms/${roomId}/messages?limit=1`, { token: bob.token })).json.map((m: any) => m.id)).toEqual([posted.id]);
+    expect(
+      (await t.request("GET", `/rooms/${roomId}/messages?limit=1`, { token: bob.token })).json.map((m: any) => m.id),
+    ).toEqual([posted.id]);
 
     await t.request("PATCH", `/messages/${ack.id}`, { token: carol.token, body: { content: "edited" } });
     expect((await newest(roomId)).json.find((m: any) => m.id === ack.id).content).toBe("edited");
     await t.request("DELETE", `/messages/${posted.id}`, { token: bob.token });
     expect((await newest(roomId)).json.map((m: any) => m.id)).toEqual([ack.id]);
-    expect((await t.request("GET", `/rooms/${roomId}/messages?limit=1`, { token: bob.token })).json.map((m: any) => m.id)).toEqual([ack.id]);
+    expect(
+      (await t.request("GET", `/rooms/${roomId}/messages?limit=1`, { token: bob.token })).json.map((m: any) => m.id),
+    ).toEqual([ack.id]);
 
     // Pages carry the author's role: a role change shows in them.
     await t.request("PATCH", `/users/${carol.id}`, { token: admin.token, body: { role: "admin" } });

@@ -13,7 +13,10 @@ beforeAll(async () => {
 afterAll(() => t.dispose());
 
 async function makeRoom(name: string) {
-  const response = await t.request("POST", "/rooms/", { token: admin.token, body: { name, description: `${name} room` } });
+  const response = await t.request("POST", "/rooms/", {
+    token: admin.token,
+    body: { name, description: `${name} room` },
+  });
   expect(response.status).toBe(201);
   return response.json as { id: number; name: string };
 }
@@ -24,7 +27,10 @@ async function post(roomId: number, content: string, token = user.token, clientI
 
 describe(`rooms (${dialect})`, () => {
   test("admins create rooms (seed shape), users cannot, names are unique", async () => {
-    const created = await t.request("POST", "/rooms/", { token: admin.token, body: { name: "General", description: "General discussion room" } });
+    const created = await t.request("POST", "/rooms/", {
+      token: admin.token,
+      body: { name: "General", description: "General discussion room" },
+    });
     expect(created.status).toBe(201);
     // The seed's fields, plus what private rooms added.
     expect(created.json).toEqual({
@@ -72,7 +78,14 @@ describe(`rooms (${dialect})`, () => {
   });
 
   test("bad room input -> 422", async () => {
-    for (const body of [{}, { name: "" }, { name: "   " }, { name: "x".repeat(101) }, { name: 5 }, { name: "ok", description: 7 }]) {
+    for (const body of [
+      {},
+      { name: "" },
+      { name: "   " },
+      { name: "x".repeat(101) },
+      { name: 5 },
+      { name: "ok", description: 7 },
+    ]) {
       expect((await t.request("POST", "/rooms/", { token: admin.token, body })).status).toBe(422);
     }
     for (const id of ["abc", "0", "-3", "1.5", "2147483648"]) {
@@ -143,8 +156,19 @@ describe(`messages (${dialect})`, () => {
   });
 
   test("bad pagination input -> 422 with a detail, never a 500", async () => {
-    for (const query of ["limit=0", "limit=-5", "limit=abc", "limit=1e9", "skip=-1", "before=0", "before=abc", "after=-2",
-      "before=99999999999999", "before=5&after=3", "skip=2&before=5"]) {
+    for (const query of [
+      "limit=0",
+      "limit=-5",
+      "limit=abc",
+      "limit=1e9",
+      "skip=-1",
+      "before=0",
+      "before=abc",
+      "after=-2",
+      "before=99999999999999",
+      "before=5&after=3",
+      "skip=2&before=5",
+    ]) {
       const response = await t.request("GET", `/rooms/${room.id}/messages?${query}`, { token: user.token });
       expect([query, response.status]).toEqual([query, 422]);
       expect(response.json.detail).toBeDefined();
@@ -165,8 +189,12 @@ describe(`messages (${dialect})`, () => {
     expect((await post(room.id, "   ")).status).toBe(422);
     expect((await post(room.id, "x".repeat(4001))).status).toBe(422);
     expect((await post(room.id, "x".repeat(4000))).status).toBe(201);
-    expect((await t.request("POST", `/rooms/${room.id}/messages`, { token: user.token, body: { content: 5 } })).status).toBe(422);
-    expect((await t.request("POST", `/rooms/${room.id}/messages`, { token: user.token, body: "nope" })).status).toBe(422);
+    expect(
+      (await t.request("POST", `/rooms/${room.id}/messages`, { token: user.token, body: { content: 5 } })).status,
+    ).toBe(422);
+    expect((await t.request("POST", `/rooms/${room.id}/messages`, { token: user.token, body: "nope" })).status).toBe(
+      422,
+    );
     expect((await post(room.id, "hi", user.token, "x".repeat(65))).status).toBe(422);
     for (const bad of ["nul \u0000 inside", "lone \uD800 surrogate"]) {
       const refused = await post(room.id, bad);
@@ -182,22 +210,34 @@ describe(`messages (${dialect})`, () => {
 
   test("authors edit their messages; authors and admins delete", async () => {
     const mine = await post(room.id, "tpyo");
-    const edited = await t.request("PATCH", `/messages/${mine.json.id}`, { token: user.token, body: { content: "typo" } });
+    const edited = await t.request("PATCH", `/messages/${mine.json.id}`, {
+      token: user.token,
+      body: { content: "typo" },
+    });
     expect(edited.status).toBe(200);
     expect(edited.json).toMatchObject({ content: "typo", edited_at: expect.any(String) });
-    expect((await t.request("PATCH", `/messages/${mine.json.id}`, { token: admin.token, body: { content: "hijack" } })).status).toBe(403);
+    expect(
+      (await t.request("PATCH", `/messages/${mine.json.id}`, { token: admin.token, body: { content: "hijack" } }))
+        .status,
+    ).toBe(403);
     const adminsOwn = await post(room.id, "admin says", admin.token);
     expect((await t.request("DELETE", `/messages/${adminsOwn.json.id}`, { token: user.token })).status).toBe(403);
     expect((await t.request("DELETE", `/messages/${mine.json.id}`, { token: admin.token })).status).toBe(204);
     expect((await t.request("DELETE", `/messages/${mine.json.id}`, { token: admin.token })).status).toBe(404);
-    expect((await t.request("PATCH", "/messages/999999", { token: user.token, body: { content: "x" } })).status).toBe(404);
+    expect((await t.request("PATCH", "/messages/999999", { token: user.token, body: { content: "x" } })).status).toBe(
+      404,
+    );
   });
 });
 
 describe(`service routes (${dialect})`, () => {
   test("GET / is the seed's index, /health is healthy, unknown paths are 404 with a detail", async () => {
     const index = await t.request("GET", "/");
-    expect(index.json).toMatchObject({ docs: "/docs", chat_client: "/chat", websocket: expect.stringContaining("/ws/") });
+    expect(index.json).toMatchObject({
+      docs: "/docs",
+      chat_client: "/chat",
+      websocket: expect.stringContaining("/ws/"),
+    });
     expect((await t.request("GET", "/health")).json).toEqual({ status: "healthy" });
     const missing = await t.request("GET", "/nope");
     expect(missing.status).toBe(404);
@@ -210,7 +250,17 @@ describe(`service routes (${dialect})`, () => {
     expect(ui.text).toContain("swagger");
     const spec = await t.request("GET", "/docs/json");
     const paths = Object.keys(spec.json.paths);
-    for (const path of ["/auth/signup", "/auth/login", "/auth/me", "/rooms/", "/rooms/{id}", "/rooms/{id}/messages", "/users", "/users/{id}", "/messages/{id}"]) {
+    for (const path of [
+      "/auth/signup",
+      "/auth/login",
+      "/auth/me",
+      "/rooms/",
+      "/rooms/{id}",
+      "/rooms/{id}/messages",
+      "/users",
+      "/users/{id}",
+      "/messages/{id}",
+    ]) {
       expect(paths.some((p) => p.replace(/\/$/, "") === path.replace(/\/$/, ""))).toBe(true);
     }
     expect(spec.json.components.securitySchemes.bearer.scheme).toBe("bearer");
@@ -223,7 +273,11 @@ describe(`service routes (${dialect})`, () => {
     expect(simple.headers.get("access-control-allow-origin")).toBe("https://example.org");
     expect(simple.headers.get("access-control-allow-credentials")).toBe("true");
     const preflight = await t.request("OPTIONS", "/rooms/", {
-      headers: { origin: "https://example.org", "access-control-request-method": "POST", "access-control-request-headers": "authorization" },
+      headers: {
+        origin: "https://example.org",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization",
+      },
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-methods")).toContain("POST");

@@ -5,7 +5,10 @@ import postgres from "postgres";
 let scratchCounter = 0;
 
 /** A new, empty database on the cluster of `adminUrl` (DATABASE_URL by default), named `<prefix>_<pid>_<time>_<n>`. */
-export async function scratchDatabase(prefix: string, adminUrl = process.env.DATABASE_URL ?? ""): Promise<{ url: string; drop(): Promise<void> }> {
+export async function scratchDatabase(
+  prefix: string,
+  adminUrl = process.env.DATABASE_URL ?? "",
+): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `${prefix}_${process.pid}_${Date.now().toString(36)}_${scratchCounter++}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`CREATE DATABASE ${name}`);

@@ -27,7 +27,9 @@ beforeAll(async () => {
   carol = await t.user("carol");
   general = (await t.request("POST", "/rooms/", { token: admin.token, body: { name: "General" } })).json.id;
   random = (await t.request("POST", "/rooms/", { token: admin.token, body: { name: "Random" } })).json.id;
-  secret = (await t.request("POST", "/rooms/", { token: alice.token, body: { name: "Secret plans", visibility: "private" } })).json.id;
+  secret = (
+    await t.request("POST", "/rooms/", { token: alice.token, body: { name: "Secret plans", visibility: "private" } })
+  ).json.id;
   direct = (await t.request("POST", "/dms", { token: alice.token, body: { username: "carol" } })).json.id;
 });
 afterAll(async () => {
@@ -59,11 +61,15 @@ describe(`search: the query language (${dialect})`, () => {
     await post(bob, random, "zebrafish only");
     expect(await found(alice, "zebrafish deploy")).toEqual([newer, older]);
     const [item] = (await search(alice, { q: "zebrafish deploy", limit: 1 })).json.results;
-    const history = (await t.request("GET", `/rooms/${random}/messages`, { token: alice.token })).json.find((m: { id: number }) => m.id === newer);
+    const history = (await t.request("GET", `/rooms/${random}/messages`, { token: alice.token })).json.find(
+      (m: { id: number }) => m.id === newer,
+    );
     expect(item).toEqual({ ...history, room_name: "Random", snippet: expect.any(String) });
     const first = (await search(alice, { q: "ZEBRAFISH deploy", before: newer })).json.results[0];
     expect(first.room_name).toBe("General");
-    expect(first.snippet).toBe("The &lt;b&gt;<mark>deploy</mark>&lt;/b&gt; of <mark>zebrafish</mark> &amp; friends went fine");
+    expect(first.snippet).toBe(
+      "The &lt;b&gt;<mark>deploy</mark>&lt;/b&gt; of <mark>zebrafish</mark> &amp; friends went fine",
+    );
   });
 
   test("limit and before page back through every match once; next_before is null on the last page", async () => {
@@ -127,7 +133,9 @@ describe(`search: the query language (${dialect})`, () => {
     expect(await found(alice, "東京に住")).toEqual([ja]);
     expect(await found(alice, "京東")).toEqual([]);
     expect(await found(alice, "北京 见面")).toEqual([zh]);
-    expect((await search(alice, { q: "北京" })).json.results[0].snippet).toBe("我们明天在<mark>北</mark><mark>京</mark>见面");
+    expect((await search(alice, { q: "北京" })).json.results[0].snippet).toBe(
+      "我们明天在<mark>北</mark><mark>京</mark>见面",
+    );
     // Other scripts separated by spaces are words as usual.
     const ru = await post(alice, general, "Привет, МИР");
     expect(await found(alice, "мир")).toEqual([ru]);
@@ -165,7 +173,9 @@ describe(`search: the query language (${dialect})`, () => {
     expect((await t.request("GET", "/search", { token: alice.token })).status).toBe(422);
     expect((await search(alice, { q: "ab" })).status).toBe(200);
     expect((await search(alice, { q: "x".repeat(201) })).json.code).toBe("QUERY_TOO_LONG");
-    expect((await search(alice, { q: "ab from:a from:b from:c from:d from:e from:f" })).json.code).toBe("QUERY_TOO_LONG");
+    expect((await search(alice, { q: "ab from:a from:b from:c from:d from:e from:f" })).json.code).toBe(
+      "QUERY_TOO_LONG",
+    );
     expect((await t.request("GET", "/search?q=ab")).status).toBe(401);
   });
 });
@@ -184,13 +194,75 @@ describe(`search: hostile queries are literal text, never a 500 (${dialect})`, (
   });
 
   const HOSTILE = [
-    '"', '""', '"""', "*", "**", "***", "(", ")", "()", ":", "::", "a:b", "NEAR(a b, 2)", "AND", "OR", "NOT", "NEAR",
-    "a AND", "OR b", "NOT NOT", "ab OR", "\"unterminated phrase", 'ab"cd"ef', "*ab", "a*b", "ab**", "ab* *", "^ab", "+ab",
-    "-ab", "{ab cd}", "ab:cd:ef", "col:ab", "messages_search:ab", "rowid:1", "'ab'", "''", "'ab':*", "ab & cd | !ef",
-    "ab <-> cd", "ab <2> cd", "\\ab", "ab\\", "%ab%", "ab_", "ab; DROP TABLE messages; --", "ab' OR '1'='1",
-    "from:", "in:", "from:\"", "in:\"unterminated", "from:ab\"cd", "in:(ab)", "from:' OR 1=1 --", "in:*", "ab\u200bcd",
-    "ab\u0000", "ab\ud800", "🎉🎉", "ab🎉cd", "\u0301\u0301ab", "ıİ", "ß", "ﬁne", "x".repeat(200), "ab ".repeat(66),
-    "ab* ".repeat(50), '"ab '.repeat(50), `${"a".repeat(70)}*`,
+    '"',
+    '""',
+    '"""',
+    "*",
+    "**",
+    "***",
+    "(",
+    ")",
+    "()",
+    ":",
+    "::",
+    "a:b",
+    "NEAR(a b, 2)",
+    "AND",
+    "OR",
+    "NOT",
+    "NEAR",
+    "a AND",
+    "OR b",
+    "NOT NOT",
+    "ab OR",
+    '"unterminated phrase',
+    'ab"cd"ef',
+    "*ab",
+    "a*b",
+    "ab**",
+    "ab* *",
+    "^ab",
+    "+ab",
+    "-ab",
+    "{ab cd}",
+    "ab:cd:ef",
+    "col:ab",
+    "messages_search:ab",
+    "rowid:1",
+    "'ab'",
+    "''",
+    "'ab':*",
+    "ab & cd | !ef",
+    "ab <-> cd",
+    "ab <2> cd",
+    "\\ab",
+    "ab\\",
+    "%ab%",
+    "ab_",
+    "ab; DROP TABLE messages; --",
+    "ab' OR '1'='1",
+    "from:",
+    "in:",
+    'from:"',
+    'in:"unterminated',
+    'from:ab"cd',
+    "in:(ab)",
+    "from:' OR 1=1 --",
+    "in:*",
+    "ab\u200bcd",
+    "ab\u0000",
+    "ab\ud800",
+    "🎉🎉",
+    "ab🎉cd",
+    "\u0301\u0301ab",
+    "ıİ",
+    "ß",
+    "ﬁne",
+    "x".repeat(200),
+    "ab ".repeat(66),
+    "ab* ".repeat(50),
+    '"ab '.repeat(50),
+    `${"a".repeat(70)}*`,
   ];
 
   test("a list of hostile queries: 200 or a 422 with a code", async () => {
@@ -201,7 +273,34 @@ describe(`search: hostile queries are literal text, never a 500 (${dialect})`, (
   });
 
   test("random queries from syntax characters, operator words and words in the index: never a 500", async () => {
-    const pieces = fc.constantFrom('"', "*", "(", ")", ":", "'", "^", "-", "+", "&", "|", "!", "<->", "\\", " ", "AND", "OR", "NOT", "NEAR", "from:", "in:", "cats", "dogs", "é", "東京", "ab");
+    const pieces = fc.constantFrom(
+      '"',
+      "*",
+      "(",
+      ")",
+      ":",
+      "'",
+      "^",
+      "-",
+      "+",
+      "&",
+      "|",
+      "!",
+      "<->",
+      "\\",
+      " ",
+      "AND",
+      "OR",
+      "NOT",
+      "NEAR",
+      "from:",
+      "in:",
+      "cats",
+      "dogs",
+      "é",
+      "東京",
+      "ab",
+    );
     await fc.assert(
       fc.asyncProperty(fc.array(pieces, { minLength: 1, maxLength: 12 }), async (parts) => {
         const answer = await search(alice, { q: parts.join("") });
@@ -220,7 +319,10 @@ describe(`search: always current (${dialect})`, () => {
 
   test("an edited message is found by its new words, not its old ones", async () => {
     const id = await post(bob, general, "original wording persimmon");
-    const edited = await t.request("PATCH", `/messages/${id}`, { token: bob.token, body: { content: "revised text lychee" } });
+    const edited = await t.request("PATCH", `/messages/${id}`, {
+      token: bob.token,
+      body: { content: "revised text lychee" },
+    });
     expect(edited.status).toBe(200);
     expect(await found(alice, "persimmon")).toEqual([]);
     expect(await found(alice, "lychee")).toEqual([id]);
@@ -248,7 +350,9 @@ describe(`search: always current (${dialect})`, () => {
 
 describe(`search: only rooms you can read (${dialect})`, () => {
   test("private and direct rooms are searched by their members only; room_id of one you cannot read is 404", async () => {
-    const room = (await t.request("POST", "/rooms/", { token: alice.token, body: { name: "Vault", visibility: "private" } })).json.id;
+    const room = (
+      await t.request("POST", "/rooms/", { token: alice.token, body: { name: "Vault", visibility: "private" } })
+    ).json.id;
     const early = await post(alice, room, "vault combination tangerine");
     const dm = await post(carol, direct, "dm tangerine");
     const pub = await post(bob, general, "public tangerine");
@@ -256,14 +360,21 @@ describe(`search: only rooms you can read (${dialect})`, () => {
     expect(await found(bob, "tangerine")).toEqual([pub]);
     expect(await found(admin, "tangerine")).toEqual([pub]);
     expect(await found(carol, "tangerine")).toEqual([pub, dm]);
-    for (const [who, id] of [[bob, room], [admin, room], [bob, direct], [bob, 999_999]] as const) {
+    for (const [who, id] of [
+      [bob, room],
+      [admin, room],
+      [bob, direct],
+      [bob, 999_999],
+    ] as const) {
       const answer = await search(who, { q: "tangerine", room_id: id });
       expect([answer.status, answer.json.code]).toEqual([404, "ROOM_NOT_FOUND"]);
     }
     expect(await found(bob, "tangerine in:vault")).toEqual([]);
 
     // A new member finds the whole history; a removed one nothing again.
-    expect((await t.request("POST", `/rooms/${room}/members`, { token: alice.token, body: { username: "bob" } })).status).toBe(201);
+    expect(
+      (await t.request("POST", `/rooms/${room}/members`, { token: alice.token, body: { username: "bob" } })).status,
+    ).toBe(201);
     expect(await found(bob, "tangerine")).toEqual([pub, early]);
     expect(await found(bob, "tangerine", { room_id: room })).toEqual([early]);
     expect(await found(bob, "tangerine in:vault")).toEqual([early]);
@@ -321,7 +432,14 @@ describe(`search: messages stored before the search migration (${dialect})`, () 
         })),
       });
       const readerId = imported.userIds[0]!;
-      const query = (words: string[]) => ({ readerId, terms: [{ words, prefix: false }], roomIds: null, authorIds: null, before: null, limit: 50 });
+      const query = (words: string[]) => ({
+        readerId,
+        terms: [{ words, prefix: false }],
+        roomIds: null,
+        authorIds: null,
+        before: null,
+        limit: 50,
+      });
       expect((await store.searchMessages(query(["ancient", "cafe"]))).map((h) => h.message.content)).toEqual(
         [5000, 4000, 3000, 2000, 1000, 0].map((i) => `Ancient Café ${i}`),
       );
@@ -344,7 +462,10 @@ describe(`search: a database file, indexed on the indexer's own thread (${dialec
   async function fileStore(): Promise<{ open(): Promise<Store>; drop(): Promise<void> }> {
     if (dialect === "sqlite") {
       const dir = mkdtempSync(join(tmpdir(), "search-file-"));
-      return { open: async () => openSqliteStore(join(dir, "chat.db")), drop: async () => rmSync(dir, { recursive: true, force: true }) };
+      return {
+        open: async () => openSqliteStore(join(dir, "chat.db")),
+        drop: async () => rmSync(dir, { recursive: true, force: true }),
+      };
     }
     const scratch = await scratchDatabase("chat_search_file");
     return { open: () => openPostgresStore(scratch.url, { poolSize: 2 }), drop: () => scratch.drop() };
@@ -355,16 +476,39 @@ describe(`search: a database file, indexed on the indexer's own thread (${dialec
     try {
       let store = await file.open();
       const at = new Date(Date.UTC(2026, 0, 1));
-      const user = await store.createUser({ username: "writer", email: "writer@example.com", passwordHash: "x", role: "user", createdAt: at });
+      const user = await store.createUser({
+        username: "writer",
+        email: "writer@example.com",
+        passwordHash: "x",
+        role: "user",
+        createdAt: at,
+      });
       const room = await store.createRoom({ name: "notes", description: null, createdAt: at });
       const found = async (...words: string[]) =>
         (
-          await store.searchMessages({ readerId: user.id, terms: words.map((w) => ({ words: [w], prefix: false })), roomIds: null, authorIds: null, before: null, limit: 50 })
+          await store.searchMessages({
+            readerId: user.id,
+            terms: words.map((w) => ({ words: [w], prefix: false })),
+            roomIds: null,
+            authorIds: null,
+            before: null,
+            limit: 50,
+          })
         ).map((h) => h.message.content);
       const storeAll = (contents: string[], from = 0) =>
-        store.insertMessages(contents.map((content, i) => ({ roomId: room.id, userId: user.id, content, clientId: `c${from + i}`, createdAt: at })));
+        store.insertMessages(
+          contents.map((content, i) => ({
+            roomId: room.id,
+            userId: user.id,
+            content,
+            clientId: `c${from + i}`,
+            createdAt: at,
+          })),
+        );
 
-      const [kept, edited, deleted] = (await storeAll(["plum kept", "plum edited", "plum deleted"])).map((s) => s.record.id);
+      const [kept, edited, deleted] = (await storeAll(["plum kept", "plum edited", "plum deleted"])).map(
+        (s) => s.record.id,
+      );
       expect(await found("plum")).toEqual(["plum deleted", "plum edited", "plum kept"]);
       await store.updateMessage(edited!, "damson now", at);
       expect(await store.deleteMessage(deleted!)).toBe(true);
@@ -375,7 +519,11 @@ describe(`search: a database file, indexed on the indexer's own thread (${dialec
       const [early] = (await storeAll(["quince early"], 10)).map((s) => s.record.id);
       await store.updateMessage(early!, "medlar late", at);
       // More than one indexing chunk, in batches the size of a busy server's.
-      for (let from = 0; from < 5200; from += 200) await storeAll(Array.from({ length: 200 }, (_, i) => `bulk ${from + i}`), 100 + from);
+      for (let from = 0; from < 5200; from += 200)
+        await storeAll(
+          Array.from({ length: 200 }, (_, i) => `bulk ${from + i}`),
+          100 + from,
+        );
       expect(await found("quince")).toEqual([]);
       expect(await found("medlar")).toEqual(["medlar late"]);
       expect(await found("bulk", "0")).toEqual(["bulk 0"]);

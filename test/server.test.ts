@@ -132,7 +132,8 @@ describe("server process", () => {
     // Keep messages in flight while the signal lands.
     let n = 0;
     const pump = setInterval(() => {
-      for (let i = 0; i < 20 && socket.ws.readyState === WebSocket.OPEN; i++) socket.send({ content: `m${n}`, client_id: `c${n++}` });
+      for (let i = 0; i < 20 && socket.ws.readyState === WebSocket.OPEN; i++)
+        socket.send({ content: `m${n}`, client_id: `c${n++}` });
     }, 1);
     while (acked.length < 50) await Bun.sleep(5);
     server.child.kill("SIGTERM");
@@ -144,14 +145,28 @@ describe("server process", () => {
     const again = await startServer(env, work);
     const stored = new Set<number>();
     for (let before: number | undefined; ; ) {
-      const page = await call(again.url, "GET", `/rooms/${roomId}/messages?limit=100${before ? `&before=${before}` : ""}`, undefined, admin.token);
+      const page = await call(
+        again.url,
+        "GET",
+        `/rooms/${roomId}/messages?limit=100${before ? `&before=${before}` : ""}`,
+        undefined,
+        admin.token,
+      );
       for (const m of page.json) stored.add(m.id);
       if (page.json.length < 100) break;
       before = page.json.at(-1).id;
     }
     await again.stop();
     const missing = acked.filter((id) => !stored.has(id));
-    console.log(JSON.stringify({ test: "SIGTERM mid-chat", sent: n, acked: acked.length, stored: stored.size, missing: missing.length }));
+    console.log(
+      JSON.stringify({
+        test: "SIGTERM mid-chat",
+        sent: n,
+        acked: acked.length,
+        stored: stored.size,
+        missing: missing.length,
+      }),
+    );
     expect(missing).toEqual([]);
   });
 
@@ -171,7 +186,8 @@ describe("server process", () => {
     expect(await help.exited).toBe(0);
     const text = await new Response(help.stdout).text();
     // It stands alone (the executable carries no README): every command, every variable the config reads, examples.
-    for (const command of ["serve", "migrate", "create-admin", "import-seed", "healthcheck"]) expect(text).toContain(`  ${command}`);
+    for (const command of ["serve", "migrate", "create-admin", "import-seed", "healthcheck"])
+      expect(text).toContain(`  ${command}`);
     const config = await Bun.file(join(import.meta.dir, "..", "src", "config.ts")).text();
     const variables = [...config.matchAll(/(?:read|integer|boolean)\("([A-Z_]+)"/g)].map((m) => m[1]!);
     expect(variables.length).toBeGreaterThanOrEqual(11);

@@ -34,14 +34,29 @@ async function closeStore(store: Store): Promise<void> {
 afterEach(async () => {
   for (const store of open.splice(0)) await store.close();
   for (const path of paths.splice(0)) {
-    for (const suffix of ["", "-wal", "-shm", ".lock"]) await Bun.file(path + suffix).delete().catch(() => {});
+    for (const suffix of ["", "-wal", "-shm", ".lock"])
+      await Bun.file(path + suffix)
+        .delete()
+        .catch(() => {});
   }
 });
 
 const at = (ms: number) => new Date(Date.UTC(2026, 0, 1) + ms);
 async function seedPeople(store: Store) {
-  const alice = await store.createUser({ username: "alice", email: "alice@example.com", passwordHash: "h", role: "user", createdAt: at(0) });
-  const bob = await store.createUser({ username: "bob", email: "bob@example.com", passwordHash: "h", role: "user", createdAt: at(0) });
+  const alice = await store.createUser({
+    username: "alice",
+    email: "alice@example.com",
+    passwordHash: "h",
+    role: "user",
+    createdAt: at(0),
+  });
+  const bob = await store.createUser({
+    username: "bob",
+    email: "bob@example.com",
+    passwordHash: "h",
+    role: "user",
+    createdAt: at(0),
+  });
   const room = await store.createRoom({ name: "general", description: null, createdAt: at(0) });
   return { alice, bob, room };
 }
@@ -60,12 +75,21 @@ describe("resends on SQLite: found in memory for the newest messages", () => {
     const path = scratchPath("window");
     let store = openStore(path, { resendWindow: 50 });
     const { alice, bob, room } = await seedPeople(store);
-    const message = (content: string, clientId: string | null, userId = alice.id): NewMessage => ({ roomId: room.id, userId, content, clientId, createdAt: at(10) });
+    const message = (content: string, clientId: string | null, userId = alice.id): NewMessage => ({
+      roomId: room.id,
+      userId,
+      content,
+      clientId,
+      createdAt: at(10),
+    });
     const [first] = await store.insertMessages([message("first", "k-1")]);
     await store.insertMessages(Array.from({ length: 40 }, (_, i) => message(`filler ${i}`, `f-${i}`)));
 
     // 40 newer messages: inside a window of 50. Another author's same client_id is their own message.
-    const [resent, others] = await store.insertMessages([message("first, again", "k-1"), message("bob's", "k-1", bob.id)]);
+    const [resent, others] = await store.insertMessages([
+      message("first, again", "k-1"),
+      message("bob's", "k-1", bob.id),
+    ]);
     expect(resent).toEqual({ record: first!.record, duplicate: true });
     expect(others!.duplicate).toBe(false);
 
@@ -86,7 +110,13 @@ describe("resends on SQLite: found in memory for the newest messages", () => {
   test("a resend of a deleted message, or of one whose batch was refused, is a new message", async () => {
     const store = openStore(scratchPath("window-deleted"));
     const { alice, room } = await seedPeople(store);
-    const message = (content: string, clientId: string, roomId = room.id): NewMessage => ({ roomId, userId: alice.id, content, clientId, createdAt: at(10) });
+    const message = (content: string, clientId: string, roomId = room.id): NewMessage => ({
+      roomId,
+      userId: alice.id,
+      content,
+      clientId,
+      createdAt: at(10),
+    });
     const [gone] = await store.insertMessages([message("soon deleted", "d-1")]);
     expect(await store.deleteMessage(gone!.record.id)).toBe(true);
     const [again] = await store.insertMessages([message("sent again", "d-1")]);
@@ -97,7 +127,9 @@ describe("resends on SQLite: found in memory for the newest messages", () => {
     expect(third).toEqual({ record: again!.record, duplicate: true });
 
     // A batch refused as a whole (a room that does not exist) leaves no key behind.
-    await expect(store.insertMessages([message("kept?", "r-1"), message("no room", "r-2", 999_999)])).rejects.toBeInstanceOf(MissingReferenceError);
+    await expect(
+      store.insertMessages([message("kept?", "r-1"), message("no room", "r-2", 999_999)]),
+    ).rejects.toBeInstanceOf(MissingReferenceError);
     const [retried] = await store.insertMessages([message("kept", "r-1")]);
     expect(retried!.duplicate).toBe(false);
     expect(await store.findMessage(retried!.record.id)).toMatchObject({ content: "kept", clientId: "r-1" });
@@ -106,12 +138,16 @@ describe("resends on SQLite: found in memory for the newest messages", () => {
 
 test("keys whose hashes collide each find their own message, and only inside the window", () => {
   const db = new Database(":memory:");
-  db.run("CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, room_id INTEGER, user_id INTEGER, client_id TEXT)");
+  db.run(
+    "CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, room_id INTEGER, user_id INTEGER, client_id TEXT)",
+  );
   db.run("CREATE TABLE rooms (id INTEGER PRIMARY KEY)");
   db.run("INSERT INTO rooms (id) VALUES (1), (2), (3), (9)");
   const window = createResendWindow(db, 5, () => 7);
   const insert = (roomId: number, userId: number, clientId: string | null) => {
-    const { id } = db.query("INSERT INTO messages (room_id, user_id, client_id) VALUES (?, ?, ?) RETURNING id").get(roomId, userId, clientId) as { id: number };
+    const { id } = db
+      .query("INSERT INTO messages (room_id, user_id, client_id) VALUES (?, ?, ?) RETURNING id")
+      .get(roomId, userId, clientId) as { id: number };
     window.stage(roomId, userId, clientId, id);
     return id;
   };
@@ -120,7 +156,12 @@ test("keys whose hashes collide each find their own message, and only inside the
   window.commit();
   const c = insert(2, 1, "a");
   window.commit();
-  expect([window.find(1, 1, "a"), window.find(1, 1, "b"), window.find(2, 1, "a"), window.find(1, 2, "a")]).toEqual([a, b, c, undefined]);
+  expect([window.find(1, 1, "a"), window.find(1, 1, "b"), window.find(2, 1, "a"), window.find(1, 2, "a")]).toEqual([
+    a,
+    b,
+    c,
+    undefined,
+  ]);
   // A rolled-back key is forgotten; five newer messages push the first two out.
   insert(3, 1, "gone");
   window.rollback();
@@ -137,9 +178,16 @@ describe("deleting a big room on SQLite", () => {
   /** `n` messages in `roomId`, 5,000 a batch, through the store (so the search indexer sees them too). */
   async function fill(store: Store, roomId: number, userId: number, n: number) {
     for (let done = 0; done < n; done += 5000) {
-      const batch = Array.from({ length: Math.min(5000, n - done) }, (_, i): NewMessage => ({
-        roomId, userId, content: `big room message ${done + i} with some words`, clientId: null, createdAt: at(20),
-      }));
+      const batch = Array.from(
+        { length: Math.min(5000, n - done) },
+        (_, i): NewMessage => ({
+          roomId,
+          userId,
+          content: `big room message ${done + i} with some words`,
+          clientId: null,
+          createdAt: at(20),
+        }),
+      );
       await store.insertMessages(batch);
     }
   }
@@ -151,7 +199,18 @@ describe("deleting a big room on SQLite", () => {
     const big = await store.createRoom({ name: "big", description: null, createdAt: at(0) });
     await fill(store, big.id, alice.id, BIG);
     // The search index has them all (the delete trigger removes their words with them).
-    expect((await store.searchMessages({ terms: [{ words: ["big"], prefix: false }], readerId: alice.id, roomIds: null, authorIds: null, before: null, limit: 5 })).length).toBe(5);
+    expect(
+      (
+        await store.searchMessages({
+          terms: [{ words: ["big"], prefix: false }],
+          readerId: alice.id,
+          roomIds: null,
+          authorIds: null,
+          before: null,
+          limit: 5,
+        })
+      ).length,
+    ).toBe(5);
 
     // The event loop's longest pause, and a live room's writes, while the big room is deleted.
     let longestGapMs = 0;
@@ -168,15 +227,34 @@ describe("deleting a big room on SQLite", () => {
     expect(await store.findRoom(big.id)).toBeUndefined();
     expect(await store.listMessages(big.id, { limit: 10, skip: 0 })).toEqual([]);
     expect(await store.findMessage(1)).toBeUndefined();
-    expect(await store.searchMessages({ terms: [{ words: ["big"], prefix: false }], readerId: alice.id, roomIds: null, authorIds: null, before: null, limit: 5 })).toEqual([]);
-    await expect(store.insertMessages([{ roomId: big.id, userId: bob.id, content: "too late", clientId: null, createdAt: at(30) }])).rejects.toBeInstanceOf(
-      MissingReferenceError,
-    );
+    expect(
+      await store.searchMessages({
+        terms: [{ words: ["big"], prefix: false }],
+        readerId: alice.id,
+        roomIds: null,
+        authorIds: null,
+        before: null,
+        limit: 5,
+      }),
+    ).toEqual([]);
+    await expect(
+      store.insertMessages([
+        { roomId: big.id, userId: bob.id, content: "too late", clientId: null, createdAt: at(30) },
+      ]),
+    ).rejects.toBeInstanceOf(MissingReferenceError);
 
     const latencies: number[] = [];
     while (count(path, "SELECT count(*) AS n FROM room_purges") > 0) {
       const t = performance.now();
-      await store.insertMessages([{ roomId: live.id, userId: bob.id, content: `live ${latencies.length}`, clientId: `l-${latencies.length}`, createdAt: at(30) }]);
+      await store.insertMessages([
+        {
+          roomId: live.id,
+          userId: bob.id,
+          content: `live ${latencies.length}`,
+          clientId: `l-${latencies.length}`,
+          createdAt: at(30),
+        },
+      ]);
       latencies.push(performance.now() - t);
       await Bun.sleep(2);
       expect(performance.now() - started).toBeLessThan(240_000);
@@ -200,7 +278,16 @@ describe("deleting a big room on SQLite", () => {
     expect(latencies.length).toBeGreaterThan(purgeMs / 100);
     expect(count(path, "SELECT count(*) AS n FROM messages WHERE room_id = ?", big.id)).toBe(0);
     // Only the live room's words are left in the search index (a search first indexes every stored message).
-    expect(await store.searchMessages({ terms: [{ words: ["live"], prefix: false }], readerId: alice.id, roomIds: null, authorIds: null, before: null, limit: 5 })).toHaveLength(5);
+    expect(
+      await store.searchMessages({
+        terms: [{ words: ["live"], prefix: false }],
+        readerId: alice.id,
+        roomIds: null,
+        authorIds: null,
+        before: null,
+        limit: 5,
+      }),
+    ).toHaveLength(5);
     expect(count(path, "SELECT count(*) AS n FROM messages_search")).toBe(latencies.length);
     expect(count(path, "SELECT count(*) AS n FROM messages WHERE room_id = ?", live.id)).toBe(latencies.length);
     expect((await store.listMessages(live.id, { limit: 1, skip: 0 }))[0]!.content).toBe(`live ${latencies.length - 1}`);
@@ -212,15 +299,23 @@ describe("deleting a big room on SQLite", () => {
     const { alice, bob } = await seedPeople(store);
     const big = await store.createRoom({ name: "big", description: null, createdAt: at(0) });
     await fill(store, big.id, alice.id, 20_000);
-    const [sent] = await store.insertMessages([{ roomId: big.id, userId: bob.id, content: "mine", clientId: "p-1", createdAt: at(40) }]);
+    const [sent] = await store.insertMessages([
+      { roomId: big.id, userId: bob.id, content: "mine", clientId: "p-1", createdAt: at(40) },
+    ]);
     expect(await store.deleteRoom(big.id)).toBe(true);
     // Its rows are still there (the purge has not reached them), but the room is gone: refused, as before.
     expect(count(path, "SELECT count(*) AS n FROM messages WHERE id = ?", sent!.record.id)).toBe(1);
-    await expect(store.insertMessages([{ roomId: big.id, userId: bob.id, content: "mine", clientId: "p-1", createdAt: at(41) }])).rejects.toBeInstanceOf(
-      MissingReferenceError,
-    );
+    await expect(
+      store.insertMessages([{ roomId: big.id, userId: bob.id, content: "mine", clientId: "p-1", createdAt: at(41) }]),
+    ).rejects.toBeInstanceOf(MissingReferenceError);
 
-    const secret = await store.createRoom({ name: "secret", description: null, visibility: "private", ownerId: alice.id, createdAt: at(0) });
+    const secret = await store.createRoom({
+      name: "secret",
+      description: null,
+      visibility: "private",
+      ownerId: alice.id,
+      createdAt: at(0),
+    });
     await fill(store, secret.id, alice.id, 5000);
     expect(await store.removeMember(secret.id, alice.id)).toMatchObject({ removed: true, roomDeleted: true });
     expect(await store.findRoom(secret.id)).toBeUndefined();
@@ -261,7 +356,9 @@ function messagesDigest(path: string): { n: number; digest: string } {
   const db = new Database(path, { readonly: true });
   const hasher = new Bun.CryptoHasher("sha256");
   let n = 0;
-  for (const row of db.query("SELECT id, room_id, user_id, content, client_id, created_at, edited_at FROM messages ORDER BY id").values()) {
+  for (const row of db
+    .query("SELECT id, room_id, user_id, content, client_id, created_at, edited_at FROM messages ORDER BY id")
+    .values()) {
     hasher.update(JSON.stringify(row));
     n++;
   }
@@ -277,8 +374,12 @@ describe(`migrating a SQLite database of ${MIGRATED.toLocaleString("en")} messag
     const old = new Database(path, { create: true });
     old.run("PRAGMA journal_mode = WAL");
     applyMigrations(drizzle(old), migrationsBefore(migrations, "0010_resend_window_room_purges"));
-    old.run("INSERT INTO users (username, email, hashed_password, role, created_at) VALUES ('alice', 'a@example.com', 'h', 'user', 0), ('bob', 'b@example.com', 'h', 'user', 0)");
-    old.run(`INSERT INTO rooms (name, created_at) SELECT 'room ' || value, 0 FROM json_each('[${Array.from({ length: 200 }, (_, i) => i).join(",")}]')`);
+    old.run(
+      "INSERT INTO users (username, email, hashed_password, role, created_at) VALUES ('alice', 'a@example.com', 'h', 'user', 0), ('bob', 'b@example.com', 'h', 'user', 0)",
+    );
+    old.run(
+      `INSERT INTO rooms (name, created_at) SELECT 'room ' || value, 0 FROM json_each('[${Array.from({ length: 200 }, (_, i) => i).join(",")}]')`,
+    );
     // MIGRATED messages over 200 rooms and both authors, each with a client_id, one in 1,000 deleted (ids not dense).
     old.run(
       `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${MIGRATED})
@@ -301,23 +402,35 @@ describe(`migrating a SQLite database of ${MIGRATED.toLocaleString("en")} messag
     const opening = performance.now();
     const store = openStore(path);
     const openMs = performance.now() - opening;
-    console.error(`migrating ${MIGRATED} messages (SQLite): the migration took ${migrateMs.toFixed(0)} ms, the store then opened in ${openMs.toFixed(0)} ms`);
+    console.error(
+      `migrating ${MIGRATED} messages (SQLite): the migration took ${migrateMs.toFixed(0)} ms, the store then opened in ${openMs.toFixed(0)} ms`,
+    );
     const after = messagesDigest(path);
     expect(after).toEqual(before);
 
     // History is a range read of the same messages, newest first.
     const page = await store.listMessages(1, { limit: 50, before: MIGRATED * 0.9 });
     expect(page.map((m) => m.id)).toEqual(
-      (new Database(path, { readonly: true }).query("SELECT id FROM messages WHERE room_id = 1 AND id < ? ORDER BY id DESC LIMIT 50").values(MIGRATED * 0.9) as number[][]).map((row) => row[0]!),
+      (
+        new Database(path, { readonly: true })
+          .query("SELECT id FROM messages WHERE room_id = 1 AND id < ? ORDER BY id DESC LIMIT 50")
+          .values(MIGRATED * 0.9) as number[][]
+      ).map((row) => row[0]!),
     );
     // A resend of a message stored before the migration, inside the window, gets the original.
     const newest = page[0]!;
-    const [resent] = await store.insertMessages([{ roomId: 1, userId: newest.userId, content: "again", clientId: newest.clientId, createdAt: at(1) }]);
+    const [resent] = await store.insertMessages([
+      { roomId: 1, userId: newest.userId, content: "again", clientId: newest.clientId, createdAt: at(1) },
+    ]);
     expect(resent).toMatchObject({ duplicate: true, record: { id: newest.id, content: newest.content } });
-    const [fresh] = await store.insertMessages([{ roomId: 1, userId: 1, content: "new", clientId: "c-new", createdAt: at(1) }]);
+    const [fresh] = await store.insertMessages([
+      { roomId: 1, userId: 1, content: "new", clientId: "c-new", createdAt: at(1) },
+    ]);
     expect(fresh!.record.id).toBeGreaterThan(MIGRATED);
     expect(await store.deleteMessage(newest.id)).toBe(true);
-    expect(count(path, "SELECT count(*) AS n FROM sqlite_master WHERE name = 'messages_room_id_user_id_client_id_key'")).toBe(0);
+    expect(
+      count(path, "SELECT count(*) AS n FROM sqlite_master WHERE name = 'messages_room_id_user_id_client_id_key'"),
+    ).toBe(0);
     expect(migrateMs + openMs).toBeLessThan(30_000);
   }, 180_000);
 });

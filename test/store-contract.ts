@@ -2,7 +2,14 @@
 // their database, unchanged.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { toMessageJson } from "../src/messages/model.ts";
-import { ConflictError, isStoreUnavailable, LastAdminError, MissingReferenceError, type RoomRecord, type UserRecord } from "../src/store/store.ts";
+import {
+  ConflictError,
+  isStoreUnavailable,
+  LastAdminError,
+  MissingReferenceError,
+  type RoomRecord,
+  type UserRecord,
+} from "../src/store/store.ts";
 import { openTestStore, type TestStore } from "./support.ts";
 
 export function storeContract(kind: "sqlite" | "postgres"): void {
@@ -14,8 +21,20 @@ export function storeContract(kind: "sqlite" | "postgres"): void {
 
   beforeAll(async () => {
     store = await openTestStore(kind);
-    alice = await store.createUser({ username: "alice", email: "alice@example.com", passwordHash: "h1", role: "admin", createdAt: at(0) });
-    bob = await store.createUser({ username: "bob", email: "bob@example.com", passwordHash: "h2", role: "user", createdAt: at(1) });
+    alice = await store.createUser({
+      username: "alice",
+      email: "alice@example.com",
+      passwordHash: "h1",
+      role: "admin",
+      createdAt: at(0),
+    });
+    bob = await store.createUser({
+      username: "bob",
+      email: "bob@example.com",
+      passwordHash: "h2",
+      role: "user",
+      createdAt: at(1),
+    });
     room = await store.createRoom({ name: "general", description: null, createdAt: at(2) });
   });
   afterAll(() => store.dispose());
@@ -43,8 +62,12 @@ export function storeContract(kind: "sqlite" | "postgres"): void {
 
     test("duplicate username and email are ConflictErrors naming the field", async () => {
       const base = { passwordHash: "h", role: "user" as const, createdAt: at(3) };
-      expect(store.createUser({ ...base, username: "alice", email: "new@example.com" })).rejects.toEqual(new ConflictError("username"));
-      expect(store.createUser({ ...base, username: "carol", email: "bob@example.com" })).rejects.toEqual(new ConflictError("email"));
+      expect(store.createUser({ ...base, username: "alice", email: "new@example.com" })).rejects.toEqual(
+        new ConflictError("username"),
+      );
+      expect(store.createUser({ ...base, username: "carol", email: "bob@example.com" })).rejects.toEqual(
+        new ConflictError("email"),
+      );
     });
 
     test("timestamps keep milliseconds", async () => {
@@ -63,7 +86,9 @@ export function storeContract(kind: "sqlite" | "postgres"): void {
     });
 
     test("rooms: unique names, listing, lookup", async () => {
-      expect(store.createRoom({ name: "general", description: "again", createdAt: at(4) })).rejects.toEqual(new ConflictError("name"));
+      expect(store.createRoom({ name: "general", description: "again", createdAt: at(4) })).rejects.toEqual(
+        new ConflictError("name"),
+      );
       const other = await store.createRoom({ name: "other", description: "desc", createdAt: at(5) });
       expect((await store.listRooms()).map((r) => r.name)).toEqual(["general", "other"]);
       expect(await store.findRoom(other.id)).toMatchObject({ name: "other", description: "desc" });
@@ -89,7 +114,11 @@ export function storeContract(kind: "sqlite" | "postgres"): void {
     test("a resent client_id returns the first record and stores nothing, also within one batch", async () => {
       const draft = { roomId: room.id, userId: alice.id, content: "once", clientId: "c-1", createdAt: at(200) };
       const [first] = await store.insertMessages([draft]);
-      const again = await store.insertMessages([{ ...draft, content: "twice" }, { ...draft, clientId: "c-2" }, { ...draft, clientId: "c-2" }]);
+      const again = await store.insertMessages([
+        { ...draft, content: "twice" },
+        { ...draft, clientId: "c-2" },
+        { ...draft, clientId: "c-2" },
+      ]);
       expect(first!.duplicate).toBe(false);
       expect(again[0]).toEqual({ record: first!.record, duplicate: true });
       expect(again[1]!.duplicate).toBe(false);
@@ -102,16 +131,32 @@ export function storeContract(kind: "sqlite" | "postgres"): void {
     });
 
     test("every record a batch returns is the row it made, with or without resends among messages with and without client_ids", async () => {
-      const m = (content: string, clientId: string | null) => ({ roomId: room.id, userId: alice.id, content, clientId, createdAt: at(250) });
+      const m = (content: string, clientId: string | null) => ({
+        roomId: room.id,
+        userId: alice.id,
+        content,
+        clientId,
+        createdAt: at(250),
+      });
       const [old] = await store.insertMessages([m("old", "mix-old")]);
       for (const batch of [
         [m("a", null), m("b", "mix-b"), m("c", null), m("d", "mix-d")],
-        [m("e", null), m("old again", "mix-old"), m("f", "mix-f"), m("g", null), m("b again", "mix-b"), m("h", "mix-h")],
+        [
+          m("e", null),
+          m("old again", "mix-old"),
+          m("f", "mix-f"),
+          m("g", null),
+          m("b again", "mix-b"),
+          m("h", "mix-h"),
+        ],
       ]) {
         const stored = await store.insertMessages(batch);
         for (const [i, s] of stored.entries()) {
           const row = await store.findMessage(s.record.id);
-          expect({ content: row?.content, clientId: row?.clientId }).toEqual({ content: s.record.content, clientId: batch[i]!.clientId });
+          expect({ content: row?.content, clientId: row?.clientId }).toEqual({
+            content: s.record.content,
+            clientId: batch[i]!.clientId,
+          });
           expect(s.duplicate).toBe(s.record.content !== batch[i]!.content);
         }
         const fresh = stored.filter((s) => !s.duplicate).map((s) => s.record.id);
@@ -130,7 +175,9 @@ export function storeContract(kind: "sqlite" | "postgres"): void {
       expect(await store.deleteMessage(b!.record.id)).toBe(true);
       expect(await store.deleteMessage(b!.record.id)).toBe(false);
       if (kind === "sqlite") return void expect(store.changesSince).toBeUndefined();
-      const logged = (await store.changesSince!(since)).filter((c) => c.messageId === a!.record.id || c.messageId === b!.record.id);
+      const logged = (await store.changesSince!(since)).filter(
+        (c) => c.messageId === a!.record.id || c.messageId === b!.record.id,
+      );
       expect(logged).toEqual([
         { roomId: room.id, messageId: a!.record.id, kind: "updated" },
         { roomId: room.id, messageId: b!.record.id, kind: "deleted" },
@@ -162,10 +209,14 @@ export function storeContract(kind: "sqlite" | "postgres"): void {
       for (let round = 0; round < 5; round++) {
         const doomed = await store.createRoom({ name: `doomed-${round}`, description: null, createdAt: at(310) });
         const writes = Array.from({ length: 20 }, (_, i) =>
-          store.insertMessages([{ roomId: doomed.id, userId: bob.id, content: `m${i}`, clientId: null, createdAt: at(311) }]).then(
-            () => "stored",
-            (error) => (error instanceof MissingReferenceError ? "refused" : error),
-          ),
+          store
+            .insertMessages([
+              { roomId: doomed.id, userId: bob.id, content: `m${i}`, clientId: null, createdAt: at(311) },
+            ])
+            .then(
+              () => "stored",
+              (error) => (error instanceof MissingReferenceError ? "refused" : error),
+            ),
         );
         await Bun.sleep(round); // the delete lands at a different point of the writes each round
         expect(await store.deleteRoom(doomed.id)).toBe(true);
@@ -189,10 +240,18 @@ export function storeContract(kind: "sqlite" | "postgres"): void {
     });
 
     test("the JSON history page is exactly the HTTP shape of the same page", async () => {
-      const [edited] = await store.insertMessages([{ roomId: room.id, userId: bob.id, content: 'say "hi" \\ ✓', clientId: "j1", createdAt: at(999) }]);
+      const [edited] = await store.insertMessages([
+        { roomId: room.id, userId: bob.id, content: 'say "hi" \\ ✓', clientId: "j1", createdAt: at(999) },
+      ]);
       await store.updateMessage(edited!.record.id, "edited \u202e", at(1001));
       const all = await store.listMessages(room.id, { limit: 100, skip: 0 });
-      for (const query of [{ limit: 7, skip: 0 }, { limit: 3, skip: 2 }, { limit: 4, before: all[2]!.id }, { limit: 5, after: all.at(-4)!.id }, { limit: 5, before: 1 }]) {
+      for (const query of [
+        { limit: 7, skip: 0 },
+        { limit: 3, skip: 2 },
+        { limit: 4, before: all[2]!.id },
+        { limit: 5, after: all.at(-4)!.id },
+        { limit: 5, before: 1 },
+      ]) {
         const page = await store.listMessages(room.id, query);
         const rendered = await store.listMessagesJson(room.id, query);
         expect(JSON.parse(rendered.json)).toEqual(page.map(toMessageJson));
@@ -214,17 +273,29 @@ export function storeContract(kind: "sqlite" | "postgres"): void {
 
     test("deleting a room deletes its messages, and ids are not reused", async () => {
       const doomed = await store.createRoom({ name: "doomed", description: null, createdAt: at(500) });
-      const [stored] = await store.insertMessages([{ roomId: doomed.id, userId: alice.id, content: "bye", clientId: null, createdAt: at(501) }]);
+      const [stored] = await store.insertMessages([
+        { roomId: doomed.id, userId: alice.id, content: "bye", clientId: null, createdAt: at(501) },
+      ]);
       expect(await store.deleteRoom(doomed.id)).toBe(true);
       expect(await store.findMessage(stored!.record.id)).toBeUndefined();
       expect(await store.deleteRoom(doomed.id)).toBe(false);
-      const [next] = await store.insertMessages([{ roomId: room.id, userId: alice.id, content: "after", clientId: null, createdAt: at(502) }]);
+      const [next] = await store.insertMessages([
+        { roomId: room.id, userId: alice.id, content: "after", clientId: null, createdAt: at(502) },
+      ]);
       expect(next!.record.id).toBeGreaterThan(stored!.record.id);
     });
 
     test("deleting a user deletes their messages", async () => {
-      const leaving = await store.createUser({ username: "leaving", email: "leaving@example.com", passwordHash: "h", role: "user", createdAt: at(700) });
-      const [stored] = await store.insertMessages([{ roomId: room.id, userId: leaving.id, content: "gone soon", clientId: "x", createdAt: at(701) }]);
+      const leaving = await store.createUser({
+        username: "leaving",
+        email: "leaving@example.com",
+        passwordHash: "h",
+        role: "user",
+        createdAt: at(700),
+      });
+      const [stored] = await store.insertMessages([
+        { roomId: room.id, userId: leaving.id, content: "gone soon", clientId: "x", createdAt: at(701) },
+      ]);
       expect(await store.deleteUser(leaving.id)).toBe(true);
       expect(await store.findUserByUsername("leaving")).toBeUndefined();
       expect(await store.findMessage(stored!.record.id)).toBeUndefined();
@@ -232,9 +303,23 @@ export function storeContract(kind: "sqlite" | "postgres"): void {
     });
 
     test("awkward text is stored and returned exactly", async () => {
-      const awkward = ['"{a,b}", \\ NULL', "NULL", "'; DROP TABLE messages; --", "\u202Eevil\u202C", "emoji 👩‍💻", "line\nbreak\ttab", "{}"];
+      const awkward = [
+        '"{a,b}", \\ NULL',
+        "NULL",
+        "'; DROP TABLE messages; --",
+        "\u202Eevil\u202C",
+        "emoji 👩‍💻",
+        "line\nbreak\ttab",
+        "{}",
+      ];
       const stored = await store.insertMessages(
-        awkward.map((content, i) => ({ roomId: room.id, userId: alice.id, content, clientId: i % 2 ? `"quoted\\${i}"` : null, createdAt: at(600 + i) })),
+        awkward.map((content, i) => ({
+          roomId: room.id,
+          userId: alice.id,
+          content,
+          clientId: i % 2 ? `"quoted\\${i}"` : null,
+          createdAt: at(600 + i),
+        })),
       );
       expect(stored.map((s) => s.record.content)).toEqual(awkward);
       const page = await store.listMessages(room.id, { limit: awkward.length, skip: 0 });

@@ -1,6 +1,12 @@
 // Store contract for importRecords: one transaction, references to rows it creates, re-runs store nothing twice.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ConflictError, MissingReferenceError, type ImportBatch, type RoomRecord, type UserRecord } from "../src/store/store.ts";
+import {
+  ConflictError,
+  MissingReferenceError,
+  type ImportBatch,
+  type RoomRecord,
+  type UserRecord,
+} from "../src/store/store.ts";
 import { dialect, openTestStore, type TestStore } from "./support.ts";
 
 let store: TestStore;
@@ -10,7 +16,13 @@ const at = (s: number) => new Date(Date.UTC(2025, 0, 31, 10, 30, s));
 
 beforeAll(async () => {
   store = await openTestStore();
-  host = await store.createUser({ username: "host", email: "host@example.com", passwordHash: "h", role: "user", createdAt: at(0) });
+  host = await store.createUser({
+    username: "host",
+    email: "host@example.com",
+    passwordHash: "h",
+    role: "user",
+    createdAt: at(0),
+  });
   lobby = await store.createRoom({ name: "lobby", description: null, createdAt: at(0) });
 });
 afterAll(() => store.dispose());
@@ -31,7 +43,13 @@ const batch = (): ImportBatch => ({
   messages: [
     { room: { index: 0 }, user: { index: 1 }, content: "first", clientId: "seed:1", createdAt: at(5) },
     { room: { index: 0 }, user: { index: 0 }, content: "second, same second", clientId: "seed:2", createdAt: at(5) },
-    { room: { id: lobby.id }, user: { id: host.id }, content: "into an existing room", clientId: "seed:3", createdAt: at(6) },
+    {
+      room: { id: lobby.id },
+      user: { id: host.id },
+      content: "into an existing room",
+      clientId: "seed:3",
+      createdAt: at(6),
+    },
   ],
 });
 
@@ -48,7 +66,10 @@ describe(`store importRecords (${dialect})`, () => {
   test("a failure half way (a missing room) rolls back the users and rooms it had created", async () => {
     const before = await snapshot();
     const bad = batch();
-    const broken = { ...bad, messages: [...bad.messages, { ...bad.messages[0]!, room: { id: 999_999 }, clientId: "seed:4" }] };
+    const broken = {
+      ...bad,
+      messages: [...bad.messages, { ...bad.messages[0]!, room: { id: 999_999 }, clientId: "seed:4" }],
+    };
     await expect(store.importRecords(broken)).rejects.toBeInstanceOf(MissingReferenceError);
     expect(await snapshot()).toEqual(before);
   });
@@ -65,7 +86,12 @@ describe(`store importRecords (${dialect})`, () => {
     const result = await store.importRecords(batch());
     expect(result.messagesStored).toBe(3);
     const [adminId, userId] = result.userIds as [number, number];
-    expect(await store.findUserById(adminId)).toMatchObject({ username: "old-admin", role: "admin", passwordHash: "$2b$04$x", createdAt: at(1) });
+    expect(await store.findUserById(adminId)).toMatchObject({
+      username: "old-admin",
+      role: "admin",
+      passwordHash: "$2b$04$x",
+      createdAt: at(1),
+    });
     const general = await store.findRoom(result.roomIds[0]!);
     expect(general).toMatchObject({ name: "general", description: "from the seed", createdAt: at(3) });
     const history = await store.listMessages(general!.id, { limit: 10, after: 0 });
@@ -87,7 +113,13 @@ describe(`store importRecords (${dialect})`, () => {
       users: [],
       rooms: [],
       messages: [
-        { room: { id: general.id }, user: { id: user!.id }, content: "first, edited in the seed", clientId: "seed:1", createdAt: at(5) },
+        {
+          room: { id: general.id },
+          user: { id: user!.id },
+          content: "first, edited in the seed",
+          clientId: "seed:1",
+          createdAt: at(5),
+        },
         { room: { id: general.id }, user: { id: admin!.id }, content: "second", clientId: "seed:2", createdAt: at(5) },
       ],
     });

@@ -16,9 +16,21 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("a message batch PostgreSQL
     const postgres = (await import("postgres")).default;
     const locker = postgres(own.scratchUrl!, { max: 1, onnotice: () => {} });
     try {
-      const user = await own.createUser({ username: "ann", email: "ann@example.com", passwordHash: "h", role: "user", createdAt: at(0) });
+      const user = await own.createUser({
+        username: "ann",
+        email: "ann@example.com",
+        passwordHash: "h",
+        role: "user",
+        createdAt: at(0),
+      });
       const lockRoom = await own.createRoom({ name: "locked", description: null, createdAt: at(1) });
-      const draft = (content: string) => ({ roomId: lockRoom.id, userId: user.id, content, clientId: content, createdAt: at(2) });
+      const draft = (content: string) => ({
+        roomId: lockRoom.id,
+        userId: user.id,
+        content,
+        clientId: content,
+        createdAt: at(2),
+      });
       // The batch statement is prepared on its connection first, so that the locked one is sent whole.
       await own.insertMessages([draft("before the lock")]);
       const locked = Promise.withResolvers<void>();
@@ -30,7 +42,10 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("a message batch PostgreSQL
       });
       await locked.promise;
       const started = performance.now();
-      const refused = await own.insertMessages([draft("while locked")]).then(() => undefined, (error: unknown) => error);
+      const refused = await own.insertMessages([draft("while locked")]).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
       const waited = performance.now() - started;
       release.resolve();
       await holding;
@@ -40,7 +55,10 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("a message batch PostgreSQL
       expect(after!.duplicate).toBe(false);
       // Had the refused INSERT not been cancelled, it would have committed as soon as the lock went.
       await Bun.sleep(200);
-      expect((await own.listMessages(lockRoom.id, { limit: 10, skip: 0 })).map((m) => m.content)).toEqual(["after the lock", "before the lock"]);
+      expect((await own.listMessages(lockRoom.id, { limit: 10, skip: 0 })).map((m) => m.content)).toEqual([
+        "after the lock",
+        "before the lock",
+      ]);
     } finally {
       await locker.end();
       await own.dispose();

@@ -21,7 +21,9 @@ export const dialect: "sqlite" | "postgres" = /^postgres(ql)?:\/\//.test(baseUrl
  * DATABASE_URL it says why its tests show as skipped.
  */
 export const postgresOnly = (name: string) =>
-  dialect === "postgres" ? `${name} (PostgreSQL only)` : `${name} (PostgreSQL only: skipped, set DATABASE_URL=postgres://...)`;
+  dialect === "postgres"
+    ? `${name} (PostgreSQL only)`
+    : `${name} (PostgreSQL only: skipped, set DATABASE_URL=postgres://...)`;
 
 export interface TestStore extends Store {
   /** The scratch database's URL on PostgreSQL, and the instance id its message notifications carry. */
@@ -118,7 +120,11 @@ export async function createTestApp(
   const { app } = built;
   await cluster?.presence.start(built.hub.presenceHandlers);
 
-  async function request(method: string, path: string, init: { body?: unknown; token?: string; headers?: Record<string, string> } = {}) {
+  async function request(
+    method: string,
+    path: string,
+    init: { body?: unknown; token?: string; headers?: Record<string, string> } = {},
+  ) {
     const headers: Record<string, string> = { ...init.headers };
     if (init.token) headers.authorization = `Bearer ${init.token}`;
     let body: string | undefined;

@@ -23,12 +23,18 @@ describe(`422 messages (${dialect})`, () => {
       "Email must be an email address, like name@example.com.",
       "Password must be at least 8 characters long.",
     ]);
-    expect(await messages("POST", "/auth/signup", {})).toEqual(["Username is required.", "Email is required.", "Password is required."]);
+    expect(await messages("POST", "/auth/signup", {})).toEqual([
+      "Username is required.",
+      "Email is required.",
+      "Password is required.",
+    ]);
     expect(await messages("POST", "/rooms/", { name: "", visibility: "secret" })).toEqual([
       "Name must not be empty.",
       "Visibility must be one of: public, private.",
     ]);
-    expect(await messages("POST", "/rooms/1/read", { message_id: 1.5 })).toEqual(["Message id must be a whole number."]);
+    expect(await messages("POST", "/rooms/1/read", { message_id: 1.5 })).toEqual([
+      "Message id must be a whole number.",
+    ]);
     expect(await messages("PATCH", "/users/1", { role: "boss" })).toEqual(["Role must be one of: admin, user."]);
   });
 

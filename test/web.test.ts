@@ -9,17 +9,26 @@ import { ROOM_LIMITS } from "../src/rooms/model.ts";
 import { SEARCH_LIMITS } from "../src/search/query.ts";
 import { sourceHash } from "../src/web/assets.generated.ts";
 import { CLIENT_DIR, clientSourceHash, sharedClientSources } from "../src/web/build.ts";
-import { BACKOFF, RoomSocket, type ConnectionState, type EndReason, type RoomSocketOptions } from "../src/web/client/room-socket.ts";
+import {
+  BACKOFF,
+  RoomSocket,
+  type ConnectionState,
+  type EndReason,
+  type RoomSocketOptions,
+} from "../src/web/client/room-socket.ts";
 import { Timeline, type ChatMessage } from "../src/web/client/timeline.ts";
 import { webRoutes } from "../src/web/routes.ts";
 
 const app = new Elysia().use(webRoutes());
-const get = (path: string, headers: Record<string, string> = {}) => app.handle(new Request(`http://localhost${path}`, { headers }));
+const get = (path: string, headers: Record<string, string> = {}) =>
+  app.handle(new Request(`http://localhost${path}`, { headers }));
 
 async function assetPaths(): Promise<{ script: string; style: string }> {
   const html = await (await get("/chat")).text();
   const script = /<script[^>]+src="([^"]+)"/.exec(html)?.[1];
-  const style = /<link[^>]+rel="stylesheet"[^>]+href="([^"]+)"|<link[^>]+href="([^"]+)"[^>]+rel="stylesheet"/.exec(html);
+  const style = /<link[^>]+rel="stylesheet"[^>]+href="([^"]+)"|<link[^>]+href="([^"]+)"[^>]+rel="stylesheet"/.exec(
+    html,
+  );
   if (!script || !style) throw new Error(`page links no script or stylesheet:\n${html}`);
   return { script, style: style[1] ?? style[2]! };
 }
@@ -32,7 +41,18 @@ describe("GET /chat", () => {
     expect(response.headers.get("cache-control")).toBe("no-cache");
     expect(response.headers.get("content-security-policy")).toContain("default-src 'self'");
     const html = await response.text();
-    for (const id of ["login-form", "signup-form", "room-list", "new-room-form", "message-list", "message-input", "send-button", "online-users", "typing", "connection-state"]) {
+    for (const id of [
+      "login-form",
+      "signup-form",
+      "room-list",
+      "new-room-form",
+      "message-list",
+      "message-input",
+      "send-button",
+      "online-users",
+      "typing",
+      "connection-state",
+    ]) {
       expect(html).toContain(`id="${id}"`);
     }
   });
@@ -263,7 +283,11 @@ describe("RoomSocket", () => {
   });
 
   test("ends for good on 1008 (token), 4403 (removed from the room) and 4404 (room deleted)", () => {
-    for (const [code, reason] of [[1008, "unauthorized"], [4403, "removed"], [4404, "room-deleted"]] as const) {
+    for (const [code, reason] of [
+      [1008, "unauthorized"],
+      [4403, "removed"],
+      [4404, "room-deleted"],
+    ] as const) {
       const h = harness();
       h.socket.start();
       h.last().open();

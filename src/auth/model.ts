@@ -19,7 +19,8 @@ export const Username = t.String({
   maxLength: LIMITS.usernameMax,
   // `.` and `-` only inside, so that `alice.` is not a second alice.
   pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",
-  description: "3-32 characters: letters, digits, `_`, `.` and `-`, starting and ending with a letter, digit or `_`; unique whatever the case",
+  description:
+    "3-32 characters: letters, digits, `_`, `.` and `-`, starting and ending with a letter, digit or `_`; unique whatever the case",
 });
 
 export const Password = t.String({ minLength: LIMITS.passwordMin, maxLength: LIMITS.passwordMax });
@@ -40,17 +41,23 @@ export const TokenResponse = responseObject({
   access_token: t.String({ description: "HS256 JWT for `Authorization: Bearer` and the sockets" }),
   token_type: t.Literal("bearer"),
   expires_in: t.Integer({ description: "Seconds the access token lives" }),
-  refresh_token: t.String({ description: "Single use: POST /auth/refresh spends it for a new pair. Lives 30 days from its issue." }),
+  refresh_token: t.String({
+    description: "Single use: POST /auth/refresh spends it for a new pair. Lives 30 days from its issue.",
+  }),
 });
 
-export const RefreshBody = requestObject({ refresh_token: t.String({ minLength: 1, maxLength: REFRESH_LIMITS.maxLength }) });
+export const RefreshBody = requestObject({
+  refresh_token: t.String({ minLength: 1, maxLength: REFRESH_LIMITS.maxLength }),
+});
 
 export const PasswordChangeBody = requestObject({
   current_password: t.String({ minLength: 1, maxLength: LIMITS.passwordMax }),
   new_password: Password,
 });
 
-export const AccountDeletionBody = requestObject({ password: t.String({ minLength: 1, maxLength: LIMITS.passwordMax }) });
+export const AccountDeletionBody = requestObject({
+  password: t.String({ minLength: 1, maxLength: LIMITS.passwordMax }),
+});
 
 export const UserResponse = responseObject({
   id: t.Integer(),
@@ -61,7 +68,9 @@ export const UserResponse = responseObject({
 });
 
 export const SetupResponse = responseObject({
-  admin_exists: t.Boolean({ description: 'false until someone holds the admin role; until then `"role": "admin"` sign-ups are allowed' }),
+  admin_exists: t.Boolean({
+    description: 'false until someone holds the admin role; until then `"role": "admin"` sign-ups are allowed',
+  }),
 });
 
 /** What an admin sees of an account: the user object and whether it is disabled. */

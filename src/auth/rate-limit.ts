@@ -84,7 +84,10 @@ export function createWindowCounter(options: { limit: number; windowMs: number; 
 }
 
 const rateLimited = (detail: string, seconds: number) =>
-  new AppError("RATE_LIMITED", { detail: `${detail}; try again in ${seconds} seconds`, headers: { "retry-after": String(seconds) } });
+  new AppError("RATE_LIMITED", {
+    detail: `${detail}; try again in ${seconds} seconds`,
+    headers: { "retry-after": String(seconds) },
+  });
 
 export type LoginThrottle = ReturnType<typeof createLoginThrottle>;
 

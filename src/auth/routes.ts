@@ -59,20 +59,25 @@ export function authRoutes(auth: AuthService) {
       detail: {
         tags: ["auth"],
         summary: "Whether an admin exists yet",
-        description: 'While `admin_exists` is false, anyone may sign up with `"role": "admin"`: the browser client offers it.',
-      },
-    })
-    .post("/auth/login", ({ body, request, server }) => auth.login(body.username, body.password, clientAddress(request, server)), {
-      body: LoginBody,
-      response: { 200: TokenResponse, 401: Detail, 403: Detail, 429: Detail },
-      detail: {
-        tags: ["auth"],
-        summary: "Log in: an access token and a refresh token (JSON body, as the seed)",
         description:
-          "`access_token` and `token_type` are the seed's; `expires_in` (seconds) and `refresh_token` are added. " +
-          "A disabled account gets 403 `ACCOUNT_DISABLED`, and only with its right password.",
+          'While `admin_exists` is false, anyone may sign up with `"role": "admin"`: the browser client offers it.',
       },
     })
+    .post(
+      "/auth/login",
+      ({ body, request, server }) => auth.login(body.username, body.password, clientAddress(request, server)),
+      {
+        body: LoginBody,
+        response: { 200: TokenResponse, 401: Detail, 403: Detail, 429: Detail },
+        detail: {
+          tags: ["auth"],
+          summary: "Log in: an access token and a refresh token (JSON body, as the seed)",
+          description:
+            "`access_token` and `token_type` are the seed's; `expires_in` (seconds) and `refresh_token` are added. " +
+            "A disabled account gets 403 `ACCOUNT_DISABLED`, and only with its right password.",
+        },
+      },
+    )
     .post("/auth/refresh", ({ body }) => auth.refresh(body.refresh_token), {
       body: RefreshBody,
       response: { 200: TokenResponse, 401: Detail, 403: Detail },

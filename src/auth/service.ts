@@ -4,7 +4,15 @@ import type { Cache } from "../cache.ts";
 import type { Clock } from "../clock.ts";
 import { AppError } from "../errors.ts";
 import { isStorableText } from "../messages/model.ts";
-import { ConflictError, LastAdminError, type AccountChange, type NewUser, type Role, type Store, type UserRecord } from "../store/store.ts";
+import {
+  ConflictError,
+  LastAdminError,
+  type AccountChange,
+  type NewUser,
+  type Role,
+  type Store,
+  type UserRecord,
+} from "../store/store.ts";
 import { TokenError, type TokenCodec } from "./jwt.ts";
 import type { PasswordHasher } from "./password.ts";
 import { createHashQueue, createLoginThrottle, createSignupThrottle, UNKNOWN_ADDRESS } from "./rate-limit.ts";
@@ -104,7 +112,8 @@ export function createAuthService(deps: AuthDeps) {
 
   return {
     authenticateSession,
-    authenticate: async (token: string, fresh = false): Promise<UserRecord> => (await authenticateSession(token, fresh)).user,
+    authenticate: async (token: string, fresh = false): Promise<UserRecord> =>
+      (await authenticateSession(token, fresh)).user,
 
     /**
      * Seed rule minus its hole: "admin" needs an admin actor, except while the database has no admin at all (the
@@ -175,20 +184,32 @@ export function createAuthService(deps: AuthDeps) {
       const now = clock();
       if (found.spentAt === null && found.expiresAt.getTime() > now) {
         const next = newRefreshToken();
-        const record = { hash: hashRefreshToken(next), familyId: found.familyId, userId: user.id, createdAt: new Date(now), expiresAt: new Date(now + REFRESH_LIMITS.ttlMs) };
+        const record = {
+          hash: hashRefreshToken(next),
+          familyId: found.familyId,
+          userId: user.id,
+          createdAt: new Date(now),
+          expiresAt: new Date(now + REFRESH_LIMITS.ttlMs),
+        };
         if (await store.rotateRefreshToken(hash, record, new Date(now))) return pair(user, next);
         found = (await store.findRefreshToken(hash)) ?? found; // lost a race: see what the winner left
       }
       // Expired, or revoked (logout, password change, a reused family): as unknown. (Unspent here: revoked meanwhile.)
       if (found.expiresAt.getTime() <= now || found.spentAt === null) throw new AppError("INVALID_REFRESH_TOKEN");
       if (now - found.spentAt.getTime() < REFRESH_LIMITS.graceMs) {
-        throw new AppError("INVALID_REFRESH_TOKEN", { reason: "REFRESH_TOKEN_SPENT", detail: "Refresh token was just used: use the pair that refresh returned" });
+        throw new AppError("INVALID_REFRESH_TOKEN", {
+          reason: "REFRESH_TOKEN_SPENT",
+          detail: "Refresh token was just used: use the pair that refresh returned",
+        });
       }
       // Whoever holds the family's newest token may be the thief: the whole family stops, and so do the account's
       // access tokens (they cannot be told apart by family); the account's other logins only have to refresh.
       await store.revokeRefreshFamily(found.familyId);
       await revoked(await store.bumpTokenVersion(user.id));
-      throw new AppError("INVALID_REFRESH_TOKEN", { reason: "REFRESH_TOKEN_REUSED", detail: "Refresh token was already used: every token of its login is revoked" });
+      throw new AppError("INVALID_REFRESH_TOKEN", {
+        reason: "REFRESH_TOKEN_REUSED",
+        detail: "Refresh token was already used: every token of its login is revoked",
+      });
     },
 
     /** Whether anyone can still sign up as admin (no admin yet): what /chat and the start-up log tell a new user. */
@@ -203,7 +224,12 @@ export function createAuthService(deps: AuthDeps) {
      * Only with the current password (a wrong one counts as a failed login). Every earlier token and refresh token
      * of the account stops, and its sockets close; the caller gets a fresh pair.
      */
-    async changePassword(user: UserRecord, current: string, next: string, address = UNKNOWN_ADDRESS): Promise<TokenPair> {
+    async changePassword(
+      user: UserRecord,
+      current: string,
+      next: string,
+      address = UNKNOWN_ADDRESS,
+    ): Promise<TokenPair> {
       await checkPassword(user, current, address);
       const changed = await change(user.id, { passwordHash: await passwords.hash(next) });
       return issue(changed, newFamilyId());
@@ -250,7 +276,8 @@ export function createAuthService(deps: AuthDeps) {
   async function checkPassword(user: UserRecord, password: string, address: string): Promise<void> {
     // Counted under the account's current username, like a login with it: guesses here spend the same budget.
     throttle.begin(user.username, address);
-    if (!(await passwords.verify(password, user.passwordHash))) throw new AppError("BAD_CREDENTIALS", { detail: "Incorrect password" });
+    if (!(await passwords.verify(password, user.passwordHash)))
+      throw new AppError("BAD_CREDENTIALS", { detail: "Incorrect password" });
     throttle.succeeded(user.username, address);
   }
 
@@ -267,7 +294,13 @@ export function createAuthService(deps: AuthDeps) {
   async function issue(user: UserRecord, familyId: string): Promise<TokenPair> {
     const token = newRefreshToken();
     const now = clock();
-    await store.insertRefreshToken({ hash: hashRefreshToken(token), familyId, userId: user.id, createdAt: new Date(now), expiresAt: new Date(now + REFRESH_LIMITS.ttlMs) });
+    await store.insertRefreshToken({
+      hash: hashRefreshToken(token),
+      familyId,
+      userId: user.id,
+      createdAt: new Date(now),
+      expiresAt: new Date(now + REFRESH_LIMITS.ttlMs),
+    });
     return pair(user, token);
   }
 }

@@ -46,7 +46,12 @@ const CONTENT_SECURITY_POLICY = [
 // The source map comments name files we do not serve.
 const withoutSourceMap = (text: string) => text.replace(/\n\/[/*]# sourceMappingURL=\S+\s*(\*\/)?\s*$/, "\n");
 
-type OpenApiDocument = { paths?: Record<string, Record<string, { requestBody?: { content?: Record<string, { schema?: { additionalProperties?: unknown } }> } }>> };
+type OpenApiDocument = {
+  paths?: Record<
+    string,
+    Record<string, { requestBody?: { content?: Record<string, { schema?: { additionalProperties?: unknown } }> } }>
+  >;
+};
 
 /**
  * Request bodies accept fields they do not name (Elysia drops them: see src/schemas.ts), so the document says so,
@@ -98,7 +103,8 @@ export function docsRoutes(documentation: { title: string; version: string; desc
   // A local hook: it sees the plugin's /docs/json, and no route outside this plugin.
   return new Elysia({ name: "docs" })
     .onAfterHandle(({ path, response }) => {
-      if (path === "/docs/json" && response && typeof response === "object") openRequestBodies(response as OpenApiDocument);
+      if (path === "/docs/json" && response && typeof response === "object")
+        openRequestBodies(response as OpenApiDocument);
     })
     .use(plugin);
 }

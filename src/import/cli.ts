@@ -23,7 +23,8 @@ export async function runImportSeed(args: readonly string[], openOurStore: () =>
   } catch (error) {
     return usage(`--from: ${(error as Error).message}`);
   }
-  if (seed.kind === "sqlite" && seed.path === ":memory:") return usage("--from: an in-memory database has nothing to import");
+  if (seed.kind === "sqlite" && seed.path === ":memory:")
+    return usage("--from: an in-memory database has nothing to import");
 
   let store: Store | undefined;
   try {

@@ -157,7 +157,8 @@ function planImport(seed: SeedData, ourUsers: UserRecord[], ourRooms: RoomRecord
     }
     const role = seedRole(u.role);
     if (role === undefined) warnings.push(`${name}: unknown role ${JSON.stringify(u.role)}, imported as user`);
-    if (!/^\$2[abxy]\$\d\d\$/.test(hash)) warnings.push(`${name}: the password hash is not bcrypt, so this account cannot log in`);
+    if (!/^\$2[abxy]\$\d\d\$/.test(hash))
+      warnings.push(`${name}: the password hash is not bcrypt, so this account cannot log in`);
     const ref = { index: newUsers.length };
     newUsers.push({ username, email, passwordHash: hash, role: role ?? "user", createdAt: when(u.createdAt) });
     userRef.set(u.id, ref);
@@ -180,7 +181,8 @@ function planImport(seed: SeedData, ourUsers: UserRecord[], ourRooms: RoomRecord
     for (let n = 2; given.has(name); n++) name = `${base.slice(0, ROOM_LIMITS.nameMax - ` (${n})`.length)} (${n})`;
     given.add(name);
     if (name !== r.name) {
-      const why = name !== base ? "another seed room has that name" : `names are 1-${ROOM_LIMITS.nameMax} characters, trimmed`;
+      const why =
+        name !== base ? "another seed room has that name" : `names are 1-${ROOM_LIMITS.nameMax} characters, trimmed`;
       warnings.push(`room ${r.id} ${JSON.stringify(r.name)} is named ${JSON.stringify(name)}: ${why}`);
     }
     let ref = roomByName.get(name);
@@ -188,7 +190,8 @@ function planImport(seed: SeedData, ourUsers: UserRecord[], ourRooms: RoomRecord
     else {
       ref = { index: newRooms.length };
       const description = r.description !== null && storable(r.description) ? r.description : null;
-      if (description !== r.description) warnings.push(`room ${r.id}: its description has a NUL character and was dropped`);
+      if (description !== r.description)
+        warnings.push(`room ${r.id}: its description has a NUL character and was dropped`);
       newRooms.push({ name, description, createdAt: when(r.createdAt) });
       roomByName.set(name, ref);
     }
@@ -218,7 +221,13 @@ function planImport(seed: SeedData, ourUsers: UserRecord[], ourRooms: RoomRecord
       skipped.get(reason)?.push(m.id) ?? skipped.set(reason, [m.id]);
       continue;
     }
-    messages.push({ room: room!, user: author as ImportRef, content, clientId: seedClientId(m.id), createdAt: new Date(m.timestamp!) });
+    messages.push({
+      room: room!,
+      user: author as ImportRef,
+      content,
+      clientId: seedClientId(m.id),
+      createdAt: new Date(m.timestamp!),
+    });
   }
   let skippedMessages = 0;
   for (const [reason, ids] of skipped) {

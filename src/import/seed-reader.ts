@@ -54,9 +54,13 @@ function readSqlite(path: string): SeedData {
   try {
     const read = db.transaction(() => ({
       users: db
-        .query(`SELECT id, username, email, hashed_password AS hashedPassword, role, created_at AS createdAt FROM users ORDER BY id`)
+        .query(
+          `SELECT id, username, email, hashed_password AS hashedPassword, role, created_at AS createdAt FROM users ORDER BY id`,
+        )
         .all() as Record<string, unknown>[],
-      rooms: db.query(`SELECT id, name, description, created_at AS createdAt FROM chat_rooms ORDER BY id`).all() as Record<string, unknown>[],
+      rooms: db
+        .query(`SELECT id, name, description, created_at AS createdAt FROM chat_rooms ORDER BY id`)
+        .all() as Record<string, unknown>[],
       messages: db
         .query(`SELECT id, content, "timestamp", user_id AS userId, room_id AS roomId FROM messages ORDER BY id`)
         .all() as Record<string, unknown>[],

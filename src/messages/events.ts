@@ -19,7 +19,10 @@ export interface RoomEvents {
    * A private room's members changed: who may read it is decided again on every instance, the room gets
    * `member_added` / `member_removed`, and a removed member's sockets in it close with 4403.
    */
-  membersChanged(roomId: number, change: { added?: MemberRecord; removed?: MemberRecord; newOwner?: MemberRecord }): void;
+  membersChanged(
+    roomId: number,
+    change: { added?: MemberRecord; removed?: MemberRecord; newOwner?: MemberRecord },
+  ): void;
   /** A user's read position moved: their sockets (all but `except`) get a `read` frame, on every instance. */
   readMoved(userId: number, roomId: number, messageId: number, except?: object): void;
   /** A room was made: the people who can read it (null: everyone, a public room) hear of it on their person sockets. */

@@ -36,7 +36,9 @@ export function normalizeContent(raw: string): string {
   assertStorableText(content, "content");
   if (INVISIBLE_ONLY.test(content)) throw new AppError("CONTENT_EMPTY");
   if (content.length > MESSAGE_LIMITS.contentMax) {
-    throw new AppError("CONTENT_TOO_LONG", { detail: `Message content is over ${MESSAGE_LIMITS.contentMax} characters` });
+    throw new AppError("CONTENT_TOO_LONG", {
+      detail: `Message content is over ${MESSAGE_LIMITS.contentMax} characters`,
+    });
   }
   return content;
 }
@@ -79,7 +81,12 @@ export function toMessageJson(message: MessageWithAuthor) {
     room_id: message.roomId,
     client_id: message.clientId,
     edited_at: message.editedAt?.toISOString() ?? null,
-    user: { id: message.author.id, username: message.author.username, role: message.author.role, created_at: message.author.createdAt.toISOString() },
+    user: {
+      id: message.author.id,
+      username: message.author.username,
+      role: message.author.role,
+      created_at: message.author.createdAt.toISOString(),
+    },
   };
 }
 

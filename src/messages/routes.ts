@@ -4,7 +4,14 @@ import { authGuard } from "../auth/guard.ts";
 import { Detail } from "../auth/model.ts";
 import type { AuthService } from "../auth/service.ts";
 import { IdParams } from "../ids.ts";
-import { EditMessageBody, HistoryQuery, MESSAGE_LIMITS, MessageResponse, PostMessageBody, toMessageJson } from "./model.ts";
+import {
+  EditMessageBody,
+  HistoryQuery,
+  MESSAGE_LIMITS,
+  MessageResponse,
+  PostMessageBody,
+  toMessageJson,
+} from "./model.ts";
 import type { MessageService } from "./service.ts";
 
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -15,7 +22,8 @@ export function messageRoutes(auth: AuthService, messages: MessageService) {
     .get(
       "/rooms/:id/messages",
       // The body arrives as rendered JSON (often cached); the response schema below documents it.
-      async ({ params, query, user }) => new Response(await messages.history(user, params.id, query), { headers: JSON_HEADERS }),
+      async ({ params, query, user }) =>
+        new Response(await messages.history(user, params.id, query), { headers: JSON_HEADERS }),
       {
         auth: true,
         params: IdParams,

@@ -1,7 +1,13 @@
 // Messages: history pages with cursors, posting through the writer, edits and deletes.
 import type { Cache } from "../cache.ts";
 import { AppError } from "../errors.ts";
-import { MissingReferenceError, type HistoryQuery, type MessageWithAuthor, type Store, type UserRecord } from "../store/store.ts";
+import {
+  MissingReferenceError,
+  type HistoryQuery,
+  type MessageWithAuthor,
+  type Store,
+  type UserRecord,
+} from "../store/store.ts";
 import type { Clock } from "../clock.ts";
 import type { RoomAccessControl } from "../rooms/access.ts";
 import type { RoomEvents } from "./events.ts";
@@ -74,13 +80,19 @@ export function createMessageService(deps: {
       return readPage(roomId, query);
     },
 
-    async post(roomId: number, author: UserRecord, rawContent: string, clientId: string | null): Promise<MessageWithAuthor> {
+    async post(
+      roomId: number,
+      author: UserRecord,
+      rawContent: string,
+      clientId: string | null,
+    ): Promise<MessageWithAuthor> {
       const content = normalizeContent(rawContent);
       if (clientId !== null) assertStorableText(clientId, "client_id");
       await access.read(author, roomId);
       // Only what would be stored spends the budget (as on the socket).
       const wait = rateLimit.take(author.id);
-      if (wait > 0) throw new AppError("RATE_LIMITED", { detail: rateLimit.detail, headers: { "retry-after": String(wait) } });
+      if (wait > 0)
+        throw new AppError("RATE_LIMITED", { detail: rateLimit.detail, headers: { "retry-after": String(wait) } });
       try {
         const { record } = await writer.write({ roomId, author, content, clientId });
         return { ...record, author };

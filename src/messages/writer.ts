@@ -105,12 +105,17 @@ export function createMessageWriter(deps: {
       const sentAt = performance.now();
       const result = insert(batch); // sent now; settled in order below
       // The rejection is observed by settle(); handling it here too avoids an unhandled one while it waits its turn.
-      result.then(() => deps.onCommit?.(batch.length, (performance.now() - sentAt) / 1000), () => {});
-      settled = settled.then(() => settle(batch, result)).finally(() => {
-        inFlight--;
-        if (queue.length > 0) schedule();
-        else if (inFlight === 0) for (const done of idle.splice(0)) done();
-      });
+      result.then(
+        () => deps.onCommit?.(batch.length, (performance.now() - sentAt) / 1000),
+        () => {},
+      );
+      settled = settled
+        .then(() => settle(batch, result))
+        .finally(() => {
+          inFlight--;
+          if (queue.length > 0) schedule();
+          else if (inFlight === 0) for (const done of idle.splice(0)) done();
+        });
     }
   }
 

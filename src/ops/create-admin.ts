@@ -12,10 +12,18 @@ import { ConflictError, type Store } from "../store/store.ts";
 export const CREATE_ADMIN_USAGE = "create-admin --username U --email E";
 
 /** Returns the process exit code: 0 created, 1 refused (name or email taken), 2 bad input. */
-export async function createAdmin(args: string[], config: Config, env: Record<string, string | undefined> = process.env): Promise<number> {
+export async function createAdmin(
+  args: string[],
+  config: Config,
+  env: Record<string, string | undefined> = process.env,
+): Promise<number> {
   let values: { username?: string; email?: string };
   try {
-    ({ values } = parseArgs({ args, options: { username: { type: "string" }, email: { type: "string" } }, strict: true }));
+    ({ values } = parseArgs({
+      args,
+      options: { username: { type: "string" }, email: { type: "string" } },
+      strict: true,
+    }));
   } catch (error) {
     console.error(`error: ${(error as Error).message}\nusage: chat-server ${CREATE_ADMIN_USAGE}`);
     return 2;
@@ -44,13 +52,21 @@ export async function createAdmin(args: string[], config: Config, env: Record<st
   }
   try {
     const passwordHash = await createPasswordHasher(config.bcryptCost).hash(password);
-    const user = await store.createUser({ username: input.username, email: input.email, passwordHash, role: "admin", createdAt: new Date() });
+    const user = await store.createUser({
+      username: input.username,
+      email: input.email,
+      passwordHash,
+      role: "admin",
+      createdAt: new Date(),
+    });
     console.log(`created admin ${user.username} (id ${user.id})`);
     return 0;
   } catch (error) {
     if (!(error instanceof ConflictError)) throw error;
     // An existing account is left as it is: promoting one is what PATCH /users/{id} is for.
-    console.error(`error: ${error.field} ${JSON.stringify(error.field === "email" ? input.email : input.username)} is already taken; nothing changed`);
+    console.error(
+      `error: ${error.field} ${JSON.stringify(error.field === "email" ? input.email : input.username)} is already taken; nothing changed`,
+    );
     return 1;
   } finally {
     await store.close();

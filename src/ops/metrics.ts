@@ -40,7 +40,11 @@ export function createMetrics() {
       const key = `${method} ${route}`;
       let series = routes.get(key);
       if (!series) {
-        series = { labels: `method="${escapeLabel(method)}",route="${escapeLabel(route)}"`, byStatus: new Map(), duration: new Histogram(LATENCY_BUCKETS_SECONDS) };
+        series = {
+          labels: `method="${escapeLabel(method)}",route="${escapeLabel(route)}"`,
+          byStatus: new Map(),
+          duration: new Histogram(LATENCY_BUCKETS_SECONDS),
+        };
         routes.set(key, series);
       }
       series.byStatus.set(status, (series.byStatus.get(status) ?? 0) + 1);
@@ -52,17 +56,31 @@ export function createMetrics() {
     },
 
     /** The exposition; `gauges` and `counters` are read at scrape time from their owners. */
-    render(extra: { counters: Record<string, [help: string, value: number]>; gauges: Record<string, [help: string, value: number]> }): string {
+    render(extra: {
+      counters: Record<string, [help: string, value: number]>;
+      gauges: Record<string, [help: string, value: number]>;
+    }): string {
       const out: string[] = [];
       header(out, "http_requests_total", "counter", "HTTP requests by method, route pattern and status.");
       for (const { labels, byStatus } of routes.values()) {
         for (const [status, n] of byStatus) out.push(`http_requests_total{${labels},status="${status}"} ${n}`);
       }
-      header(out, "http_request_duration_seconds", "histogram", "Time from the request's arrival to its response, by method and route pattern.");
-      for (const { labels, duration } of routes.values()) histogram(out, "http_request_duration_seconds", labels, duration);
+      header(
+        out,
+        "http_request_duration_seconds",
+        "histogram",
+        "Time from the request's arrival to its response, by method and route pattern.",
+      );
+      for (const { labels, duration } of routes.values())
+        histogram(out, "http_request_duration_seconds", labels, duration);
       header(out, "message_writer_batch_size", "histogram", "Messages per group commit.");
       histogram(out, "message_writer_batch_size", "", batchSizes);
-      header(out, "message_writer_commit_seconds", "histogram", "Time from sending a batch to the database to its commit.");
+      header(
+        out,
+        "message_writer_commit_seconds",
+        "histogram",
+        "Time from sending a batch to the database to its commit.",
+      );
       histogram(out, "message_writer_commit_seconds", "", commitSeconds);
       for (const [name, [help, value]] of Object.entries(extra.counters)) {
         header(out, name, "counter", help);

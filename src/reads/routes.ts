@@ -24,7 +24,7 @@ export function readRoutes(auth: AuthService, reads: ReadService) {
         summary: "Mark a room read up to a message: 204",
         description:
           "Your position only moves forward: an older id changes nothing, and one past the room's newest message stops " +
-          "there. Your other sockets, on every instance, get `{\"type\":\"read\",\"room_id\",\"message_id\"}`.",
+          'there. Your other sockets, on every instance, get `{"type":"read","room_id","message_id"}`.',
       },
     },
   );

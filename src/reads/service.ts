@@ -17,7 +17,12 @@ export function createReadService(deps: { store: Store; access: RoomAccessContro
    * Moves the position forward (an older id changes nothing; one past the newest message stops there) and tells
    * the user's other sockets, on every instance. `origin`: the socket that asked, which is not told.
    */
-  async function markRead(user: UserRecord, roomId: number, messageId: number, origin?: object): Promise<number | null> {
+  async function markRead(
+    user: UserRecord,
+    roomId: number,
+    messageId: number,
+    origin?: object,
+  ): Promise<number | null> {
     await access.read(user, roomId);
     const { position, moved } = await store.setReadPosition(user.id, roomId, messageId, new Date(clock()));
     if (moved && position !== null) events.readMoved(user.id, roomId, position, origin);
@@ -27,7 +32,14 @@ export function createReadService(deps: { store: Store; access: RoomAccessContro
   /** Per user and room: the newest id asked for since the last write, while a write is in its interval. */
   const coalescing = new Map<string, { user: UserRecord; newest: number | undefined; origin: object; timer: Timer }>();
 
-  function writeThenWait(key: string, user: UserRecord, roomId: number, messageId: number, origin: object, onError: (error: unknown) => void) {
+  function writeThenWait(
+    key: string,
+    user: UserRecord,
+    roomId: number,
+    messageId: number,
+    origin: object,
+    onError: (error: unknown) => void,
+  ) {
     markRead(user, roomId, messageId, origin).catch(onError);
     const timer = setTimeout(() => {
       const entry = coalescing.get(key)!;
@@ -41,7 +53,13 @@ export function createReadService(deps: { store: Store; access: RoomAccessContro
     markRead,
 
     /** From a socket: the first read frame is written at once, later ones within the interval together after it. */
-    markReadSoon(user: UserRecord, roomId: number, messageId: number, origin: object, onError: (error: unknown) => void): void {
+    markReadSoon(
+      user: UserRecord,
+      roomId: number,
+      messageId: number,
+      origin: object,
+      onError: (error: unknown) => void,
+    ): void {
       const key = `${user.id}:${roomId}`;
       const entry = coalescing.get(key);
       if (!entry) return writeThenWait(key, user, roomId, messageId, origin, onError);

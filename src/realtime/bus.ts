@@ -9,7 +9,15 @@ export type BusEvent =
   | { kind: "frame"; origin: string; room: number; frame: string }
   | { kind: "deleted"; origin: string; room: number; id: number }
   /** Sent by the PostgreSQL presence from inside the transaction that decided it (see presence-postgres.ts). */
-  | { kind: "presence"; origin: string; room: number; user: number; change: "joined" | "left"; username: string; at: number }
+  | {
+      kind: "presence";
+      origin: string;
+      room: number;
+      user: number;
+      change: "joined" | "left";
+      username: string;
+      at: number;
+    }
   | { kind: "room_deleted"; origin: string; room: number }
   | { kind: "members"; origin: string; room: number; added?: BusPerson; removed?: BusPerson }
   /** `ref`: the revoking instance waits for a `revoked` with it from every other instance (Hub.revoke). */

@@ -181,7 +181,11 @@ export function createClusterOrder(deps: {
       sequence(async () => {
         const changes = (await store.changesSince?.(new Date(heardAt - CHANGES_MARGIN_MS))) ?? [];
         const local = changes.filter((c) => sockets.has(c.roomId));
-        const edited = new Map((await store.findMessagesByIds(local.filter((c) => c.kind === "updated").map((c) => c.messageId))).map((m) => [m.id, m]));
+        const edited = new Map(
+          (await store.findMessagesByIds(local.filter((c) => c.kind === "updated").map((c) => c.messageId))).map(
+            (m) => [m.id, m],
+          ),
+        );
         for (const change of local) {
           const m = edited.get(change.messageId);
           if (change.kind === "deleted") publisher.deleted(change.roomId, change.messageId);

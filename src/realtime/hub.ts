@@ -106,7 +106,13 @@ export function createHub(deps: HubDeps): Hub {
   const publisher = createPublisher({ sockets, watermarks, clock, counters });
   const roster = createRoster({ presence, clock, sockets, publisher });
   const sweep = createSlowConsumerSweep(sockets, counters);
-  const order: ClusterOrder = createClusterOrder({ clustered: bus.status().kind !== "local", store, sockets, watermarks, publisher });
+  const order: ClusterOrder = createClusterOrder({
+    clustered: bus.status().kind !== "local",
+    store,
+    sockets,
+    watermarks,
+    publisher,
+  });
   const sessions = createSessionChecks({ store, bus, presence, sockets, roster });
   const parts = { bus, store, invalidate, sockets, publisher, order, roster, sessions };
   const onBusEvent = createBusEventHandler(parts, deps.forward);

@@ -88,7 +88,10 @@ export function createWatermarks(): Watermarks {
     },
     record(roomId, owner) {
       const frames: Recorder["frames"] = [];
-      const stop = listen(roomId, (id, json, from) => void (from === undefined || from !== owner ? frames.push({ id, json }) : undefined));
+      const stop = listen(
+        roomId,
+        (id, json, from) => void (from === undefined || from !== owner ? frames.push({ id, json }) : undefined),
+      );
       return { frames, stop };
     },
     recorded(roomId, id, json, from) {

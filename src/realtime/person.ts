@@ -30,8 +30,15 @@ const PREVIEW_CHARS = 200;
 export const personFrames = {
   ready: () => ({ type: "ready" as const }),
   roomAdded: (room: ReturnType<typeof toRoomJson>) => ({ type: "room_added" as const, room }),
-  roomRemoved: (roomId: number, reason: "deleted" | "removed") => ({ type: "room_removed" as const, room_id: roomId, reason }),
-  activity: (roomId: number, messages: readonly { record: MessageRecord; author: { id: number; username: string } }[]) => {
+  roomRemoved: (roomId: number, reason: "deleted" | "removed") => ({
+    type: "room_removed" as const,
+    room_id: roomId,
+    reason,
+  }),
+  activity: (
+    roomId: number,
+    messages: readonly { record: MessageRecord; author: { id: number; username: string } }[],
+  ) => {
     const { record: last, author } = messages.at(-1)!;
     return {
       type: "room_activity" as const,
@@ -60,7 +67,8 @@ export function createPersonChannel(deps: { store: Store; bus: FanoutBus; clock:
   function sweep() {
     for (const sockets of people.values()) {
       for (const ws of sockets) {
-        if (ws.getBufferedAmount() > WS_LIMITS.sendBufferBytes) ws.close(CLOSE.TRY_AGAIN_LATER, "too slow to keep up; reconnect");
+        if (ws.getBufferedAmount() > WS_LIMITS.sendBufferBytes)
+          ws.close(CLOSE.TRY_AGAIN_LATER, "too slow to keep up; reconnect");
       }
     }
   }
@@ -114,7 +122,8 @@ export function createPersonChannel(deps: { store: Store; bus: FanoutBus; clock:
     for (let i = 1; i <= stored.length; i++) {
       const roomId = stored[start]!.record.roomId;
       if (i < stored.length && stored[i]!.record.roomId === roomId) continue;
-      if (watched(roomId)) server.publish(watchTopic(roomId), JSON.stringify(personFrames.activity(roomId, stored.slice(start, i))));
+      if (watched(roomId))
+        server.publish(watchTopic(roomId), JSON.stringify(personFrames.activity(roomId, stored.slice(start, i))));
       start = i;
     }
   }
@@ -125,7 +134,9 @@ export function createPersonChannel(deps: { store: Store; bus: FanoutBus; clock:
     const ids = items.filter(([roomId]) => watched(roomId)).map(([, id]) => id);
     if (ids.length === 0) return;
     const found = await store.findMessagesByIds(ids);
-    publishActivity(found.sort((a, b) => a.roomId - b.roomId || a.id - b.id).map((m) => ({ record: m, author: m.author })));
+    publishActivity(
+      found.sort((a, b) => a.roomId - b.roomId || a.id - b.id).map((m) => ({ record: m, author: m.author })),
+    );
   }
 
   return {
@@ -216,7 +227,10 @@ export function createPersonChannel(deps: { store: Store; bus: FanoutBus; clock:
         set.add(ws);
         sweeper ??= setInterval(sweep, WS_LIMITS.sweepMs);
         sweeper.unref?.();
-        session.expiryTimer = setTimeout(() => ws.close(CLOSE.POLICY, "token expired"), Math.max(0, session.expiresAt - clock()));
+        session.expiryTimer = setTimeout(
+          () => ws.close(CLOSE.POLICY, "token expired"),
+          Math.max(0, session.expiresAt - clock()),
+        );
         session.goneWhileLoading = new Set();
         try {
           const rooms = await store.listRoomListings({ readerId: session.user.id });
@@ -230,7 +244,11 @@ export function createPersonChannel(deps: { store: Store; bus: FanoutBus; clock:
         }
       },
       message(ws: PersonSocket) {
-        ws.send(JSON.stringify(frames.error("UNKNOWN_TYPE", "This socket takes only auth frames; talk in a room's socket, /ws/{room_id}")));
+        ws.send(
+          JSON.stringify(
+            frames.error("UNKNOWN_TYPE", "This socket takes only auth frames; talk in a room's socket, /ws/{room_id}"),
+          ),
+        );
       },
       close(ws: PersonSocket) {
         const { session } = ws.data;

@@ -37,7 +37,9 @@ function createBatches(run: (changes: readonly PresenceWrite[]) => Promise<reado
       const batch = queue.slice(0, MAX_BATCH);
       queue = queue.slice(MAX_BATCH);
       try {
-        const present = new Map((await run(batch.map(({ change }) => change))).map((r) => [`${r.room_id}:${r.user_id}`, r.present]));
+        const present = new Map(
+          (await run(batch.map(({ change }) => change))).map((r) => [`${r.room_id}:${r.user_id}`, r.present]),
+        );
         for (const { change, settle } of batch) settle(present.get(`${change.roomId}:${change.userId}`) ?? false);
       } catch (error) {
         for (const { settle } of batch) settle(error as Error);
@@ -106,7 +108,13 @@ export function createPostgresPresence(
       } catch (error) {
         if (stopped) throw error;
         if (tries === 1) {
-          log({ level: "warn", msg: `presence leave not stored; trying again every ${LEAVE_RETRY_MS} ms`, room_id: roomId, user_id: userId, error: String(error) });
+          log({
+            level: "warn",
+            msg: `presence leave not stored; trying again every ${LEAVE_RETRY_MS} ms`,
+            room_id: roomId,
+            user_id: userId,
+            error: String(error),
+          });
         }
         await Bun.sleep(LEAVE_RETRY_MS);
       }
@@ -128,7 +136,15 @@ export function createPostgresPresence(
   }
 
   const payload = (change: PresenceChange & { change: "joined" | "left" }) => {
-    const event: BusEvent = { kind: "presence", origin: instanceId, room: change.roomId, user: change.userId, username: change.username, change: change.change, at: change.at };
+    const event: BusEvent = {
+      kind: "presence",
+      origin: instanceId,
+      room: change.roomId,
+      user: change.userId,
+      username: change.username,
+      change: change.change,
+      at: change.at,
+    };
     return JSON.stringify(event);
   };
 
@@ -161,27 +177,29 @@ export function createPostgresPresence(
    * crash) were never announced as gone, so they are put back quietly.
    */
   function restore(afterRemoval: boolean): Promise<void> {
-    restoring = restoring.then(async () => {
-      const rooms = new Set<number>();
-      const kept = await tables.ownKeys();
-      for (const { roomId, userId, username } of counts.entries()) {
-        if (kept.has(`${roomId}:${userId}`)) continue;
-        await serially(roomId, userId, () =>
-          tables.transaction(async (tx) => {
-            const sockets = counts.count(roomId, userId);
-            if (sockets === 0) return;
-            await tx.lock(roomId, userId);
-            const inserted = await tx.upsert(roomId, userId, username, sockets);
-            written.set(`${roomId}:${userId}`, sockets);
-            if (afterRemoval && inserted && !(await tx.othersHave(roomId, userId))) {
-              await tx.announce(payload({ roomId, userId, username, change: "joined", at: Date.now() }));
-              rooms.add(roomId);
-            }
-          }),
-        );
-      }
-      if (rooms.size > 0) handlers?.restored([...rooms]);
-    }).catch(() => {});
+    restoring = restoring
+      .then(async () => {
+        const rooms = new Set<number>();
+        const kept = await tables.ownKeys();
+        for (const { roomId, userId, username } of counts.entries()) {
+          if (kept.has(`${roomId}:${userId}`)) continue;
+          await serially(roomId, userId, () =>
+            tables.transaction(async (tx) => {
+              const sockets = counts.count(roomId, userId);
+              if (sockets === 0) return;
+              await tx.lock(roomId, userId);
+              const inserted = await tx.upsert(roomId, userId, username, sockets);
+              written.set(`${roomId}:${userId}`, sockets);
+              if (afterRemoval && inserted && !(await tx.othersHave(roomId, userId))) {
+                await tx.announce(payload({ roomId, userId, username, change: "joined", at: Date.now() }));
+                rooms.add(roomId);
+              }
+            }),
+          );
+        }
+        if (rooms.size > 0) handlers?.restored([...rooms]);
+      })
+      .catch(() => {});
     return restoring;
   }
 
@@ -214,7 +232,10 @@ export function createPostgresPresence(
       handlers = h;
       await beat();
       // A missed heartbeat is tried at the next; past the TTL the others take this instance for dead.
-      timer = setInterval(() => beat().catch((error) => log({ level: "error", msg: "presence heartbeat failed", error: String(error) })), heartbeatMs);
+      timer = setInterval(
+        () => beat().catch((error) => log({ level: "error", msg: "presence heartbeat failed", error: String(error) })),
+        heartbeatMs,
+      );
       timer.unref?.();
     },
     async stop() {
@@ -231,22 +252,36 @@ export function createPostgresPresence(
           await writeCount(roomId, userId);
           return { first: false };
         }
-        const present = await joins.add({ roomId, userId, username, sockets, payload: payload({ roomId, userId, username, change: "joined", at }) });
+        const present = await joins.add({
+          roomId,
+          userId,
+          username,
+          sockets,
+          payload: payload({ roomId, userId, username, change: "joined", at }),
+        });
         written.set(`${roomId}:${userId}`, sockets);
         return { first: !present };
       });
     },
     leave(roomId, userId, username, at) {
       const { last } = counts.leave(roomId, userId);
-      return serially(roomId, userId, () => untilStored(roomId, userId, async () => {
-        if (!last) {
-          await writeCount(roomId, userId);
-          return { last: false };
-        }
-        written.delete(`${roomId}:${userId}`);
-        const present = await leaves.add({ roomId, userId, username, sockets: 0, payload: payload({ roomId, userId, username, change: "left", at }) });
-        return { last: !present };
-      }));
+      return serially(roomId, userId, () =>
+        untilStored(roomId, userId, async () => {
+          if (!last) {
+            await writeCount(roomId, userId);
+            return { last: false };
+          }
+          written.delete(`${roomId}:${userId}`);
+          const present = await leaves.add({
+            roomId,
+            userId,
+            username,
+            sockets: 0,
+            payload: payload({ roomId, userId, username, change: "left", at }),
+          });
+          return { last: !present };
+        }),
+      );
     },
     list: (roomId): Promise<PresenceUser[]> => tables.list(roomId),
     peers: () => tables.peers(),

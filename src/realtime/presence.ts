@@ -53,7 +53,8 @@ export function createSocketCounts() {
       return rooms.get(roomId)?.get(userId)?.sockets ?? 0;
     },
     *entries(): Generator<{ roomId: number; userId: number; username: string }> {
-      for (const [roomId, users] of rooms) for (const [userId, { username }] of users) yield { roomId, userId, username };
+      for (const [roomId, users] of rooms)
+        for (const [userId, { username }] of users) yield { roomId, userId, username };
     },
   };
 }

@@ -63,13 +63,20 @@ export function parseClientFrame(raw: unknown): ClientFrame | FrameRefusal {
     }
     return { type: "read", messageId };
   }
-  if (type !== "message") return { code: "UNKNOWN_TYPE", detail: `Unknown frame type ${JSON.stringify(type).slice(0, 40)}` };
+  if (type !== "message")
+    return { code: "UNKNOWN_TYPE", detail: `Unknown frame type ${JSON.stringify(type).slice(0, 40)}` };
   const validClientId =
-    clientId === undefined || clientId === null ||
-    (typeof clientId === "string" && clientId.length > 0 && clientId.length <= MESSAGE_LIMITS.clientIdMax &&
+    clientId === undefined ||
+    clientId === null ||
+    (typeof clientId === "string" &&
+      clientId.length > 0 &&
+      clientId.length <= MESSAGE_LIMITS.clientIdMax &&
       isStorableText(clientId)); // else one such id in a batch would fail (PostgreSQL) or garble its neighbours' acks
   if (!validClientId) {
-    return { code: "INVALID_FRAME", detail: `client_id must be a string of 1-${MESSAGE_LIMITS.clientIdMax} characters, without NUL or lone surrogates` };
+    return {
+      code: "INVALID_FRAME",
+      detail: `client_id must be a string of 1-${MESSAGE_LIMITS.clientIdMax} characters, without NUL or lone surrogates`,
+    };
   }
   const id = typeof clientId === "string" ? clientId : undefined;
   if (typeof content !== "string") return { code: "INVALID_FRAME", detail: "content must be a string", clientId: id };

@@ -35,9 +35,17 @@ export interface Publisher {
 const DELETED_MEMORY_MS = 60_000;
 
 // Typed by the wire's MessageUpdatedFrame, so the client's idea of it cannot drift.
-const updatedFrame = (record: MessageRecord, author: Author): MessageUpdatedFrame => ({ ...toMessageFrame(record, author), type: "message_updated" as const });
+const updatedFrame = (record: MessageRecord, author: Author): MessageUpdatedFrame => ({
+  ...toMessageFrame(record, author),
+  type: "message_updated" as const,
+});
 
-export function createPublisher(deps: { sockets: SocketRegistry; watermarks: Watermarks; clock: Clock; counters: HubCounters }): Publisher {
+export function createPublisher(deps: {
+  sockets: SocketRegistry;
+  watermarks: Watermarks;
+  clock: Clock;
+  counters: HubCounters;
+}): Publisher {
   const { sockets, watermarks, clock, counters } = deps;
   let server: Pick<Server<unknown>, "publish"> | undefined;
 

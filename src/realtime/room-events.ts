@@ -70,7 +70,10 @@ export function createRoomEvents(deps: RoomEventDeps): RoomEvents {
 }
 
 /** Another instance's event (and this instance's own message notifications), told to the sockets here. */
-export function createBusEventHandler(deps: RoomEventDeps, forward?: (event: BusEvent) => void): (event: BusEvent) => void {
+export function createBusEventHandler(
+  deps: RoomEventDeps,
+  forward?: (event: BusEvent) => void,
+): (event: BusEvent) => void {
   const { bus, store, invalidate, sockets, publisher, order, roster, sessions } = deps;
   return (event) => {
     // Our own message notifications come back to us (they set the order); anything else of ours does not.
@@ -102,7 +105,9 @@ export function createBusEventHandler(deps: RoomEventDeps, forward?: (event: Bus
         // puts its users back (see presence-postgres.ts); its own sockets never saw them leave.
         if (event.change === "left" && sockets.joinedHere(event.room, event.user)) return;
         if (sockets.has(event.room)) {
-          void roster.announce(event.room, event.change, { id: event.user, username: event.username }, event.at).catch(() => {});
+          void roster
+            .announce(event.room, event.change, { id: event.user, username: event.username }, event.at)
+            .catch(() => {});
         }
         return;
       case "room_deleted":

@@ -18,7 +18,12 @@ export interface Roster {
    * The seed's order: active_users then user_joined on a join; user_left then active_users on a leave. Inside a
    * room's roster window the list comes at the window's end instead (ROSTER_WINDOW_MS), after the joined frame.
    */
-  announce(roomId: number, change: "joined" | "left", user: { id: number; username: string }, at: number): Promise<void>;
+  announce(
+    roomId: number,
+    change: "joined" | "left",
+    user: { id: number; username: string },
+    at: number,
+  ): Promise<void>;
   /** The room's list, now or at the end of its window. */
   send(roomId: number): Promise<void> | undefined;
   /**
@@ -32,7 +37,12 @@ export interface Roster {
   stop(): void;
 }
 
-export function createRoster(deps: { presence: Presence; clock: Clock; sockets: SocketRegistry; publisher: Publisher }): Roster {
+export function createRoster(deps: {
+  presence: Presence;
+  clock: Clock;
+  sockets: SocketRegistry;
+  publisher: Publisher;
+}): Roster {
   const { presence, clock, sockets, publisher } = deps;
   const publish = publisher.frame;
   let stopped = false;
@@ -60,7 +70,9 @@ export function createRoster(deps: { presence: Presence; clock: Clock; sockets: 
         if (!opened.due || stopped) return void windows.delete(roomId);
         opened.due = false;
         // The list read now sees every change made inside the window; it opens the next window.
-        publishRoster(roomId).catch(() => {}).finally(closeLater);
+        publishRoster(roomId)
+          .catch(() => {})
+          .finally(closeLater);
       }, ROSTER_WINDOW_MS).unref?.();
     return publishRoster(roomId).finally(closeLater);
   }

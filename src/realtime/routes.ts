@@ -89,7 +89,10 @@ export function realtimeRoutes(deps: RealtimeDeps) {
   function expireSoon(ws: RenewableSocket): void {
     const { session } = ws.data;
     clearTimeout(session.expiryTimer);
-    session.expiryTimer = setTimeout(() => ws.close(CLOSE.POLICY, "token expired"), Math.max(0, session.expiresAt - clock()));
+    session.expiryTimer = setTimeout(
+      () => ws.close(CLOSE.POLICY, "token expired"),
+      Math.max(0, session.expiresAt - clock()),
+    );
   }
 
   /**
@@ -103,7 +106,8 @@ export function realtimeRoutes(deps: RealtimeDeps) {
       renewed = await auth.authenticateSession(token);
     } catch (error) {
       if (session.closed) return;
-      if (!(error instanceof AppError)) return void send(ws, frames.error("STORE_UNAVAILABLE", "The token could not be checked; send it again"));
+      if (!(error instanceof AppError))
+        return void send(ws, frames.error("STORE_UNAVAILABLE", "The token could not be checked; send it again"));
       send(ws, frames.error(error.reason, error.message));
       return ws.close(CLOSE.POLICY, "token refused");
     }
@@ -131,7 +135,12 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     // Only what would be stored spends the budget, so a refusal names what is wrong with the message itself.
     if (rateLimit.take(session.user.id) > 0) return refuse("RATE_LIMITED", rateLimit.detail);
     try {
-      const { record } = await writer.write({ roomId: session.roomId, author: session.user, content: normalized, clientId });
+      const { record } = await writer.write({
+        roomId: session.roomId,
+        author: session.user,
+        content: normalized,
+        clientId,
+      });
       if (clientId !== null && !session.closed) queueAck(ws, frames.ack(clientId, record.id));
     } catch (error) {
       if (session.closed) return;
@@ -144,7 +153,10 @@ export function realtimeRoutes(deps: RealtimeDeps) {
   function refuseUnchecked(ws: LiveSocket, raw: string | Buffer) {
     const frame = parseClientFrame(raw);
     if ("code" in frame || frame.type !== "message") return;
-    send(ws, frames.error("STORE_UNAVAILABLE", "The message was not stored; send it again", frame.clientId ?? undefined));
+    send(
+      ws,
+      frames.error("STORE_UNAVAILABLE", "The message was not stored; send it again", frame.clientId ?? undefined),
+    );
   }
 
   function handleFrame(ws: LiveSocket, raw: string | Buffer) {
@@ -157,7 +169,8 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     if (frame.type === "auth") return void renew(ws, frame.token);
     if (frame.type === "read") {
       return reads.markReadSoon(session.user, session.roomId, frame.messageId, ws, () => {
-        if (!session.closed) send(ws, frames.error("STORE_UNAVAILABLE", "The read position was not stored; send it again"));
+        if (!session.closed)
+          send(ws, frames.error("STORE_UNAVAILABLE", "The read position was not stored; send it again"));
       });
     }
     if (frame.type === "typing") {
@@ -207,7 +220,11 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     message(ws: LiveSocket, raw: string | Buffer) {
       const { admission } = ws.data.session;
       // Frames that come before the socket is admitted wait, in order; after that, no database read per frame.
-      if (admission) return void admission.then((admitted) => admitted && handleFrame(ws, raw), () => refuseUnchecked(ws, raw));
+      if (admission)
+        return void admission.then(
+          (admitted) => admitted && handleFrame(ws, raw),
+          () => refuseUnchecked(ws, raw),
+        );
       handleFrame(ws, raw);
     },
 

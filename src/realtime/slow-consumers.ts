@@ -10,7 +10,10 @@ export interface SlowConsumerSweep {
   settle(): void;
 }
 
-export function createSlowConsumerSweep(sockets: SocketRegistry, counters: { slowConsumersClosed: number }): SlowConsumerSweep {
+export function createSlowConsumerSweep(
+  sockets: SocketRegistry,
+  counters: { slowConsumersClosed: number },
+): SlowConsumerSweep {
   let sweeper: ReturnType<typeof setInterval> | undefined;
   function sweep() {
     for (const room of sockets.rooms.values()) {

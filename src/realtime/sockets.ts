@@ -64,7 +64,8 @@ export function createSocketRegistry(): SocketRegistry {
     },
     has: (roomId) => rooms.has(roomId),
     joinedHere(roomId, userId) {
-      for (const ws of users.get(userId) ?? []) if (ws.data.session.roomId === roomId && ws.data.session.joined) return true;
+      for (const ws of users.get(userId) ?? [])
+        if (ws.data.session.roomId === roomId && ws.data.session.joined) return true;
       return false;
     },
     sendToUser(userId, json, except) {

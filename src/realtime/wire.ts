@@ -65,7 +65,9 @@ export const frames = {
   }),
   ack: (clientId: string, id: number) => ({ type: "ack" as const, client_id: clientId, id }),
   error: (code: string, detail: string, clientId?: string) =>
-    clientId === undefined ? { type: "error" as const, code, detail } : { type: "error" as const, code, detail, client_id: clientId },
+    clientId === undefined
+      ? { type: "error" as const, code, detail }
+      : { type: "error" as const, code, detail, client_id: clientId },
   typing: (userId: number, username: string) => ({ type: "typing" as const, user_id: userId, username }),
   sync: (complete: boolean) => ({ type: "sync" as const, complete }),
   authOk: (expiresAt: number) => ({ type: "auth_ok" as const, expires_at: new Date(expiresAt).toISOString() }),

@@ -7,12 +7,18 @@ import { requestObject, responseObject } from "../schemas.ts";
 export const ROOM_LIMITS = { nameMax: 100, descriptionMax: 1000 } as const;
 
 export const RoomBody = requestObject({
-  name: t.String({ minLength: 1, maxLength: ROOM_LIMITS.nameMax, pattern: "\\S", description: "1-100 characters, not blank; trimmed" }),
+  name: t.String({
+    minLength: 1,
+    maxLength: ROOM_LIMITS.nameMax,
+    pattern: "\\S",
+    description: "1-100 characters, not blank; trimmed",
+  }),
   description: t.Optional(t.Nullable(t.String({ maxLength: ROOM_LIMITS.descriptionMax }))),
   visibility: t.Optional(
     t.Union([t.Literal("public"), t.Literal("private")], {
       default: "public",
-      description: "`public` (admins only, the name unique among public rooms) or `private` (anyone; you become its owner)",
+      description:
+        "`public` (admins only, the name unique among public rooms) or `private` (anyone; you become its owner)",
     }),
   ),
 });
@@ -29,7 +35,9 @@ export const RoomResponse = responseObject({
   visibility: t.Union([t.Literal("public"), t.Literal("private")]),
   kind: t.Union([t.Literal("room"), t.Literal("direct")]),
   member_count: t.Nullable(t.Integer({ description: "null for public rooms, which have no members" })),
-  last_read_id: t.Nullable(t.Integer({ description: "The newest message you have read here; null if you never read this room" })),
+  last_read_id: t.Nullable(
+    t.Integer({ description: "The newest message you have read here; null if you never read this room" }),
+  ),
   unread_count: t.Nullable(
     t.Integer({
       description:
@@ -82,10 +90,21 @@ export function toRoomJson(room: RoomListing, viewerId: number, activity: RoomAc
     last_read_id: activity.lastReadId,
     unread_count: unread === null ? null : Math.min(unread, UNREAD_CAP),
     unread_capped: unread !== null && unread > UNREAD_CAP,
-    last_message: last && { id: last.id, user_id: last.userId, username: last.username, content: last.content, timestamp: last.createdAt.toISOString() },
+    last_message: last && {
+      id: last.id,
+      user_id: last.userId,
+      username: last.username,
+      content: last.content,
+      timestamp: last.createdAt.toISOString(),
+    },
   };
 }
 
 export function toMemberJson(member: MemberRecord) {
-  return { user_id: member.userId, username: member.username, role: member.role, joined_at: member.joinedAt.toISOString() };
+  return {
+    user_id: member.userId,
+    username: member.username,
+    role: member.role,
+    joined_at: member.joinedAt.toISOString(),
+  };
 }

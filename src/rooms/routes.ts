@@ -4,7 +4,16 @@ import { authGuard } from "../auth/guard.ts";
 import { Detail } from "../auth/model.ts";
 import type { AuthService } from "../auth/service.ts";
 import { Id, IdParams } from "../ids.ts";
-import { DirectBody, MemberBody, MemberResponse, RoomBody, RoomListQuery, RoomResponse, toMemberJson, toRoomJson } from "./model.ts";
+import {
+  DirectBody,
+  MemberBody,
+  MemberResponse,
+  RoomBody,
+  RoomListQuery,
+  RoomResponse,
+  toMemberJson,
+  toRoomJson,
+} from "./model.ts";
 import type { RoomService } from "./service.ts";
 import type { RoomListing, UserRecord } from "../store/store.ts";
 
@@ -61,7 +70,8 @@ export function roomRoutes(auth: AuthService, rooms: RoomService) {
         params: IdParams,
         detail: {
           tags: ["rooms"],
-          summary: "Delete a room and its messages (admins any room, owners their private room); its sockets close with 4404",
+          summary:
+            "Delete a room and its messages (admins any room, owners their private room); its sockets close with 4404",
         },
       },
     )
@@ -129,7 +139,8 @@ export function roomRoutes(auth: AuthService, rooms: RoomService) {
         detail: {
           tags: ["rooms"],
           summary: "The direct room of you and another person: 201 when made, 200 with the same room afterwards",
-          description: "Named, for each of you, after the other. A direct room with yourself is 422 `DIRECT_WITH_SELF`.",
+          description:
+            "Named, for each of you, after the other. A direct room with yourself is 422 `DIRECT_WITH_SELF`.",
         },
       },
     );

@@ -30,7 +30,8 @@ export function createRoomService(deps: { store: Store; clock: Clock; events: Ro
   /** A private room whose members `user` may change (public and direct rooms have none to change). */
   async function membersRoom(user: UserRecord, roomId: number, mode: "read" | "manage" | "leave") {
     // Admins manage any room's members, member or not; everyone else must first be able to see the room.
-    const granted = mode === "manage" && user.role === "admin" ? await access.manage(user, roomId) : await access.read(user, roomId);
+    const granted =
+      mode === "manage" && user.role === "admin" ? await access.manage(user, roomId) : await access.read(user, roomId);
     if (granted.room.visibility === "public") throw new AppError("ROOM_IS_PUBLIC");
     if (granted.room.kind === "direct" && mode !== "read") throw new AppError("ROOM_IS_DIRECT");
     if (mode === "manage" && user.role !== "admin" && granted.role !== "owner") throw new AppError("FORBIDDEN");
@@ -52,21 +53,40 @@ export function createRoomService(deps: { store: Store; clock: Clock; events: Ro
     /** Where `user` is in each room (read position, unread count, newest message), for the room JSON. */
     activity(user: UserRecord, list: readonly RoomListing[]): Promise<Map<number, RoomActivity>> {
       // Everything counts in a private or direct room one belongs to, read or not; a public room only once read.
-      return store.roomActivity(user.id, list.map((room) => ({ id: room.id, countFromStart: room.readerRole !== null })));
+      return store.roomActivity(
+        user.id,
+        list.map((room) => ({ id: room.id, countFromStart: room.readerRole !== null })),
+      );
     },
 
-    async create(user: UserRecord, input: { name: string; description?: string | null; visibility?: Visibility }): Promise<RoomListing> {
+    async create(
+      user: UserRecord,
+      input: { name: string; description?: string | null; visibility?: Visibility },
+    ): Promise<RoomListing> {
       const visibility = input.visibility ?? "public";
       if (visibility === "public" && user.role !== "admin") {
-        throw new AppError("FORBIDDEN", { detail: "Only an admin can create a public room; anyone can create a private one" });
+        throw new AppError("FORBIDDEN", {
+          detail: "Only an admin can create a public room; anyone can create a private one",
+        });
       }
       const name = input.name.trim();
       assertStorableText(name, "name");
       if (input.description) assertStorableText(input.description, "description");
       try {
-        const room = await store.createRoom({ name, description: input.description ?? null, createdAt: new Date(clock()), visibility, ownerId: user.id });
+        const room = await store.createRoom({
+          name,
+          description: input.description ?? null,
+          createdAt: new Date(clock()),
+          visibility,
+          ownerId: user.id,
+        });
         const owner = visibility === "private";
-        const listing: RoomListing = { ...room, memberCount: owner ? 1 : null, readerRole: owner ? "owner" : null, directPeople: null };
+        const listing: RoomListing = {
+          ...room,
+          memberCount: owner ? 1 : null,
+          readerRole: owner ? "owner" : null,
+          directPeople: null,
+        };
         events.roomCreated?.(listing, owner ? [user.id] : null);
         return listing;
       } catch (error) {
@@ -101,7 +121,11 @@ export function createRoomService(deps: { store: Store; clock: Clock; events: Ro
     },
 
     /** Owners and admins add by exact username (ignoring case); adding a member again changes nothing. */
-    async addMember(user: UserRecord, roomId: number, username: string): Promise<{ member: MemberRecord; created: boolean }> {
+    async addMember(
+      user: UserRecord,
+      roomId: number,
+      username: string,
+    ): Promise<{ member: MemberRecord; created: boolean }> {
       await membersRoom(user, roomId, "manage");
       const invitee = await store.findUserByUsername(username);
       if (!invitee) throw new AppError("USER_NOT_FOUND");

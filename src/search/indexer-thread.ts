@@ -47,12 +47,12 @@ export function indexerThread(entry: URL, config: unknown): SearchIndexer {
       ? Promise.reject(failed)
       : stopping && kind === "catchUp"
         ? Promise.reject(new Error("search indexer: the store is closed"))
-      : new Promise<void>((resolve, reject) => {
-          const id = next++;
-          if (waiting.size === 0) held.ref();
-          waiting.set(id, { resolve, reject });
-          worker.postMessage({ kind, id } satisfies Request);
-        });
+        : new Promise<void>((resolve, reject) => {
+            const id = next++;
+            if (waiting.size === 0) held.ref();
+            waiting.set(id, { resolve, reject });
+            worker.postMessage({ kind, id } satisfies Request);
+          });
   return {
     soon: () => worker.postMessage({ kind: "soon" } satisfies Request),
     catchUp: () => ask("catchUp"),

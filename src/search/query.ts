@@ -89,7 +89,9 @@ export function parseQuery(q: string): ParsedQuery {
     });
   }
   if (parsed.from.length > SEARCH_LIMITS.filtersMax || parsed.in.length > SEARCH_LIMITS.filtersMax) {
-    throw new AppError("QUERY_TOO_LONG", { detail: `At most ${SEARCH_LIMITS.filtersMax} from: and ${SEARCH_LIMITS.filtersMax} in: in a search` });
+    throw new AppError("QUERY_TOO_LONG", {
+      detail: `At most ${SEARCH_LIMITS.filtersMax} from: and ${SEARCH_LIMITS.filtersMax} in: in a search`,
+    });
   }
   return parsed;
 }

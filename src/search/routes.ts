@@ -21,14 +21,16 @@ const SearchResult = t.Composite([
   MessageResponse,
   t.Object({
     room_name: t.String({ description: "The room's name; for a direct room, the other person's username" }),
-    snippet: t.String({ description: "The message around its first match, HTML-escaped, matched words in <mark>...</mark>" }),
+    snippet: t.String({
+      description: "The message around its first match, HTML-escaped, matched words in <mark>...</mark>",
+    }),
   }),
 ]);
 
 const DESCRIPTION = [
   "Messages in the rooms you can read (public rooms, and the private and direct rooms you are a member of), newest first.",
   "",
-  "The query: words (a message must hold all of them), `\"a quoted phrase\"` (its words adjacent, in order), a trailing `*` for a",
+  'The query: words (a message must hold all of them), `"a quoted phrase"` (its words adjacent, in order), a trailing `*` for a',
   `prefix (\`deplo*\`; at least ${SEARCH_LIMITS.prefixMin} characters before it), \`from:username\` and \`in:roomname\` (\`in:"two words"\`;`,
   "names match whole, ignoring case; a direct room's name is the other person's username; several `from:` or `in:` mean any of them).",
   "Case and accents are ignored (`café` finds `CAFE`). A word is a run of letters and digits: every other character only separates",

@@ -15,7 +15,9 @@ export function snippet(content: string, terms: readonly SearchTerm[]): string {
   const exact = new Set<string>();
   const prefixes: string[] = [];
   for (const term of terms) {
-    term.words.forEach((word, i) => (term.prefix && i === term.words.length - 1 ? prefixes.push(word) : exact.add(word)));
+    term.words.forEach((word, i) =>
+      term.prefix && i === term.words.length - 1 ? prefixes.push(word) : exact.add(word),
+    );
   }
   const matches = wordsAt(content).filter(({ word }) => exact.has(word) || prefixes.some((p) => word.startsWith(p)));
 

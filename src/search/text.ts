@@ -9,7 +9,8 @@ export const WORD_MAX = 64;
  * Japanese are written without spaces, so each of their characters is a word of its own and a query's run of
  * them becomes a phrase: any text containing that run is found (a substring match, not a dictionary's words).
  */
-const WORD = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]|(?:(?![\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}])[\p{L}\p{N}\p{M}])+/gu;
+const WORD =
+  /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]|(?:(?![\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}])[\p{L}\p{N}\p{M}])+/gu;
 /**
  * The combining diacritical marks (accents on Latin, Greek and Cyrillic letters once decomposed). Other scripts'
  * marks, such as Devanagari's vowel signs, are part of their letters and stay.
@@ -50,7 +51,8 @@ export function words(text: string): string[] {
   // Most chat is ASCII: there folding is lower case and a word is [a-z0-9]+ (what WORD finds there), three times faster.
   const ascii = ASCII.test(text);
   const found: string[] = [];
-  for (const match of (ascii ? text.toLowerCase() : fold(text)).matchAll(ascii ? ASCII_WORD : WORD)) found.push(clip(match[0]));
+  for (const match of (ascii ? text.toLowerCase() : fold(text)).matchAll(ascii ? ASCII_WORD : WORD))
+    found.push(clip(match[0]));
   return found;
 }
 // biome-ignore lint/suspicious/noControlCharactersInRegex: every ASCII code point, controls included

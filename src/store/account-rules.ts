@@ -21,7 +21,13 @@ export function accountAfter(user: UserRecord, change: AccountChange) {
     };
   }
   const { username, email } = user;
-  return { username, email, passwordHash: change.passwordHash ?? user.passwordHash, role: change.role ?? user.role, status: change.status ?? user.status };
+  return {
+    username,
+    email,
+    passwordHash: change.passwordHash ?? user.passwordHash,
+    role: change.role ?? user.role,
+    status: change.status ?? user.status,
+  };
 }
 
 /** Whether going from `user` to `next` takes away an active admin. */
@@ -29,4 +35,5 @@ export function leavesNoAdmin(user: UserRecord, next: { role: Role; status: Acco
   return user.role === "admin" && user.status === "active" && !(next.role === "admin" && next.status === "active");
 }
 
-export const isRoleOnly = (change: AccountChange) => change.role !== undefined && change.status === undefined && change.passwordHash === undefined;
+export const isRoleOnly = (change: AccountChange) =>
+  change.role !== undefined && change.status === undefined && change.passwordHash === undefined;

@@ -100,12 +100,20 @@ export interface Store {
    * Moves the user's read position in the room forward to `messageId` (never past the room's newest message;
    * never back). The position after the call, and whether it moved; null in a room without messages.
    */
-  setReadPosition(userId: number, roomId: number, messageId: number, at: Date): Promise<{ position: number | null; moved: boolean }>;
+  setReadPosition(
+    userId: number,
+    roomId: number,
+    messageId: number,
+    at: Date,
+  ): Promise<{ position: number | null; moved: boolean }>;
   /**
    * Each room's activity for the user. `countFromStart`: rooms where no position means "nothing read" (the private
    * and direct rooms they belong to); elsewhere no position means nothing is counted.
    */
-  roomActivity(userId: number, rooms: readonly { id: number; countFromStart: boolean }[]): Promise<Map<number, RoomActivity>>;
+  roomActivity(
+    userId: number,
+    rooms: readonly { id: number; countFromStart: boolean }[],
+  ): Promise<Map<number, RoomActivity>>;
   /**
    * Atomically: removes the member (and their read position), hands ownership on, or deletes the room (with its
    * messages) when no member is left.
@@ -147,7 +155,10 @@ export interface Store {
    * Any error (ConflictError, MissingReferenceError, ...) rolls all of it back; so does `dryRun`, after counting.
    * `onProgress` is told how many messages are done, now and then.
    */
-  importRecords(batch: ImportBatch, options?: { dryRun?: boolean; onProgress?: (messagesDone: number) => void }): Promise<ImportResult>;
+  importRecords(
+    batch: ImportBatch,
+    options?: { dryRun?: boolean; onProgress?: (messagesDone: number) => void },
+  ): Promise<ImportResult>;
 
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>;
@@ -177,7 +188,10 @@ export type MessageQueries = Pick<
   "listMessages" | "listMessagesJson" | "findMessage" | "findMessagesByIds" | "updateMessage" | "deleteMessage"
 >;
 export type ReadPositionQueries = Pick<Store, "setReadPosition" | "roomActivity">;
-export type RefreshTokenQueries = Pick<Store, "insertRefreshToken" | "findRefreshToken" | "rotateRefreshToken" | "revokeRefreshFamily">;
+export type RefreshTokenQueries = Pick<
+  Store,
+  "insertRefreshToken" | "findRefreshToken" | "rotateRefreshToken" | "revokeRefreshFamily"
+>;
 export type RoomQueries = Pick<
   Store,
   | "createRoom"

@@ -21,7 +21,11 @@ import { users } from "./schema.ts";
 const p = sql.placeholder;
 
 export function accountQueries(client: postgres.Sql, db: Db): AccountQueries {
-  const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare("user_by_id");
+  const userById = db
+    .select()
+    .from(users)
+    .where(eq(users.id, p("id")))
+    .prepare("user_by_id");
   const notDeleted = sql`${users.status} <> 'deleted'`;
   // Ignoring case (the lower() indexes), the exact spelling first: case twins from before each find their own.
   const userByName = db
@@ -87,7 +91,9 @@ export function accountQueries(client: postgres.Sql, db: Db): AccountQueries {
     },
     async updateAccount(id, change) {
       return withAdminLock(id, async (tx, otherAdmin) => {
-        const [row] = await tx<UserRow[]>`SELECT ${tx.unsafe(USER_COLUMNS)} FROM users WHERE id = ${id} AND status <> 'deleted' FOR UPDATE`;
+        const [row] = await tx<
+          UserRow[]
+        >`SELECT ${tx.unsafe(USER_COLUMNS)} FROM users WHERE id = ${id} AND status <> 'deleted' FOR UPDATE`;
         if (!row) return undefined;
         const user = toUser(row);
         const next = accountAfter(user, change);

@@ -30,7 +30,11 @@ export function importQueries(client: postgres.Sql): Pick<Store, "importRecords"
   };
 }
 
-async function importBatch(tx: postgres.TransactionSql, batch: ImportBatch, onProgress?: (done: number) => void): Promise<ImportResult> {
+async function importBatch(
+  tx: postgres.TransactionSql,
+  batch: ImportBatch,
+  onProgress?: (done: number) => void,
+): Promise<ImportResult> {
   const ms = (d: Date) => d.getTime();
   // Ids come back keyed by the unique name, so nothing relies on the order of RETURNING.
   const userRows = await tx<{ id: number; username: string }[]>`
@@ -58,7 +62,10 @@ async function importBatch(tx: postgres.TransactionSql, batch: ImportBatch, onPr
   let messagesStored = 0;
   for (let start = 0; start < batch.messages.length; start += IMPORT_CHUNK) {
     const chunk = batch.messages.slice(start, start + IMPORT_CHUNK);
-    const refs = chunk.map((m) => ({ roomId: resolveImportRef(m.room, roomIds), userId: resolveImportRef(m.user, userIds) }));
+    const refs = chunk.map((m) => ({
+      roomId: resolveImportRef(m.room, roomIds),
+      userId: resolveImportRef(m.user, userIds),
+    }));
     await tx`SELECT ${requireReferences(tx, refs, tx`true`)}`;
     const column = (pick: (m: (typeof chunk)[number]) => string | number | null) => arrayLiteral(chunk.map(pick));
     const inserted = await tx<{ id: number; content: string }[]>`

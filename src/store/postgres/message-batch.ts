@@ -66,7 +66,13 @@ export function messageBatches(url: string, origin: string, search: SearchIndexe
         // for CANCEL_WAIT_MS more), so that it cannot commit after its senders were told it was not stored. One
         // that committed meanwhile is answered as stored.
         void Promise.resolve(statement?.cancel()).catch(() => {});
-        const late = await Promise.race([inserting.then((stored) => ({ stored }), () => undefined), Bun.sleep(CANCEL_WAIT_MS)]);
+        const late = await Promise.race([
+          inserting.then(
+            (stored) => ({ stored }),
+            () => undefined,
+          ),
+          Bun.sleep(CANCEL_WAIT_MS),
+        ]);
         if (late) return late.stored;
         throw new BatchStalledError();
       } catch (error) {
@@ -163,5 +169,13 @@ async function insertBatch(
 function fresh(m: NewMessage, id: number | undefined): MessageRecord {
   if (id === undefined) throw new Error("insertMessages: RETURNING has fewer rows than the batch");
   // The column is timestamp(3): what is stored is the input rounded to the millisecond, as getTime() already is.
-  return { id, roomId: m.roomId, userId: m.userId, content: m.content, clientId: m.clientId, createdAt: m.createdAt, editedAt: null };
+  return {
+    id,
+    roomId: m.roomId,
+    userId: m.userId,
+    content: m.content,
+    clientId: m.clientId,
+    createdAt: m.createdAt,
+    editedAt: null,
+  };
 }

@@ -20,7 +20,11 @@ export function messageQueries(client: postgres.Sql, db: Db): MessageQueries {
     createdAt: messages.createdAt,
     editedAt: messages.editedAt,
   };
-  const messageById = db.select(messageColumns).from(messages).where(eq(messages.id, p("id"))).prepare("message_by_id");
+  const messageById = db
+    .select(messageColumns)
+    .from(messages)
+    .where(eq(messages.id, p("id")))
+    .prepare("message_by_id");
 
   const withAuthor = { message: messageColumns, author: users };
   const page = () => db.select(withAuthor).from(messages).innerJoin(users, eq(users.id, messages.userId));
@@ -68,8 +72,14 @@ export function messageQueries(client: postgres.Sql, db: Db): MessageQueries {
     },
     async listMessagesJson(roomId, query: HistoryQuery) {
       const [kind, second] =
-        "before" in query ? (["before", query.before] as const) : "after" in query ? (["after", query.after] as const) : (["skip", query.skip] as const);
-      const rows = (await client.unsafe(pageStatements[kind], [roomId, second, query.limit], { prepare: true }).values()) as unknown as PageRow[];
+        "before" in query
+          ? (["before", query.before] as const)
+          : "after" in query
+            ? (["after", query.after] as const)
+            : (["skip", query.skip] as const);
+      const rows = (await client
+        .unsafe(pageStatements[kind], [roomId, second, query.limit], { prepare: true })
+        .values()) as unknown as PageRow[];
       return { json: renderPage(rows), count: rows.length };
     },
     async findMessage(id) {
@@ -77,7 +87,9 @@ export function messageQueries(client: postgres.Sql, db: Db): MessageQueries {
     },
     async findMessagesByIds(ids) {
       if (ids.length === 0) return [];
-      const rows = await page().where(inArray(messages.id, [...ids])).orderBy(asc(messages.id));
+      const rows = await page()
+        .where(inArray(messages.id, [...ids]))
+        .orderBy(asc(messages.id));
       return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
     },
     // An edit or delete is written to message_changes in the same statement (CHANGE_LOG), for other instances to

@@ -84,15 +84,27 @@ export function openPresenceStore(url: string, instanceId: string, ttlSeconds: n
          SELECT room_id, user_id FROM json_to_recordset(${input}::text::json) AS x(room_id int, user_id int) ORDER BY 1, 2) k`;
   /** Input travels as one JSON parameter. */
   const json = (changes: readonly PresenceWrite[]) =>
-    JSON.stringify(changes.map((c) => ({ room_id: c.roomId, user_id: c.userId, username: c.username, sockets: c.sockets, payload: c.payload })));
+    JSON.stringify(
+      changes.map((c) => ({
+        room_id: c.roomId,
+        user_id: c.userId,
+        username: c.username,
+        sockets: c.sockets,
+        payload: c.payload,
+      })),
+    );
 
   const inTx = (tx: Tx): PresenceTx => ({
     async lock(roomId, userId) {
       await tx`SELECT pg_advisory_xact_lock(${roomId}, ${userId})`;
     },
     async othersHave(roomId, userId, includingThis = false) {
-      return (await tx`SELECT 1 FROM presence WHERE room_id = ${roomId} AND user_id = ${userId}
-                       AND (instance_id <> ${instanceId} OR ${includingThis}) LIMIT 1`).length > 0;
+      return (
+        (
+          await tx`SELECT 1 FROM presence WHERE room_id = ${roomId} AND user_id = ${userId}
+                       AND (instance_id <> ${instanceId} OR ${includingThis}) LIMIT 1`
+        ).length > 0
+      );
     },
     async announce(payload) {
       await tx`SELECT pg_notify(${NOTIFY_CHANNEL}, ${payload})`;
@@ -167,11 +179,15 @@ export function openPresenceStore(url: string, instanceId: string, ttlSeconds: n
       await sql`UPDATE presence SET sockets = ${sockets} WHERE instance_id = ${instanceId} AND room_id = ${roomId} AND user_id = ${userId}`;
     },
     async ownKeys() {
-      const rows = await sql<{ key: string }[]>`SELECT room_id || ':' || user_id AS key FROM presence WHERE instance_id = ${instanceId}`;
+      const rows = await sql<
+        { key: string }[]
+      >`SELECT room_id || ':' || user_id AS key FROM presence WHERE instance_id = ${instanceId}`;
       return new Set(rows.map((r) => r.key));
     },
     async countOwn() {
-      const [{ rows }] = await sql<[{ rows: number }]>`SELECT count(*)::int AS rows FROM presence WHERE instance_id = ${instanceId}`;
+      const [{ rows }] = await sql<
+        [{ rows: number }]
+      >`SELECT count(*)::int AS rows FROM presence WHERE instance_id = ${instanceId}`;
       return rows;
     },
     transaction<T>(work: (tx: PresenceTx) => Promise<T>) {

@@ -14,12 +14,23 @@ export function readPositionQueries(client: postgres.Sql): ReadPositionQueries {
           WHERE excluded.message_id > read_positions.message_id
         RETURNING message_id`;
       if (moved) return { position: moved.message_id, moved: true };
-      const [row] = await client<{ message_id: number }[]>`SELECT message_id FROM read_positions WHERE user_id = ${userId} AND room_id = ${roomId}`;
+      const [row] = await client<
+        { message_id: number }[]
+      >`SELECT message_id FROM read_positions WHERE user_id = ${userId} AND room_id = ${roomId}`;
       return { position: row?.message_id ?? null, moved: false };
     },
     async roomActivity(userId, list) {
       const rows = await client<
-        { room_id: number; last_read: number | null; unread: number | null; id: number | null; user_id: number; username: string; content: string; created_ms: number }[]
+        {
+          room_id: number;
+          last_read: number | null;
+          unread: number | null;
+          id: number | null;
+          user_id: number;
+          username: string;
+          content: string;
+          created_ms: number;
+        }[]
       >`
         SELECT r.room_id, p.message_id AS last_read,
                CASE WHEN p.message_id IS NULL AND NOT r.from_start THEN NULL
@@ -38,7 +49,16 @@ export function readPositionQueries(client: postgres.Sql): ReadPositionQueries {
           {
             lastReadId: r.last_read,
             unread: r.unread,
-            lastMessage: r.id === null ? null : { id: r.id, userId: r.user_id, username: r.username, content: r.content, createdAt: new Date(r.created_ms) },
+            lastMessage:
+              r.id === null
+                ? null
+                : {
+                    id: r.id,
+                    userId: r.user_id,
+                    username: r.username,
+                    content: r.content,
+                    createdAt: new Date(r.created_ms),
+                  },
           },
         ]),
       );

@@ -27,7 +27,12 @@ export function requireReferences(
  * delete waits for message INSERTs that key-share locked it, and then the messages' delete, a statement of its
  * own with a fresh snapshot, sees what they stored. INSERTs after it find the row gone.
  */
-export async function deleteWithMessages(client: postgres.Sql, table: "rooms" | "users", column: "room_id" | "user_id", id: number) {
+export async function deleteWithMessages(
+  client: postgres.Sql,
+  table: "rooms" | "users",
+  column: "room_id" | "user_id",
+  id: number,
+) {
   return client.begin(async (tx) => {
     const gone = await tx`DELETE FROM ${tx(table)} WHERE id = ${id} RETURNING id`;
     if (gone.length > 0) await tx`DELETE FROM messages WHERE ${tx(column)} = ${id}`;

@@ -8,7 +8,9 @@ export function refreshTokenQueries(client: postgres.Sql): RefreshTokenQueries {
       await client.begin((tx) => insertRefresh(tx, token));
     },
     async findRefreshToken(hash) {
-      const [row] = await client<RefreshRow[]>`SELECT ${client.unsafe(REFRESH_COLUMNS)} FROM refresh_tokens WHERE token_hash = ${hash}`;
+      const [row] = await client<
+        RefreshRow[]
+      >`SELECT ${client.unsafe(REFRESH_COLUMNS)} FROM refresh_tokens WHERE token_hash = ${hash}`;
       return row && toRefresh(row);
     },
     async rotateRefreshToken(hash, next, at) {

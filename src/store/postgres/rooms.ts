@@ -1,7 +1,16 @@
 // Rooms and their members: public and private rooms, direct rooms of two people, and membership changes.
 import type postgres from "postgres";
 import { asc, eq, sql } from "drizzle-orm";
-import { MissingReferenceError, type MemberRecord, type MemberRemoval, type MemberRole, type NewRoom, type RoomListing, type RoomRecord, type RoomQueries } from "../store.ts";
+import {
+  MissingReferenceError,
+  type MemberRecord,
+  type MemberRemoval,
+  type MemberRole,
+  type NewRoom,
+  type RoomListing,
+  type RoomRecord,
+  type RoomQueries,
+} from "../store.ts";
 import { arrayLiteral } from "./connect.ts";
 import { mapConstraint } from "./errors.ts";
 import { deleteWithMessages } from "./references.ts";
@@ -19,7 +28,11 @@ export function roomQueries(client: postgres.Sql, db: Db): RoomQueries {
     kind: rooms.kind,
     createdAt: rooms.createdAt,
   };
-  const roomById = db.select(roomColumns).from(rooms).where(eq(rooms.id, p("id"))).prepare("room_by_id");
+  const roomById = db
+    .select(roomColumns)
+    .from(rooms)
+    .where(eq(rooms.id, p("id")))
+    .prepare("room_by_id");
 
   return {
     async createRoom(room) {
@@ -49,7 +62,8 @@ export function roomQueries(client: postgres.Sql, db: Db): RoomQueries {
         const found = await client<{ room_id: number; id: number; username: string }[]>`
           SELECT m.room_id, u.id, u.username FROM room_members m JOIN users u ON u.id = m.user_id
           WHERE m.room_id = ANY(${arrayLiteral(direct)}::int[]) ORDER BY m.room_id, u.id`;
-        for (const { room_id, id, username } of found) people.set(room_id, [...(people.get(room_id) ?? []), { id, username }]);
+        for (const { room_id, id, username } of found)
+          people.set(room_id, [...(people.get(room_id) ?? []), { id, username }]);
       }
       return rows.map(
         (r): RoomListing => ({
@@ -76,18 +90,24 @@ export function roomQueries(client: postgres.Sql, db: Db): RoomQueries {
           }
           return { room: toRoom(made), created: true };
         }
-        const [found] = await tx<RoomRow[]>`SELECT ${tx.unsafe(ROOM_COLUMNS("rooms"))} FROM rooms WHERE direct_key = ${directKey}`;
+        const [found] = await tx<
+          RoomRow[]
+        >`SELECT ${tx.unsafe(ROOM_COLUMNS("rooms"))} FROM rooms WHERE direct_key = ${directKey}`;
         return { room: toRoom(found!), created: false };
       }) as Promise<{ room: RoomRecord; created: boolean }>;
     },
     async findMemberRole(roomId, userId) {
-      const [row] = await client<{ role: "owner" | "member" }[]>`SELECT role FROM room_members WHERE room_id = ${roomId} AND user_id = ${userId}`;
+      const [row] = await client<
+        { role: "owner" | "member" }[]
+      >`SELECT role FROM room_members WHERE room_id = ${roomId} AND user_id = ${userId}`;
       return row?.role;
     },
     async listMembers(roomId) {
-      return (await client<MemberRow[]>`
+      return (
+        await client<MemberRow[]>`
         SELECT ${client.unsafe(MEMBER_COLUMNS)} FROM room_members m JOIN users u ON u.id = m.user_id
-        WHERE m.room_id = ${roomId} ORDER BY m.joined_at, m.user_id`).map(toMember);
+        WHERE m.room_id = ${roomId} ORDER BY m.joined_at, m.user_id`
+      ).map(toMember);
     },
     async addMember(roomId, userId, joinedAt) {
       try {
@@ -108,18 +128,23 @@ export function roomQueries(client: postgres.Sql, db: Db): RoomQueries {
       return client.begin(async (tx) => {
         // The room's row lock puts concurrent removals from one room in a line: each sees who the last one left.
         const [room] = await tx<{ kind: "room" | "direct" }[]>`SELECT kind FROM rooms WHERE id = ${roomId} FOR UPDATE`;
-        const gone = room ? await tx`DELETE FROM room_members WHERE room_id = ${roomId} AND user_id = ${userId} RETURNING role` : [];
+        const gone = room
+          ? await tx`DELETE FROM room_members WHERE room_id = ${roomId} AND user_id = ${userId} RETURNING role`
+          : [];
         if (gone.length === 0) return { removed: false, newOwner: null, roomDeleted: false };
         await tx`DELETE FROM read_positions WHERE room_id = ${roomId} AND user_id = ${userId}`;
-        const left = (await tx<MemberRow[]>`
+        const left = (
+          await tx<MemberRow[]>`
           SELECT ${tx.unsafe(MEMBER_COLUMNS)} FROM room_members m JOIN users u ON u.id = m.user_id
-          WHERE m.room_id = ${roomId} ORDER BY m.joined_at, m.user_id`).map(toMember);
+          WHERE m.room_id = ${roomId} ORDER BY m.joined_at, m.user_id`
+        ).map(toMember);
         if (left.length === 0) {
           await tx`DELETE FROM rooms WHERE id = ${roomId}`;
           await tx`DELETE FROM messages WHERE room_id = ${roomId}`;
           return { removed: true, newOwner: null, roomDeleted: true };
         }
-        if (room!.kind !== "room" || left.some((m) => m.role === "owner")) return { removed: true, newOwner: null, roomDeleted: false };
+        if (room!.kind !== "room" || left.some((m) => m.role === "owner"))
+          return { removed: true, newOwner: null, roomDeleted: false };
         const heir = left[0]!;
         await tx`UPDATE room_members SET role = 'owner' WHERE room_id = ${roomId} AND user_id = ${heir.userId}`;
         return { removed: true, newOwner: { ...heir, role: "owner" as const }, roomDeleted: false };
@@ -176,5 +201,11 @@ interface MemberRow {
 const MEMBER_COLUMNS = `m.room_id, m.user_id, u.username, m.role, round(extract(epoch FROM m.joined_at) * 1000)::float8 AS joined_ms`;
 
 function toMember(row: MemberRow): MemberRecord {
-  return { roomId: row.room_id, userId: row.user_id, username: row.username, role: row.role, joinedAt: new Date(row.joined_ms) };
+  return {
+    roomId: row.room_id,
+    userId: row.user_id,
+    username: row.username,
+    role: row.role,
+    joinedAt: new Date(row.joined_ms),
+  };
 }

@@ -1,26 +1,42 @@
 // Drizzle schema for the PostgreSQL store; table and column names match the SQLite schema.
 import { sql } from "drizzle-orm";
-import { bigint, customType, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import {
+  bigint,
+  customType,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from "drizzle-orm/pg-core";
 
 const millis = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: "date" });
 const tsvector = customType<{ data: string }>({ dataType: () => "tsvector" });
 
-export const users = pgTable("users", {
-  id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
-  // Unique whatever the case: the users_username_lower_key index below (which keeps deleted accounts apart too).
-  username: text("username").notNull(),
-  email: text("email").notNull().unique(),
-  passwordHash: text("hashed_password").notNull(),
-  role: text("role", { enum: ["admin", "user"] }).notNull().default("user"),
-  tokenVersion: integer("token_version").notNull().default(0),
-  // A disabled account cannot log in, refresh or use its tokens; a deleted one is kept, anonymised, for its messages.
-  status: text("status", { enum: ["active", "disabled", "deleted"] }).notNull().default("active"),
-  // 0, except on accounts that were case twins of an older one (alice / Alice) before names and emails became
-  // unique whatever their case: there it is the account's own id, so both accounts keep working (migrations case_twins).
-  usernameTwin: integer("username_twin").notNull().default(0),
-  emailTwin: integer("email_twin").notNull().default(0),
-  createdAt: millis("created_at").notNull(),
-},
+export const users = pgTable(
+  "users",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    // Unique whatever the case: the users_username_lower_key index below (which keeps deleted accounts apart too).
+    username: text("username").notNull(),
+    email: text("email").notNull().unique(),
+    passwordHash: text("hashed_password").notNull(),
+    role: text("role", { enum: ["admin", "user"] })
+      .notNull()
+      .default("user"),
+    tokenVersion: integer("token_version").notNull().default(0),
+    // A disabled account cannot log in, refresh or use its tokens; a deleted one is kept, anonymised, for its messages.
+    status: text("status", { enum: ["active", "disabled", "deleted"] })
+      .notNull()
+      .default("active"),
+    // 0, except on accounts that were case twins of an older one (alice / Alice) before names and emails became
+    // unique whatever their case: there it is the account's own id, so both accounts keep working (migrations case_twins).
+    usernameTwin: integer("username_twin").notNull().default(0),
+    emailTwin: integer("email_twin").notNull().default(0),
+    createdAt: millis("created_at").notNull(),
+  },
   (table) => [
     // Unique whatever the case, shown as typed; lookups by lower() read these indexes.
     uniqueIndex("users_username_lower_key").on(sql`lower(${table.username})`, table.usernameTwin),
@@ -35,8 +51,12 @@ export const rooms = pgTable(
     // A direct room's name is not shown (each of its two people sees the other's username) and is left empty.
     name: text("name").notNull(),
     description: text("description"),
-    visibility: text("visibility", { enum: ["public", "private"] }).notNull().default("public"),
-    kind: text("kind", { enum: ["room", "direct"] }).notNull().default("room"),
+    visibility: text("visibility", { enum: ["public", "private"] })
+      .notNull()
+      .default("public"),
+    kind: text("kind", { enum: ["room", "direct"] })
+      .notNull()
+      .default("room"),
     // A direct room's two people, "<lower id>:<higher id>": one direct room per pair, however many ask at once.
     directKey: text("direct_key").unique(),
     createdAt: millis("created_at").notNull(),
@@ -51,12 +71,19 @@ export const rooms = pgTable(
 export const roomMembers = pgTable(
   "room_members",
   {
-    roomId: integer("room_id").notNull().references(() => rooms.id, { onDelete: "cascade" }),
-    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    roomId: integer("room_id")
+      .notNull()
+      .references(() => rooms.id, { onDelete: "cascade" }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
     role: text("role", { enum: ["owner", "member"] }).notNull(),
     joinedAt: millis("joined_at").notNull(),
   },
-  (table) => [primaryKey({ columns: [table.roomId, table.userId] }), index("room_members_user_id_idx").on(table.userId)],
+  (table) => [
+    primaryKey({ columns: [table.roomId, table.userId] }),
+    index("room_members_user_id_idx").on(table.userId),
+  ],
 );
 
 // Refresh tokens, stored only as SHA-256 hashes. A family is one login's chain of rotations: each refresh spends
@@ -66,12 +93,17 @@ export const refreshTokens = pgTable(
   {
     tokenHash: text("token_hash").primaryKey(),
     familyId: text("family_id").notNull(),
-    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
     createdAt: millis("created_at").notNull(),
     expiresAt: millis("expires_at").notNull(),
     spentAt: millis("spent_at"),
   },
-  (table) => [index("refresh_tokens_user_id_idx").on(table.userId), index("refresh_tokens_family_id_idx").on(table.familyId)],
+  (table) => [
+    index("refresh_tokens_user_id_idx").on(table.userId),
+    index("refresh_tokens_family_id_idx").on(table.familyId),
+  ],
 );
 
 // How far each person has read each room: the id of the newest message they have seen. Only moves forward; goes
@@ -79,8 +111,12 @@ export const refreshTokens = pgTable(
 export const readPositions = pgTable(
   "read_positions",
   {
-    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
-    roomId: integer("room_id").notNull().references(() => rooms.id, { onDelete: "cascade" }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    roomId: integer("room_id")
+      .notNull()
+      .references(() => rooms.id, { onDelete: "cascade" }),
     messageId: integer("message_id").notNull(),
     updatedAt: millis("updated_at").notNull(),
   },
@@ -125,8 +161,6 @@ export const messageWords = pgTable(
   (table) => [index("message_words_words_idx").using("gin", table.words)],
 );
 
-
-
 // Several instances on one database: each heartbeats here, and presence lists every instance's sockets.
 export const instances = pgTable("instances", {
   id: text("id").primaryKey(),
@@ -136,7 +170,9 @@ export const instances = pgTable("instances", {
 export const presence = pgTable(
   "presence",
   {
-    instanceId: text("instance_id").notNull().references(() => instances.id, { onDelete: "cascade" }),
+    instanceId: text("instance_id")
+      .notNull()
+      .references(() => instances.id, { onDelete: "cascade" }),
     roomId: integer("room_id").notNull(),
     userId: integer("user_id").notNull(),
     username: text("username").notNull(),
@@ -155,4 +191,15 @@ export const messageChanges = pgTable("message_changes", {
   at: millis("at").notNull().defaultNow(),
 });
 
-export const schema = { users, refreshTokens, rooms, roomMembers, readPositions, messages, instances, presence, messageChanges, messageWords };
+export const schema = {
+  users,
+  refreshTokens,
+  rooms,
+  roomMembers,
+  readPositions,
+  messages,
+  instances,
+  presence,
+  messageChanges,
+  messageWords,
+};

@@ -7,7 +7,10 @@ import { tsvectorLiteral } from "../../search/text.ts";
 import { arrayLiteral } from "./connect.ts";
 
 /** Writes the words of `rows` (ids and contents), keeping any a message has (an edit's, written with it). */
-export async function insertWords(sql: postgres.Sql | postgres.TransactionSql, rows: readonly { id: number; content: string }[]): Promise<void> {
+export async function insertWords(
+  sql: postgres.Sql | postgres.TransactionSql,
+  rows: readonly { id: number; content: string }[],
+): Promise<void> {
   if (rows.length === 0) return;
   await sql`
     INSERT INTO message_words (message_id, words)
@@ -44,7 +47,10 @@ export function createSearchIndexer(client: postgres.Sql): SearchIndexer {
       FROM messages m WHERE m.id > ${through} ORDER BY m.id LIMIT ${INDEX_CHUNK}`;
     if (rows.length === 0) return false;
     const last = rows[rows.length - 1]!.id;
-    await insertWords(client, rows.filter((r): r is { id: number; content: string } => r.content !== null));
+    await insertWords(
+      client,
+      rows.filter((r): r is { id: number; content: string } => r.content !== null),
+    );
     await client`UPDATE search_indexed SET through_id = ${last} WHERE through_id < ${last}`;
     through = last;
     return rows.length === INDEX_CHUNK;
@@ -76,7 +82,9 @@ export function createSearchIndexer(client: postgres.Sql): SearchIndexer {
       clearTimeout(timer);
       timer = undefined;
       // What this instance stored is indexed before it goes; the next search or instance would do it otherwise.
-      await catchUp().catch((error: unknown) => console.error(`search: indexing at close failed: ${(error as Error).message}`));
+      await catchUp().catch((error: unknown) =>
+        console.error(`search: indexing at close failed: ${(error as Error).message}`),
+      );
     },
   };
 }

@@ -26,7 +26,9 @@ export function searchQueries(client: postgres.Sql, search: SearchIndexer): Pick
           { prepare: false },
         )
         .values()) as unknown as [...PageRow, string][];
-      return rows.map((row): SearchHit => ({ message: pageRowToMessage(row as unknown as PageRow), roomName: row[10] }));
+      return rows.map(
+        (row): SearchHit => ({ message: pageRowToMessage(row as unknown as PageRow), roomName: row[10] }),
+      );
     },
   };
 }

@@ -53,7 +53,9 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     },
     async close() {
       batches.closing();
-      await search.stop().catch((error: unknown) => console.error(`search: stopping the indexer failed: ${(error as Error).message}`));
+      await search
+        .stop()
+        .catch((error: unknown) => console.error(`search: stopping the indexer failed: ${(error as Error).message}`));
       await Promise.all([client.end({ timeout: 5 }), batches.end()]);
     },
   });
@@ -61,9 +63,27 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 
 /** The store's reads: they change nothing, so each can be tried a second time. */
 const READS = [
-  "countUsers", "hasAdmin", "findUserById", "findRefreshToken", "findUserByUsername", "findUserByEmail", "listUsers", "listRooms", "findRoom",
-  "listRoomListings", "findMemberRole", "listMembers", "roomActivity",
-  "listMessages", "listMessagesJson", "findMessage", "findMessagesByIds", "searchMessages", "changesSince", "ping", "migrationsApplied",
+  "countUsers",
+  "hasAdmin",
+  "findUserById",
+  "findRefreshToken",
+  "findUserByUsername",
+  "findUserByEmail",
+  "listUsers",
+  "listRooms",
+  "findRoom",
+  "listRoomListings",
+  "findMemberRole",
+  "listMembers",
+  "roomActivity",
+  "listMessages",
+  "listMessagesJson",
+  "findMessage",
+  "findMessagesByIds",
+  "searchMessages",
+  "changesSince",
+  "ping",
+  "migrationsApplied",
 ] as const satisfies readonly (keyof Store)[];
 
 /**
@@ -76,7 +96,8 @@ const READS = [
 function retryReads(store: Store): Store {
   for (const name of READS) {
     const read = store[name] as (...args: unknown[]) => Promise<unknown>;
-    const retried = (...args: unknown[]) => read(...args).catch((error: unknown) => (isStoreUnavailable(error) ? read(...args) : Promise.reject(error)));
+    const retried = (...args: unknown[]) =>
+      read(...args).catch((error: unknown) => (isStoreUnavailable(error) ? read(...args) : Promise.reject(error)));
     Object.assign(store, { [name]: retried });
   }
   return store;

@@ -1,7 +1,16 @@
 // Accounts: users, found by id, name or email, and changed under the rule that an active admin always remains.
 import type { Database } from "bun:sqlite";
 import { and, asc, count, eq, sql } from "drizzle-orm";
-import { accountAfter, isRoleOnly, LastAdminError, leavesNoAdmin, type AccountChange, type NewUser, type UserRecord, type AccountQueries } from "../store.ts";
+import {
+  accountAfter,
+  isRoleOnly,
+  LastAdminError,
+  leavesNoAdmin,
+  type AccountChange,
+  type NewUser,
+  type UserRecord,
+  type AccountQueries,
+} from "../store.ts";
 import { mapConstraint } from "./errors.ts";
 import type { Db } from "./rows.ts";
 import { refreshTokens, users } from "./schema.ts";
@@ -9,7 +18,11 @@ import { refreshTokens, users } from "./schema.ts";
 const p = sql.placeholder;
 
 export function accountQueries(sqlite: Database, db: Db): AccountQueries {
-  const userById = db.select().from(users).where(eq(users.id, p("id"))).prepare();
+  const userById = db
+    .select()
+    .from(users)
+    .where(eq(users.id, p("id")))
+    .prepare();
   const notDeleted = sql`${users.status} <> 'deleted'`;
   // Ignoring case (the lower() indexes), the exact spelling first: case twins from before each find their own.
   const userByName = db
@@ -35,7 +48,9 @@ export function accountQueries(sqlite: Database, db: Db): AccountQueries {
     .prepare();
   const insertUser = (user: NewUser) => db.insert(users).values(user).returning().get() as UserRecord;
   // bun:sqlite transactions are synchronous: nothing else runs between the check and the write.
-  const insertIfNoAdmin = sqlite.transaction((user: NewUser) => (otherAdmin.get({ id: 0 }) ? undefined : insertUser(user)));
+  const insertIfNoAdmin = sqlite.transaction((user: NewUser) =>
+    otherAdmin.get({ id: 0 }) ? undefined : insertUser(user),
+  );
   const changeAccount = sqlite.transaction((id: number, change: AccountChange) => {
     const user = userById.get({ id }) as UserRecord | undefined;
     if (!user || user.status === "deleted") return undefined;
@@ -47,7 +62,11 @@ export function accountQueries(sqlite: Database, db: Db): AccountQueries {
       .where(eq(users.id, id))
       .returning()
       .get() as UserRecord;
-    if (!isRoleOnly(change)) db.update(refreshTokens).set({ expiresAt: new Date(0) }).where(eq(refreshTokens.userId, id)).run();
+    if (!isRoleOnly(change))
+      db.update(refreshTokens)
+        .set({ expiresAt: new Date(0) })
+        .where(eq(refreshTokens.userId, id))
+        .run();
     return updated;
   });
 

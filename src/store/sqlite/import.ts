@@ -21,25 +21,30 @@ export function importQueries(
     async importRecords(batch, options = {}) {
       try {
         // IMMEDIATE takes the write lock up front: a long import never fails half way on a lock upgrade.
-        const imported = withResends(() => db.transaction(
-          () => {
-            const userIds = batch.users.map((u) => db.insert(users).values(u).returning({ id: users.id }).get().id);
-            const roomIds = batch.rooms.map((r) => db.insert(rooms).values(r).returning({ id: rooms.id }).get().id);
-            let messagesStored = 0;
-            batch.messages.forEach((m, i) => {
-              const roomId = resolveImportRef(m.room, roomIds);
-              const userId = resolveImportRef(m.user, userIds);
-              if (!insertOne({ roomId, userId, content: m.content, clientId: m.clientId, createdAt: m.createdAt }).duplicate) {
-                messagesStored++;
-              }
-              if ((i + 1) % 5000 === 0) options.onProgress?.(i + 1);
-            });
-            const result = { userIds, roomIds, messagesStored };
-            if (options.dryRun) throw new DryRunDone(result);
-            return result;
-          },
-          { behavior: "immediate" },
-        ));
+        const imported = withResends(() =>
+          db.transaction(
+            () => {
+              const userIds = batch.users.map((u) => db.insert(users).values(u).returning({ id: users.id }).get().id);
+              const roomIds = batch.rooms.map((r) => db.insert(rooms).values(r).returning({ id: rooms.id }).get().id);
+              let messagesStored = 0;
+              batch.messages.forEach((m, i) => {
+                const roomId = resolveImportRef(m.room, roomIds);
+                const userId = resolveImportRef(m.user, userIds);
+                if (
+                  !insertOne({ roomId, userId, content: m.content, clientId: m.clientId, createdAt: m.createdAt })
+                    .duplicate
+                ) {
+                  messagesStored++;
+                }
+                if ((i + 1) % 5000 === 0) options.onProgress?.(i + 1);
+              });
+              const result = { userIds, roomIds, messagesStored };
+              if (options.dryRun) throw new DryRunDone(result);
+              return result;
+            },
+            { behavior: "immediate" },
+          ),
+        );
         search.soon();
         return imported;
       } catch (error) {

@@ -15,7 +15,11 @@ const p = sql.placeholder;
  * `withResends` are the import's too (import.ts).
  */
 export function messageBatches(sqlite: Database, db: Db, search: SearchIndexer, resends: ResendWindow) {
-  const messageById = db.select().from(messages).where(eq(messages.id, p("id"))).prepare();
+  const messageById = db
+    .select()
+    .from(messages)
+    .where(eq(messages.id, p("id")))
+    .prepare();
   // The hot insert, on bun:sqlite directly: only the id comes back, the rest of the record is the input (Drizzle's
   // prepared insert mapped every row and built a transaction object per batch: 6 % of the server under load).
   const insertRow = sqlite.query<{ id: number }, [number, number, string, string | null, number]>(

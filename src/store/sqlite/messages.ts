@@ -13,17 +13,30 @@ export function messageQueries(sqlite: Database, db: Db): MessageQueries {
   // A deleted room's messages are gone for readers at once, while room-purge.ts deletes them a chunk at a time:
   // every read of messages goes through their room's row.
   const roomExists = sql`exists (select 1 from ${rooms} where ${rooms.id} = ${messages.roomId})`;
-  const messageById = db.select().from(messages).where(and(eq(messages.id, p("id")), roomExists)).prepare();
+  const messageById = db
+    .select()
+    .from(messages)
+    .where(and(eq(messages.id, p("id")), roomExists))
+    .prepare();
   const rewrite = rewriteWords(sqlite);
   const editMessage = sqlite.transaction((id: number, content: string, editedAt: Date) => {
-    const changed = db.update(messages).set({ content, editedAt }).where(and(eq(messages.id, id), roomExists)).returning().get();
+    const changed = db
+      .update(messages)
+      .set({ content, editedAt })
+      .where(and(eq(messages.id, id), roomExists))
+      .returning()
+      .get();
     if (changed) rewrite(id, content);
     return changed;
   });
 
   const withAuthor = { message: messages, author: users };
   const page = () =>
-    db.select(withAuthor).from(messages).innerJoin(users, eq(users.id, messages.userId)).innerJoin(rooms, eq(rooms.id, messages.roomId));
+    db
+      .select(withAuthor)
+      .from(messages)
+      .innerJoin(users, eq(users.id, messages.userId))
+      .innerJoin(rooms, eq(rooms.id, messages.roomId));
   const historyBefore = page()
     .where(and(eq(messages.roomId, p("roomId")), lt(messages.id, p("cursor"))))
     .orderBy(desc(messages.id))
@@ -70,14 +83,23 @@ export function messageQueries(sqlite: Database, db: Db): MessageQueries {
     },
     async findMessagesByIds(ids) {
       if (ids.length === 0) return [];
-      const rows = page().where(inArray(messages.id, [...ids])).orderBy(asc(messages.id)).all();
+      const rows = page()
+        .where(inArray(messages.id, [...ids]))
+        .orderBy(asc(messages.id))
+        .all();
       return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
     },
     async updateMessage(id, content, editedAt) {
       return editMessage(id, content, editedAt);
     },
     async deleteMessage(id) {
-      return db.delete(messages).where(and(eq(messages.id, id), roomExists)).returning({ id: messages.id }).all().length > 0;
+      return (
+        db
+          .delete(messages)
+          .where(and(eq(messages.id, id), roomExists))
+          .returning({ id: messages.id })
+          .all().length > 0
+      );
     },
   };
 }

@@ -10,7 +10,9 @@ export function migrateSqlite(db: Db): void {
 
 /** True when the database records every migration this program embeds (or a newer one). */
 export function migrationsApplied(sqlite: Database): boolean {
-  const table = sqlite.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'").get();
+  const table = sqlite
+    .query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'")
+    .get();
   if (!table) return false;
   const row = sqlite.query("SELECT max(created_at) AS at FROM __drizzle_migrations").get() as { at: number | null };
   return Number(row.at ?? 0) >= latestMigrationMillis(migrations);

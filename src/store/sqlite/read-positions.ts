@@ -17,7 +17,10 @@ export function readPositionQueries(sqlite: Database): ReadPositionQueries {
   const unreadCount = sqlite.query<{ n: number }, { user: number; room: number; after: number }>(
     `SELECT count(*) AS n FROM (SELECT 1 FROM messages WHERE room_id = $room AND id > $after AND user_id <> $user LIMIT ${UNREAD_CAP + 1})`,
   );
-  const newestMessage = sqlite.query<{ id: number; user_id: number; username: string; content: string; created_at: number }, { room: number }>(
+  const newestMessage = sqlite.query<
+    { id: number; user_id: number; username: string; content: string; created_at: number },
+    { room: number }
+  >(
     `SELECT m.id, m.user_id, u.username, substr(m.content, 1, ${LAST_MESSAGE_CHARS}) AS content, m.created_at
      FROM messages m JOIN users u ON u.id = m.user_id WHERE m.room_id = $room ORDER BY m.id DESC LIMIT 1`,
   );
@@ -38,7 +41,13 @@ export function readPositionQueries(sqlite: Database): ReadPositionQueries {
           lastReadId: position,
           unread: !counted ? null : last ? unreadCount.get({ user: userId, room, after: position ?? 0 })!.n : 0,
           lastMessage: last
-            ? { id: last.id, userId: last.user_id, username: last.username, content: last.content, createdAt: new Date(last.created_at) }
+            ? {
+                id: last.id,
+                userId: last.user_id,
+                username: last.username,
+                content: last.content,
+                createdAt: new Date(last.created_at),
+              }
             : null,
         });
       }

@@ -30,7 +30,11 @@ const hashOf = (key: string) => Bun.hash.murmur32v3(key, 0) * 2 ** 21 + (Bun.has
  * collide both stay exact (the second is kept by its full key).
  */
 /** `hash` is for tests (a constant makes every key collide). */
-export function createResendWindow(sqlite: Database, size = RESEND_WINDOW, hash: (key: string) => number = hashOf): ResendWindow {
+export function createResendWindow(
+  sqlite: Database,
+  size = RESEND_WINDOW,
+  hash: (key: string) => number = hashOf,
+): ResendWindow {
   const byHash = new Map<number, number>();
   /** Keys whose hash another key in the window already has: rare. */
   const collided = new Map<string, number>();
@@ -49,7 +53,9 @@ export function createResendWindow(sqlite: Database, size = RESEND_WINDOW, hash:
      AND EXISTS (SELECT 1 FROM rooms r WHERE r.id = m.room_id)`,
   );
   const holds = (id: number | undefined, roomId: number, userId: number, clientId: string) =>
-    id !== undefined && id > Math.max(newest, stagedNewest) - size && matches.get(id, roomId, userId, clientId) !== null;
+    id !== undefined &&
+    id > Math.max(newest, stagedNewest) - size &&
+    matches.get(id, roomId, userId, clientId) !== null;
 
   const add = (hash: number, key: string, id: number, collides: boolean) => {
     if (collides) collided.set(key, id);
@@ -73,7 +79,9 @@ export function createResendWindow(sqlite: Database, size = RESEND_WINDOW, hash:
     "SELECT id, room_id, user_id, client_id FROM messages WHERE id > ? AND client_id IS NOT NULL ORDER BY id",
   );
   // sqlite_sequence: the newest id ever given, even if that message was deleted since.
-  const last = sqlite.query<{ id: number | null }, []>("SELECT max(seq) AS id FROM sqlite_sequence WHERE name = 'messages'").get()?.id ?? 0;
+  const last =
+    sqlite.query<{ id: number | null }, []>("SELECT max(seq) AS id FROM sqlite_sequence WHERE name = 'messages'").get()
+      ?.id ?? 0;
   newest = last;
   for (const row of tail.iterate(last - size)) {
     const key = keyOf(row.room_id, row.user_id, row.client_id);

@@ -19,7 +19,11 @@ export function roomQueries(sqlite: Database, db: Db, purges: RoomPurger): RoomQ
     kind: rooms.kind,
     createdAt: rooms.createdAt,
   };
-  const roomById = db.select(roomColumns).from(rooms).where(eq(rooms.id, p("id"))).prepare();
+  const roomById = db
+    .select(roomColumns)
+    .from(rooms)
+    .where(eq(rooms.id, p("id")))
+    .prepare();
 
   // Members: every change is one synchronous transaction, so nothing runs between its reads and its writes.
   const memberColumns = {
@@ -38,9 +42,13 @@ export function roomQueries(sqlite: Database, db: Db, purges: RoomPurger): RoomQ
   const member = members()
     .where(and(eq(roomMembers.roomId, p("roomId")), eq(roomMembers.userId, p("userId"))))
     .prepare();
-  const membersOf = members().where(eq(roomMembers.roomId, p("roomId"))).orderBy(asc(roomMembers.joinedAt), asc(roomMembers.userId)).prepare();
+  const membersOf = members()
+    .where(eq(roomMembers.roomId, p("roomId")))
+    .orderBy(asc(roomMembers.joinedAt), asc(roomMembers.userId))
+    .prepare();
   const insertMember = (roomId: number, userId: number, role: MemberRole, joinedAt: Date) =>
-    db.insert(roomMembers).values({ roomId, userId, role, joinedAt }).onConflictDoNothing().returning().get() !== undefined;
+    db.insert(roomMembers).values({ roomId, userId, role, joinedAt }).onConflictDoNothing().returning().get() !==
+    undefined;
   const createRoomWithOwner = sqlite.transaction((room: NewRoom): RoomRecord => {
     const { name, description, createdAt, visibility = "public" } = room;
     const created = db.insert(rooms).values({ name, description, createdAt, visibility }).returning(roomColumns).get();
@@ -70,12 +78,15 @@ export function roomQueries(sqlite: Database, db: Db, purges: RoomPurger): RoomQ
       .returning({ role: roomMembers.role })
       .get();
     if (!gone) return { removed: false, newOwner: null, roomDeleted: false };
-    db.delete(readPositions).where(and(eq(readPositions.roomId, roomId), eq(readPositions.userId, userId))).run();
+    db.delete(readPositions)
+      .where(and(eq(readPositions.roomId, roomId), eq(readPositions.userId, userId)))
+      .run();
     const left = membersOf.all({ roomId }) as MemberRecord[];
     // The room itself goes right after this transaction, through the purge (its messages a chunk at a time).
     if (left.length === 0) return { removed: true, newOwner: null, roomDeleted: true };
     const room = roomById.get({ id: roomId });
-    if (room?.kind !== "room" || left.some((m) => m.role === "owner")) return { removed: true, newOwner: null, roomDeleted: false };
+    if (room?.kind !== "room" || left.some((m) => m.role === "owner"))
+      return { removed: true, newOwner: null, roomDeleted: false };
     const heir = left[0]!;
     db.update(roomMembers)
       .set({ role: "owner" })

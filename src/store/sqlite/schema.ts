@@ -2,22 +2,28 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
-export const users = sqliteTable("users", {
-  id: integer("id").primaryKey({ autoIncrement: true }),
-  // Unique whatever the case: the users_username_lower_key index below (which keeps deleted accounts apart too).
-  username: text("username").notNull(),
-  email: text("email").notNull().unique(),
-  passwordHash: text("hashed_password").notNull(),
-  role: text("role", { enum: ["admin", "user"] }).notNull().default("user"),
-  tokenVersion: integer("token_version").notNull().default(0),
-  // A disabled account cannot log in, refresh or use its tokens; a deleted one is kept, anonymised, for its messages.
-  status: text("status", { enum: ["active", "disabled", "deleted"] }).notNull().default("active"),
-  // 0, except on accounts that were case twins of an older one (alice / Alice) before names and emails became
-  // unique whatever their case: there it is the account's own id, so both accounts keep working (migrations case_twins).
-  usernameTwin: integer("username_twin").notNull().default(0),
-  emailTwin: integer("email_twin").notNull().default(0),
-  createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
-},
+export const users = sqliteTable(
+  "users",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    // Unique whatever the case: the users_username_lower_key index below (which keeps deleted accounts apart too).
+    username: text("username").notNull(),
+    email: text("email").notNull().unique(),
+    passwordHash: text("hashed_password").notNull(),
+    role: text("role", { enum: ["admin", "user"] })
+      .notNull()
+      .default("user"),
+    tokenVersion: integer("token_version").notNull().default(0),
+    // A disabled account cannot log in, refresh or use its tokens; a deleted one is kept, anonymised, for its messages.
+    status: text("status", { enum: ["active", "disabled", "deleted"] })
+      .notNull()
+      .default("active"),
+    // 0, except on accounts that were case twins of an older one (alice / Alice) before names and emails became
+    // unique whatever their case: there it is the account's own id, so both accounts keep working (migrations case_twins).
+    usernameTwin: integer("username_twin").notNull().default(0),
+    emailTwin: integer("email_twin").notNull().default(0),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+  },
   (table) => [
     // Unique whatever the case, shown as typed; lookups by lower() read these indexes.
     uniqueIndex("users_username_lower_key").on(sql`lower(${table.username})`, table.usernameTwin),
@@ -32,8 +38,12 @@ export const rooms = sqliteTable(
     // A direct room's name is not shown (each of its two people sees the other's username) and is left empty.
     name: text("name").notNull(),
     description: text("description"),
-    visibility: text("visibility", { enum: ["public", "private"] }).notNull().default("public"),
-    kind: text("kind", { enum: ["room", "direct"] }).notNull().default("room"),
+    visibility: text("visibility", { enum: ["public", "private"] })
+      .notNull()
+      .default("public"),
+    kind: text("kind", { enum: ["room", "direct"] })
+      .notNull()
+      .default("room"),
     // A direct room's two people, "<lower id>:<higher id>": one direct room per pair, however many ask at once.
     directKey: text("direct_key").unique(),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
@@ -48,12 +58,19 @@ export const rooms = sqliteTable(
 export const roomMembers = sqliteTable(
   "room_members",
   {
-    roomId: integer("room_id").notNull().references(() => rooms.id, { onDelete: "cascade" }),
-    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    roomId: integer("room_id")
+      .notNull()
+      .references(() => rooms.id, { onDelete: "cascade" }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
     role: text("role", { enum: ["owner", "member"] }).notNull(),
     joinedAt: integer("joined_at", { mode: "timestamp_ms" }).notNull(),
   },
-  (table) => [primaryKey({ columns: [table.roomId, table.userId] }), index("room_members_user_id_idx").on(table.userId)],
+  (table) => [
+    primaryKey({ columns: [table.roomId, table.userId] }),
+    index("room_members_user_id_idx").on(table.userId),
+  ],
 );
 
 // Refresh tokens, stored only as SHA-256 hashes. A family is one login's chain of rotations: each refresh spends
@@ -63,12 +80,17 @@ export const refreshTokens = sqliteTable(
   {
     tokenHash: text("token_hash").primaryKey(),
     familyId: text("family_id").notNull(),
-    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
     expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
     spentAt: integer("spent_at", { mode: "timestamp_ms" }),
   },
-  (table) => [index("refresh_tokens_user_id_idx").on(table.userId), index("refresh_tokens_family_id_idx").on(table.familyId)],
+  (table) => [
+    index("refresh_tokens_user_id_idx").on(table.userId),
+    index("refresh_tokens_family_id_idx").on(table.familyId),
+  ],
 );
 
 // How far each person has read each room: the id of the newest message they have seen. Only moves forward; goes
@@ -76,8 +98,12 @@ export const refreshTokens = sqliteTable(
 export const readPositions = sqliteTable(
   "read_positions",
   {
-    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
-    roomId: integer("room_id").notNull().references(() => rooms.id, { onDelete: "cascade" }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    roomId: integer("room_id")
+      .notNull()
+      .references(() => rooms.id, { onDelete: "cascade" }),
     messageId: integer("message_id").notNull(),
     updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
   },
@@ -89,8 +115,12 @@ export const messages = sqliteTable(
   "messages",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    roomId: integer("room_id").notNull().references(() => rooms.id, { onDelete: "cascade" }),
-    userId: integer("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    roomId: integer("room_id")
+      .notNull()
+      .references(() => rooms.id, { onDelete: "cascade" }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
     content: text("content").notNull(),
     clientId: text("client_id"),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),

@@ -47,16 +47,20 @@ export function createSearchIndexer(sqlite: Database, options: { checkpoints?: b
   const insert = sqlite.query<unknown, [number, string]>("INSERT INTO messages_search (rowid, words) VALUES (?, ?)");
   const record = sqlite.query<unknown, [number]>("UPDATE search_indexed SET through_id = max(through_id, ?)");
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const checkpoint = sqlite.query<{ busy: number; log: number; checkpointed: number }, []>("PRAGMA wal_checkpoint(PASSIVE)");
+  const checkpoint = sqlite.query<{ busy: number; log: number; checkpointed: number }, []>(
+    "PRAGMA wal_checkpoint(PASSIVE)",
+  );
   const restart = sqlite.query("PRAGMA wal_checkpoint(RESTART)");
 
-  const write = sqlite.transaction((read: Map<number, { content: string; words: string }>, first: number, last: number) => {
-    for (const { id, content } of current.all(first, last)) {
-      const before = read.get(id);
-      insert.run(id, before?.content === content ? before.words : ftsText(content));
-    }
-    record.run(last);
-  }).immediate;
+  const write = sqlite.transaction(
+    (read: Map<number, { content: string; words: string }>, first: number, last: number) => {
+      for (const { id, content } of current.all(first, last)) {
+        const before = read.get(id);
+        insert.run(id, before?.content === content ? before.words : ftsText(content));
+      }
+      record.run(last);
+    },
+  ).immediate;
   /** One chunk; true when more may be waiting. */
   const checkpoints = () => {
     if (options.checkpoints) {

@@ -38,7 +38,9 @@ export function searchQueries(sqlite: Database, search: SearchIndexer): Pick<Sto
         authors: query.authorIds && JSON.stringify(query.authorIds),
         limit: query.limit,
       }) as unknown as [...PageRow, string][];
-      return rows.map((row): SearchHit => ({ message: pageRowToMessage(row as unknown as PageRow), roomName: row[10] }));
+      return rows.map(
+        (row): SearchHit => ({ message: pageRowToMessage(row as unknown as PageRow), roomName: row[10] }),
+      );
     },
   };
 }

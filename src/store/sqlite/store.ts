@@ -70,7 +70,9 @@ export function openSqliteStore(path: string, options: { migrate?: boolean; rese
     async close() {
       // A room's messages still to purge are left in room_purges for the next start.
       purges.stop();
-      await search.stop().catch((error: unknown) => console.error(`search: stopping the indexer failed: ${(error as Error).message}`));
+      await search
+        .stop()
+        .catch((error: unknown) => console.error(`search: stopping the indexer failed: ${(error as Error).message}`));
       // close(true) finalizes our prepared statements; without it the handle outlives close().
       sqlite.close(true);
       lock?.close(true);

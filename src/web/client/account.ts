@@ -22,7 +22,10 @@ function showAuth(mode: "login" | "signup", notice = "", fromTab = false): void 
   ui.authView.hidden = false;
   ui.loginForm.hidden = mode !== "login";
   ui.signupForm.hidden = mode !== "signup";
-  for (const [tab, selected] of [[ui.showLogin, mode === "login"], [ui.showSignup, mode === "signup"]] as const) {
+  for (const [tab, selected] of [
+    [ui.showLogin, mode === "login"],
+    [ui.showSignup, mode === "signup"],
+  ] as const) {
     tab.setAttribute("aria-selected", String(selected));
     // The tab pattern: only the selected tab is in the tab order; the arrow keys move between them.
     tab.tabIndex = selected ? 0 : -1;
@@ -65,7 +68,9 @@ async function enterChat(): Promise<void> {
   ui.newRoomVisibility.hidden = !admin;
   ui.newRoomVisibility.value = admin ? "public" : "private";
   ui.usersPanel.hidden = !admin;
-  ui.roomsEmpty.textContent = admin ? "No rooms yet: create the first one below." : "No public rooms yet. An admin creates them.";
+  ui.roomsEmpty.textContent = admin
+    ? "No rooms yet: create the first one below."
+    : "No public rooms yet. An admin creates them.";
   ui.usersPanel.open = false;
   startPersonSocket();
   await loadRooms();
@@ -95,7 +100,9 @@ export async function tokenRefused(reopen: () => void): Promise<void> {
   // A role change revokes the access tokens but not the session: the page starts again with the new role.
   const fresh = await api.me().catch(() => null);
   if (fresh && me && fresh.role !== me.role) {
-    restarting ??= enterChat().catch(() => {}).finally(() => (restarting = null));
+    restarting ??= enterChat()
+      .catch(() => {})
+      .finally(() => (restarting = null));
     return;
   }
   if (!restarting) reopen();

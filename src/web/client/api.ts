@@ -43,7 +43,8 @@ function describe(status: number, body: unknown): string {
   const detail = (body as { detail?: unknown } | null)?.detail;
   if (typeof detail === "string") return detail;
   // Validation failures (422) list one sentence per field.
-  if (Array.isArray(detail)) return detail.map((item: { msg?: string }) => item.msg ?? "A field is not valid.").join(" ");
+  if (Array.isArray(detail))
+    return detail.map((item: { msg?: string }) => item.msg ?? "A field is not valid.").join(" ");
   return `Request failed (${status})`;
 }
 
@@ -84,8 +85,7 @@ export const api = {
   signup: (username: string, email: string, password: string, admin = false) =>
     request<User>("POST", "/auth/signup", { username, email, password, ...(admin ? { role: "admin" } : {}) }),
   setup: () => request<Static<typeof SetupResponse>>("GET", "/auth/setup"),
-  login: (username: string, password: string) =>
-    request<TokenPair>("POST", "/auth/login", { username, password }),
+  login: (username: string, password: string) => request<TokenPair>("POST", "/auth/login", { username, password }),
   me: () => request<User>("GET", "/auth/me"),
   logout: () => request<void>("POST", "/auth/logout"),
   rooms: () => request<Room[]>("GET", "/rooms/"),
@@ -100,17 +100,29 @@ export const api = {
   openDirect: (username: string) => request<Room>("POST", "/dms", { username }),
   postMessage: (roomId: number, content: string, clientId: string) =>
     request<unknown>("POST", `/rooms/${roomId}/messages`, { content, client_id: clientId }),
-  markRead: (roomId: number, messageId: number) => request<void>("POST", `/rooms/${roomId}/read`, { message_id: messageId }),
+  markRead: (roomId: number, messageId: number) =>
+    request<void>("POST", `/rooms/${roomId}/read`, { message_id: messageId }),
   users: () => request<AdminUser[]>("GET", "/users"),
   setRole: (id: number, role: User["role"]) => request<AdminUser>("PATCH", `/users/${id}`, { role }),
   /** Newest match first; `before` (a `next_before`) pages back. */
   async search(q: string, before: number | null): Promise<{ results: SearchResult[]; next_before: number | null }> {
     const query = new URLSearchParams({ q, ...(before === null ? {} : { before: String(before) }) });
     const page = await request<SearchPage>("GET", `/search?${query}`);
-    return { ...page, results: page.results.map((item) => ({ ...toChatMessage(item), room_name: item.room_name, snippet: item.snippet })) };
+    return {
+      ...page,
+      results: page.results.map((item) => ({
+        ...toChatMessage(item),
+        room_name: item.room_name,
+        snippet: item.snippet,
+      })),
+    };
   },
   /** `after`: oldest first from that id; `before`: newest first, returned here oldest first. */
-  async messages(roomId: number, cursor: { after: number } | { before: number }, limit: number): Promise<ChatMessage[]> {
+  async messages(
+    roomId: number,
+    cursor: { after: number } | { before: number },
+    limit: number,
+  ): Promise<ChatMessage[]> {
     const query = "after" in cursor ? `after=${cursor.after}` : `before=${cursor.before}`;
     const page = await request<HistoryItem[]>("GET", `/rooms/${roomId}/messages?${query}&limit=${limit}`);
     const messages = page.map(toChatMessage);

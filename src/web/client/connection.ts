@@ -31,8 +31,18 @@ export function showConnection(state: ConnectionState, retryInMs?: number): void
     countdown = setInterval(tick, 1000);
   }
   // Announced when it changes kind, not on every tick; "connecting" after "reconnecting" is not news.
-  if (before !== state && (state === "connected" || state === "offline" || state === "reconnecting") && (before !== "idle" || state !== "connected")) {
-    announce(state === "connected" ? "Connected." : state === "offline" ? "You are offline. Messages you send will wait." : "Connection lost. Reconnecting.");
+  if (
+    before !== state &&
+    (state === "connected" || state === "offline" || state === "reconnecting") &&
+    (before !== "idle" || state !== "connected")
+  ) {
+    announce(
+      state === "connected"
+        ? "Connected."
+        : state === "offline"
+          ? "You are offline. Messages you send will wait."
+          : "Connection lost. Reconnecting.",
+    );
   }
 }
 

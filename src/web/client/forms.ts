@@ -8,7 +8,11 @@ function fields(form: HTMLFormElement): Record<string, string> {
 }
 
 /** Runs a form's submit action with its button disabled, showing a failure in `errorOut`. */
-export function onSubmit(form: HTMLFormElement, errorOut: HTMLElement, action: (values: Record<string, string>) => Promise<void>): void {
+export function onSubmit(
+  form: HTMLFormElement,
+  errorOut: HTMLElement,
+  action: (values: Record<string, string>) => Promise<void>,
+): void {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const button = form.querySelector<HTMLButtonElement>("button[type=submit]");

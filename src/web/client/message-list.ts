@@ -61,7 +61,9 @@ export function messageElement(id: number): Element | null {
 }
 
 export function pendingElement(clientId: string): HTMLElement | undefined {
-  return [...ui.messageList.querySelectorAll<HTMLElement>(":scope > [data-client-id]")].find((e) => e.dataset.clientId === clientId);
+  return [...ui.messageList.querySelectorAll<HTMLElement>(":scope > [data-client-id]")].find(
+    (e) => e.dataset.clientId === clientId,
+  );
 }
 
 /** Draws (or redraws in place) one of the user's own messages the server has not confirmed yet. */

@@ -26,7 +26,10 @@ export const outbox = {
   timer: undefined as ReturnType<typeof setTimeout> | undefined,
   add(roomId: number, pending: PendingMessage[]): void {
     if (pending.length === 0) return;
-    this.queued.set(roomId, [...(this.queued.get(roomId) ?? []), ...pending.map(({ content, clientId }) => ({ content, clientId }))]);
+    this.queued.set(roomId, [
+      ...(this.queued.get(roomId) ?? []),
+      ...pending.map(({ content, clientId }) => ({ content, clientId })),
+    ]);
     void this.flush();
   },
   take(roomId: number): { content: string; clientId: string }[] {

@@ -24,7 +24,8 @@ export function startPersonSocket(): void {
       if (personSocket === socket) ui.sidebar.dataset.live = state;
     },
     onEnd: (reason) => {
-      if (personSocket === socket && reason === "unauthorized") void tokenRefused(() => personSocket === socket && startPersonSocket());
+      if (personSocket === socket && reason === "unauthorized")
+        void tokenRefused(() => personSocket === socket && startPersonSocket());
     },
     whyNotRetry: async () => {
       try {

@@ -33,7 +33,16 @@ export function joinRoom(room: Room): void {
   ui.messageInput.value = drafts.get(room.id);
   fitComposer();
   const timeline = new Timeline();
-  const open: OpenRoom = { room, timeline, socket: null!, syncedUpTo: null, syncing: false, reachedStart: false, typists: new Map(), lastTypingSent: 0, members: null,
+  const open: OpenRoom = {
+    room,
+    timeline,
+    socket: null!,
+    syncedUpTo: null,
+    syncing: false,
+    reachedStart: false,
+    typists: new Map(),
+    lastTypingSent: 0,
+    members: null,
     // A public room never read has no position, so nothing in it is "new"; a private one's everything is.
     dividerAfter: room.last_read_id ?? (room.visibility === "public" ? null : 0),
     readSent: room.last_read_id ?? 0,
@@ -49,7 +58,8 @@ export function joinRoom(room: Room): void {
     resumeAfter: () => open.syncedUpTo ?? timeline.lastId,
     onOpen: () => {
       markSeen();
-      for (const pending of timeline.unsent()) open.socket.send({ content: pending.content, client_id: pending.clientId });
+      for (const pending of timeline.unsent())
+        open.socket.send({ content: pending.content, client_id: pending.clientId });
     },
     onFrame: (frame) => current === open && handleFrame(open, frame),
     onState: (state, retryInMs) => current === open && showConnection(state, retryInMs),

@@ -27,7 +27,8 @@ async function runSearch(q: string, before: number | null): Promise<void> {
   search.nextBefore = page.next_before;
   ui.searchList.append(...page.results.map(renderResult));
   const count = ui.searchList.childElementCount;
-  ui.searchTitle.textContent = count === 0 ? `Nothing found for ${q}` : `${count}${page.next_before === null ? "" : "+"} found for ${q}`;
+  ui.searchTitle.textContent =
+    count === 0 ? `Nothing found for ${q}` : `${count}${page.next_before === null ? "" : "+"} found for ${q}`;
   ui.searchMore.hidden = page.next_before === null;
   ui.searchResults.hidden = false;
 }
@@ -108,7 +109,8 @@ async function openAt(roomId: number, messageId: number): Promise<void> {
 
 onSubmit(ui.searchForm, ui.searchError, async ({ q = "" }) => runSearch(q.trim(), null));
 ui.searchMore.addEventListener("click", () => {
-  if (search?.nextBefore != null) void runSearch(search.q, search.nextBefore).catch((error: Error) => (ui.searchError.textContent = error.message));
+  if (search?.nextBefore != null)
+    void runSearch(search.q, search.nextBefore).catch((error: Error) => (ui.searchError.textContent = error.message));
 });
 ui.searchClose.addEventListener("click", () => {
   closeSearch();

@@ -70,7 +70,11 @@ function fitDrawer(): void {
 }
 
 onSubmit(ui.newRoomForm, ui.newRoomError, async ({ name = "", description = "", visibility = "private" }) => {
-  const room = await api.createRoom(name.trim(), description.trim() || null, visibility === "public" ? "public" : "private");
+  const room = await api.createRoom(
+    name.trim(),
+    description.trim() || null,
+    visibility === "public" ? "public" : "private",
+  );
   const admin = me?.role === "admin";
   ui.newRoomForm.reset();
   ui.newRoomVisibility.value = admin ? "public" : "private";

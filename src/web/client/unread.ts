@@ -8,7 +8,10 @@ import { current, me, roomById, rooms, type OpenRoom } from "./state.ts";
 import type { ChatMessage } from "./timeline.ts";
 
 /** The room's unread badge, and the page title's total. */
-export function showUnread(room: Room, button = ui.sidebar.querySelector<HTMLElement>(`[data-room-id="${room.id}"]`)): void {
+export function showUnread(
+  room: Room,
+  button = ui.sidebar.querySelector<HTMLElement>(`[data-room-id="${room.id}"]`),
+): void {
   const badge = button?.querySelector<HTMLElement>(".unread");
   if (badge) {
     const count = room.unread_count ?? 0;
@@ -42,7 +45,10 @@ export function refreshRoomsSoon(): void {
 }
 
 /** A new message in a room, seen or not: the room's newest message moves, and one by someone else is unread. */
-export function noteArrival(room: Room, message: Pick<ChatMessage, "id" | "user_id" | "username" | "content" | "timestamp">): void {
+export function noteArrival(
+  room: Room,
+  message: Pick<ChatMessage, "id" | "user_id" | "username" | "content" | "timestamp">,
+): void {
   if (room.last_message && room.last_message.id >= message.id) return;
   room.last_message = { ...message, content: message.content.slice(0, 200) };
   if (message.user_id === me?.id || message.id <= (room.last_read_id ?? 0)) return;
@@ -78,7 +84,8 @@ export function markSeen(): void {
   const room = roomById(open.room.id);
   open.seenUpTo = newest;
   // Until the divider is placed it follows what was seen, so it marks only what came unseen.
-  if (open.dividerAfter !== null && !ui.messageList.querySelector(".new-divider")) open.dividerAfter = Math.max(open.dividerAfter, newest);
+  if (open.dividerAfter !== null && !ui.messageList.querySelector(".new-divider"))
+    open.dividerAfter = Math.max(open.dividerAfter, newest);
   if (room && (room.unread_count ?? 0) > 0 && newest >= (room.last_message?.id ?? 0)) {
     room.unread_count = 0;
     room.unread_capped = false;
