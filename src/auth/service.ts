@@ -1,5 +1,6 @@
 // Accounts: signup with the admin rule, login and refresh, token checks against the stored user, logout, password
 // change, deletion, and the admins' role and status changes.
+// About 300 lines on purpose: every path here shares the same account and token checks, kept in one place.
 import type { Cache } from "../cache.ts";
 import type { Clock } from "../clock.ts";
 import { AppError } from "../errors.ts";

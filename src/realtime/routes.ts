@@ -1,6 +1,7 @@
 // WS /ws/{room_id}: the handshake (token, room, origin) refused before the upgrade, then history, presence,
 // and the message path: frame -> validate -> rate limit -> writer (stored, then published) -> ack.
 // WS /ws: the person socket (person.ts), with the same handshake and counted against the same per-user cap.
+// Over 300 lines on purpose: both sockets share the handshake and its refusals, which belong together.
 import { Elysia, t } from "elysia";
 import type { AuthService } from "../auth/service.ts";
 import type { ServerWebSocket } from "bun";
