@@ -163,9 +163,8 @@ export function createClusterOrder(deps: {
     catchUp(heardAt) {
       for (const roomId of sockets.rooms.keys()) {
         sequence(async () => {
-          // A room none of whose messages was published here since its sockets came has no watermark: what they
-          // may have missed came after knownUpTo (everything up to it was published here as it came), not since the
-          // room began.
+          // A room whose sockets are all still loading their history has no watermark: what they may have missed
+          // came after knownUpTo (everything up to it was published here as it came), not since the room began.
           let after = watermarks.upTo(roomId) ?? knownUpTo;
           // Until the room's last socket here has gone (and its watermark with it).
           while (sockets.has(roomId)) {

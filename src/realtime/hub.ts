@@ -70,9 +70,8 @@ export interface Hub {
   /** Stops tracking; the room hears user_left and active_users when it was the user's last socket anywhere. */
   untrack(ws: LiveSocket): Promise<void>;
   /**
-   * Subscribes a socket whose history (up to message `coveredId`) has been sent (at once, or once this instance
-   * has published up to `coveredId`: Watermarks.subscribe), then announces it as the seed does. Subscribing
-   * starts before the first await, so the caller can do it inside a cork.
+   * Subscribes a socket whose history (up to message `coveredId`) has been sent, then announces it as the
+   * seed does. Subscribing happens before the first await, so the caller can do it inside a cork.
    */
   join(ws: LiveSocket, coveredId: number): Promise<void>;
   /** Relays a typing notice to everyone in the room but the typist, on every instance. */
@@ -175,8 +174,9 @@ export function createHub(deps: HubDeps): Hub {
 
     async join(ws, coveredId) {
       const { session } = ws.data;
+      ws.subscribe(roomTopic(session.roomId));
       session.joined = true;
-      watermarks.subscribe(ws, coveredId);
+      watermarks.joined(session.roomId, coveredId);
       const at = clock();
       const { first } = await presence.join(session.roomId, session.user.id, session.user.username, at);
       if (first) {
@@ -191,7 +191,6 @@ export function createHub(deps: HubDeps): Hub {
       const { session } = ws.data;
       const frame = JSON.stringify(frames.typing(session.user.id, session.user.username));
       ws.publish(roomTopic(session.roomId), frame);
-      watermarks.recorded(session.roomId, undefined, frame, ws);
       bus.send({ kind: "frame", room: session.roomId, frame });
     },
 
