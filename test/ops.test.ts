@@ -183,7 +183,8 @@ describe(`request ids and the request log (${dialect})`, () => {
       const given = await get(app, "/health", { "x-request-id": "edge-42:abc" });
       expect(given.headers.get("x-request-id")).toBe("edge-42:abc");
       const refused = await get(app, "/health", { "x-request-id": 'bad id "quoted"' });
-      expect(refused.headers.get("x-request-id")).not.toContain("bad");
+      // Replaced by a generated id (random hex may hold "bad" itself, so compare the whole value).
+      expect(refused.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
       await afterResponses();
 
       expect(lines).toHaveLength(3);
