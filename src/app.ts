@@ -147,7 +147,6 @@ export async function createApp(deps: AppDeps) {
         auth,
         access,
         reads,
-        store,
         writer,
         hub,
         people,

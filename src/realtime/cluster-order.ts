@@ -15,6 +15,15 @@ const CHANGES_MARGIN_MS = 30_000;
 type Stored = { record: MessageRecord; author: Author };
 
 export interface ClusterOrder {
+  /** `newest`: the highest message id stored before this instance listened; nothing up to it is published here. */
+  start(newest: number): void;
+  /**
+   * Every message of the room at or below this has been published here, or never will be (stored before the room
+   * had sockets here): a joiner whose history goes further publishes the rest itself (join-replay.ts).
+   */
+  publishedUpTo(roomId: number): number;
+  /** Stored messages, published here in id order, each unless it went out already. */
+  publish(messages: readonly MessageWithAuthor[]): void;
   /** This instance's commit: published now, or when its notification comes (another instance committed between). */
   stored(stored: readonly Stored[]): void;
   /** A message notification from the bus: `own` when this instance committed them (they come back to it too). */
@@ -59,9 +68,10 @@ export function createClusterOrder(deps: {
           unregistered.set(id, settle);
         });
   /**
-   * Every message committed with an id at or below this has been published here (clustered mode). Ids are taken
-   * under the store's insert lock, one batch after another, so a batch whose first id is just above it has
-   * nothing of any instance's left to wait for: it is published at once, without its notification's round trip.
+   * Every message committed with an id at or below this has been published here (or had no sockets to go to). Ids
+   * are taken under the store's insert lock, one batch after another, so in clustered mode a batch whose first id
+   * is just above it has nothing of any instance's left to wait for: it is published at once, without its
+   * notification's round trip.
    */
   let knownUpTo = 0;
   let inOrder: Promise<void> = Promise.resolve();
@@ -96,17 +106,28 @@ export function createClusterOrder(deps: {
     ownPending.delete(record.id);
     publisher.message(record, author);
   }
-  const publishAll = (messages: MessageWithAuthor[]) => {
+  const publishedUpTo = (roomId: number) => watermarks.upTo(roomId) ?? knownUpTo;
+  const publishAll = (messages: readonly MessageWithAuthor[]) => {
     for (const m of messages) publishMessage(m, m.author);
   };
 
   return {
     sequence,
     untilDone,
+    start(newest) {
+      if (newest > knownUpTo) knownUpTo = newest;
+    },
+
+    publishedUpTo,
+
+    publish(messages) {
+      for (const m of messages) if (m.id > publishedUpTo(m.roomId)) publishMessage(m, m.author);
+    },
 
     stored(stored) {
       if (!clustered) {
         for (const { record, author } of stored) publishMessage(record, author);
+        knownUpTo = Math.max(knownUpTo, stored.at(-1)!.record.id);
         return;
       }
       const first = stored[0]!.record.id;
@@ -163,7 +184,7 @@ export function createClusterOrder(deps: {
     catchUp(heardAt) {
       for (const roomId of sockets.rooms.keys()) {
         sequence(async () => {
-          // A room whose sockets are all still loading their history has no watermark: what they may have missed
+          // A room with no watermark (nothing published to it since its sockets came): what they may have missed
           // came after knownUpTo (everything up to it was published here as it came), not since the room began.
           let after = watermarks.upTo(roomId) ?? knownUpTo;
           // Until the room's last socket here has gone (and its watermark with it).

@@ -17,7 +17,7 @@ import type { RoomEvents } from "../messages/events.ts";
 import type { Store } from "../store/store.ts";
 import type { BusEvent, FanoutBus } from "./bus.ts";
 import { type ClusterOrder, createClusterOrder } from "./cluster-order.ts";
-import { createWatermarks, type Watermarks } from "./join-replay.ts";
+import { createWatermarks, type JoinReplayDeps } from "./join-replay.ts";
 import type { Presence, PresenceChange } from "./presence.ts";
 import { frames, roomTopic } from "./protocol.ts";
 import { createPublisher, type HubCounters } from "./publisher.ts";
@@ -56,8 +56,8 @@ export interface Hub {
   readonly events: RoomEvents;
   readonly counters: Readonly<HubCounters>;
   readonly bus: FanoutBus;
-  /** What a joining socket's history is lined up with (replayHistory). */
-  readonly watermarks: Watermarks;
+  /** What a joining socket's history is lined up with, and how it subscribes (replayHistory). */
+  readonly replay: JoinReplayDeps;
   start(): Promise<void>;
   attach(server: Pick<Server<unknown>, "publish">): void;
   /**
@@ -69,11 +69,6 @@ export interface Hub {
   track(ws: LiveSocket): Promise<boolean>;
   /** Stops tracking; the room hears user_left and active_users when it was the user's last socket anywhere. */
   untrack(ws: LiveSocket): Promise<void>;
-  /**
-   * Subscribes a socket whose history (up to message `coveredId`) has been sent, then announces it as the
-   * seed does. Subscribing happens before the first await, so the caller can do it inside a cork.
-   */
-  join(ws: LiveSocket, coveredId: number): Promise<void>;
   /** Relays a typing notice to everyone in the room but the typist, on every instance. */
   typing(ws: LiveSocket): void;
   /**
@@ -140,13 +135,33 @@ export function createHub(deps: HubDeps): Hub {
     if (last && sockets.has(session.roomId)) await roster.announce(session.roomId, "left", session.user, at);
   }
 
+  /**
+   * Subscribes a socket whose history has been sent, then announces it as the seed does. Subscribing happens
+   * before the first await, so the caller can do it inside a cork.
+   */
+  async function join(ws: LiveSocket): Promise<void> {
+    const { session } = ws.data;
+    ws.subscribe(roomTopic(session.roomId));
+    session.joined = true;
+    const at = clock();
+    const { first } = await presence.join(session.roomId, session.user.id, session.user.username, at);
+    if (first) {
+      await roster.announce(session.roomId, "joined", session.user, at);
+    } else if (!session.closed) {
+      // Another tab of someone already here: only the new socket needs the list.
+      ws.send(JSON.stringify(frames.activeUsers(await presence.list(session.roomId))));
+    }
+  }
+
   return {
     events: createRoomEvents(parts),
     counters,
     bus,
-    watermarks,
+    replay: { store, watermarks, publishedUpTo: order.publishedUpTo, publish: order.publish, join },
 
     async start() {
+      // Messages stored before this instance listened are never published here; a joiner reads them.
+      order.start(await store.newestMessageId());
       await bus.start({
         event: onBusEvent,
         /**
@@ -171,21 +186,6 @@ export function createHub(deps: HubDeps): Hub {
     },
 
     untrack,
-
-    async join(ws, coveredId) {
-      const { session } = ws.data;
-      ws.subscribe(roomTopic(session.roomId));
-      session.joined = true;
-      watermarks.joined(session.roomId, coveredId);
-      const at = clock();
-      const { first } = await presence.join(session.roomId, session.user.id, session.user.username, at);
-      if (first) {
-        await roster.announce(session.roomId, "joined", session.user, at);
-      } else if (!session.closed) {
-        // Another tab of someone already here: only the new socket needs the list.
-        ws.send(JSON.stringify(frames.activeUsers(await presence.list(session.roomId))));
-      }
-    },
 
     typing(ws) {
       const { session } = ws.data;

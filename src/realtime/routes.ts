@@ -13,7 +13,7 @@ import { Cursor, Id } from "../ids.ts";
 import { normalizeContent } from "../messages/model.ts";
 import type { MessageRateLimit } from "../messages/rate-limit.ts";
 import type { MessageWriter } from "../messages/writer.ts";
-import { MissingReferenceError, type Store, type UserRecord } from "../store/store.ts";
+import { MissingReferenceError, type UserRecord } from "../store/store.ts";
 import type { Hub, LiveSocket, Session } from "./hub.ts";
 import { replayHistory } from "./join-replay.ts";
 import type { PersonChannel, PersonSession, PersonSocket } from "./person.ts";
@@ -23,7 +23,6 @@ export interface RealtimeDeps {
   auth: AuthService;
   access: RoomAccessControl;
   reads: ReadService;
-  store: Store;
   writer: MessageWriter;
   hub: Hub;
   people: PersonChannel;
@@ -54,7 +53,7 @@ type RenewableSocket = ServerWebSocket<{
 const send = (ws: RenewableSocket, frame: object) => ws.send(JSON.stringify(frame));
 
 export function realtimeRoutes(deps: RealtimeDeps) {
-  const { auth, access, reads, store, writer, hub, people, clock, corsOrigins, rateLimit, socketsPerUser } = deps;
+  const { auth, access, reads, writer, hub, people, clock, corsOrigins, rateLimit, socketsPerUser } = deps;
 
   // Counted from the moment of the upgrade, not from `open`, so a burst of handshakes cannot all pass the check.
   const openSockets = new Map<number, number>();
@@ -63,8 +62,6 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     if (count > 0) openSockets.set(userId, count);
     else openSockets.delete(userId);
   }
-
-  const replay = { store, watermarks: hub.watermarks, join: hub.join };
 
   // Acks of one commit go out together: one corked write per socket instead of a syscall per ack (a commit
   // resolves all its writers' promises at once, so their continuations run before this microtask).
@@ -195,6 +192,8 @@ export function realtimeRoutes(deps: RealtimeDeps) {
     async open(ws: LiveSocket) {
       const { session } = ws.data;
       const admission = hub.track(ws);
+      // From here on, every frame published to the room is kept for this socket until it subscribes.
+      const recorder = hub.replay.watermarks.record(session.roomId);
       session.admission = admission;
       // Before the frames that waited for it are handled (they were queued on it later). When the token could not
       // be checked (the database went away), the frames that waited are refused first (their reactions come after
@@ -209,12 +208,15 @@ export function realtimeRoutes(deps: RealtimeDeps) {
         // again now that later removals will find the socket (a cached answer was dropped by the removal).
         await access.read(session.user, session.roomId);
       } catch {
+        recorder.stop();
         return ws.close(CLOSE.REMOVED_FROM_ROOM, "not a member of the room");
       }
       try {
-        await replayHistory(replay, ws, admission);
+        await replayHistory(hub.replay, ws, recorder, admission);
       } catch {
         ws.close(CLOSE.INTERNAL, "history unavailable");
+      } finally {
+        recorder.stop();
       }
     },
 

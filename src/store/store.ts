@@ -136,6 +136,8 @@ export interface Store {
   findMessage(id: number): Promise<MessageRecord | undefined>;
   /** The messages that still exist among `ids`, with authors, in id order. */
   findMessagesByIds(ids: readonly number[]): Promise<MessageWithAuthor[]>;
+  /** The highest message id stored, in any room (0 when there is none). */
+  newestMessageId(): Promise<number>;
   updateMessage(id: number, content: string, editedAt: Date): Promise<MessageRecord | undefined>;
   deleteMessage(id: number): Promise<boolean>;
   /**
@@ -185,7 +187,13 @@ export type AccountQueries = Pick<
 >;
 export type MessageQueries = Pick<
   Store,
-  "listMessages" | "listMessagesJson" | "findMessage" | "findMessagesByIds" | "updateMessage" | "deleteMessage"
+  | "listMessages"
+  | "listMessagesJson"
+  | "findMessage"
+  | "findMessagesByIds"
+  | "newestMessageId"
+  | "updateMessage"
+  | "deleteMessage"
 >;
 export type ReadPositionQueries = Pick<Store, "setReadPosition" | "roomActivity">;
 export type RefreshTokenQueries = Pick<

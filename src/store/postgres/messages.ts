@@ -92,6 +92,10 @@ export function messageQueries(client: postgres.Sql, db: Db): MessageQueries {
         .orderBy(asc(messages.id));
       return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
     },
+    async newestMessageId() {
+      const [row] = await client<{ id: number }[]>`SELECT coalesce(max(id), 0)::int AS id FROM messages`;
+      return row!.id;
+    },
     // An edit or delete is written to message_changes in the same statement (CHANGE_LOG), for other instances to
     // catch up on after their listener was away. An edit writes its new words too.
     async updateMessage(id, content, editedAt) {

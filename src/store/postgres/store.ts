@@ -80,6 +80,7 @@ const READS = [
   "listMessagesJson",
   "findMessage",
   "findMessagesByIds",
+  "newestMessageId",
   "searchMessages",
   "changesSince",
   "ping",

@@ -89,6 +89,9 @@ export function messageQueries(sqlite: Database, db: Db): MessageQueries {
         .all();
       return rows.map(({ message, author }) => ({ ...message, author: author as UserRecord }));
     },
+    async newestMessageId() {
+      return sqlite.query<{ id: number }, []>("SELECT coalesce(max(id), 0) AS id FROM messages").get()!.id;
+    },
     async updateMessage(id, content, editedAt) {
       return editMessage(id, content, editedAt);
     },
