@@ -1,10 +1,28 @@
 // The fanout bus: how instances sharing one database tell each other what their local sockets must see.
 // One instance (SQLite, or a single server) needs none of it: the in-process bus sends nothing.
 import type postgres from "postgres";
+import type { Author } from "../messages/events.ts";
+import type { MessageRecord } from "../store/store.ts";
 
-/** What crosses instances. Message rows never travel: `messages` names ids, and receivers read them. */
+/**
+ * A stored message as it crosses instances: whole when its JSON fits in WHOLE_ITEM_MAX_BYTES (most do), so the
+ * receivers publish it without reading it back; otherwise its room and id, and receivers read it.
+ */
+export type BusMessage =
+  | [roomId: number, id: number]
+  | [
+      roomId: number,
+      id: number,
+      userId: number,
+      username: string,
+      content: string,
+      clientId: string | null,
+      createdMs: number,
+    ];
+
+/** What crosses instances. */
 export type BusEvent =
-  | { kind: "messages"; origin: string; items: [roomId: number, id: number][] }
+  | { kind: "messages"; origin: string; items: BusMessage[] }
   | { kind: "updated"; origin: string; room: number; id: number }
   | { kind: "frame"; origin: string; room: number; frame: string }
   | { kind: "deleted"; origin: string; room: number; id: number }
@@ -30,13 +48,49 @@ export type BusEvent =
 /** The PostgreSQL NOTIFY channel every BusEvent travels on between instances (bus-postgres.ts listens on it). */
 export const NOTIFY_CHANNEL = "chat_events";
 
+/** A message whose item is longer than this travels as [room, id]. */
+const WHOLE_ITEM_MAX_BYTES = 1500;
 /**
- * The `messages` event as PostgreSQL builds it, for the NOTIFY a message batch sends from inside its INSERT
- * (src/store/postgres/message-batch.ts): a text expression over the rows in scope, aggregating their `room_id`
- * and `id` columns in id order. It must keep BusEvent's shape; test/bus-payload.test.ts parses a real one.
+ * Items are cut into notifications of about this many bytes: with the longest whole item and the envelope, each
+ * stays under PostgreSQL's 8,000-byte payload limit.
  */
-export const messagesEventSql = (sql: postgres.Sql, origin: string) =>
-  sql`json_build_object('kind', 'messages', 'origin', ${origin}::text, 'items', json_agg(json_build_array(room_id, id) ORDER BY id))::text`;
+const CHUNK_BYTES = 6000;
+
+/**
+ * The NOTIFYs a message batch sends from inside its INSERT (src/store/postgres/message-batch.ts), as a query over
+ * the rows of its CTE `ins` (id, room_id, user_id, content, client_id, created_at): `messages` events in id order,
+ * each under the payload limit, none when nothing was inserted. They must keep BusEvent's shape;
+ * test/bus-payload.test.ts parses real ones.
+ */
+export const messagesNotifySql = (sql: postgres.Sql, origin: string) => sql`
+  SELECT pg_notify(${NOTIFY_CHANNEL}, payload) FROM (
+    SELECT chunk, '{"kind":"messages","origin":' || to_json(${origin}::text)::text || ',"items":['
+                  || string_agg(item, ',' ORDER BY id) || ']}' AS payload
+    FROM (
+      SELECT id, item, sum(octet_length(item) + 1) OVER (ORDER BY id) / ${CHUNK_BYTES}::int AS chunk
+      FROM (
+        SELECT id, CASE WHEN octet_length(whole) <= ${WHOLE_ITEM_MAX_BYTES}::int THEN whole
+                        ELSE json_build_array(room_id, id)::text END AS item
+        FROM (
+          SELECT ins.id, ins.room_id,
+                 json_build_array(ins.room_id, ins.id, ins.user_id, u.username, ins.content, ins.client_id,
+                                  round(extract(epoch FROM ins.created_at) * 1000))::text AS whole
+          FROM ins JOIN users u ON u.id = ins.user_id
+        ) wholes
+      ) items
+    ) chunks
+    GROUP BY chunk ORDER BY chunk
+  ) notices`;
+
+/** The message a bus item carries whole; undefined when it carries only its room and id. */
+export function carriedMessage(item: BusMessage): { record: MessageRecord; author: Author } | undefined {
+  if (item.length === 2) return undefined;
+  const [roomId, id, userId, username, content, clientId, createdMs] = item;
+  return {
+    record: { id, roomId, userId, content, clientId, createdAt: new Date(createdMs), editedAt: null },
+    author: { id: userId, username },
+  };
+}
 
 /** Someone a membership change names. */
 export interface BusPerson {

@@ -3,6 +3,7 @@
 // notifications, and the catch-up after the bus listener was away.
 import type { Author } from "../messages/events.ts";
 import type { MessageRecord, MessageWithAuthor, Store } from "../store/store.ts";
+import { type BusMessage, carriedMessage } from "./bus.ts";
 import { BUS_WAIT_MS, type Watermarks } from "./join-replay.ts";
 import type { Publisher } from "./publisher.ts";
 import type { SocketRegistry } from "./sockets.ts";
@@ -27,7 +28,7 @@ export interface ClusterOrder {
   /** This instance's commit: published now, or when its notification comes (another instance committed between). */
   stored(stored: readonly Stored[]): void;
   /** A message notification from the bus: `own` when this instance committed them (they come back to it too). */
-  notified(items: readonly (readonly [room: number, id: number])[], own: boolean): void;
+  notified(items: readonly BusMessage[], own: boolean): void;
   /**
    * Bus work, one task at a time in the bus's order. A task whose read fails (the database is away) is tried
    * again, not skipped: the tasks after it would move the watermark past its messages, losing them here for
@@ -83,7 +84,7 @@ export function createClusterOrder(deps: {
    * history holds to be published here, waited seconds). Anything else queued after them closes the batch, so
    * the order of tasks is what it was.
    */
-  let openBatch: { room: number; id: number; own: boolean }[] | undefined;
+  let openBatch: { room: number; id: number; own: boolean; item: BusMessage }[] | undefined;
 
   const untilDone = (task: () => Promise<void> | void) => {
     const attempt = async (): Promise<void> => {
@@ -156,23 +157,31 @@ export function createClusterOrder(deps: {
     },
 
     notified(notified, own) {
-      const items = notified.map(([room, id]) => ({ room, id, own }));
+      const items = notified.map((item) => ({ room: item[0], id: item[1], own, item }));
       if (openBatch) return void openBatch.push(...items);
       const batch = items;
       sequence(async () => {
         if (openBatch === batch) openBatch = undefined;
         // Own ids wait until this instance's INSERT has returned them (see whenRegistered).
         await Promise.all(batch.map((item) => (item.own ? whenRegistered(item.id) : undefined)));
-        const own: Stored[] = [];
+        const known: Stored[] = [];
         const remote: number[] = [];
-        for (const { room, id } of batch) {
+        for (const { room, id, item } of batch) {
           const pending = ownPending.get(id);
-          if (pending) own.push(pending);
-          else if (sockets.has(room) && id > (watermarks.upTo(room) ?? 0)) remote.push(id);
+          if (pending) known.push(pending);
+          else if (sockets.has(room) && id > (watermarks.upTo(room) ?? 0)) {
+            // Carried whole by the notification, or read back (a long one).
+            const carried = carriedMessage(item);
+            if (carried) known.push(carried);
+            else remote.push(id);
+          }
         }
-        const fetched: Stored[] = (await store.findMessagesByIds(remote)).map((m) => ({ record: m, author: m.author }));
+        const fetched: Stored[] =
+          remote.length === 0
+            ? []
+            : (await store.findMessagesByIds(remote)).map((m) => ({ record: m, author: m.author }));
         // Notifications arrive in commit order, which is id order.
-        for (const { record, author } of [...own, ...fetched].sort((a, b) => a.record.id - b.record.id)) {
+        for (const { record, author } of [...known, ...fetched].sort((a, b) => a.record.id - b.record.id)) {
           publishMessage(record, author);
         }
         // A lost notification is caught up before the next is handled.

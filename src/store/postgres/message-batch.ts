@@ -2,7 +2,7 @@
 // connection of its own; with the references check, the NOTIFY to other instances, and a batch PostgreSQL does not
 // answer cancelled and refused.
 import type postgres from "postgres";
-import { messagesEventSql, NOTIFY_CHANNEL } from "../../realtime/bus.ts";
+import { messagesNotifySql } from "../../realtime/bus.ts";
 import type { SearchIndexer } from "../../search/indexer-thread.ts";
 import type { MessageRecord, NewMessage, StoredMessage } from "../store.ts";
 import { arrayLiteral, connectPostgres, reconnectDelay } from "./connect.ts";
@@ -105,7 +105,7 @@ async function insertBatch(
 ): Promise<StoredMessage[]> {
   const column = (pick: (m: NewMessage) => string | number | null) => arrayLiteral(batch.map(pick));
   // The lock is an InitPlan, taken before the first row gets its id. ORDER BY ord makes ids follow the batch's
-  // order; times travel as epoch milliseconds (cheap to parse). The NOTIFY is sent at commit, with the ids only.
+  // order; times travel as epoch milliseconds (cheap to parse). The NOTIFYs are sent at commit, carrying the rows.
   // `refs` stands in for the foreign keys (references.ts), taken after the insert lock.
   const insert = client<InsertedRow[]>`
     WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${INSERT_LOCK})),
@@ -120,12 +120,9 @@ async function insertBatch(
       WHERE (SELECT ok FROM refs)
       ORDER BY ord
       ON CONFLICT (room_id, user_id, client_id) DO NOTHING
-      RETURNING id, room_id, user_id, client_id
+      RETURNING id, room_id, user_id, client_id, content, created_at
     ),
-    notified AS (
-      SELECT pg_notify(${NOTIFY_CHANNEL}, ${messagesEventSql(client, origin)})
-      FROM ins HAVING count(*) > 0
-    )
+    notified AS (${messagesNotifySql(client, origin)})
     SELECT id, room_id, user_id, client_id FROM ins WHERE (SELECT count(*) FROM notified) >= 0`;
   onStatement(insert);
   const inserted = await insert;
