@@ -76,6 +76,7 @@ export const messagesNotifySql = (sql: postgres.Sql, origin: string) => sql`
                  json_build_array(ins.room_id, ins.id, ins.user_id, u.username, ins.content, ins.client_id,
                                   round(extract(epoch FROM ins.created_at) * 1000))::text AS whole
           FROM ins JOIN users u ON u.id = ins.user_id
+          OFFSET 0
         ) wholes
       ) items
     ) chunks
