@@ -2,31 +2,26 @@
 // a joining socket gets its history and then every later message, each once and in id order; with `since`, exactly
 // the messages after it. Real server processes on one PostgreSQL.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { account, call, startServer, type ServerProcess } from "./process.ts";
-import { dialect, openTestStore, postgresOnly, type TestStore } from "./support.ts";
+import { account, call, type ServerProcess, useCluster } from "./process.ts";
+import { dialect, postgresOnly } from "./support.ts";
 import { TestSocket } from "./ws-client.ts";
 
 describe.skipIf(dialect !== "postgres")(postgresOnly("several instances: joining under load"), () => {
-  let store: TestStore;
-  let servers: ServerProcess[] = [];
+  const cluster = useCluster(2, {
+    RATE_MESSAGES_PER_SECOND: "1000",
+    RATE_MESSAGE_BURST: "1000",
+    RATE_SIGNUPS_PER_ADDRESS: "0",
+  });
   const sockets: TestSocket[] = [];
   let admin: { token: string };
+  let servers: ServerProcess[];
 
   beforeAll(async () => {
-    store = await openTestStore();
-    const env = {
-      DATABASE_URL: store.scratchUrl!,
-      RATE_MESSAGES_PER_SECOND: "1000",
-      RATE_MESSAGE_BURST: "1000",
-      RATE_SIGNUPS_PER_ADDRESS: "0",
-    };
-    servers = await Promise.all([startServer(env), startServer(env)]);
+    servers = cluster.servers;
     admin = await account(servers[0]!.url, "admin", "admin");
   });
-  afterAll(async () => {
+  afterAll(() => {
     for (const s of sockets) s.ws.close();
-    await Promise.all(servers.map((s) => s.stop("SIGKILL")));
-    await store.dispose();
   });
 
   const room = async (name: string) =>

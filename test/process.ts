@@ -109,11 +109,11 @@ export async function startCluster(count: number, env: Record<string, string> = 
  * `count` server processes on one scratch PostgreSQL database for the tests of the enclosing describe (started before
  * them, stopped after): read `servers` and `scratchUrl` inside a test.
  */
-export function useCluster(count = 2) {
+export function useCluster(count = 2, env: Record<string, string> = {}) {
   const state = { servers: [] as ServerProcess[], scratchUrl: "" };
   let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
   beforeAll(async () => {
-    cluster = await startCluster(count);
+    cluster = await startCluster(count, env);
     Object.assign(state, { servers: cluster.servers, scratchUrl: cluster.scratchUrl });
   });
   afterAll(() => cluster?.stop());
