@@ -129,8 +129,8 @@ export async function replayHistory(
   const history = complete ? page : page.slice(0, WS_LIMITS.syncMax);
   // The page holds the room's messages after this id, up to its last.
   const pageAfter = since ?? (history[0] ? history[0].id - 1 : 0);
-  // What the history covers: with `since` and nothing newer, up to `since` (messages up to it that this instance
-  // has not published yet are published now, for the others); a `since` past every message covers only what is.
+  // What the history covers: with `since` and nothing newer, up to `since`. Messages up to it that this instance
+  // has not published yet are published now, for the others (with a `since` past every message: all there are).
   const lastId = history.at(-1)?.id ?? (since === undefined ? 0 : since);
   await publishGap(deps, roomId, lastId, history, pageAfter);
   if (!(await admitted) || session.closed) return;
