@@ -5,6 +5,7 @@
 // checkpoint write a full-page image of every index page they dirty; wal_compression compresses those images.
 // Set per session (a superuser may), so the server's configuration is left alone.
 //   bun bench/wal-settings.ts [--prefill 1000000] [--messages 24000] [--rounds 3] [--settings off,lz4,zstd]
+//                             [--resend-fillfactor 90]   (the unique resend index's; 90 is PostgreSQL's default)
 // BENCH_POSTGRES_URL: the admin URL (default postgres://postgres@127.0.0.1:5432/test).
 import { parseArgs } from "node:util";
 import postgres from "postgres";
@@ -16,6 +17,7 @@ const { values } = parseArgs({
     messages: { type: "string", default: "24000" },
     rounds: { type: "string", default: "3" },
     settings: { type: "string", default: "off,lz4,zstd" },
+    "resend-fillfactor": { type: "string", default: "90" },
   },
 });
 const prefill = Number(values.prefill);
@@ -35,7 +37,8 @@ try {
     CREATE TABLE messages (id bigserial PRIMARY KEY, room_id integer NOT NULL, user_id integer NOT NULL,
                            content text NOT NULL, client_id text, created_at timestamptz NOT NULL);
     CREATE INDEX messages_room_id_id_user_id ON messages (room_id, id, user_id);
-    CREATE UNIQUE INDEX messages_room_id_user_id_client_id ON messages (room_id, user_id, client_id);`);
+    CREATE UNIQUE INDEX messages_room_id_user_id_client_id ON messages (room_id, user_id, client_id)
+      WITH (fillfactor = ${Number(values["resend-fillfactor"])});`);
   const filled = performance.now();
   await sql`INSERT INTO messages (room_id, user_id, content, client_id, created_at)
     SELECT 1 + (n % ${ROOMS}), 1 + (n::bigint * 7919 % ${AUTHORS}), 'message ' || n, gen_random_uuid()::text, now()
