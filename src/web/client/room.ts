@@ -47,6 +47,7 @@ export function joinRoom(room: Room): void {
     dividerAfter: room.last_read_id ?? (room.visibility === "public" ? null : 0),
     readSent: room.last_read_id ?? 0,
     live: false,
+    newestAtJoin: room.last_message?.id ?? 0,
     seenUpTo: null,
   };
   open.socket = new RoomSocket({
@@ -135,6 +136,8 @@ function handleFrame(open: OpenRoom, frame: ServerFrame): void {
   switch (frame.type) {
     case "message": {
       const { type: _, ...message } = frame;
+      // History comes in id order, so a message newer than the room had when it was opened is news.
+      if (message.id > open.newestAtJoin) open.live = true;
       const room = roomById(open.room.id);
       if (room) noteArrival(room, message);
       addMessages(open, [message]);

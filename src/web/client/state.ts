@@ -24,6 +24,11 @@ export interface OpenRoom {
   readSent: number;
   /** The join's history has been shown: messages from now on are new, and announced. */
   live: boolean;
+  /**
+   * The room's newest message when it was opened (from the room list): a message past it is news even before the
+   * join's active_users (which follows the presence's round trip), and means the history is all here.
+   */
+  newestAtJoin: number;
   /** Everything up to this id was on screen at the bottom of a focused window: the next unseen message is "new". */
   seenUpTo: number | null;
   /** A private or direct room's members, once loaded. */
