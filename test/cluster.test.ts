@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import { createSocketCounts } from "../src/realtime/presence.ts";
 import { NOTIFY_CHANNEL } from "../src/realtime/bus.ts";
-import { account, call, startServer, type ServerProcess } from "./process.ts";
-import { dialect, openTestStore, postgresOnly, type TestStore } from "./support.ts";
+import { account, call, startServer, type ServerProcess, useCluster } from "./process.ts";
+import { dialect, postgresOnly } from "./support.ts";
 import { TestSocket, type Frame } from "./ws-client.ts";
 
 type Account = Awaited<ReturnType<typeof account>>;
@@ -24,29 +24,24 @@ describe("socket counts (every dialect)", () => {
 });
 
 describe.skipIf(dialect !== "postgres")(postgresOnly("several instances on one PostgreSQL"), () => {
-  let store: TestStore;
+  const TTL_SECONDS = 3;
+  const cluster = useCluster(3, {
+    INSTANCE_TTL_SECONDS: String(TTL_SECONDS),
+    // Bursts of 40 messages per person, and every account signed up from 127.0.0.1.
+    RATE_MESSAGES_PER_SECOND: "1000",
+    RATE_MESSAGE_BURST: "1000",
+    RATE_SIGNUPS_PER_ADDRESS: "0",
+  });
   let servers: ServerProcess[] = [];
   const sockets: TestSocket[] = [];
   let admin: { token: string };
-  const TTL_SECONDS = 3;
 
   beforeAll(async () => {
-    store = await openTestStore(); // a scratch database with our schema
-    const env = {
-      DATABASE_URL: store.scratchUrl!,
-      INSTANCE_TTL_SECONDS: String(TTL_SECONDS),
-      // Bursts of 40 messages per person, and every account signed up from 127.0.0.1.
-      RATE_MESSAGES_PER_SECOND: "1000",
-      RATE_MESSAGE_BURST: "1000",
-      RATE_SIGNUPS_PER_ADDRESS: "0",
-    };
-    servers = await Promise.all([startServer(env), startServer(env), startServer(env)]);
+    servers = cluster.servers;
     admin = await account(servers[0]!.url, "admin", "admin");
   });
-  afterAll(async () => {
+  afterAll(() => {
     for (const s of sockets) s.ws.close();
-    await Promise.all(servers.map((s) => s.stop("SIGKILL")));
-    await store.dispose();
   });
 
   const room = async (name: string) =>
@@ -320,10 +315,10 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("several instances on one P
     const [toEdit, toDelete] = [await post("to be edited"), await post("to be deleted")];
     await watcher.next((f) => f.type === "message" && f.id === toDelete);
 
-    const pg = postgres(store.scratchUrl!, { max: 1, onnotice: () => {} });
+    const pg = postgres(cluster.scratchUrl, { max: 1, onnotice: () => {} });
     // ALTER DATABASE from outside it: PostgreSQL refuses to shut the current database.
     const outside = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
-    const database = new URL(store.scratchUrl!).pathname.slice(1);
+    const database = new URL(cluster.scratchUrl).pathname.slice(1);
     const present = async () =>
       (await pg`SELECT count(*)::int AS n FROM presence WHERE room_id = ${rosterRoom} AND username = 'rex'`)[0]!
         .n as number;
@@ -380,7 +375,7 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("several instances on one P
     // instance committed in between), the ones the kills lose included. Everyone must receive everything.
     const people = await Promise.all(["lea", "max", "ned"].map((u) => account(servers[0]!.url, u)));
     const clients = await Promise.all(people.map((p, i) => join(servers[i]!, roomId, p)));
-    const pg = postgres(store.scratchUrl!, { max: 1, onnotice: () => {} });
+    const pg = postgres(cluster.scratchUrl, { max: 1, onnotice: () => {} });
     // A terminated backend can linger in pg_stat_activity for a moment: listeners are told apart by pid.
     const killed = new Set<number>();
     const listeners = async () =>
@@ -425,7 +420,7 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("several instances on one P
     const roomId = await room("failed-read");
     const ola = await account(servers[0]!.url, "ola");
     const receiver = await join(servers[1]!, roomId, ola);
-    const pg = postgres(store.scratchUrl!, { max: 2, onnotice: () => {} });
+    const pg = postgres(cluster.scratchUrl, { max: 2, onnotice: () => {} });
     // Stored behind the servers' backs and announced as the store announces it, while the users table is
     // locked: the receiving instance's read of it waits for the lock, and its connection is killed there.
     const { id } = (
@@ -534,23 +529,19 @@ describe.skipIf(dialect !== "postgres")(postgresOnly("several instances on one P
 describe.skipIf(dialect !== "postgres")(
   postgresOnly("several instances: one join and one leave per person, and a graceful stop announces its departures"),
   () => {
-    let store: TestStore;
+    // Every account signed up from 127.0.0.1.
+    const env = { INSTANCE_TTL_SECONDS: "600", RATE_SIGNUPS_PER_ADDRESS: "0" };
+    const cluster = useCluster(3, env);
     let servers: ServerProcess[] = [];
     const sockets: TestSocket[] = [];
     let admin: { token: string };
-    let env: Record<string, string>;
 
     beforeAll(async () => {
-      store = await openTestStore();
-      // Every account signed up from 127.0.0.1.
-      env = { DATABASE_URL: store.scratchUrl!, INSTANCE_TTL_SECONDS: "600", RATE_SIGNUPS_PER_ADDRESS: "0" };
-      servers = await Promise.all([startServer(env), startServer(env), startServer(env)]);
+      servers = cluster.servers;
       admin = await account(servers[0]!.url, "admin", "admin");
     });
-    afterAll(async () => {
+    afterAll(() => {
       for (const s of sockets) s.ws.close();
-      await Promise.all(servers.map((s) => s.stop("SIGKILL")));
-      await store.dispose();
     });
 
     const room = async (name: string) =>
@@ -568,7 +559,7 @@ describe.skipIf(dialect !== "postgres")(
       const watcherAccount = await account(servers[0]!.url, "watcher");
       const watcher = open(servers[2]!, roomId, watcherAccount.token);
       await joined(watcher, "watcher");
-      const pg = postgres(store.scratchUrl!, { max: 1, onnotice: () => {} });
+      const pg = postgres(cluster.scratchUrl, { max: 1, onnotice: () => {} });
       const rows = async (username: string) =>
         (await pg`SELECT count(*)::int AS n FROM presence WHERE username = ${username}`)[0]!.n as number;
       try {
@@ -610,7 +601,7 @@ describe.skipIf(dialect !== "postgres")(
       )) as [Account, Account, Account];
       const watcher = open(servers[0]!, roomId, watcherAccount.token);
       await joined(watcher, "watcher2");
-      const leaving = await startServer(env);
+      const leaving = await startServer({ ...env, DATABASE_URL: cluster.scratchUrl });
       const a = open(leaving, roomId, ava.token);
       const b = open(leaving, roomId, bob.token);
       const b2 = open(servers[1]!, roomId, bob.token); // bob stays, on another instance
