@@ -2,7 +2,7 @@
 // One instance (SQLite, or a single server) needs none of it: the in-process bus sends nothing.
 import type postgres from "postgres";
 import type { Author } from "../messages/events.ts";
-import type { MessageRecord } from "../store/store.ts";
+import type { MessageRecord, MessageWithAuthor } from "../store/store.ts";
 
 /**
  * A stored message as it crosses instances: whole when its JSON fits in WHOLE_ITEM_MAX_BYTES (most do), so the
@@ -83,14 +83,30 @@ export const messagesNotifySql = (sql: postgres.Sql, origin: string) => sql`
     GROUP BY chunk ORDER BY chunk
   ) notices`;
 
-/** The message a bus item carries whole; undefined when it carries only its room and id. */
-export function carriedMessage(item: BusMessage): { record: MessageRecord; author: Author } | undefined {
-  if (item.length === 2) return undefined;
-  const [roomId, id, userId, username, content, clientId, createdMs] = item;
-  return {
-    record: { id, roomId, userId, content, clientId, createdAt: new Date(createdMs), editedAt: null },
-    author: { id: userId, username },
-  };
+/**
+ * The messages bus items name, in id order: as carried whole, and the others (long ones) read back with `read`
+ * (the store's findMessagesByIds; a message deleted meanwhile is left out).
+ */
+export async function busMessages(
+  items: readonly BusMessage[],
+  read: (ids: number[]) => Promise<MessageWithAuthor[]>,
+): Promise<{ record: MessageRecord; author: Author }[]> {
+  const messages: { record: MessageRecord; author: Author }[] = [];
+  const ids: number[] = [];
+  for (const item of items) {
+    if (item.length === 2) {
+      ids.push(item[1]);
+      continue;
+    }
+    const [roomId, id, userId, username, content, clientId, createdMs] = item;
+    messages.push({
+      record: { id, roomId, userId, content, clientId, createdAt: new Date(createdMs), editedAt: null },
+      author: { id: userId, username },
+    });
+  }
+  if (ids.length === 0) return messages;
+  for (const m of await read(ids)) messages.push({ record: m, author: m.author });
+  return messages.sort((a, b) => a.record.id - b.record.id);
 }
 
 /** Someone a membership change names. */

@@ -3,7 +3,7 @@
 // notifications, and the catch-up after the bus listener was away.
 import type { Author } from "../messages/events.ts";
 import type { MessageRecord, MessageWithAuthor, Store } from "../store/store.ts";
-import { type BusMessage, carriedMessage } from "./bus.ts";
+import { type BusMessage, busMessages } from "./bus.ts";
 import { BUS_WAIT_MS, type Watermarks } from "./join-replay.ts";
 import type { Publisher } from "./publisher.ts";
 import type { SocketRegistry } from "./sockets.ts";
@@ -164,24 +164,16 @@ export function createClusterOrder(deps: {
         if (openBatch === batch) openBatch = undefined;
         // Own ids wait until this instance's INSERT has returned them (see whenRegistered).
         await Promise.all(batch.map((item) => (item.own ? whenRegistered(item.id) : undefined)));
-        const known: Stored[] = [];
-        const remote: number[] = [];
+        const own: Stored[] = [];
+        const remote: BusMessage[] = [];
         for (const { room, id, item } of batch) {
           const pending = ownPending.get(id);
-          if (pending) known.push(pending);
-          else if (sockets.has(room) && id > (watermarks.upTo(room) ?? 0)) {
-            // Carried whole by the notification, or read back (a long one).
-            const carried = carriedMessage(item);
-            if (carried) known.push(carried);
-            else remote.push(id);
-          }
+          if (pending) own.push(pending);
+          else if (sockets.has(room) && id > (watermarks.upTo(room) ?? 0)) remote.push(item);
         }
-        const fetched: Stored[] =
-          remote.length === 0
-            ? []
-            : (await store.findMessagesByIds(remote)).map((m) => ({ record: m, author: m.author }));
+        const fetched = await busMessages(remote, (ids) => store.findMessagesByIds(ids));
         // Notifications arrive in commit order, which is id order.
-        for (const { record, author } of [...known, ...fetched].sort((a, b) => a.record.id - b.record.id)) {
+        for (const { record, author } of [...own, ...fetched].sort((a, b) => a.record.id - b.record.id)) {
           publishMessage(record, author);
         }
         // A lost notification is caught up before the next is handled.
@@ -195,7 +187,7 @@ export function createClusterOrder(deps: {
         sequence(async () => {
           // A room with no watermark (nothing published to it since its sockets came): what they may have missed
           // came after knownUpTo (everything up to it was published here as it came), not since the room began.
-          let after = watermarks.upTo(roomId) ?? knownUpTo;
+          let after = publishedUpTo(roomId);
           // Until the room's last socket here has gone (and its watermark with it).
           while (sockets.has(roomId)) {
             const page = await store.listMessages(roomId, { after, limit: 500 });

@@ -4,10 +4,10 @@
 // per room and commit, and costs nothing for a room nobody watches.
 import type { Server, ServerWebSocket } from "bun";
 import type { Clock } from "../clock.ts";
-import type { Author, RoomEvents } from "../messages/events.ts";
+import type { RoomEvents } from "../messages/events.ts";
 import { toRoomJson } from "../rooms/model.ts";
 import type { MessageRecord, RoomListing, Store, UserRecord } from "../store/store.ts";
-import { type BusEvent, type BusMessage, carriedMessage, type FanoutBus } from "./bus.ts";
+import { type BusEvent, type BusMessage, busMessages, type FanoutBus } from "./bus.ts";
 import { CLOSE, frames, WS_LIMITS } from "./protocol.ts";
 
 export interface PersonSession {
@@ -131,17 +131,11 @@ export function createPersonChannel(deps: { store: Store; bus: FanoutBus; clock:
   /** Other instances' messages, for rooms someone watches here: as carried by the bus, or read back. */
   async function remoteActivity(items: readonly BusMessage[]) {
     if (people.size === 0) return;
-    const known: { record: MessageRecord; author: Author }[] = [];
-    const ids: number[] = [];
-    for (const item of items) {
-      if (!watched(item[0])) continue;
-      const carried = carriedMessage(item);
-      if (carried) known.push(carried);
-      else ids.push(item[1]);
-    }
-    const found = ids.length === 0 ? [] : await store.findMessagesByIds(ids);
-    known.push(...found.map((m) => ({ record: m, author: m.author })));
-    publishActivity(known.sort((a, b) => a.record.roomId - b.record.roomId || a.record.id - b.record.id));
+    const found = await busMessages(
+      items.filter(([roomId]) => watched(roomId)),
+      (ids) => store.findMessagesByIds(ids),
+    );
+    publishActivity(found.sort((a, b) => a.record.roomId - b.record.roomId || a.record.id - b.record.id));
   }
 
   return {
