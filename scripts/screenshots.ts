@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { createApp } from "../src/app.ts";
 import { openSqliteStore } from "../src/store/sqlite/store.ts";
-import { findChromium } from "../test/chromium.ts";
+import { CHROMIUM_ARGS, findChromium } from "../test/chromium.ts";
 
 const chromiumLookup = findChromium();
 if (!chromiumLookup.found) throw new Error(chromiumLookup.reason);
@@ -76,14 +76,7 @@ await call("POST", `/rooms/${direct.id}/messages`, { content: "Got a minute for 
 
 const browser = await chromium.launch({
   executablePath: chromiumLookup.path,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-  ],
+  args: CHROMIUM_ARGS,
 });
 for (const [name, viewport] of [
   ["chat-desktop.png", { width: 1280, height: 800 }],

@@ -4,21 +4,13 @@
 // assets. No request may leave 127.0.0.1. Without Chromium these tests are skipped (CI=true: they fail).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chromium, type Browser, type BrowserContext, type Page, type WebSocket } from "playwright-core";
-import { findChromium } from "./chromium.ts";
+import { CHROMIUM_ARGS, findChromium } from "./chromium.ts";
 import { createRequire } from "node:module";
 import { createTestApp, dialect, type TestApp } from "./support.ts";
 
 const lookup = findChromium();
 const skip = !lookup.found && !lookup.required;
 if (skip) console.warn(`browser tests skipped: ${lookup.reason}`);
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
 
 let t: TestApp;
 let base: string;

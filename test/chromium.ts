@@ -5,6 +5,15 @@ import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 
 export const DEBIAN_CHROMIUM = "/usr/bin/chromium";
+/** How the browser tests and the screenshots launch it: headless in a container, nothing fetched in the background. */
+export const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
 /** Looked for on PATH, in this order. */
 export const CHROMIUM_NAMES = ["chromium", "chromium-browser", "google-chrome"] as const;
 export const INSTALL_HINT =
